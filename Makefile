@@ -1,0 +1,31 @@
+# Quick start: `make train` and `make test`. Both create .venv on first use.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test lint bench train clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+lint: venv
+	$(BIN)/ruff check nnctl tests bench
+
+train: venv
+	$(BIN)/nnctl train configs/xor.yaml --run-dir runs/xor-$$(date +%Y%m%d-%H%M%S)
+
+bench: venv
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,123 @@
+"""Atomic, checksummed file writes and safe reads.
+
+Every file nnctl writes goes through :func:`atomic_write_bytes`: the bytes go to a temporary file
+in the destination folder, are flushed and fsynced, then moved into place with ``os.replace``,
+and the folder itself is fsynced, so a crash leaves either the old file or the new one, never a
+torn one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnctl.errors import FileFormatError
+
+
+def fsync_dir(path: str | os.PathLike) -> None:
+    """fsync a directory so a rename inside it is durable (no-op where unsupported)."""
+    try:
+        fd = os.open(os.fspath(path), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file, fsync, os.replace, fsync folder)."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    fsync_dir(folder)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """Serialise arrays to .npz bytes (never pickled: object arrays are refused)."""
+    for name, a in arrays.items():
+        if np.asarray(a).dtype.hasobject:
+            raise TypeError(f"array {name!r} has dtype object; nnctl never pickles")
+    buf = io.BytesIO()
+    np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    return buf.getvalue()
+
+
+def load_npz_safe(path: str | os.PathLike, *, what: str = "file") -> dict[str, np.ndarray]:
+    """Read every array of an .npz with ``allow_pickle=False``.
+
+    Anything that is not a well-formed zip of plain .npy arrays (a pickle, an object array, a
+    truncated zip, random bytes) raises FileFormatError naming the file; nothing in it runs.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise FileFormatError(f"{path}: {what} not found") from None
+    except OSError as e:
+        raise FileFormatError(f"{path}: cannot read {what}: {e.strerror}") from None
+    return load_npz_bytes(data, source=str(path), what=what)
+
+
+def load_npz_bytes(data: bytes, *, source: str, what: str = "file") -> dict[str, np.ndarray]:
+    if not data:
+        raise FileFormatError(f"{source}: {what} is empty")
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        raise FileFormatError(f"{source}: not a valid {what} (not an npz/zip archive)")
+    out: dict[str, np.ndarray] = {}
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            for name in z.files:
+                out[name] = np.asarray(z[name])
+    except ValueError as e:
+        # numpy raises ValueError("Object arrays cannot be loaded when allow_pickle=False")
+        raise FileFormatError(f"{source}: refused {what}: {e}") from None
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as e:
+        raise FileFormatError(f"{source}: damaged {what}: {e}") from None
+    except Exception as e:  # any other parse failure of hostile bytes
+        raise FileFormatError(f"{source}: unreadable {what}: {type(e).__name__}: {e}") from None
+    return out
