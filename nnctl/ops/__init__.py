@@ -1,0 +1,12 @@
+"""Op builders and their gradient rules. Importing this package registers every op."""
+
+from nnctl.ops import (  # noqa: F401  (imported to register kernels and gradients)
+    array_grad,
+    array_ops,
+    math_grad,
+    math_ops,
+    overloads,
+    random_ops,
+    state_ops,
+    variables,
+)

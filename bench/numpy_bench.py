@@ -1,0 +1,249 @@
+"""The three workloads hand-written in numpy: forward, backward and update, float32 throughout.
+
+This is the honest "no framework" reference: dense layers are single BLAS matmuls, the conv is
+im2col (``sliding_window_view`` + one matmul) with a 9-slice col2im for the input gradient,
+max-pool 2x2/2 is a reshape + max, optimizer state lives in preallocated buffers updated in
+place. Gradients follow TF1 semantics exactly (relu'(0) = 0, sparse softmax CE averaged over
+the batch, TF1's Adam with the bias correction folded into the learning rate).
+
+    python bench/numpy_bench.py --workload cnn --steps 50 --json
+"""
+
+from __future__ import annotations
+
+import math
+
+import harness
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+F32 = np.float32
+
+
+# --------------------------------------------------------------------------------- optimizers
+class SGD:
+    def __init__(self, params: dict[str, np.ndarray], lr: float):
+        self.params, self.lr = params, F32(lr)
+        self.tmp = {k: np.empty_like(v) for k, v in params.items()}
+
+    def apply(self, grads: dict[str, np.ndarray]) -> None:
+        for k, w in self.params.items():
+            t = np.multiply(grads[k], self.lr, out=self.tmp[k])
+            w -= t
+
+
+class Momentum:
+    """TF1 MomentumOptimizer (use_nesterov=False): accum = m*accum + g; w -= lr*accum."""
+
+    def __init__(self, params: dict[str, np.ndarray], lr: float, momentum: float):
+        self.params, self.lr, self.m = params, F32(lr), F32(momentum)
+        self.accum = {k: np.zeros_like(v) for k, v in params.items()}
+        self.tmp = {k: np.empty_like(v) for k, v in params.items()}
+
+    def apply(self, grads: dict[str, np.ndarray]) -> None:
+        for k, w in self.params.items():
+            a = self.accum[k]
+            a *= self.m
+            a += grads[k]
+            w -= np.multiply(a, self.lr, out=self.tmp[k])
+
+
+class Adam:
+    """TF1 AdamOptimizer: lr_t = lr*sqrt(1-b2^t)/(1-b1^t); m = b1 m + (1-b1) g;
+    v = b2 v + (1-b2) g^2; w -= lr_t * m / (sqrt(v) + eps)."""
+
+    def __init__(self, params, lr, beta1=0.9, beta2=0.999, epsilon=1e-8):
+        self.params, self.lr, self.b1, self.b2, self.eps = params, lr, beta1, beta2, F32(epsilon)
+        self.m = {k: np.zeros_like(v) for k, v in params.items()}
+        self.v = {k: np.zeros_like(v) for k, v in params.items()}
+        self.tmp = {k: np.empty_like(v) for k, v in params.items()}
+        self.t = 0
+
+    def apply(self, grads: dict[str, np.ndarray]) -> None:
+        self.t += 1
+        b1, b2 = self.b1, self.b2
+        lr_t = F32(self.lr * math.sqrt(1.0 - b2**self.t) / (1.0 - b1**self.t))
+        c1, c2 = F32(1.0 - b1), F32(1.0 - b2)
+        b1f, b2f = F32(b1), F32(b2)
+        for k, w in self.params.items():
+            g, m, v, tmp = grads[k], self.m[k], self.v[k], self.tmp[k]
+            m *= b1f
+            m += np.multiply(g, c1, out=tmp)
+            v *= b2f
+            np.square(g, out=tmp)
+            tmp *= c2
+            v += tmp
+            np.sqrt(v, out=tmp)
+            tmp += self.eps
+            np.divide(m, tmp, out=tmp)
+            tmp *= lr_t
+            w -= tmp
+
+
+def make_optimizer(spec: dict, params: dict[str, np.ndarray]):
+    if spec["name"] == "sgd":
+        return SGD(params, spec["lr"])
+    if spec["name"] == "momentum":
+        return Momentum(params, spec["lr"], spec["momentum"])
+    if spec["name"] == "adam":
+        return Adam(params, spec["lr"], spec["beta1"], spec["beta2"], spec["epsilon"])
+    raise ValueError(spec["name"])
+
+
+# ------------------------------------------------------------------------------------ pieces
+def softmax_ce(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean sparse softmax cross-entropy and its gradient w.r.t. the logits."""
+    n = logits.shape[0]
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    s = e.sum(axis=1, keepdims=True)
+    rows = np.arange(n)
+    loss = float(np.mean(np.log(s[:, 0]) - z[rows, labels]))
+    e /= s
+    e[rows, labels] -= F32(1.0)
+    e *= F32(1.0 / n)
+    return loss, e
+
+
+def im2col3x3(x: np.ndarray) -> np.ndarray:
+    """[N,H,W,C] -> [N*Ho*Wo, 9*C] patches in (kh, kw, c) order (matches HWIO.reshape(9C, O))."""
+    n, h, w, c = x.shape
+    win = sliding_window_view(x, (3, 3), axis=(1, 2))  # [N, Ho, Wo, C, 3, 3] (a view)
+    return win.transpose(0, 1, 2, 4, 5, 3).reshape(n * (h - 2) * (w - 2), 9 * c)
+
+
+def col2im3x3(dcols: np.ndarray, shape: tuple[int, int, int, int]) -> np.ndarray:
+    """Adjoint of im2col3x3: scatter-add [N*Ho*Wo, 9*C] patch gradients back to [N,H,W,C]."""
+    n, h, w, c = shape
+    ho, wo = h - 2, w - 2
+    d = dcols.reshape(n, ho, wo, 3, 3, c)
+    dx = np.zeros(shape, F32)
+    for i in range(3):
+        for j in range(3):
+            dx[:, i : i + ho, j : j + wo, :] += d[:, :, :, i, j, :]
+    return dx
+
+
+def maxpool2x2(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """VALID 2x2 stride-2 max pool on NHWC (an odd trailing row/column is dropped, as in TF).
+    Returns the pooled map and the 6-D view of the pooled region, for the backward pass."""
+    n, h, w, c = a.shape
+    ho, wo = h // 2, w // 2
+    r = a[:, : 2 * ho, : 2 * wo, :].reshape(n, ho, 2, wo, 2, c)
+    return r.max(axis=(2, 4)), r
+
+
+def maxpool2x2_grad(r: np.ndarray, pooled: np.ndarray, dpooled: np.ndarray, shape) -> np.ndarray:
+    """Route each pooled gradient to the max of its window. Ties only happen between zeros that
+    a relu produced, whose gradient the relu backward discards anyway."""
+    n, ho, _, wo, _, c = r.shape
+    mask = r == pooled[:, :, None, :, None, :]
+    g = np.multiply(mask, dpooled[:, :, None, :, None, :], dtype=F32)
+    if shape[1] == 2 * ho and shape[2] == 2 * wo:
+        return g.reshape(shape)
+    da = np.zeros(shape, F32)
+    da[:, : 2 * ho, : 2 * wo, :] = g.reshape(n, 2 * ho, 2 * wo, c)
+    return da
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return F32(1.0) / (F32(1.0) + np.exp(-z))
+
+
+# ---------------------------------------------------------------------------------- models
+def xor_step(p: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray):
+    h = _sigmoid(x @ p["w1"] + p["b1"])
+    out = _sigmoid(h @ p["w2"] + p["b2"])
+    diff = y - out
+    loss = float(np.sum(np.square(diff)))
+    dz2 = F32(-2.0) * diff * out * (F32(1.0) - out)
+    dh = dz2 @ p["w2"].T
+    dz1 = dh * h * (F32(1.0) - h)
+    grads = {"w1": x.T @ dz1, "b1": dz1.sum(0), "w2": h.T @ dz2, "b2": dz2.sum(0)}
+    return loss, grads
+
+
+def mlp_step(p: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray):
+    a1 = np.maximum(x @ p["w1"] + p["b1"], F32(0.0))
+    a2 = np.maximum(a1 @ p["w2"] + p["b2"], F32(0.0))
+    logits = a2 @ p["w3"] + p["b3"]
+    loss, d3 = softmax_ce(logits, y)
+    d2 = d3 @ p["w3"].T
+    d2 *= a2 > 0
+    d1 = d2 @ p["w2"].T
+    d1 *= a1 > 0
+    grads = {
+        "w1": x.T @ d1, "b1": d1.sum(0),
+        "w2": a1.T @ d2, "b2": d2.sum(0),
+        "w3": a2.T @ d3, "b3": d3.sum(0),
+    }  # fmt: skip
+    return loss, grads
+
+
+def cnn_step(p: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray):
+    n = x.shape[0]
+    c1, c2 = p["c1"], p["c2"]
+    k1, k2 = c1.reshape(-1, c1.shape[-1]), c2.reshape(-1, c2.shape[-1])  # [9*C, O]
+    # conv1 + relu + pool: [N,28,28,1] -> [N,26,26,32] -> [N,13,13,32]
+    cols1 = im2col3x3(x)
+    a1 = np.maximum(cols1 @ k1 + p["cb1"], F32(0.0)).reshape(n, 26, 26, -1)
+    p1, r1 = maxpool2x2(a1)
+    # conv2 + relu + pool: -> [N,11,11,64] -> [N,5,5,64]
+    cols2 = im2col3x3(p1)
+    a2 = np.maximum(cols2 @ k2 + p["cb2"], F32(0.0)).reshape(n, 11, 11, -1)
+    p2, r2 = maxpool2x2(a2)
+    flat = p2.reshape(n, -1)  # NHWC order (h, w, c), as tf.reshape
+    a3 = np.maximum(flat @ p["w3"] + p["b3"], F32(0.0))
+    logits = a3 @ p["w4"] + p["b4"]
+    loss, d4 = softmax_ce(logits, y)
+
+    d3 = d4 @ p["w4"].T
+    d3 *= a3 > 0
+    dflat = d3 @ p["w3"].T
+    da2 = maxpool2x2_grad(r2, p2, dflat.reshape(p2.shape), a2.shape)
+    da2 *= a2 > 0
+    dz2 = da2.reshape(-1, da2.shape[-1])
+    dp1 = col2im3x3(dz2 @ k2.T, p1.shape)
+    da1 = maxpool2x2_grad(r1, p1, dp1, a1.shape)
+    da1 *= a1 > 0
+    dz1 = da1.reshape(-1, da1.shape[-1])
+    grads = {
+        "c1": (cols1.T @ dz1).reshape(c1.shape), "cb1": dz1.sum(0),
+        "c2": (cols2.T @ dz2).reshape(c2.shape), "cb2": dz2.sum(0),
+        "w3": flat.T @ d3, "b3": d3.sum(0),
+        "w4": a3.T @ d4, "b4": d4.sum(0),
+    }  # fmt: skip
+    return loss, grads
+
+
+MODELS = {"xor": xor_step, "mlp": mlp_step, "cnn": cnn_step}
+
+
+def build(wl: dict):
+    params = {k: np.array(v, dtype=F32, copy=True) for k, v in wl["weights"].items()}
+    opt = make_optimizer(wl["optimizer"], params)
+    model = MODELS[wl["name"]]
+    batches = wl["batches"]
+    nb = len(batches)
+
+    def step(i: int) -> float:
+        x, y = batches[i % nb]
+        loss, grads = model(params, x, y)
+        opt.apply(grads)
+        return float(loss)
+
+    info = {"numpy": np.__version__, "blas": blas_info()}
+    return step, info, None
+
+
+def blas_info() -> str:
+    try:
+        cfg = np.show_config(mode="dicts")
+        blas = cfg["Build Dependencies"]["blas"]
+        return f"{blas.get('name')} {blas.get('version', '')}".strip()
+    except Exception:  # noqa: BLE001 - older numpy: no dict mode
+        return "unknown"
+
+
+if __name__ == "__main__":
+    harness.main("numpy", build)

@@ -1,0 +1,20 @@
+"""The default backend: numpy on the CPU."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnctl.backends.base import Backend
+
+
+class NumpyBackend(Backend):
+    name = "numpy"
+
+    def __init__(self) -> None:
+        super().__init__(np)
+
+    def asarray(self, value, dtype=None):
+        return np.asarray(value, dtype=dtype)
+
+    def to_host(self, array) -> np.ndarray:
+        return array

@@ -1,0 +1,1055 @@
+"""The training-config schema: typed dataclasses, defaults, validation and cross-checks.
+
+Validation reads the plain data produced by :mod:`nnctl.config.yaml_lines` one section at a time.
+Within a mapping, unknown keys are reported before missing ones, because a typo (``unit: 3``) is
+the usual reason a required key (``units``) looks missing. Every error is a ConfigError naming the
+file, the YAML line and the dotted key; values that came from ``--set`` are reported against it.
+Checks that need the data (shapes, label ranges) belong to the builder, which can locate its own
+errors with :meth:`Config.error`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nnctl.config.overrides import SOURCE as OVERRIDE_SOURCE
+from nnctl.config.overrides import Override, apply_overrides
+from nnctl.config.yaml_lines import (
+    describe_value,
+    index_key,
+    join_key,
+    load_yaml,
+    parent_key,
+    read_text_file,
+)
+from nnctl.errors import ConfigError
+
+__all__ = [
+    "Config", "DataConfig", "SourceConfig", "ModelConfig", "LayerConfig", "Initializer", "LossConfig",
+    "OptimizerConfig", "ScheduleConfig", "TrainConfig", "EarlyStoppingConfig",
+    "load_config", "parse_config_text", "config_to_dict",
+    "ACTIVATIONS", "INITIALIZERS", "LAYER_TYPES", "LOSSES", "OPTIMIZERS", "SCHEDULES", "METRICS",
+]
+
+# --- vocabularies -------------------------------------------------------------------------------
+
+BACKENDS = ("numpy", "cupy")
+SOURCE_KINDS = ("csv", "npz", "idx", "generator")
+GENERATORS = ("xor", "spirals", "moons", "blobs")
+PREPROCESS = ("none", "standardize", "minmax", "scale")
+LABEL_TYPES = ("class", "onehot", "real")
+ACTIVATIONS = ("none", "linear", "relu", "relu6", "leaky_relu", "elu", "gelu", "sigmoid", "tanh",
+               "softplus", "softmax")
+LOSSES = ("sum_squares", "mse", "cross_entropy", "binary_cross_entropy")
+METRICS = ("accuracy", "mse", "mae")
+PADDINGS = ("same", "valid")
+
+_REQUIRED: Any = object()
+
+# Initializer parameters and their defaults (Keras' small-scale defaults: TF1's raw random
+# initializers default to stddev 1 / range [0, 1), far too large for weights).
+INITIALIZERS: dict[str, dict[str, Any]] = {
+    "glorot_uniform": {}, "glorot_normal": {}, "he_normal": {}, "he_uniform": {},
+    "zeros": {}, "ones": {},
+    "normal": {"mean": 0.0, "stddev": 0.05},
+    "truncated_normal": {"mean": 0.0, "stddev": 0.05},
+    "uniform": {"min": -0.05, "max": 0.05},
+    "constant": {"value": _REQUIRED},
+}
+
+LAYER_TYPES: dict[str, tuple[str, ...]] = {
+    "dense": ("units", "activation", "initializer", "bias_initializer", "use_bias"),
+    "conv2d": ("filters", "kernel", "stride", "padding", "activation", "initializer", "bias_initializer",
+               "use_bias"),
+    "max_pool": ("size", "stride", "padding"),
+    "avg_pool": ("size", "stride", "padding"),
+    "flatten": (),
+    "dropout": ("rate",),
+    "batch_norm": ("momentum", "epsilon"),
+    "activation": ("activation",),
+}
+
+# Optimizer-specific hyper-parameters with their defaults (TF1's, except where TF1 has none:
+# adamw follows PyTorch's weight_decay 0.01, adagrad Keras' epsilon 1e-7).
+OPTIMIZERS: dict[str, dict[str, float]] = {
+    "sgd": {},
+    "momentum": {"momentum": 0.9},
+    "nesterov": {"momentum": 0.9},
+    "adam": {"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8},
+    "adamw": {"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "weight_decay": 0.01},
+    "rmsprop": {"rho": 0.9, "momentum": 0.0, "epsilon": 1e-10},
+    "adagrad": {"initial_accumulator_value": 0.1, "epsilon": 1e-7},
+}
+
+SCHEDULES: dict[str, dict[str, Any]] = {
+    "constant": {},
+    "step": {"step_size": 1000, "gamma": 0.1},
+    "exponential": {"decay_steps": 1000, "decay_rate": 0.96, "staircase": False},
+    "cosine": {"decay_steps": 1000, "alpha": 0.0},
+}
+
+_NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
+_TOP_KEYS = ("name", "seed", "backend", "data", "model", "loss", "optimizer", "train", "metrics")
+_DATA_KEYS = ("train", "val", "test", "val_split", "shuffle", "preprocess", "scale_factor", "label_type",
+              "num_classes", "class_names")
+_SOURCE_KEYS = {"csv": ("features", "labels"), "npz": ("x_key", "y_key"), "idx": (),
+                "generator": ("n", "noise", "classes", "seed")}
+_TRAIN_KEYS = ("steps", "epochs", "batch_size", "eval_every", "checkpoint_every", "keep_last", "log_every",
+               "early_stopping")
+_EARLY_KEYS = ("metric", "patience", "mode", "min_delta")
+_MAX_SEED = 2**32 - 1  # numpy's legacy seeding accepts 32-bit seeds only
+
+
+# --- dataclasses ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Initializer:
+    """A weight initializer: ``name`` and its parameters, all filled (e.g. uniform: min, max)."""
+
+    name: str
+    params: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One data source. Paths are absolute; fields that do not apply to ``kind`` are None."""
+
+    kind: str                                   # csv | npz | idx | generator
+    path: Path | None = None                    # csv / npz file
+    features: list[str | int] | None = None     # csv columns; None: all but the labels
+    labels: list[str | int] | None = None       # csv columns; None: the last column
+    x_key: str | None = None                    # npz
+    y_key: str | None = None                    # npz
+    images: Path | None = None                  # idx
+    idx_labels: Path | None = None              # idx
+    generator: str | None = None                # xor | spirals | moons | blobs
+    n: int | None = None
+    noise: float | None = None
+    classes: int | None = None                  # spirals / blobs
+    seed: int | None = None                     # generator seed (defaults to the top-level seed)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    train: SourceConfig
+    val: SourceConfig | None = None
+    test: SourceConfig | None = None
+    val_split: float = 0.0
+    shuffle: bool = True
+    preprocess: str = "none"
+    scale_factor: float = 1.0
+    label_type: str = "class"
+    num_classes: int | None = None
+    class_names: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class LayerConfig:
+    """One layer. ``index`` is its position in ``model.layers``; fields that do not apply are None."""
+
+    type: str
+    name: str
+    units: int | None = None
+    filters: int | None = None
+    kernel: tuple[int, int] | None = None
+    stride: tuple[int, int] | None = None
+    padding: str | None = None
+    size: tuple[int, int] | None = None
+    activation: str | None = None
+    initializer: Initializer | None = None
+    bias_initializer: Initializer | None = None
+    use_bias: bool | None = None
+    rate: float | None = None
+    momentum: float | None = None
+    epsilon: float | None = None
+    index: int = 0
+
+    @property
+    def key(self) -> str:
+        """The dotted key of this layer, for error messages: ``model.layers[2]``."""
+        return f"model.layers[{self.index}]"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    input_shape: tuple[int, ...]
+    layers: list[LayerConfig]
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    type: str
+    l2: float = 0.0
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """Learning-rate schedule; fields that do not apply to ``type`` are None."""
+
+    type: str = "constant"
+    warmup_steps: int = 0
+    step_size: int | None = None
+    gamma: float | None = None
+    decay_steps: int | None = None
+    decay_rate: float | None = None
+    staircase: bool | None = None
+    alpha: float | None = None
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """Optimizer; hyper-parameters that do not apply to ``name`` are None."""
+
+    name: str
+    lr: float
+    momentum: float | None = None
+    beta1: float | None = None
+    beta2: float | None = None
+    epsilon: float | None = None
+    weight_decay: float | None = None
+    rho: float | None = None
+    initial_accumulator_value: float | None = None
+    clip_norm: float | None = None
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+
+
+@dataclass(frozen=True)
+class EarlyStoppingConfig:
+    metric: str = "val_loss"
+    patience: int = 10
+    mode: str = "min"
+    min_delta: float = 0.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Exactly one of ``steps`` / ``epochs`` is set. ``batch_size`` is an int or ``"full"``."""
+
+    steps: int | None = None
+    epochs: int | None = 10
+    batch_size: int | str = 32
+    eval_every: int = 100
+    checkpoint_every: int = 100
+    keep_last: int = 3
+    log_every: int = 10
+    early_stopping: EarlyStoppingConfig | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated config. Equality ignores where it was read from (file, lines, overrides)."""
+
+    name: str
+    seed: int
+    backend: str
+    data: DataConfig
+    model: ModelConfig
+    loss: LossConfig
+    optimizer: OptimizerConfig
+    train: TrainConfig
+    metrics: list[str]
+    source_path: Path | None = field(default=None, compare=False)
+    base_dir: Path = field(default_factory=Path.cwd, compare=False)
+    lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    overrides: tuple[str, ...] = field(default=(), compare=False)
+    source: str = field(default="<string>", compare=False, repr=False)
+
+    def line_of(self, key: str) -> int | None:
+        """The YAML line of ``key`` (e.g. ``model.layers[2]``), else of its nearest written parent."""
+        k: str | None = key
+        while k is not None:
+            if k in self.lines:
+                return self.lines[k]
+            k = parent_key(k)
+        return None
+
+    def error(self, key: str, message: str) -> ConfigError:
+        """A ConfigError located at ``key``: ``raise cfg.error("model.layers[2]", "...")``."""
+        return _locate(key, message, self.source, self.lines, self.overrides_by_path())
+
+    def overrides_by_path(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for text in self.overrides:
+            key = text.partition("=")[0].strip()
+            out[_canonical(key)] = text
+        return out
+
+
+def _canonical(key: str) -> str:
+    # `model.layers.0.units` and `model.layers[0].units` name the same setting.
+    return re.sub(r"\.(\d+)(?=\.|\[|$)", r"[\1]", key)
+
+
+def _locate(key: str, message: str, source: str, lines: Mapping[str, int],
+            overrides: Mapping[str, str]) -> ConfigError:
+    for path, text in overrides.items():
+        inside = key == path or key.startswith(path + ".") or key.startswith(path + "[")
+        # A section the file never had was created by the override that runs through it.
+        created = key not in lines and (path.startswith(key + ".") or path.startswith(key + "["))
+        if inside or created:
+            return ConfigError(f"{message} (from --set {text})", file=OVERRIDE_SOURCE, key=key or None)
+    k: str | None = key
+    line = None
+    while k is not None:
+        if k in lines:
+            line = lines[k]
+            break
+        k = parent_key(k)
+    return ConfigError(message, file=source, line=line, key=key or None)
+
+
+# --- readers -------------------------------------------------------------------------------------
+
+class _V:
+    """Validation context: where errors point to, and where relative paths start."""
+
+    def __init__(self, source: str, lines: Mapping[str, int], base_dir: Path,
+                 overrides: Sequence[Override]) -> None:
+        self.source, self.lines, self.base_dir = source, lines, base_dir
+        self.overrides = {ov.path: ov.text for ov in overrides}
+
+    def error(self, key: str, message: str) -> ConfigError:
+        return _locate(key, message, self.source, self.lines, self.overrides)
+
+    def from_override(self, key: str) -> bool:
+        return any(key == p or key.startswith(p + ".") or key.startswith(p + "[") for p in self.overrides)
+
+
+def _fmt(x: float) -> str:
+    return repr(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(float(x))
+
+
+class _Reader:
+    expected = "a value"
+
+    def __call__(self, v: _V, value: Any, key: str) -> Any:
+        raise NotImplementedError
+
+    def bad(self, v: _V, value: Any, key: str, hint: str = "") -> ConfigError:
+        return v.error(key, f"expected {self.expected}, got {describe_value(value)}{hint}")
+
+
+class _Int(_Reader):
+    def __init__(self, lo: int | None = None, hi: int | None = None) -> None:
+        self.lo, self.hi = lo, hi
+        self.expected = ("an integer" + (f" >= {lo}" if lo is not None and hi is None else "")
+                         + (f" in [{lo}, {hi}]" if lo is not None and hi is not None else ""))
+
+    def __call__(self, v: _V, value: Any, key: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            hint = ""
+            if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+                hint = f" (write {int(value)})"
+            elif isinstance(value, str) and _number(value) is not None:
+                hint = " (write a plain integer, without quotes or exponent)"
+            raise self.bad(v, value, key, hint)
+        if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
+            raise v.error(key, f"out of range: expected {self.expected}, got {value}")
+        return value
+
+
+def _number(value: Any) -> float | None:
+    """A float from an int, float or numeric string ("1e-3", which YAML 1.1 leaves a string; "1/16")."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf
+    if isinstance(value, str):
+        text = value.strip()
+        num, slash, den = text.partition("/")
+        try:
+            if slash:
+                d = float(den)
+                return float(num) / d if d != 0 else None
+            return float(text)
+        except (ValueError, OverflowError):
+            return None
+    return None
+
+
+class _Float(_Reader):
+    def __init__(self, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
+                 hi_open: bool = False) -> None:
+        self.lo, self.hi, self.lo_open, self.hi_open = lo, hi, lo_open, hi_open
+        if lo is not None and hi is not None:
+            self.expected = (f"a number in {'(' if lo_open else '['}{_fmt(lo)}, {_fmt(hi)}"
+                             f"{')' if hi_open else ']'}")
+        elif lo is not None:
+            self.expected = f"a number {'>' if lo_open else '>='} {_fmt(lo)}"
+        else:
+            self.expected = "a number"
+
+    def __call__(self, v: _V, value: Any, key: str) -> float:
+        x = _number(value)
+        if x is None:
+            raise self.bad(v, value, key)
+        if not math.isfinite(x):
+            raise v.error(key, f"expected {self.expected}, got {describe_value(value)} (not finite)")
+        ok = True
+        if self.lo is not None:
+            ok = x > self.lo if self.lo_open else x >= self.lo
+        if ok and self.hi is not None:
+            ok = x < self.hi if self.hi_open else x <= self.hi
+        if not ok:
+            raise v.error(key, f"out of range: expected {self.expected}, got {_fmt(x)}")
+        return x
+
+
+class _Bool(_Reader):
+    expected = "true or false"
+
+    def __call__(self, v: _V, value: Any, key: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.bad(v, value, key)
+        return value
+
+
+class _Choice(_Reader):
+    """One of a fixed set of names; case-insensitive (``SAME`` is ``same``), stored lower-case."""
+
+    def __init__(self, choices: Iterable[str], what: str = "") -> None:
+        self.choices = tuple(choices)
+        self.what = what
+        self.expected = "one of " + ", ".join(self.choices)
+
+    def __call__(self, v: _V, value: Any, key: str) -> str:
+        if not isinstance(value, str):
+            raise self.bad(v, value, key)
+        text = value.strip().lower()
+        if text in self.choices:
+            return text
+        close = difflib.get_close_matches(text, self.choices, n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        what = f"{self.what} " if self.what else ""
+        raise v.error(key, f"unknown {what}{value!r}: expected {self.expected}{hint}")
+
+
+class _Name(_Reader):
+    expected = "a name made of letters, digits, '_', '.' and '-'"
+
+    def __call__(self, v: _V, value: Any, key: str) -> str:
+        if not isinstance(value, str):
+            raise self.bad(v, value, key)
+        # Names become folder and graph-scope names: no spaces, slashes, or '.'/'..'.
+        if not _NAME_RE.fullmatch(value) or set(value) == {"."}:
+            raise v.error(key, f"invalid name {value!r}: expected {self.expected}")
+        return value
+
+
+class _Str(_Reader):
+    expected = "a non-empty string"
+
+    def __call__(self, v: _V, value: Any, key: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.bad(v, value, key)
+        return value
+
+
+class _Nullable(_Reader):
+    def __init__(self, inner: _Reader) -> None:
+        self.inner = inner
+        self.expected = f"{inner.expected} or null"
+
+    def __call__(self, v: _V, value: Any, key: str) -> Any:
+        if value is None:
+            return None
+        try:
+            return self.inner(v, value, key)
+        except ConfigError as e:
+            prefix = f"expected {self.inner.expected}, "
+            if not e.message.startswith(prefix):
+                raise
+            # Say that null is allowed too, since that is often the fix.
+            raise ConfigError(f"expected {self.expected}, {e.message[len(prefix):]}", file=e.file,
+                              line=e.line, key=e.key) from None
+
+
+class _Pair(_Reader):
+    """An int (square) or [h, w], each >= 1: kernel, stride and pool sizes."""
+
+    expected = "an integer >= 1 or a list [height, width] of them"
+
+    def __call__(self, v: _V, value: Any, key: str) -> tuple[int, int]:
+        item = _Int(1)
+        if isinstance(value, list):
+            if len(value) != 2:
+                raise self.bad(v, value, key)
+            return item(v, value[0], index_key(key, 0)), item(v, value[1], index_key(key, 1))
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.bad(v, value, key)
+        n = item(v, value, key)
+        return n, n
+
+
+class _ColumnList(_Reader):
+    """CSV columns: names or integer indices. A single name is accepted as a one-item list."""
+
+    expected = "a list of column names or integer indices"
+
+    def __call__(self, v: _V, value: Any, key: str) -> list[str | int]:
+        items = value if isinstance(value, list) else [value]
+        if not items:
+            raise v.error(key, f"expected {self.expected}, got an empty list")
+        out: list[str | int] = []
+        for i, item in enumerate(items):
+            ikey = index_key(key, i) if isinstance(value, list) else key
+            if isinstance(item, bool) or not isinstance(item, (str, int)) or item == "":
+                raise v.error(ikey, f"expected a column name or integer index, got {describe_value(item)}")
+            if item in out:
+                raise v.error(ikey, f"column {item!r} is listed twice")
+            out.append(item)
+        return out
+
+
+def _section(v: _V, value: Any, key: str, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise v.error(key, f"expected {what}, got {describe_value(value)}")
+    return value
+
+
+def _check_keys(v: _V, m: Mapping[str, Any], path: str, allowed: Sequence[str], *, owner: str = "",
+                elsewhere: Mapping[str, str] | None = None) -> None:
+    """Reject keys not in ``allowed``; ``elsewhere`` maps keys valid in other variants to who uses them."""
+    for key in m:
+        if key in allowed:
+            continue
+        k = join_key(path, key)
+        if elsewhere and key in elsewhere:
+            raise v.error(k, f"{key!r} does not apply to {owner} (it is used by {elsewhere[key]})")
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6) or \
+            difflib.get_close_matches(key.lower(), allowed, n=1, cutoff=0.6)
+        # repr: a key may hold quotes or control characters that should not reach the terminal raw.
+        if close:
+            raise v.error(k, f"unknown key {key!r}; did you mean '{close[0]}'?")
+        raise v.error(k, f"unknown key {key!r}; valid keys here: {', '.join(allowed)}")
+
+
+def _get(v: _V, m: Mapping[str, Any], path: str, key: str, reader: _Reader, default: Any = _REQUIRED) -> Any:
+    k = join_key(path, key)
+    if key not in m:
+        if default is _REQUIRED:
+            raise v.error(k, f"missing required key '{key}' ({reader.expected})")
+        return default
+    return reader(v, m[key], k)
+
+
+def _users(table: Mapping[str, Iterable[str]]) -> dict[str, str]:
+    """{key: "a, b"}: which variants (layer types, optimizers, ...) use each key."""
+    out: dict[str, list[str]] = {}
+    for variant, keys in table.items():
+        for key in keys:
+            out.setdefault(key, []).append(variant)
+    return {k: ", ".join(vs) for k, vs in out.items()}
+
+
+# --- sections ------------------------------------------------------------------------------------
+
+def _path(v: _V, value: Any, key: str) -> Path:
+    if not isinstance(value, str) or not value.strip():
+        raise v.error(key, f"expected a file path, got {describe_value(value)}")
+    given = Path(value).expanduser()
+    p = (given if given.is_absolute() else v.base_dir / given).resolve()
+    if not p.exists():
+        hint = "" if given.is_absolute() else f" (relative paths start at the config's folder {v.base_dir})"
+        raise v.error(key, f"file not found: {p}{hint}")
+    if p.is_dir():
+        raise v.error(key, f"expected a file, found a directory: {p}")
+    return p
+
+
+def _source(v: _V, value: Any, path: str, default_seed: int) -> SourceConfig:
+    m = _section(v, value, path, "a data source: a mapping with one of csv, npz, idx, generator")
+    kinds = [k for k in SOURCE_KINDS if k in m]
+    every = SOURCE_KINDS + tuple(k for keys in _SOURCE_KEYS.values() for k in keys)
+    if not kinds:
+        _check_keys(v, m, path, every)
+        raise v.error(path, "a data source needs one of csv, npz, idx, generator")
+    if len(kinds) > 1:
+        second = max(kinds[:2], key=lambda k: (v.from_override(join_key(path, k)),
+                                               v.lines.get(join_key(path, k), 0)))
+        raise v.error(join_key(path, second), f"'{kinds[0]}' and '{kinds[1]}' are mutually exclusive: "
+                                              "a data source reads from exactly one of csv, npz, idx, "
+                                              "generator")
+    kind = kinds[0]
+    others = {k: f"{kk} sources" for kk, keys in _SOURCE_KEYS.items() if kk != kind for k in keys
+              if k not in _SOURCE_KEYS[kind]}
+    _check_keys(v, m, path, (kind, *_SOURCE_KEYS[kind]), owner=f"a {kind} source", elsewhere=others)
+    k = join_key(path, kind)
+    if kind == "csv":
+        features = _get(v, m, path, "features", _Nullable(_ColumnList()), None)
+        labels = _get(v, m, path, "labels", _Nullable(_ColumnList()), None)
+        if features and labels:
+            both = [c for c in features if c in labels]
+            if both:
+                raise v.error(join_key(path, "labels"), f"column {both[0]!r} is both a feature and a label")
+        return SourceConfig(kind, path=_path(v, m[kind], k), features=features, labels=labels)
+    if kind == "npz":
+        return SourceConfig(kind, path=_path(v, m[kind], k), x_key=_get(v, m, path, "x_key", _Str(), "x"),
+                            y_key=_get(v, m, path, "y_key", _Str(), "y"))
+    if kind == "idx":
+        idx = _section(v, m[kind], k, "a mapping {images: <file>, labels: <file>}")
+        _check_keys(v, idx, k, ("images", "labels"))
+        for part in ("images", "labels"):
+            if part not in idx:
+                raise v.error(join_key(k, part), f"missing required key '{part}' (an IDX file path)")
+        return SourceConfig(kind, images=_path(v, idx["images"], join_key(k, "images")),
+                            idx_labels=_path(v, idx["labels"], join_key(k, "labels")))
+    gen = _Choice(GENERATORS, "generator")(v, m[kind], k)
+    classes = None
+    if gen in ("spirals", "blobs"):
+        classes = _get(v, m, path, "classes", _Int(2), 2)
+    elif "classes" in m:
+        raise v.error(join_key(path, "classes"),
+                      f"'classes' does not apply to generator '{gen}' (it always makes 2 classes)")
+    return SourceConfig(kind, generator=gen, n=_get(v, m, path, "n", _Int(1), 1000),
+                        noise=_get(v, m, path, "noise", _Float(0.0), 0.1), classes=classes,
+                        seed=_get(v, m, path, "seed", _Int(0, _MAX_SEED), default_seed))
+
+
+def _data(v: _V, value: Any, seed: int) -> DataConfig:
+    m = _section(v, value, "data", "a mapping with train: and optional val:, test:, ...")
+    _check_keys(v, m, "data", _DATA_KEYS)
+    if "train" not in m:
+        raise v.error("data.train", "missing required key 'train' (a data source)")
+    train = _source(v, m["train"], "data.train", seed)
+    val = None if m.get("val") is None else _source(v, m["val"], "data.val", seed)
+    test = None if m.get("test") is None else _source(v, m["test"], "data.test", seed)
+    val_split = _get(v, m, "data", "val_split", _Float(0.0, 1.0, hi_open=True), 0.0)
+    if val is not None and val_split > 0:
+        raise v.error("data.val_split", "'val_split' and 'val' are mutually exclusive: val_split holds out "
+                                        "part of train only when there is no val source")
+    preprocess = _get(v, m, "data", "preprocess", _Choice(PREPROCESS, "preprocess"), "none")
+    if "scale_factor" in m and preprocess != "scale":
+        raise v.error("data.scale_factor", f"'scale_factor' applies only with preprocess: scale "
+                                           f"(preprocess is '{preprocess}')")
+    scale = _get(v, m, "data", "scale_factor", _Float(0.0, lo_open=True), 1.0)
+    label_type = _get(v, m, "data", "label_type", _Choice(LABEL_TYPES, "label_type"), "class")
+    if label_type == "real":
+        for key in ("num_classes", "class_names"):
+            if m.get(key) is not None:
+                raise v.error(join_key("data", key), f"'{key}' does not apply to label_type 'real' "
+                                                     "(regression targets have no classes)")
+    num_classes = _get(v, m, "data", "num_classes", _Nullable(_Int(2)), None)
+    class_names = None
+    if m.get("class_names") is not None:
+        raw = m["class_names"]
+        key = "data.class_names"
+        if not isinstance(raw, list):
+            raise v.error(key, f"expected a list of class names, got {describe_value(raw)}")
+        class_names = []
+        for i, name in enumerate(raw):
+            # Numbers are fine as class names ("0".."9" for digits) but are kept as text.
+            if isinstance(name, bool) or not isinstance(name, (str, int, float)) or str(name) == "":
+                raise v.error(index_key(key, i), f"expected a class name, got {describe_value(name)}")
+            if str(name) in class_names:
+                raise v.error(index_key(key, i), f"class name {str(name)!r} is listed twice")
+            class_names.append(str(name))
+        if num_classes is None:
+            if len(class_names) < 2:
+                raise v.error(key, f"expected at least 2 class names, got {len(class_names)}")
+            num_classes = len(class_names)
+        elif len(class_names) != num_classes:
+            raise v.error(key, f"{len(class_names)} class names for num_classes {num_classes}")
+    return DataConfig(train=train, val=val, test=test, val_split=val_split,
+                      shuffle=_get(v, m, "data", "shuffle", _Bool(), True), preprocess=preprocess,
+                      scale_factor=scale, label_type=label_type, num_classes=num_classes,
+                      class_names=class_names)
+
+
+def _initializer(v: _V, value: Any, key: str) -> Initializer:
+    names = _Choice(INITIALIZERS, "initializer")
+    if isinstance(value, str):
+        name = names(v, value, key)
+        if INITIALIZERS[name].get("value") is _REQUIRED:
+            raise v.error(key, f"initializer '{name}' needs a value: write {{name: {name}, value: 0.1}}")
+        return Initializer(name, dict(INITIALIZERS[name]))
+    if not isinstance(value, dict):
+        raise v.error(key, f"expected an initializer name or a mapping {{name: ..., ...}}, "
+                           f"got {describe_value(value)}")
+    every = ("name", *sorted({p for ps in INITIALIZERS.values() for p in ps}))
+    if "name" not in value:
+        _check_keys(v, value, key, every)
+        raise v.error(join_key(key, "name"), f"missing required key 'name' ({names.expected})")
+    name = names(v, value["name"], join_key(key, "name"))
+    spec = INITIALIZERS[name]
+    _check_keys(v, value, key, ("name", *spec), owner=f"initializer '{name}'",
+                elsewhere=_users({n: ps for n, ps in INITIALIZERS.items() if n != name}))
+    params: dict[str, float] = {}
+    for p, default in spec.items():
+        reader = _Float(0.0, lo_open=True) if p == "stddev" else _Float()
+        params[p] = _get(v, value, key, p, reader, default)
+    if name == "uniform" and not params["min"] < params["max"]:
+        bad = "max" if "max" in value else "min"
+        raise v.error(join_key(key, bad), f"uniform needs min < max, got min {_fmt(params['min'])}, "
+                                          f"max {_fmt(params['max'])}")
+    return Initializer(name, params)
+
+
+class _InitReader(_Reader):
+    expected = "an initializer name or mapping"
+
+    def __call__(self, v: _V, value: Any, key: str) -> Initializer:
+        return _initializer(v, value, key)
+
+
+def _layer(v: _V, value: Any, index: int) -> LayerConfig:
+    path = index_key("model.layers", index)
+    # `- flatten` is shorthand for `- {type: flatten}`.
+    m = {"type": value} if isinstance(value, str) else _section(
+        v, value, path, "a layer: a mapping with a `type` key")
+    every = ("type", "name", *sorted({k for ks in LAYER_TYPES.values() for k in ks}))
+    if "type" not in m:
+        _check_keys(v, m, path, every)
+        raise v.error(path, f"missing required key 'type' (one of {', '.join(LAYER_TYPES)})")
+    kind = _Choice(LAYER_TYPES, "layer type")(v, m["type"], join_key(path, "type"))
+    _check_keys(v, m, path, ("type", "name", *LAYER_TYPES[kind]), owner=f"a {kind} layer",
+                elsewhere=_users({t: ks for t, ks in LAYER_TYPES.items() if t != kind}))
+    name = _get(v, m, path, "name", _Name(), f"{kind}_{index}")
+    act = _Choice(ACTIVATIONS, "activation")
+    f: dict[str, Any] = {}
+    if kind in ("dense", "conv2d"):
+        width = "units" if kind == "dense" else "filters"
+        f[width] = _get(v, m, path, width, _Int(1))
+        if kind == "conv2d":
+            f["kernel"] = _get(v, m, path, "kernel", _Pair(), (3, 3))
+            f["stride"] = _get(v, m, path, "stride", _Pair(), (1, 1))
+            f["padding"] = _get(v, m, path, "padding", _Choice(PADDINGS, "padding"), "same")
+        f["activation"] = _get(v, m, path, "activation", act, "none")
+        f["initializer"] = _get(v, m, path, "initializer", _InitReader(), Initializer("glorot_uniform"))
+        f["bias_initializer"] = _get(v, m, path, "bias_initializer", _InitReader(), Initializer("zeros"))
+        f["use_bias"] = _get(v, m, path, "use_bias", _Bool(), True)
+    elif kind in ("max_pool", "avg_pool"):
+        f["size"] = _get(v, m, path, "size", _Pair(), (2, 2))
+        f["stride"] = _get(v, m, path, "stride", _Pair(), f["size"])
+        f["padding"] = _get(v, m, path, "padding", _Choice(PADDINGS, "padding"), "valid")
+    elif kind == "dropout":
+        f["rate"] = _get(v, m, path, "rate", _Float(0.0, 1.0, hi_open=True))
+    elif kind == "batch_norm":
+        f["momentum"] = _get(v, m, path, "momentum", _Float(0.0, 1.0, lo_open=True, hi_open=True), 0.99)
+        f["epsilon"] = _get(v, m, path, "epsilon", _Float(0.0, lo_open=True), 0.001)
+    elif kind == "activation":
+        f["activation"] = _get(v, m, path, "activation", act)
+    return LayerConfig(type=kind, name=name, index=index, **f)
+
+
+def _model(v: _V, value: Any) -> ModelConfig:
+    m = _section(v, value, "model", "a mapping with input_shape: and layers:")
+    _check_keys(v, m, "model", ("input_shape", "layers"))
+    if "input_shape" not in m:
+        raise v.error("model.input_shape", "missing required key 'input_shape' (a list of integers >= 1, "
+                                           "e.g. [2] or [8, 8, 1])")
+    raw_shape = m["input_shape"]
+    dims = raw_shape if isinstance(raw_shape, list) else [raw_shape]
+    if not dims or not (isinstance(raw_shape, list) or isinstance(raw_shape, int)):
+        raise v.error("model.input_shape", f"expected a non-empty list of integers >= 1, "
+                                           f"got {describe_value(raw_shape)}")
+    shape = tuple(_Int(1)(v, d, index_key("model.input_shape", i) if isinstance(raw_shape, list)
+                          else "model.input_shape") for i, d in enumerate(dims))
+    if "layers" not in m:
+        raise v.error("model.layers", "missing required key 'layers' (a list of layers)")
+    raw_layers = m["layers"]
+    if not isinstance(raw_layers, list) or not raw_layers:
+        got = "an empty list" if raw_layers == [] else describe_value(raw_layers)
+        raise v.error("model.layers", f"expected a non-empty list of layers, got {got}")
+    layers = [_layer(v, item, i) for i, item in enumerate(raw_layers)]
+    owner: dict[str, int] = {}
+    for layer in layers:
+        if layer.name in owner:
+            given = isinstance(raw_layers[layer.index], dict) and "name" in raw_layers[layer.index]
+            what = f"name '{layer.name}'" if given else f"default name '{layer.name}'"
+            fix = "rename one of them" if given else "give this layer a `name`"
+            raise v.error(join_key(layer.key, "name") if given else layer.key,
+                          f"{what} is already used by model.layers[{owner[layer.name]}]; {fix}")
+        owner[layer.name] = layer.index
+    return ModelConfig(input_shape=shape, layers=layers)
+
+
+def _loss(v: _V, value: Any) -> LossConfig:
+    # `loss: mse` is shorthand for `loss: {type: mse}`.
+    m = {"type": value} if isinstance(value, str) else _section(v, value, "loss", "a mapping with type:")
+    _check_keys(v, m, "loss", ("type", "l2"))
+    return LossConfig(type=_get(v, m, "loss", "type", _Choice(LOSSES, "loss")),
+                      l2=_get(v, m, "loss", "l2", _Float(0.0), 0.0))
+
+
+_HYPER_READERS: dict[str, _Reader] = {
+    "momentum": _Float(0.0, 1.0, hi_open=True),
+    "beta1": _Float(0.0, 1.0, hi_open=True),
+    "beta2": _Float(0.0, 1.0, hi_open=True),
+    "epsilon": _Float(0.0, lo_open=True),
+    "weight_decay": _Float(0.0),
+    "rho": _Float(0.0, 1.0, lo_open=True, hi_open=True),
+    "initial_accumulator_value": _Float(0.0, lo_open=True),
+}
+_SCHEDULE_READERS: dict[str, _Reader] = {
+    "step_size": _Int(1), "gamma": _Float(0.0, 1.0, lo_open=True), "decay_steps": _Int(1),
+    "decay_rate": _Float(0.0, 1.0, lo_open=True), "staircase": _Bool(), "alpha": _Float(0.0, 1.0),
+}
+
+
+def _schedule(v: _V, value: Any) -> ScheduleConfig:
+    path = "optimizer.schedule"
+    if value is None:
+        return ScheduleConfig()
+    m = {"type": value} if isinstance(value, str) else _section(
+        v, value, path, "a mapping with type: constant, step, exponential or cosine")
+    kind = _get(v, m, path, "type", _Choice(SCHEDULES, "schedule"), "constant")
+    _check_keys(v, m, path, ("type", "warmup_steps", *SCHEDULES[kind]), owner=f"schedule '{kind}'",
+                elsewhere=_users({s: ks for s, ks in SCHEDULES.items() if s != kind}))
+    f = {k: _get(v, m, path, k, _SCHEDULE_READERS[k], d) for k, d in SCHEDULES[kind].items()}
+    return ScheduleConfig(type=kind, warmup_steps=_get(v, m, path, "warmup_steps", _Int(0), 0), **f)
+
+
+def _optimizer(v: _V, value: Any) -> OptimizerConfig:
+    path = "optimizer"
+    m = _section(v, value, path, "a mapping with name: and lr:")
+    common = ("name", "lr", "clip_norm", "schedule")
+    if "name" not in m:
+        _check_keys(v, m, path, (*common, *_HYPER_READERS))
+        raise v.error("optimizer.name", f"missing required key 'name' (one of {', '.join(OPTIMIZERS)})")
+    name = _Choice(OPTIMIZERS, "optimizer")(v, m["name"], "optimizer.name")
+    _check_keys(v, m, path, (*common, *OPTIMIZERS[name]), owner=f"optimizer '{name}'",
+                elsewhere=_users({o: ks for o, ks in OPTIMIZERS.items() if o != name}))
+    lr = _get(v, m, path, "lr", _Float(0.0, lo_open=True))
+    hyper = {k: _get(v, m, path, k, _HYPER_READERS[k], d) for k, d in OPTIMIZERS[name].items()}
+    return OptimizerConfig(name=name, lr=lr, clip_norm=_get(v, m, path, "clip_norm",
+                                                            _Nullable(_Float(0.0, lo_open=True)), None),
+                           schedule=_schedule(v, m.get("schedule")), **hyper)
+
+
+class _BatchSize(_Reader):
+    expected = "an integer >= 1 or 'full'"
+
+    def __call__(self, v: _V, value: Any, key: str) -> int | str:
+        if isinstance(value, str) and value.strip().lower() == "full":
+            return "full"
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.bad(v, value, key)
+        if value < 1:
+            raise v.error(key, f"out of range: expected {self.expected}, got {value}")
+        return value
+
+
+def _train(v: _V, value: Any) -> TrainConfig:
+    path = "train"
+    m = {} if value is None else _section(v, value, path, "a mapping (steps:, batch_size:, ...)")
+    _check_keys(v, m, path, _TRAIN_KEYS)
+    steps = _get(v, m, path, "steps", _Nullable(_Int(1)), None)
+    epochs = _get(v, m, path, "epochs", _Nullable(_Int(1)), None)
+    if steps is not None and epochs is not None:
+        second = max(("train.steps", "train.epochs"), key=lambda k: (v.from_override(k), v.lines.get(k, 0)))
+        raise v.error(second, "'steps' and 'epochs' are mutually exclusive: set one (train length in "
+                              "optimizer steps, or in passes over the training set)")
+    if steps is None and epochs is None:
+        epochs = 10
+    early = None
+    if m.get("early_stopping") is not None:
+        ep = "train.early_stopping"
+        e = _section(v, m["early_stopping"], ep, "a mapping {metric:, patience:, mode:, min_delta:} or null")
+        _check_keys(v, e, ep, _EARLY_KEYS)
+        metric = _get(v, e, ep, "metric", _Str(), "val_loss").strip()
+        default_mode = "max" if metric.endswith("accuracy") else "min"
+        mode = _get(v, e, ep, "mode", _Choice(("min", "max"), "mode"), default_mode)
+        early = EarlyStoppingConfig(metric=metric, patience=_get(v, e, ep, "patience", _Int(1), 10),
+                                    mode=mode,
+                                    min_delta=_get(v, e, ep, "min_delta", _Float(0.0), 0.0))
+    return TrainConfig(steps=steps, epochs=epochs,
+                       batch_size=_get(v, m, path, "batch_size", _BatchSize(), 32),
+                       eval_every=_get(v, m, path, "eval_every", _Int(1), 100),
+                       checkpoint_every=_get(v, m, path, "checkpoint_every", _Int(1), 100),
+                       keep_last=_get(v, m, path, "keep_last", _Int(1), 3),
+                       log_every=_get(v, m, path, "log_every", _Int(1), 10), early_stopping=early)
+
+
+def _metrics(v: _V, value: Any, label_type: str) -> list[str]:
+    if value is None:
+        return ["mse"] if label_type == "real" else ["accuracy"]
+    items = value if isinstance(value, list) else [value]
+    out: list[str] = []
+    for i, item in enumerate(items):
+        key = index_key("metrics", i) if isinstance(value, list) else "metrics"
+        name = _Choice(METRICS, "metric")(v, item, key)
+        if name in out:
+            raise v.error(key, f"metric '{name}' is listed twice")
+        out.append(name)
+    return out
+
+
+def _output_width(layers: Sequence[LayerConfig]) -> LayerConfig | None:
+    """The dense layer that fixes the output width, when no later layer can change it."""
+    for layer in reversed(layers):
+        if layer.type == "dense":
+            return layer
+        if layer.type not in ("activation", "dropout", "batch_norm", "flatten"):
+            return None
+    return None
+
+
+def _cross_checks(v: _V, cfg: Config, raw: Mapping[str, Any]) -> None:
+    d, loss = cfg.data, cfg.loss
+    if loss.type == "cross_entropy" and d.label_type == "real":
+        raise v.error("loss.type", "cross_entropy needs class labels (data.label_type: class or onehot), "
+                                   "got label_type 'real'; for regression use mse or sum_squares")
+    for i, m in enumerate(cfg.metrics):
+        if m == "accuracy" and d.label_type == "real":
+            key = index_key("metrics", i) if isinstance(raw.get("metrics"), list) else "metrics"
+            raise v.error(key, "'accuracy' needs class labels, but data.label_type is 'real'; use mse or mae")
+    out = _output_width(cfg.model.layers)
+    if out is not None:
+        units, where = out.units, join_key(out.key, "units")
+        if loss.type == "cross_entropy" and units == 1:
+            raise v.error("loss.type", f"cross_entropy (softmax) needs one output per class, but {where} "
+                                       "is 1; a single-output binary classifier uses binary_cross_entropy")
+        if loss.type == "binary_cross_entropy" and units != 1 and not (
+                d.label_type == "class" and d.num_classes == 2):
+            raise v.error("loss.type", f"binary_cross_entropy needs a single output unit ({where} is "
+                                       f"{units}) or label_type class with num_classes 2")
+        if d.label_type != "real" and d.num_classes is not None:
+            if d.label_type == "onehot" and units != d.num_classes:
+                raise v.error(where, f"the output layer has {units} units but data.num_classes is "
+                                     f"{d.num_classes}")
+            if d.label_type == "class" and units not in (1, d.num_classes):
+                raise v.error(where, f"the output layer has {units} units but data.num_classes is "
+                                     f"{d.num_classes}")
+            if d.label_type == "class" and units == 1 and d.num_classes != 2:
+                raise v.error(where, f"a single output unit is a binary classifier (thresholded at 0.5), "
+                                     f"but data.num_classes is {d.num_classes}")
+    es = cfg.train.early_stopping
+    if es is not None:
+        ep = "train.early_stopping"
+        if d.val is None and d.val_split == 0:
+            raise v.error(ep, "early stopping watches validation data: set data.val or data.val_split > 0")
+        watchable = ["val_loss", *(f"val_{m}" for m in cfg.metrics)]
+        if es.metric not in watchable:
+            close = difflib.get_close_matches(es.metric, watchable, n=1, cutoff=0.5)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise v.error(join_key(ep, "metric"), f"unknown metric {es.metric!r}: expected one of "
+                                                  f"{', '.join(watchable)} (val_ + a configured metric)"
+                                                  f"{hint}")
+
+
+# --- entry points --------------------------------------------------------------------------------
+
+def _build(data: Any, lines: dict[str, int], *, source: str, source_path: Path | None, base_dir: Path,
+           overrides: Iterable[str]) -> Config:
+    if data is None:
+        raise ConfigError("the config is empty; expected a mapping with name:, data:, model:, loss:, "
+                          "optimizer:", file=source, line=1)
+    if not isinstance(data, dict):
+        raise ConfigError(f"the top level must be a mapping of keys (name:, data:, model:, ...), got "
+                          f"{describe_value(data)}", file=source, line=lines.get("", 1))
+    applied = apply_overrides(data, lines, overrides)
+    v = _V(source, lines, base_dir, applied)
+    _check_keys(v, data, "", _TOP_KEYS)
+    name = _get(v, data, "", "name", _Name())
+    seed = _get(v, data, "", "seed", _Int(0, _MAX_SEED), 0)
+    backend = _get(v, data, "", "backend", _Choice(BACKENDS, "backend"), "numpy")
+    for key in ("data", "model", "loss", "optimizer"):
+        if key not in data:
+            raise v.error(key, f"missing required section '{key}'")
+    dc = _data(v, data["data"], seed)
+    cfg = Config(name=name, seed=seed, backend=backend, data=dc, model=_model(v, data["model"]),
+                 loss=_loss(v, data["loss"]), optimizer=_optimizer(v, data["optimizer"]),
+                 train=_train(v, data.get("train")), metrics=_metrics(v, data.get("metrics"), dc.label_type),
+                 source_path=source_path, base_dir=base_dir, lines=dict(lines),
+                 overrides=tuple(ov.text for ov in applied), source=source)
+    _cross_checks(v, cfg, data)
+    return cfg
+
+
+def parse_config_text(text: str, source: str = "<string>", overrides: Iterable[str] = (), *,
+                      base_dir: str | Path | None = None) -> Config:
+    """Validate a config given as YAML text. Relative data paths resolve against ``base_dir``
+    (default: the current directory)."""
+    data, lines = load_yaml(text, source)
+    base = Path(base_dir).resolve() if base_dir is not None else Path.cwd()
+    return _build(data, lines, source=source, source_path=None, base_dir=base, overrides=overrides)
+
+
+def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
+    """Read and validate a YAML config file; every problem is a ConfigError (exit code 2)."""
+    display = str(path)
+    text = read_text_file(path, display)
+    data, lines = load_yaml(text, display)
+    p = Path(path).resolve()
+    return _build(data, lines, source=display, source_path=p, base_dir=p.parent, overrides=overrides)
+
+
+# --- back to plain data --------------------------------------------------------------------------
+
+def _init_to_dict(init: Initializer) -> str | dict[str, Any]:
+    return {"name": init.name, **init.params} if init.params else init.name
+
+
+def _source_to_dict(s: SourceConfig) -> dict[str, Any]:
+    if s.kind == "csv":
+        return {"csv": str(s.path), "features": s.features, "labels": s.labels}
+    if s.kind == "npz":
+        return {"npz": str(s.path), "x_key": s.x_key, "y_key": s.y_key}
+    if s.kind == "idx":
+        return {"idx": {"images": str(s.images), "labels": str(s.idx_labels)}}
+    out: dict[str, Any] = {"generator": s.generator, "n": s.n, "noise": s.noise}
+    if s.classes is not None:
+        out["classes"] = s.classes
+    out["seed"] = s.seed
+    return out
+
+
+def _layer_to_dict(layer: LayerConfig) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": layer.type, "name": layer.name}
+    for key in LAYER_TYPES[layer.type]:
+        val = getattr(layer, key)
+        if isinstance(val, Initializer):
+            val = _init_to_dict(val)
+        elif isinstance(val, tuple):
+            val = list(val)
+        out[key] = val
+    return out
+
+
+def config_to_dict(cfg: Config) -> dict[str, Any]:
+    """The fully resolved config as plain YAML-safe data; loading it again gives an equal Config.
+
+    Only keys that apply are written (no ``beta1`` for sgd), since the schema rejects the others.
+    """
+    d, o, t = cfg.data, cfg.optimizer, cfg.train
+    data: dict[str, Any] = {
+        "train": _source_to_dict(d.train),
+        "val": _source_to_dict(d.val) if d.val else None,
+        "test": _source_to_dict(d.test) if d.test else None,
+        "val_split": d.val_split, "shuffle": d.shuffle, "preprocess": d.preprocess,
+    }
+    if d.preprocess == "scale":
+        data["scale_factor"] = d.scale_factor
+    data["label_type"] = d.label_type
+    if d.label_type != "real":
+        data["num_classes"] = d.num_classes
+        data["class_names"] = list(d.class_names) if d.class_names is not None else None
+    sched: dict[str, Any] = {"type": o.schedule.type, "warmup_steps": o.schedule.warmup_steps}
+    sched.update({k: getattr(o.schedule, k) for k in SCHEDULES[o.schedule.type]})
+    opt: dict[str, Any] = {"name": o.name, "lr": o.lr}
+    opt.update({k: getattr(o, k) for k in OPTIMIZERS[o.name]})
+    opt.update({"clip_norm": o.clip_norm, "schedule": sched})
+    es = t.early_stopping
+    return {
+        "name": cfg.name, "seed": cfg.seed, "backend": cfg.backend, "data": data,
+        "model": {"input_shape": list(cfg.model.input_shape),
+                  "layers": [_layer_to_dict(layer) for layer in cfg.model.layers]},
+        "loss": {"type": cfg.loss.type, "l2": cfg.loss.l2},
+        "optimizer": opt,
+        "train": {"steps": t.steps, "epochs": t.epochs, "batch_size": t.batch_size,
+                  "eval_every": t.eval_every, "checkpoint_every": t.checkpoint_every,
+                  "keep_last": t.keep_last, "log_every": t.log_every,
+                  "early_stopping": None if es is None else {"metric": es.metric, "patience": es.patience,
+                                                             "mode": es.mode, "min_delta": es.min_delta}},
+        "metrics": list(cfg.metrics),
+    }

@@ -1,0 +1,182 @@
+"""Symbol-to-symbol reverse-mode differentiation: ``tf.gradients``.
+
+Walks the graph backwards from ``ys``. For each operation on a path from ``xs`` to ``ys`` it sums the
+gradients arriving at its outputs and calls the op type's gradient rule, which *adds graph nodes*
+(dz/dy, dy/dx, dx/dw in the seed's figure). The results are ordinary tensors, so they can be fetched,
+drawn, or differentiated again. Checks live here, not in each rule: arity, static shapes, and a
+missing rule (LookupError naming the op).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nnctl.graph import registry
+from nnctl.graph.graph import GRADIENT, Operation, Tensor
+from nnctl.graph.tensor_shape import fmt_shape, shapes_compatible
+
+
+def _as_list(x: Any) -> tuple[list, bool]:
+    if isinstance(x, (list, tuple)):
+        return list(x), True
+    return [x], False
+
+
+def _differentiable_dtype(t: Tensor) -> bool:
+    return t.dtype.is_floating
+
+
+def gradients(ys: Any, xs: Any, grad_ys: Any = None, name: str = "gradients",
+              colocate_gradients_with_ops: bool = False, gate_gradients: bool = False,
+              aggregation_method: Any = None, stop_gradients: Any = None) -> list[Tensor | None]:
+    """Return d(sum(ys))/dx for each x in xs, as graph tensors (None where unconnected)."""
+    from nnctl.ops import array_ops, math_ops
+    from nnctl.ops.state_ops import as_tensor_like
+
+    ys, _ = _as_list(ys)
+    xs, _ = _as_list(xs)
+    ys = [as_tensor_like(y) for y in ys]
+    xs = [as_tensor_like(x) for x in xs]
+    if grad_ys is None:
+        grad_ys = [None] * len(ys)
+    else:
+        grad_ys, _ = _as_list(grad_ys)
+        if len(grad_ys) != len(ys):
+            raise ValueError(f"gradients: {len(grad_ys)} grad_ys for {len(ys)} ys")
+    stops = {id(as_tensor_like(s)) for s in (_as_list(stop_gradients)[0] if stop_gradients is not None else [])}
+    if not ys:
+        return [None] * len(xs)
+    graph = ys[0].graph
+
+    # Ops reachable forward from xs, and backward from ys: the ones whose gradients we need.
+    x_ids = {id(x) for x in xs}
+    reach_fwd: set[int] = set()
+    stack = [c for x in xs for c in x._consumers]
+    while stack:
+        op = stack.pop()
+        if id(op) in reach_fwd:
+            continue
+        reach_fwd.add(id(op))
+        for t in op.outputs:
+            if id(t) in stops:
+                continue
+            stack.extend(t._consumers)
+    between: dict[int, Operation] = {}
+    stack = [y.op for y in ys]
+    seen: set[int] = set()
+    while stack:
+        op = stack.pop()
+        if id(op) in seen:
+            continue
+        seen.add(id(op))
+        if id(op) in reach_fwd:
+            between[id(op)] = op
+            for t in op.inputs:
+                if id(t) not in x_ids and id(t) not in stops:
+                    stack.append(t.op)
+
+    # pending[op] = number of consuming edges (from ops in `between`) not yet processed
+    pending: dict[int, int] = {}
+    for op in between.values():
+        for t in op.inputs:
+            if id(t.op) in between and id(t) not in x_ids and id(t) not in stops:
+                pending[id(t.op)] = pending.get(id(t.op), 0) + 1
+
+    grads: dict[int, list[Tensor]] = {}
+
+    def add_grad(t: Tensor, g: Tensor | None) -> None:
+        if g is not None:
+            grads.setdefault(id(t), []).append(g)
+
+    def aggregate(t: Tensor) -> Tensor | None:
+        gs = grads.get(id(t))
+        if not gs:
+            return None
+        if len(gs) == 1:
+            return gs[0]
+        g = math_ops.add_n(gs)
+        grads[id(t)] = [g]
+        return g
+
+    with graph.role(GRADIENT), graph.name_scope(name):
+        for y, gy in zip(ys, grad_ys):
+            if gy is None:
+                if not _differentiable_dtype(y):
+                    raise TypeError(f"gradients: ys must be floating point, got {y.name} of {y.dtype.name}")
+                gy = array_ops.ones_like(y, name=f"grad_ys_{len(grads)}")
+            else:
+                gy = as_tensor_like(gy, dtype=y.dtype)
+            add_grad(y, gy)
+
+        ready = [op for op in {id(y.op): y.op for y in ys}.values() if pending.get(id(op), 0) == 0]
+        done: set[int] = set()
+        while ready:
+            op = ready.pop()
+            if id(op) in done:
+                continue
+            done.add(id(op))
+            if id(op) in between:
+                _backprop_op(op, aggregate, add_grad, x_ids, stops)
+            for t in op.inputs:
+                src = t.op
+                if id(src) in between and id(t) not in x_ids and id(t) not in stops:
+                    pending[id(src)] -= 1
+                    if pending[id(src)] == 0:
+                        ready.append(src)
+
+        return [aggregate(x) for x in xs]
+
+
+def _backprop_op(op: Operation, aggregate, add_grad, x_ids: set[int], stops: set[int]) -> None:
+    out_grads = [aggregate(t) if _differentiable_dtype(t) else None for t in op.outputs]
+    if all(g is None for g in out_grads):
+        return
+    d = registry.op_def(op.type)
+    if d is not None and not d.differentiable:
+        return
+    if d is None or d.grad is None:
+        raise LookupError(f"No gradient defined for operation '{op.name}' (op type: {op.type})")
+    from nnctl.ops import array_ops
+    dys = [g if g is not None else (array_ops.zeros_like(t) if _differentiable_dtype(t) else None)
+           for g, t in zip(out_grads, op.outputs)]
+    graph = op.graph
+    with graph.name_scope(op.name + "_grad"):
+        in_grads = d.grad(op, *dys)
+    if not isinstance(in_grads, (list, tuple)):
+        in_grads = [in_grads]
+    if len(in_grads) != len(op.inputs):
+        raise ValueError(f"gradient rule of {op.type} returned {len(in_grads)} gradients for "
+                         f"{len(op.inputs)} inputs of {op.name}")
+    for t, g in zip(op.inputs, in_grads):
+        if g is None or not _differentiable_dtype(t) or id(t) in stops:
+            continue
+        if not shapes_compatible(t.static_shape, g.static_shape):
+            raise ValueError(f"gradient of {op.type} '{op.name}' for input {t.name}: shape "
+                             f"{fmt_shape(g.static_shape)} does not match input shape {fmt_shape(t.static_shape)}")
+        if g.dtype != t.dtype:
+            raise TypeError(f"gradient of {op.type} '{op.name}' for input {t.name}: dtype {g.dtype.name} "
+                            f"does not match input dtype {t.dtype.name}")
+        add_grad(t, g)
+
+
+def hessians(ys: Any, xs: Any, name: str = "hessians") -> list[Tensor]:
+    """Hessian of sum(ys) w.r.t. each x (x flattened), built as gradients of gradients."""
+    from nnctl.ops import array_ops
+    xs, _ = _as_list(xs)
+    out = []
+    for x in xs:
+        (g,) = gradients(ys, [x], name=name)
+        if g is None:
+            raise ValueError(f"hessians: {x.name} does not affect ys")
+        n = 1
+        for dim in x.static_shape or ():
+            if dim is None:
+                raise ValueError("hessians needs fully defined shapes")
+            n *= dim
+        flat = array_ops.reshape(g, [n])
+        rows = []
+        for i in range(n):
+            (h,) = gradients(flat[i], [x], name=name)
+            rows.append(array_ops.reshape(h if h is not None else array_ops.zeros_like(x), [n]))
+        out.append(array_ops.reshape(array_ops.stack(rows), list(x.static_shape) * 2))
+    return out

@@ -1,0 +1,92 @@
+"""The op registry: for each op type, its kernel factory, its gradient rule and its properties.
+
+A *kernel factory* ``factory(op, ctx) -> fn`` is called once per (session, op) when a plan is
+compiled; ``fn(*inputs, out=None)`` computes the op's output(s). With ``out=None`` it returns new
+arrays; with ``out=`` (an array, or a tuple of arrays for several outputs) it writes into them. The
+plan compiler uses the first form on the first run of a plan (to learn every shape) and the second
+form afterwards, over preallocated, reused buffers. ``ctx`` carries ``xp`` (the array module),
+the backend, the session's variable store and random streams.
+
+A *gradient rule* ``rule(op, *dys) -> list`` returns one entry per input of ``op`` — a Tensor
+built from public ops, or None where no gradient flows — so gradients of gradients work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class OpDef:
+    type: str
+    kernel: Callable[..., Any] | None = None
+    grad: Callable[..., Any] | None = None
+    differentiable: bool = True
+    view: bool = False            # output 0 may alias input 0: decided once per plan, at bind time
+    inplace: tuple[int, ...] = ()  # inputs whose buffer the output may overwrite
+    stateful: bool = False        # random, variable or side effect: never folded or merged
+    out_ok: bool = True           # fn accepts out=
+    mutates: int | None = None    # index of the input whose variable this op writes in place
+    shape_only: bool = False      # output depends only on input shapes: folded once per plan
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, OpDef] = {}
+
+
+def _get(op_type: str) -> OpDef:
+    d = _REGISTRY.get(op_type)
+    if d is None:
+        d = _REGISTRY[op_type] = OpDef(op_type)
+    return d
+
+
+def register_kernel(op_type: str, *, view: bool = False, inplace: tuple[int, ...] = (),
+                    stateful: bool = False, out: bool = True, mutates: int | None = None,
+                    shape_only: bool = False) -> Callable[[Callable], Callable]:
+    """Register the kernel factory of ``op_type``."""
+    def deco(factory: Callable) -> Callable:
+        d = _get(op_type)
+        if d.kernel is not None:
+            raise ValueError(f"kernel for op type {op_type!r} is already registered")
+        d.kernel, d.view, d.inplace, d.stateful = factory, view, tuple(inplace), stateful
+        d.out_ok, d.mutates, d.shape_only = out, mutates, shape_only
+        return factory
+    return deco
+
+
+def register_gradient(op_type: str) -> Callable[[Callable], Callable]:
+    """Register the gradient rule of ``op_type`` (TF's ``tf.RegisterGradient``)."""
+    def deco(rule: Callable) -> Callable:
+        d = _get(op_type)
+        if d.grad is not None:
+            raise KeyError(f"Registering two gradient with name '{op_type}'!")
+        d.grad = rule
+        return rule
+    return deco
+
+
+class RegisterGradient:
+    """Decorator form with TF1's spelling: ``@tf.RegisterGradient("MyOp")``."""
+
+    def __init__(self, op_type: str) -> None:
+        self._op_type = op_type
+
+    def __call__(self, rule: Callable) -> Callable:
+        return register_gradient(self._op_type)(rule)
+
+
+def not_differentiable(*op_types: str) -> None:
+    """Declare op types through which no gradient flows (their inputs get None)."""
+    for t in op_types:
+        _get(t).differentiable = False
+
+
+def op_def(op_type: str) -> OpDef | None:
+    return _REGISTRY.get(op_type)
+
+
+def all_op_defs() -> dict[str, OpDef]:
+    return dict(_REGISTRY)

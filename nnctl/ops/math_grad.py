@@ -1,0 +1,267 @@
+"""Gradient rules of the math ops. Each rule builds graph nodes from public ops (so it can be
+differentiated again); ``dy`` is the gradient arriving at the op's output."""
+
+from __future__ import annotations
+
+from nnctl.graph.registry import register_gradient
+from nnctl.ops import array_ops
+from nnctl.ops import math_ops as m
+from nnctl.ops.core import unbroadcast
+
+
+@register_gradient("Add")
+def _add_grad(op, dy):
+    x, y = op.inputs
+    return [unbroadcast(dy, x), unbroadcast(dy, y)]
+
+
+@register_gradient("Sub")
+def _sub_grad(op, dy):
+    x, y = op.inputs
+    return [unbroadcast(dy, x), unbroadcast(m.negative(dy), y)]
+
+
+@register_gradient("Mul")
+def _mul_grad(op, dy):
+    x, y = op.inputs
+    return [unbroadcast(m.multiply(dy, y), x), unbroadcast(m.multiply(x, dy), y)]
+
+
+@register_gradient("RealDiv")
+def _realdiv_grad(op, dy):
+    # d(x/y)/dx = 1/y ; d(x/y)/dy = -x/y^2
+    x, y = op.inputs
+    return [unbroadcast(m.realdiv(dy, y), x),
+            unbroadcast(m.multiply(dy, m.negative(m.realdiv(m.realdiv(x, y), y))), y)]
+
+
+@register_gradient("Pow")
+def _pow_grad(op, dy):
+    # d(x^y)/dx = y x^(y-1) ; d(x^y)/dy = x^y log x (taken as 0 where x <= 0)
+    x, y = op.inputs
+    z = op.outputs[0]
+    gx = m.multiply(dy, m.multiply(y, m.pow(x, m.subtract(y, m.scalar_like(1.0, y)))))
+    safe_x = m.where(m.greater(x, m.scalar_like(0.0, x)), x, array_ops.ones_like(x))
+    log_x = m.where(m.greater(x, m.scalar_like(0.0, x)), m.log(safe_x), array_ops.zeros_like(x))
+    gy = m.multiply(dy, m.multiply(z, log_x))
+    return [unbroadcast(gx, x), unbroadcast(gy, y)]
+
+
+def _select_by(cond, dy, x, y):
+    zeros = array_ops.zeros_like(dy)
+    return [unbroadcast(m.where(cond, dy, zeros), x), unbroadcast(m.where(cond, zeros, dy), y)]
+
+
+@register_gradient("Maximum")
+def _maximum_grad(op, dy):
+    x, y = op.inputs
+    return _select_by(m.greater_equal(x, y), dy, x, y)
+
+
+@register_gradient("Minimum")
+def _minimum_grad(op, dy):
+    x, y = op.inputs
+    return _select_by(m.less_equal(x, y), dy, x, y)
+
+
+@register_gradient("SquaredDifference")
+def _sqdiff_grad(op, dy):
+    # d(x-y)^2/dx = 2(x-y)
+    x, y = op.inputs
+    g = m.multiply(m.multiply(m.scalar_like(2.0, dy), dy), m.subtract(x, y))
+    return [unbroadcast(g, x), unbroadcast(m.negative(g), y)]
+
+
+@register_gradient("Neg")
+def _neg_grad(op, dy):
+    return [m.negative(dy)]
+
+
+@register_gradient("Square")
+def _square_grad(op, dy):
+    (x,) = op.inputs
+    return [m.multiply(dy, m.multiply(m.scalar_like(2.0, x), x))]
+
+
+@register_gradient("Sqrt")
+def _sqrt_grad(op, dy):
+    # d sqrt(x) = 1 / (2 sqrt(x)) = 0.5 / y
+    y = op.outputs[0]
+    return [m.multiply(dy, m.realdiv(m.scalar_like(0.5, y), y))]
+
+
+@register_gradient("Rsqrt")
+def _rsqrt_grad(op, dy):
+    # d x^(-1/2) = -0.5 x^(-3/2) = -0.5 y^3
+    y = op.outputs[0]
+    return [m.multiply(dy, m.multiply(m.scalar_like(-0.5, y), m.multiply(y, m.square(y))))]
+
+
+@register_gradient("Exp")
+def _exp_grad(op, dy):
+    return [m.multiply(dy, op.outputs[0])]
+
+
+@register_gradient("Expm1")
+def _expm1_grad(op, dy):
+    return [m.multiply(dy, m.exp(op.inputs[0]))]
+
+
+@register_gradient("Log")
+def _log_grad(op, dy):
+    return [m.realdiv(dy, op.inputs[0])]
+
+
+@register_gradient("Log1p")
+def _log1p_grad(op, dy):
+    (x,) = op.inputs
+    return [m.realdiv(dy, m.add(m.scalar_like(1.0, x), x))]
+
+
+@register_gradient("Abs")
+def _abs_grad(op, dy):
+    return [m.multiply(dy, m.sign(op.inputs[0]))]
+
+
+@register_gradient("Reciprocal")
+def _reciprocal_grad(op, dy):
+    # d(1/x) = -1/x^2 = -y^2
+    y = op.outputs[0]
+    return [m.negative(m.multiply(dy, m.square(y)))]
+
+
+@register_gradient("Sin")
+def _sin_grad(op, dy):
+    return [m.multiply(dy, m.cos(op.inputs[0]))]
+
+
+@register_gradient("Cos")
+def _cos_grad(op, dy):
+    return [m.negative(m.multiply(dy, m.sin(op.inputs[0])))]
+
+
+@register_gradient("Sigmoid")
+def _sigmoid_grad(op, dy):
+    return [m.sigmoid_grad(op.outputs[0], dy)]
+
+
+@register_gradient("SigmoidGrad")
+def _sigmoid_grad_grad(op, ddx):
+    # SigmoidGrad(y, dy) = dy*y*(1-y): d/dy = dy*(1-2y), d/d(dy) = y(1-y)
+    y, dy = op.inputs
+    one = m.scalar_like(1.0, y)
+    gy = m.multiply(ddx, m.multiply(dy, m.subtract(one, m.multiply(m.scalar_like(2.0, y), y))))
+    return [gy, m.sigmoid_grad(y, ddx)]
+
+
+@register_gradient("Tanh")
+def _tanh_grad(op, dy):
+    return [m.tanh_grad(op.outputs[0], dy)]
+
+
+@register_gradient("TanhGrad")
+def _tanh_grad_grad(op, ddx):
+    # TanhGrad(y, dy) = dy*(1-y^2): d/dy = -2 y dy, d/d(dy) = 1-y^2
+    y, dy = op.inputs
+    gy = m.multiply(ddx, m.multiply(m.scalar_like(-2.0, y), m.multiply(y, dy)))
+    return [gy, m.tanh_grad(y, ddx)]
+
+
+@register_gradient("Cast")
+def _cast_grad(op, dy):
+    (x,) = op.inputs
+    if not x.dtype.is_floating or not dy.dtype.is_floating:
+        return [None]
+    return [m.cast(dy, x.dtype)]
+
+
+@register_gradient("AddN")
+def _add_n_grad(op, dy):
+    return [unbroadcast(dy, x) for x in op.inputs]
+
+
+@register_gradient("Select")
+def _select_grad(op, dy):
+    c, x, y = op.inputs
+    zeros = array_ops.zeros_like(dy)
+    return [None, unbroadcast(m.where(c, dy, zeros), x), unbroadcast(m.where(c, zeros, dy), y)]
+
+
+@register_gradient("MatMul")
+def _matmul_grad(op, dy):
+    a, b = op.inputs
+    ta, tb = op.attrs["transpose_a"], op.attrs["transpose_b"]
+    if not ta and not tb:
+        return [m.matmul(dy, b, transpose_b=True), m.matmul(a, dy, transpose_a=True)]
+    if not ta and tb:
+        return [m.matmul(dy, b), m.matmul(dy, a, transpose_a=True)]
+    if ta and not tb:
+        return [m.matmul(b, dy, transpose_b=True), m.matmul(a, dy)]
+    return [m.matmul(b, dy, transpose_a=True, transpose_b=True), m.matmul(dy, a, transpose_a=True, transpose_b=True)]
+
+
+@register_gradient("BatchMatMul")
+def _batch_matmul_grad(op, dy):
+    a, b = op.inputs
+    ga, gb = _matmul_grad(op, dy)
+    return [unbroadcast(ga, a), unbroadcast(gb, b)]
+
+
+def _keepdims(dy, op):
+    """Reshape a reduction's incoming gradient to the keepdims shape of its input."""
+    x = op.inputs[0]
+    axes = op.attrs["axis"]
+    if op.attrs["keepdims"]:
+        return dy
+    if axes is None:
+        axes = tuple(range(len(x.static_shape)))
+    for a in sorted(axes):
+        dy = array_ops.expand_dims(dy, a)
+    return dy
+
+
+@register_gradient("Sum")
+def _sum_grad(op, dy):
+    return [m.broadcast_like(_keepdims(dy, op), op.inputs[0])]
+
+
+@register_gradient("Mean")
+def _mean_grad(op, dy):
+    x = op.inputs[0]
+    g = m.broadcast_like(_keepdims(dy, op), x)
+    n = array_ops.reduction_size(x, op.attrs["axis"])
+    return [m.realdiv(g, m.cast(n, dy.dtype))]
+
+
+def _minmax_grad(op, dy):
+    # The gradient goes to the positions equal to the extreme value, split evenly among ties.
+    x = op.inputs[0]
+    y = op.outputs[0]
+    yk = m.broadcast_like(_keepdims(y, op), x)
+    mask = m.cast(m.equal(x, yk), dy.dtype)
+    count = _keepdims(m._reduce("Sum", mask, op.attrs["axis"], op.attrs["keepdims"], None), op)
+    g = m.broadcast_like(m.realdiv(_keepdims(dy, op), count), x)
+    return [m.multiply(g, mask)]
+
+
+register_gradient("Max")(_minmax_grad)
+register_gradient("Min")(_minmax_grad)
+
+
+@register_gradient("Prod")
+def _prod_grad(op, dy):
+    # d prod / dx_i = prod / x_i (inputs must be non-zero for this rule)
+    x = op.inputs[0]
+    y = m.broadcast_like(_keepdims(op.outputs[0], op), x)
+    g = m.broadcast_like(_keepdims(dy, op), x)
+    return [m.multiply(g, m.realdiv(y, x))]
+
+
+@register_gradient("SumToShape")
+def _sum_to_shape_grad(op, dy):
+    return [m.broadcast_like(dy, op.inputs[0]), None]
+
+
+@register_gradient("BroadcastLike")
+def _broadcast_like_grad(op, dy):
+    return [m.sum_to_shape(dy, op.inputs[0]), None]

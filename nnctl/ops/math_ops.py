@@ -1,0 +1,646 @@
+"""Math ops: elementwise arithmetic and functions, matmul, reductions, casts, comparisons.
+
+Kernels are written against the array module ``xp`` so the CuPy backend reuses them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nnctl import dtypes
+from nnctl.graph import registry
+from nnctl.graph.graph import Operation, Tensor
+from nnctl.graph.tensor_shape import broadcast_static, fmt_shape
+from nnctl.ops.core import binary_operands, convert_to_tensor, make_op, static_axes
+
+# --- elementwise binary -------------------------------------------------------------------------
+
+# op type -> (xp ufunc name, output is bool, allowed kinds)
+_BINARY = {
+    "Add": ("add", False), "Sub": ("subtract", False), "Mul": ("multiply", False),
+    "RealDiv": ("divide", False), "Pow": ("power", False), "Maximum": ("maximum", False),
+    "Minimum": ("minimum", False), "FloorDiv": ("floor_divide", False), "FloorMod": ("mod", False),
+    "SquaredDifference": (None, False),
+    "Equal": ("equal", True), "NotEqual": ("not_equal", True), "Less": ("less", True),
+    "LessEqual": ("less_equal", True), "Greater": ("greater", True), "GreaterEqual": ("greater_equal", True),
+    "LogicalAnd": ("logical_and", True), "LogicalOr": ("logical_or", True),
+}
+
+
+def _binary(op_type: str, x: Any, y: Any, name: str | None) -> Tensor:
+    x, y = binary_operands(x, y)
+    shape = broadcast_static(x.static_shape, y.static_shape, f"{op_type} '{name or op_type}'")
+    out_dtype = dtypes.bool if _BINARY[op_type][1] else x.dtype
+    if op_type in ("LogicalAnd", "LogicalOr") and not x.dtype.is_bool:
+        raise TypeError(f"{op_type} needs bool inputs, got {x.dtype.name}")
+    return make_op(op_type, [x, y], shape=shape, dtype=out_dtype, name=name)
+
+
+def _ufunc_kernel(ufunc_name: str):
+    def factory(op: Operation, ctx: Any) -> Any:
+        return getattr(ctx.xp, ufunc_name)
+    return factory
+
+
+for _t, (_uf, _is_bool) in _BINARY.items():
+    if _uf is not None:
+        registry.register_kernel(_t, inplace=() if _is_bool else (0, 1))(_ufunc_kernel(_uf))
+
+
+@registry.register_kernel("SquaredDifference", inplace=(0, 1))
+def _sqdiff_kernel(op: Operation, ctx: Any) -> Any:
+    xp = ctx.xp
+
+    def run(x: Any, y: Any, out: Any = None) -> Any:
+        out = xp.subtract(x, y, out=out)
+        return xp.multiply(out, out, out=out)
+    return run
+
+
+registry.not_differentiable("Equal", "NotEqual", "Less", "LessEqual", "Greater", "GreaterEqual",
+                            "LogicalAnd", "LogicalOr", "FloorDiv", "FloorMod")
+
+
+def add(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("Add", x, y, name)
+
+
+def subtract(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("Sub", x, y, name)
+
+
+def multiply(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("Mul", x, y, name)
+
+
+def divide(x: Any, y: Any, name: str | None = None) -> Tensor:
+    x, y = binary_operands(x, y)
+    if x.dtype.is_integer:
+        x, y = cast(x, dtypes.float64), cast(y, dtypes.float64)
+    return _binary("RealDiv", x, y, name)
+
+
+def realdiv(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("RealDiv", x, y, name)
+
+
+truediv = divide
+div = divide
+
+
+def floordiv(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("FloorDiv", x, y, name)
+
+
+def floormod(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("FloorMod", x, y, name)
+
+
+mod = floormod
+
+
+def pow(x: Any, y: Any, name: str | None = None) -> Tensor:  # noqa: A001 - TF's name
+    return _binary("Pow", x, y, name)
+
+
+def maximum(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("Maximum", x, y, name)
+
+
+def minimum(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("Minimum", x, y, name)
+
+
+def squared_difference(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("SquaredDifference", x, y, name)
+
+
+def equal(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("Equal", x, y, name)
+
+
+def not_equal(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("NotEqual", x, y, name)
+
+
+def less(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("Less", x, y, name)
+
+
+def less_equal(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("LessEqual", x, y, name)
+
+
+def greater(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("Greater", x, y, name)
+
+
+def greater_equal(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("GreaterEqual", x, y, name)
+
+
+def logical_and(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("LogicalAnd", x, y, name)
+
+
+def logical_or(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("LogicalOr", x, y, name)
+
+
+# --- elementwise unary --------------------------------------------------------------------------
+
+_UNARY_UFUNC = {
+    "Neg": "negative", "Square": "square", "Sqrt": "sqrt", "Exp": "exp", "Log": "log", "Log1p": "log1p",
+    "Abs": "abs", "Sign": "sign", "Tanh": "tanh", "Reciprocal": "reciprocal", "Floor": "floor",
+    "Ceil": "ceil", "Round": "rint", "LogicalNot": "logical_not", "Sin": "sin", "Cos": "cos",
+    "Expm1": "expm1",
+}
+for _t, _uf in _UNARY_UFUNC.items():
+    registry.register_kernel(_t, inplace=(0,))(_ufunc_kernel(_uf))
+registry.not_differentiable("Sign", "Floor", "Ceil", "Round", "LogicalNot")
+
+
+def _unary(op_type: str, x: Any, name: str | None, float_only: bool = False) -> Tensor:
+    x = convert_to_tensor(x)
+    if float_only and not x.dtype.is_floating:
+        raise TypeError(f"{op_type} needs a floating-point input, got {x.name} of {x.dtype.name}")
+    return make_op(op_type, [x], shape=x.static_shape, dtype=x.dtype, name=name)
+
+
+def negative(x: Any, name: str | None = None) -> Tensor:
+    return _unary("Neg", x, name)
+
+
+neg = negative
+
+
+def square(x: Any, name: str | None = None) -> Tensor:
+    return _unary("Square", x, name)
+
+
+def sqrt(x: Any, name: str | None = None) -> Tensor:
+    return _unary("Sqrt", x, name, True)
+
+
+def rsqrt(x: Any, name: str | None = None) -> Tensor:
+    return _unary("Rsqrt", x, name, True)
+
+
+def exp(x: Any, name: str | None = None) -> Tensor:
+    return _unary("Exp", x, name, True)
+
+
+def expm1(x: Any, name: str | None = None) -> Tensor:
+    return _unary("Expm1", x, name, True)
+
+
+def log(x: Any, name: str | None = None) -> Tensor:
+    return _unary("Log", x, name, True)
+
+
+def log1p(x: Any, name: str | None = None) -> Tensor:
+    return _unary("Log1p", x, name, True)
+
+
+def abs(x: Any, name: str | None = None) -> Tensor:  # noqa: A001 - TF's name
+    return _unary("Abs", x, name)
+
+
+def sign(x: Any, name: str | None = None) -> Tensor:
+    return _unary("Sign", x, name)
+
+
+def sigmoid(x: Any, name: str | None = None) -> Tensor:
+    return _unary("Sigmoid", x, name, True)
+
+
+def tanh(x: Any, name: str | None = None) -> Tensor:
+    return _unary("Tanh", x, name, True)
+
+
+def reciprocal(x: Any, name: str | None = None) -> Tensor:
+    return _unary("Reciprocal", x, name, True)
+
+
+def sin(x: Any, name: str | None = None) -> Tensor:
+    return _unary("Sin", x, name, True)
+
+
+def cos(x: Any, name: str | None = None) -> Tensor:
+    return _unary("Cos", x, name, True)
+
+
+def floor(x: Any, name: str | None = None) -> Tensor:
+    return _unary("Floor", x, name, True)
+
+
+def ceil(x: Any, name: str | None = None) -> Tensor:
+    return _unary("Ceil", x, name, True)
+
+
+def round(x: Any, name: str | None = None) -> Tensor:  # noqa: A001 - TF's name
+    return _unary("Round", x, name, True)
+
+
+def logical_not(x: Any, name: str | None = None) -> Tensor:
+    return _unary("LogicalNot", x, name)
+
+
+@registry.register_kernel("Rsqrt", inplace=(0,))
+def _rsqrt_kernel(op: Operation, ctx: Any) -> Any:
+    xp = ctx.xp
+
+    def run(x: Any, out: Any = None) -> Any:
+        out = xp.sqrt(x, out=out)
+        return xp.reciprocal(out, out=out)
+    return run
+
+
+@registry.register_kernel("Sigmoid", inplace=(0,))
+def _sigmoid_kernel(op: Operation, ctx: Any) -> Any:
+    xp = ctx.xp
+    half = op.outputs[0].dtype.np.type(0.5)
+
+    # sigmoid(x) = (1 + tanh(x/2)) / 2: no overflow for large |x|, unlike 1/(1+exp(-x)).
+    def run(x: Any, out: Any = None) -> Any:
+        out = xp.multiply(x, half, out=out)
+        xp.tanh(out, out=out)
+        xp.multiply(out, half, out=out)
+        return xp.add(out, half, out=out)
+    return run
+
+
+def _scratch(xp: Any) -> Any:
+    cache: dict[tuple, Any] = {}
+
+    def get(shape: tuple, dtype: Any) -> Any:
+        key = (shape, dtype)
+        a = cache.get(key)
+        if a is None:
+            a = cache[key] = xp.empty(shape, dtype=dtype)
+        return a
+    return get
+
+
+@registry.register_kernel("SigmoidGrad", inplace=(0, 1))
+def _sigmoid_grad_kernel(op: Operation, ctx: Any) -> Any:
+    xp = ctx.xp
+    scratch = _scratch(xp)
+
+    # d/dx sigmoid = y (1 - y), from the forward output y
+    def run(y: Any, dy: Any, out: Any = None) -> Any:
+        s = scratch(y.shape, y.dtype)
+        xp.subtract(1, y, out=s)
+        xp.multiply(s, y, out=s)
+        return xp.multiply(s, dy, out=out)
+    return run
+
+
+@registry.register_kernel("TanhGrad", inplace=(0, 1))
+def _tanh_grad_kernel(op: Operation, ctx: Any) -> Any:
+    xp = ctx.xp
+    scratch = _scratch(xp)
+
+    # d/dx tanh = 1 - y^2
+    def run(y: Any, dy: Any, out: Any = None) -> Any:
+        s = scratch(y.shape, y.dtype)
+        xp.multiply(y, y, out=s)
+        xp.subtract(1, s, out=s)
+        return xp.multiply(s, dy, out=out)
+    return run
+
+
+def sigmoid_grad(y: Tensor, dy: Tensor, name: str | None = None) -> Tensor:
+    return make_op("SigmoidGrad", [y, dy], shape=y.static_shape, dtype=y.dtype, name=name)
+
+
+def tanh_grad(y: Tensor, dy: Tensor, name: str | None = None) -> Tensor:
+    return make_op("TanhGrad", [y, dy], shape=y.static_shape, dtype=y.dtype, name=name)
+
+
+# --- cast, add_n, clip, where -----------------------------------------------------------------
+
+def cast(x: Any, dtype: Any, name: str | None = None) -> Tensor:
+    x = convert_to_tensor(x)
+    dt = dtypes.as_dtype(dtype)
+    if x.dtype == dt:
+        return x
+    return make_op("Cast", [x], attrs={"DstT": dt}, shape=x.static_shape, dtype=dt, name=name)
+
+
+def to_float(x: Any, name: str = "ToFloat") -> Tensor:
+    return cast(x, dtypes.float32, name=name)
+
+
+@registry.register_kernel("Cast")
+def _cast_kernel(op: Operation, ctx: Any) -> Any:
+    xp, dt = ctx.xp, op.attrs["DstT"].np
+
+    def run(x: Any, out: Any = None) -> Any:
+        if out is None:
+            return x.astype(dt)
+        xp.copyto(out, x, casting="unsafe")
+        return out
+    return run
+
+
+def add_n(inputs: list, name: str | None = None) -> Tensor:
+    ts = [convert_to_tensor(t) for t in inputs]
+    if not ts:
+        raise ValueError("add_n needs at least one input")
+    if len(ts) == 1:
+        return ts[0]
+    shape = ts[0].static_shape
+    for t in ts[1:]:
+        if t.dtype != ts[0].dtype:
+            raise TypeError(f"add_n: all inputs must have dtype {ts[0].dtype.name}, {t.name} has {t.dtype.name}")
+        if shape is not None and t.static_shape is not None and len(shape) != len(t.static_shape):
+            raise ValueError(f"add_n: shapes {fmt_shape(shape)} and {fmt_shape(t.static_shape)} differ")
+        shape = broadcast_static(shape, t.static_shape, "add_n")
+        if t.static_shape is not None and shape != t.static_shape and None not in t.static_shape and \
+                None not in (shape or ()):
+            raise ValueError(f"add_n: shapes {fmt_shape(ts[0].static_shape)} and {fmt_shape(t.static_shape)} differ")
+    return make_op("AddN", ts, shape=shape, dtype=ts[0].dtype, name=name)
+
+
+@registry.register_kernel("AddN", inplace=(0, 1))
+def _add_n_kernel(op: Operation, ctx: Any) -> Any:
+    add = ctx.xp.add
+
+    def run(*xs: Any, out: Any = None) -> Any:
+        out = add(xs[0], xs[1], out=out)
+        for x in xs[2:]:
+            add(out, x, out=out)
+        return out
+    return run
+
+
+def clip_by_value(t: Any, clip_value_min: Any, clip_value_max: Any, name: str | None = None) -> Tensor:
+    t = convert_to_tensor(t)
+    return minimum(maximum(t, clip_value_min), clip_value_max, name=name)
+
+
+def where(condition: Any, x: Any = None, y: Any = None, name: str | None = None) -> Tensor:
+    """``tf.where(cond, x, y)``: elementwise select (the one-argument form is not supported)."""
+    if x is None or y is None:
+        raise NotImplementedError("tf.where(condition) with one argument (indices) has a data-dependent "
+                                  "shape and is not supported by nnctl; pass x and y")
+    c = convert_to_tensor(condition)
+    if not c.dtype.is_bool:
+        raise TypeError(f"where: condition must be bool, got {c.dtype.name}")
+    x, y = binary_operands(x, y)
+    shape = broadcast_static(broadcast_static(c.static_shape, x.static_shape, "Select"), y.static_shape, "Select")
+    return make_op("Select", [c, x, y], shape=shape, dtype=x.dtype, name=name)
+
+
+where_v2 = where
+
+
+@registry.register_kernel("Select", inplace=(1, 2))
+def _select_kernel(op: Operation, ctx: Any) -> Any:
+    xp = ctx.xp
+
+    def run(c: Any, x: Any, y: Any, out: Any = None) -> Any:
+        if out is None:
+            return xp.where(c, x, y)
+        if out is not y:
+            xp.copyto(out, y)
+            xp.copyto(out, x, where=c)
+        else:
+            xp.copyto(out, x, where=xp.broadcast_to(c, out.shape))
+        return out
+    return run
+
+
+# --- matmul -----------------------------------------------------------------------------------
+
+def matmul(a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = False, adjoint_a: bool = False,
+           adjoint_b: bool = False, a_is_sparse: bool = False, b_is_sparse: bool = False,
+           name: str | None = None) -> Tensor:
+    """``tf.matmul``: (batched) matrix product; inner dimensions must agree."""
+    a, b = binary_operands(a, b)
+    ta, tb = transpose_a or adjoint_a, transpose_b or adjoint_b
+    sa, sb = a.static_shape, b.static_shape
+    desc = f"MatMul '{name or 'MatMul'}'"
+    shape = None
+    if sa is not None and sb is not None:
+        if len(sa) < 2 or len(sb) < 2:
+            raise ValueError(f"{desc}: both inputs must have rank >= 2, got {fmt_shape(sa)} and {fmt_shape(sb)}")
+        m, ka = (sa[-1], sa[-2]) if ta else (sa[-2], sa[-1])
+        kb, n = (sb[-1], sb[-2]) if tb else (sb[-2], sb[-1])
+        if ka is not None and kb is not None and ka != kb:
+            raise ValueError(f"{desc}: inner dimensions do not match: {fmt_shape(sa)}"
+                             f"{' (transposed)' if ta else ''} x {fmt_shape(sb)}{' (transposed)' if tb else ''} "
+                             f"({ka} vs {kb})")
+        batch = broadcast_static(sa[:-2], sb[:-2], desc)
+        shape = tuple(batch) + (m, n)
+    op_type = "MatMul" if (sa is not None and sb is not None and len(sa) == 2 and len(sb) == 2) else "BatchMatMul"
+    return make_op(op_type, [a, b], attrs={"transpose_a": ta, "transpose_b": tb}, shape=shape,
+                   dtype=a.dtype, name=name)
+
+
+def _matmul_factory(op: Operation, ctx: Any) -> Any:
+    xp = ctx.xp
+    ta, tb = op.attrs["transpose_a"], op.attrs["transpose_b"]
+    matmul_ = xp.matmul
+    if not ta and not tb:
+        return matmul_
+
+    def run(a: Any, b: Any, out: Any = None) -> Any:
+        if ta:
+            a = xp.swapaxes(a, -1, -2)
+        if tb:
+            b = xp.swapaxes(b, -1, -2)
+        return matmul_(a, b, out=out)
+    return run
+
+
+registry.register_kernel("MatMul")(_matmul_factory)
+registry.register_kernel("BatchMatMul")(_matmul_factory)
+
+
+# --- reductions -------------------------------------------------------------------------------
+
+def _reduce(op_type: str, x: Any, axis: Any, keepdims: bool, name: str | None,
+            out_dtype: Any = None) -> Tensor:
+    x = convert_to_tensor(x)
+    s = x.static_shape
+    rank = None if s is None else len(s)
+    axes = static_axes(axis, rank, op_type)
+    if s is None:
+        shape = None
+    elif keepdims:
+        shape = tuple(1 if i in axes else d for i, d in enumerate(s))
+    else:
+        shape = tuple(d for i, d in enumerate(s) if i not in axes)
+    return make_op(op_type, [x], attrs={"axis": axes, "keepdims": bool(keepdims)}, shape=shape,
+                   dtype=out_dtype or x.dtype, name=name)
+
+
+def _kd(keepdims: Any, keep_dims: Any) -> bool:
+    return bool(keep_dims if keep_dims is not None else keepdims)
+
+
+def reduce_sum(input_tensor: Any, axis: Any = None, keepdims: Any = False, name: str | None = None,
+               reduction_indices: Any = None, keep_dims: Any = None) -> Tensor:
+    return _reduce("Sum", input_tensor, axis if axis is not None else reduction_indices, _kd(keepdims, keep_dims),
+                   name)
+
+
+def reduce_mean(input_tensor: Any, axis: Any = None, keepdims: Any = False, name: str | None = None,
+                reduction_indices: Any = None, keep_dims: Any = None) -> Tensor:
+    return _reduce("Mean", input_tensor, axis if axis is not None else reduction_indices,
+                   _kd(keepdims, keep_dims), name)
+
+
+def reduce_max(input_tensor: Any, axis: Any = None, keepdims: Any = False, name: str | None = None,
+               reduction_indices: Any = None, keep_dims: Any = None) -> Tensor:
+    return _reduce("Max", input_tensor, axis if axis is not None else reduction_indices, _kd(keepdims, keep_dims),
+                   name)
+
+
+def reduce_min(input_tensor: Any, axis: Any = None, keepdims: Any = False, name: str | None = None,
+               reduction_indices: Any = None, keep_dims: Any = None) -> Tensor:
+    return _reduce("Min", input_tensor, axis if axis is not None else reduction_indices, _kd(keepdims, keep_dims),
+                   name)
+
+
+def reduce_prod(input_tensor: Any, axis: Any = None, keepdims: Any = False, name: str | None = None) -> Tensor:
+    return _reduce("Prod", input_tensor, axis, bool(keepdims), name)
+
+
+def _reduce_kernel(fname: str):
+    def factory(op: Operation, ctx: Any) -> Any:
+        f = getattr(ctx.xp, fname)
+        axes, keep = op.attrs["axis"], op.attrs["keepdims"]
+
+        def run(x: Any, out: Any = None) -> Any:
+            ax = axes if axes is not None else tuple(range(x.ndim))
+            r = f(x, axis=ax, keepdims=keep, out=out)
+            if out is None and not hasattr(r, "shape"):
+                r = ctx.xp.asarray(r)
+            return r
+        return run
+    return factory
+
+
+for _t, _f in (("Sum", "sum"), ("Mean", "mean"), ("Max", "amax"), ("Min", "amin"), ("Prod", "prod")):
+    registry.register_kernel(_t)(_reduce_kernel(_f))
+
+
+def argmax(input: Any, axis: Any = None, name: str | None = None, dimension: Any = None,
+           output_type: Any = dtypes.int64) -> Tensor:
+    return _arg("ArgMax", input, axis if axis is not None else dimension, name, output_type)
+
+
+def argmin(input: Any, axis: Any = None, name: str | None = None, dimension: Any = None,
+           output_type: Any = dtypes.int64) -> Tensor:
+    return _arg("ArgMin", input, axis if axis is not None else dimension, name, output_type)
+
+
+def _arg(op_type: str, x: Any, axis: Any, name: str | None, output_type: Any) -> Tensor:
+    x = convert_to_tensor(x)
+    s = x.static_shape
+    ax = 0 if axis is None else int(axis)
+    if s is not None:
+        if not -len(s) <= ax < len(s):
+            raise ValueError(f"{op_type}: axis {ax} out of range for rank {len(s)}")
+        ax %= len(s)
+        shape = tuple(d for i, d in enumerate(s) if i != ax)
+    else:
+        shape = None
+    return make_op(op_type, [x], attrs={"axis": ax}, shape=shape, dtype=output_type, name=name)
+
+
+def _arg_kernel(fname: str):
+    def factory(op: Operation, ctx: Any) -> Any:
+        f = getattr(ctx.xp, fname)
+        ax = op.attrs["axis"]
+        dt = op.outputs[0].dtype.np
+
+        def run(x: Any, out: Any = None) -> Any:
+            r = f(x, axis=ax)
+            if out is None:
+                return r.astype(dt, copy=False)
+            out[...] = r
+            return out
+        return run
+    return factory
+
+
+registry.register_kernel("ArgMax")(_arg_kernel("argmax"))
+registry.register_kernel("ArgMin")(_arg_kernel("argmin"))
+registry.not_differentiable("ArgMax", "ArgMin")
+
+
+# --- broadcasting helpers used by gradients ---------------------------------------------------
+
+def sum_to_shape(x: Tensor, like: Tensor, name: str | None = None) -> Tensor:
+    """Sum ``x`` over the axes along which ``like`` was broadcast to ``x``'s shape."""
+    return make_op("SumToShape", [x, like], shape=like.static_shape, dtype=x.dtype, name=name)
+
+
+def broadcast_like(x: Tensor, like: Tensor, name: str | None = None) -> Tensor:
+    """Broadcast ``x`` to the (run-time) shape of ``like``."""
+    broadcast_static(x.static_shape, like.static_shape, "BroadcastLike")
+    return make_op("BroadcastLike", [x, like], shape=like.static_shape, dtype=x.dtype, name=name)
+
+
+def _sum_axes(src_shape: tuple, dst_shape: tuple) -> tuple[tuple[int, ...], tuple]:
+    lead = len(src_shape) - len(dst_shape)
+    axes = list(range(lead))
+    for i, d in enumerate(dst_shape):
+        if d == 1 and src_shape[lead + i] != 1:
+            axes.append(lead + i)
+    keep_shape = (1,) * lead + tuple(dst_shape)
+    return tuple(axes), keep_shape
+
+
+@registry.register_kernel("SumToShape", view=True)
+def _sum_to_shape_kernel(op: Operation, ctx: Any) -> Any:
+    xp = ctx.xp
+    cache: dict[tuple, Any] = {}
+
+    def run(x: Any, like: Any, out: Any = None) -> Any:
+        if x.shape == like.shape and out is None:
+            return x
+        k = (x.shape, like.shape)
+        plan = cache.get(k)
+        if plan is None:
+            plan = cache[k] = _sum_axes(x.shape, like.shape)
+        axes, keep_shape = plan
+        if out is None:
+            return xp.sum(x, axis=axes, keepdims=True).reshape(like.shape)
+        if not axes:
+            xp.copyto(out, x.reshape(like.shape))
+            return out
+        xp.sum(x, axis=axes, keepdims=True, out=out.reshape(keep_shape))
+        return out
+    return run
+
+
+@registry.register_kernel("BroadcastLike", view=True)
+def _broadcast_like_kernel(op: Operation, ctx: Any) -> Any:
+    xp = ctx.xp
+
+    def run(x: Any, like: Any, out: Any = None) -> Any:
+        if out is None:
+            if x.shape == like.shape:
+                return x
+            return xp.broadcast_to(x, like.shape).copy()
+        xp.copyto(out, x)
+        return out
+    return run
+
+
+def reduction_grad_shape(x: Tensor, axes: tuple[int, ...] | None) -> list:
+    """Static shape of a reduction's result with keepdims=True (None for unknown dims)."""
+    s = x.static_shape
+    return [1 if (axes is None or i in axes) else d for i, d in enumerate(s)]
+
+
+def scalar_like(value: float, like: Tensor) -> Tensor:
+    from nnctl.ops.state_ops import constant
+    return constant(np.asarray(value, dtype=like.dtype.np), dtype=like.dtype)

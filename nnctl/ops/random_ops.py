@@ -1,0 +1,112 @@
+"""Random ops. Each op owns a random stream per Session, seeded from (graph seed, op seed) as in
+TF1, so a graph with ``tf.set_random_seed`` gives the same numbers in every session; the stream's
+state is saved in checkpoints so a resumed run draws the same numbers as an uninterrupted one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nnctl import dtypes
+from nnctl.graph import registry
+from nnctl.graph.graph import Operation, Tensor, get_default_graph
+from nnctl.graph.tensor_shape import as_shape_tuple
+from nnctl.ops.core import make_op
+
+_DEFAULT_GRAPH_SEED = 87654321
+
+
+def set_random_seed(seed: int | None) -> None:
+    """``tf.set_random_seed``: the graph-level seed."""
+    get_default_graph().seed = None if seed is None else int(seed)
+
+
+def get_seed(op_seed: int | None) -> tuple[int | None, int | None]:
+    """TF1's rule: with a graph seed and no op seed, the op seed comes from the op count."""
+    g = get_default_graph()
+    if g.seed is not None:
+        return g.seed, (op_seed if op_seed is not None else g.version)
+    if op_seed is not None:
+        return _DEFAULT_GRAPH_SEED, op_seed
+    return None, None
+
+
+def _random(op_type: str, shape: Any, dtype: Any, seed: int | None, name: str | None, **attrs: Any) -> Tensor:
+    shp = as_shape_tuple(shape)
+    if shp is None or None in shp:
+        raise ValueError(f"{op_type}: shape must be fully defined, got {shape!r}")
+    dt = dtypes.as_dtype(dtype)
+    s1, s2 = get_seed(seed)
+    return make_op(op_type, [], attrs={"shape": shp, "dtype": dt, "seed": s1, "seed2": s2, **attrs}, shape=shp,
+                   dtype=dt, name=name)
+
+
+def random_uniform(shape: Any, minval: float = 0, maxval: float | None = None, dtype: Any = dtypes.float32,
+                   seed: int | None = None, name: str | None = None) -> Tensor:
+    dt = dtypes.as_dtype(dtype)
+    if maxval is None:
+        if dt.is_integer:
+            raise ValueError("random_uniform: maxval must be given for integer dtypes")
+        maxval = 1.0
+    return _random("RandomUniform", shape, dt, seed, name or "random_uniform", minval=float(minval),
+                   maxval=float(maxval))
+
+
+def random_normal(shape: Any, mean: float = 0.0, stddev: float = 1.0, dtype: Any = dtypes.float32,
+                  seed: int | None = None, name: str | None = None) -> Tensor:
+    return _random("RandomStandardNormal", shape, dtype, seed, name or "random_normal", mean=float(mean),
+                   stddev=float(stddev))
+
+
+def truncated_normal(shape: Any, mean: float = 0.0, stddev: float = 1.0, dtype: Any = dtypes.float32,
+                     seed: int | None = None, name: str | None = None) -> Tensor:
+    """Normal values, re-drawn where more than 2 standard deviations from the mean (as TF)."""
+    return _random("TruncatedNormal", shape, dtype, seed, name or "truncated_normal", mean=float(mean),
+                   stddev=float(stddev))
+
+
+def _host_draw(op: Operation, ctx: Any, draw) -> Any:
+    rng = ctx.rng(op)
+    shape, dt = op.attrs["shape"], op.attrs["dtype"].np
+    be = ctx.backend
+
+    def run(out: Any = None) -> Any:
+        v = draw(rng, shape).astype(dt, copy=False)
+        if out is None:
+            return be.asarray(v)
+        ctx.xp.copyto(out, be.asarray(v))
+        return out
+    return run
+
+
+@registry.register_kernel("RandomUniform", stateful=True)
+def _uniform_kernel(op: Operation, ctx: Any) -> Any:
+    lo, hi = op.attrs["minval"], op.attrs["maxval"]
+    if op.attrs["dtype"].is_integer:
+        return _host_draw(op, ctx, lambda rng, s: rng.integers(int(lo), int(hi), size=s))
+    return _host_draw(op, ctx, lambda rng, s: lo + (hi - lo) * rng.random(s))
+
+
+@registry.register_kernel("RandomStandardNormal", stateful=True)
+def _normal_kernel(op: Operation, ctx: Any) -> Any:
+    mu, sd = op.attrs["mean"], op.attrs["stddev"]
+    return _host_draw(op, ctx, lambda rng, s: mu + sd * rng.standard_normal(s))
+
+
+def _truncated(rng: np.random.Generator, s: tuple) -> np.ndarray:
+    v = rng.standard_normal(s)
+    bad = np.abs(v) > 2
+    while bad.any():
+        v[bad] = rng.standard_normal(int(bad.sum()))
+        bad = np.abs(v) > 2
+    return v
+
+
+@registry.register_kernel("TruncatedNormal", stateful=True)
+def _truncated_kernel(op: Operation, ctx: Any) -> Any:
+    mu, sd = op.attrs["mean"], op.attrs["stddev"]
+    return _host_draw(op, ctx, lambda rng, s: mu + sd * _truncated(rng, s))
+
+
+registry.not_differentiable("RandomUniform", "RandomStandardNormal", "TruncatedNormal")

@@ -1,0 +1,44 @@
+"""The optimizers. Each update is one fused op per variable (``Apply*``), so a step takes one pass
+over each variable and its slots; the update formulas are TensorFlow 1's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nnctl.graph import registry
+from nnctl.graph.graph import Operation, Tensor
+from nnctl.ops.core import make_op
+from nnctl.ops.math_ops import _scratch
+from nnctl.ops.variables import Variable
+from nnctl.train.optimizer import Optimizer
+
+
+def _apply(op_type: str, var: Variable, inputs: list[Tensor], attrs: dict | None = None) -> Tensor:
+    return make_op(op_type, [var._ref_tensor(), *inputs], attrs=attrs or {}, shape=var.static_shape,
+                   dtype=var.dtype, name=op_type)
+
+
+class GradientDescentOptimizer(Optimizer):
+    """var -= lr * grad"""
+
+    def __init__(self, learning_rate: Any, use_locking: bool = False, name: str = "GradientDescent") -> None:
+        super().__init__(use_locking, name)
+        self._learning_rate = learning_rate
+
+    def _apply_dense(self, grad: Tensor, var: Variable) -> Tensor:
+        return _apply("ApplyGradientDescent", var, [self._lr(self._learning_rate, var), grad])
+
+
+@registry.register_kernel("ApplyGradientDescent", mutates=0, stateful=True)
+def _apply_gd_kernel(op: Operation, ctx: Any) -> Any:
+    xp = ctx.xp
+    scratch = _scratch(xp)
+
+    def run(var: Any, lr: Any, grad: Any, out: Any = None) -> Any:
+        s = scratch(var.shape, var.dtype)
+        xp.multiply(grad, lr, out=s)
+        return xp.subtract(var, s, out=var)
+    return run
+
+
+registry.not_differentiable("ApplyGradientDescent")
