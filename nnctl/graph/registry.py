@@ -4,7 +4,9 @@ A *kernel factory* ``factory(op, ctx) -> fn`` is called once per (session, op) w
 compiled; ``fn(*inputs, out=None)`` computes the op's output(s). With ``out=None`` it returns new
 arrays; with ``out=`` (an array, or a tuple of arrays for several outputs) it writes into them. The
 plan compiler uses the first form on the first run of a plan (to learn every shape) and the second
-form afterwards, over preallocated, reused buffers. ``ctx`` carries ``xp`` (the array module),
+form afterwards, over preallocated, reused buffers. A kernel may also offer
+``fn.bind(*input_buffers, out=buffer) -> step``, a zero-argument callable specialised to those
+buffers (shapes known, axes precomputed), which the plan then calls instead. ``ctx`` carries ``xp`` (the array module),
 the backend, the session's variable store and random streams.
 
 A *gradient rule* ``rule(op, *dys) -> list`` returns one entry per input of ``op`` — a Tensor

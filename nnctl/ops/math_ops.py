@@ -5,6 +5,7 @@ Kernels are written against the array module ``xp`` so the CuPy backend reuses t
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -261,14 +262,15 @@ def _rsqrt_kernel(op: Operation, ctx: Any) -> Any:
 @registry.register_kernel("Sigmoid", inplace=(0,))
 def _sigmoid_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
-    half = op.outputs[0].dtype.np.type(0.5)
+    half = xp.asarray(0.5, dtype=op.outputs[0].dtype.np)  # 0-d arrays: cheaper ufunc calls than floats
+    mul, tanh, add = xp.multiply, xp.tanh, xp.add
 
     # sigmoid(x) = (1 + tanh(x/2)) / 2: no overflow for large |x|, unlike 1/(1+exp(-x)).
     def run(x: Any, out: Any = None) -> Any:
-        out = xp.multiply(x, half, out=out)
-        xp.tanh(out, out=out)
-        xp.multiply(out, half, out=out)
-        return xp.add(out, half, out=out)
+        out = mul(x, half, out=out)
+        tanh(out, out=out)
+        mul(out, half, out=out)
+        return add(out, half, out=out)
     return run
 
 
@@ -287,28 +289,48 @@ def _scratch(xp: Any) -> Any:
 @registry.register_kernel("SigmoidGrad", inplace=(0, 1))
 def _sigmoid_grad_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
-    scratch = _scratch(xp)
+    one = xp.asarray(1, dtype=op.outputs[0].dtype.np)
+    sub, mul = xp.subtract, xp.multiply
 
     # d/dx sigmoid = y (1 - y), from the forward output y
     def run(y: Any, dy: Any, out: Any = None) -> Any:
-        s = scratch(y.shape, y.dtype)
-        xp.subtract(1, y, out=s)
-        xp.multiply(s, y, out=s)
-        return xp.multiply(s, dy, out=out)
+        s = sub(one, y)
+        mul(s, y, out=s)
+        return mul(s, dy, out=out)
+
+    def bind(y: Any, dy: Any, out: Any) -> Any:
+        s = xp.empty_like(y)
+
+        def step() -> None:
+            sub(one, y, out=s)
+            mul(s, y, out=s)
+            mul(s, dy, out=out)
+        return step
+    run.bind = bind  # type: ignore[attr-defined]
     return run
 
 
 @registry.register_kernel("TanhGrad", inplace=(0, 1))
 def _tanh_grad_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
-    scratch = _scratch(xp)
+    one = xp.asarray(1, dtype=op.outputs[0].dtype.np)
+    sub, mul = xp.subtract, xp.multiply
 
     # d/dx tanh = 1 - y^2
     def run(y: Any, dy: Any, out: Any = None) -> Any:
-        s = scratch(y.shape, y.dtype)
-        xp.multiply(y, y, out=s)
-        xp.subtract(1, s, out=s)
-        return xp.multiply(s, dy, out=out)
+        s = mul(y, y)
+        sub(one, s, out=s)
+        return mul(s, dy, out=out)
+
+    def bind(y: Any, dy: Any, out: Any) -> Any:
+        s = xp.empty_like(y)
+
+        def step() -> None:
+            mul(y, y, out=s)
+            sub(one, s, out=s)
+            mul(s, dy, out=out)
+        return step
+    run.bind = bind  # type: ignore[attr-defined]
     return run
 
 
@@ -444,9 +466,7 @@ def matmul(a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = False,
 def _matmul_factory(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
     ta, tb = op.attrs["transpose_a"], op.attrs["transpose_b"]
-    matmul_ = xp.matmul
-    if not ta and not tb:
-        return matmul_
+    matmul_, dot = xp.matmul, xp.dot
 
     def run(a: Any, b: Any, out: Any = None) -> Any:
         if ta:
@@ -454,6 +474,16 @@ def _matmul_factory(op: Operation, ctx: Any) -> Any:
         if tb:
             b = xp.swapaxes(b, -1, -2)
         return matmul_(a, b, out=out)
+
+    def bind(a: Any, b: Any, out: Any) -> Any:
+        if ta:
+            a = xp.swapaxes(a, -1, -2)
+        if tb:
+            b = xp.swapaxes(b, -1, -2)
+        if a.ndim == 2 and b.ndim == 2 and out.flags.c_contiguous:
+            return partial(dot, a, b, out)  # 2-D: BLAS gemm with the least call overhead
+        return partial(matmul_, a, b, out=out)
+    run.bind = bind  # type: ignore[attr-defined]
     return run
 
 
@@ -511,23 +541,47 @@ def reduce_prod(input_tensor: Any, axis: Any = None, keepdims: Any = False, name
     return _reduce("Prod", input_tensor, axis, bool(keepdims), name)
 
 
-def _reduce_kernel(fname: str):
+_REDUCE_UFUNC = {"Sum": "add", "Max": "maximum", "Min": "minimum", "Prod": "multiply", "Mean": "add"}
+
+
+def _reduce_kernel(op_type: str, fname: str):
     def factory(op: Operation, ctx: Any) -> Any:
-        f = getattr(ctx.xp, fname)
+        xp = ctx.xp
+        f = getattr(xp, fname)
         axes, keep = op.attrs["axis"], op.attrs["keepdims"]
+        ufunc_reduce = getattr(getattr(xp, _REDUCE_UFUNC[op_type]), "reduce", None)
 
         def run(x: Any, out: Any = None) -> Any:
             ax = axes if axes is not None else tuple(range(x.ndim))
             r = f(x, axis=ax, keepdims=keep, out=out)
             if out is None and not hasattr(r, "shape"):
-                r = ctx.xp.asarray(r)
+                r = xp.asarray(r)
             return r
+
+        def bind(x: Any, out: Any) -> Any:
+            ax = axes if axes is not None else tuple(range(x.ndim))
+            if ufunc_reduce is None or xp.__name__ != "numpy":
+                return partial(run, x, out=out)
+            red = partial(ufunc_reduce, x, axis=ax, keepdims=keep, out=out)
+            if op_type != "Mean":
+                return red
+            n = 1
+            for a in ax:
+                n *= x.shape[a]
+            inv = xp.asarray(1.0 / max(n, 1), dtype=out.dtype)
+            mul = xp.multiply
+
+            def step() -> None:
+                red()
+                mul(out, inv, out=out)
+            return step
+        run.bind = bind  # type: ignore[attr-defined]
         return run
     return factory
 
 
 for _t, _f in (("Sum", "sum"), ("Mean", "mean"), ("Max", "amax"), ("Min", "amin"), ("Prod", "prod")):
-    registry.register_kernel(_t)(_reduce_kernel(_f))
+    registry.register_kernel(_t)(_reduce_kernel(_t, _f))
 
 
 def argmax(input: Any, axis: Any = None, name: str | None = None, dimension: Any = None,
@@ -601,16 +655,11 @@ def _sum_axes(src_shape: tuple, dst_shape: tuple) -> tuple[tuple[int, ...], tupl
 @registry.register_kernel("SumToShape", view=True)
 def _sum_to_shape_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
-    cache: dict[tuple, Any] = {}
 
     def run(x: Any, like: Any, out: Any = None) -> Any:
         if x.shape == like.shape and out is None:
             return x
-        k = (x.shape, like.shape)
-        plan = cache.get(k)
-        if plan is None:
-            plan = cache[k] = _sum_axes(x.shape, like.shape)
-        axes, keep_shape = plan
+        axes, keep_shape = _sum_axes(x.shape, like.shape)
         if out is None:
             return xp.sum(x, axis=axes, keepdims=True).reshape(like.shape)
         if not axes:
@@ -618,6 +667,15 @@ def _sum_to_shape_kernel(op: Operation, ctx: Any) -> Any:
             return out
         xp.sum(x, axis=axes, keepdims=True, out=out.reshape(keep_shape))
         return out
+
+    def bind(x: Any, like: Any, out: Any) -> Any:
+        axes, keep_shape = _sum_axes(x.shape, like.shape)
+        if not axes:
+            return partial(xp.copyto, out, x.reshape(like.shape))
+        if xp.__name__ == "numpy":
+            return partial(xp.add.reduce, x, axis=axes, keepdims=True, out=out.reshape(keep_shape))
+        return partial(run, x, like, out=out)
+    run.bind = bind  # type: ignore[attr-defined]
     return run
 
 
@@ -632,6 +690,10 @@ def _broadcast_like_kernel(op: Operation, ctx: Any) -> Any:
             return xp.broadcast_to(x, like.shape).copy()
         xp.copyto(out, x)
         return out
+
+    def bind(x: Any, like: Any, out: Any) -> Any:
+        return partial(xp.copyto, out, x)
+    run.bind = bind  # type: ignore[attr-defined]
     return run
 
 

@@ -67,6 +67,8 @@ class Plan:
         self.bound_version = -1
         self.feed_bufs: list[Any] = []
         self.fetch_bufs: list[Any] = []
+        self.fetch_fns: list[Any] = []
+        self.slots: list[int] | None = None
 
     # --- compile-time passes ---------------------------------------------------------------
     def _cse(self, order: list[Operation]) -> list[Operation]:
@@ -124,7 +126,7 @@ class Plan:
         except Exception as e:
             op = self._step_ops[i]
             raise _op_failure(op, e) from None
-        return [b.copy() if b is not None else None for b in self.fetch_bufs]
+        return [f() for f in self.fetch_fns]
 
     def _trace(self, feed_values: list[Any], check_numerics: bool, bind: bool) -> list[Any]:
         """Run every kernel in allocating mode, checking dtypes and shapes; record what bind needs."""
@@ -179,10 +181,22 @@ class Plan:
         out = []
         for t in self.fetches:
             v = vals.get(id(t))
-            out.append(None if v is None or isinstance(v, Uninitialized) else v.copy())
+            out.append(None if v is None or isinstance(v, Uninitialized) else self._host_copy(v))
         if bind:
             self._bind(info, constvals)
         return out
+
+    def _host_copy(self, v: Any) -> Any:
+        h = self.ctx.backend.to_host(v)
+        return h[()] if h.ndim == 0 else h.copy()
+
+    def _fetcher(self, buf: Any) -> Any:
+        """A zero-argument function returning a host copy of ``buf`` (a numpy scalar for 0-d)."""
+        if self.ctx.backend.name != "numpy":
+            return partial(self._host_copy, buf)
+        if buf.ndim == 0:
+            return partial(buf.__getitem__, ())
+        return buf.copy
 
     def _consumer_counts(self) -> dict[int, int]:
         counts: dict[int, int] = {}
@@ -269,7 +283,10 @@ class Plan:
                 else:  # this time it could not alias (e.g. reshape of a transposed array)
                     shape, dtype = info[id(t)]
                     buf, key = alloc(shape, dtype)
-                    if d.out_ok:
+                    binder = getattr(self.kernel(op), "bind", None)
+                    if binder is not None:
+                        steps.append(binder(*in_bufs, out=buf))
+                    elif d.out_ok:
                         steps.append(partial(self.kernel(op), *in_bufs, out=buf))
                     else:
                         steps.append(partial(_copy_from, xp.copyto, self.kernel(op), buf, in_bufs))
@@ -277,7 +294,9 @@ class Plan:
                     bufs[id(t)] = buf
                     attach(t, key)
             elif d is not None and d.mutates is not None:
-                steps.append(partial(self.kernel(op), *in_bufs))
+                fn = self.kernel(op)
+                binder = getattr(fn, "bind", None)
+                steps.append(binder(*in_bufs) if binder is not None else partial(fn, *in_bufs))
                 step_ops.append(op)
                 if outs:
                     ref = ins[d.mutates]
@@ -313,7 +332,10 @@ class Plan:
                     attach(t, key)
                 fn = self.kernel(op)
                 out_arg = out_bufs[0] if len(out_bufs) == 1 else tuple(out_bufs)
-                if d is not None and not d.out_ok:
+                binder = getattr(fn, "bind", None)
+                if binder is not None:
+                    steps.append(binder(*in_bufs, out=out_arg))
+                elif d is not None and not d.out_ok:
                     steps.append(partial(_copy_from_multi, xp.copyto, fn, out_bufs, in_bufs))
                 else:
                     steps.append(partial(fn, *in_bufs, out=out_arg))
@@ -330,6 +352,7 @@ class Plan:
         self.steps = steps
         self._step_ops = step_ops
         self.fetch_bufs = [bufs.get(id(t)) for t in self.fetches]
+        self.fetch_fns = [self._fetcher(b) for b in self.fetch_bufs]
         self.bound_version = self.ctx.variables.version
 
 

@@ -47,6 +47,7 @@ class Session:
         self._closed = False
         self.check_numerics = False
         self._entered: list[Any] = []
+        self._checked_feeds: set[tuple[int, tuple]] = set()
 
     @property
     def graph(self) -> Graph:
@@ -67,35 +68,41 @@ class Session:
             raise RuntimeError("Attempted to use a closed Session.")
         flat: list[Any] = []
         structure = self._flatten(fetches, flat)
+        feed_tensors, feed_values = self._convert_feeds(feed_dict) if feed_dict else ((), ())
+        key = (tuple(map(id, flat)), tuple(map(id, feed_tensors)), tuple(v.shape for v in feed_values))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._compile(flat, feed_tensors)
+            self._plans[key] = plan
+            if len(self._plans) > _MAX_PLANS:
+                self._plans.popitem(last=False)
+        values = plan.run(feed_values, self.check_numerics)
+        if plan.slots is None:
+            results = values
+        else:
+            results = [values[s] if s >= 0 else None for s in plan.slots]
+        if structure is None:
+            return results[0]
+        return self._rebuild(structure, iter(results))
+
+    def _compile(self, flat: list[Any], feed_tensors: Any) -> Plan:
         tensors: list[Tensor] = []
         targets: list[Operation] = []
         slots: list[int] = []
         for e in flat:
             if isinstance(e, Tensor):
+                if e.graph is not self._graph:
+                    raise ValueError(f"Tensor {e.name} is not an element of this session's graph.")
                 slots.append(len(tensors))
                 tensors.append(e)
             else:
+                if e.graph is not self._graph:
+                    raise ValueError(f"Operation {e.name} is not an element of this session's graph.")
                 slots.append(-1)
                 targets.append(e)
-        feed_tensors, feed_values = self._convert_feeds(feed_dict) if feed_dict else ([], [])
-        key = (tuple(map(id, tensors)), tuple(map(id, targets)), tuple(map(id, feed_tensors)),
-               tuple(v.shape for v in feed_values))
-        plan = self._plans.get(key)
-        if plan is None:
-            for t in tensors:
-                if t.graph is not self._graph:
-                    raise ValueError(f"Tensor {t.name} is not an element of this session's graph.")
-            plan = Plan(self._ctx, tensors, targets, feed_tensors)
-            self._plans[key] = plan
-            if len(self._plans) > _MAX_PLANS:
-                self._plans.popitem(last=False)
-        values = plan.run(feed_values, self.check_numerics)
-        results = [values[s] if s >= 0 else None for s in slots]
-        for i, v in enumerate(results):
-            if v is not None:
-                h = self._ctx.backend.to_host(v)
-                results[i] = h[()] if h.ndim == 0 else h
-        return self._rebuild(structure, iter(results))
+        plan = Plan(self._ctx, tensors, targets, list(feed_tensors))
+        plan.slots = None if all(s >= 0 for s in slots) and slots == list(range(len(slots))) else slots
+        return plan
 
     def _flatten(self, fetches: Any, flat: list[Any]) -> Any:
         if isinstance(fetches, (Tensor, Operation)):
@@ -127,34 +134,47 @@ class Session:
     def _convert_feeds(self, feed_dict: dict) -> tuple[list[Tensor], list[Any]]:
         tensors, values = [], []
         be = self._ctx.backend
+        checked = self._checked_feeds
         for k, v in feed_dict.items():
-            t = _graph_element(k, self._graph)
+            t = k if type(k) is Tensor else _graph_element(k, self._graph)
             if isinstance(t, Operation):
                 if len(t.outputs) != 1:
                     raise TypeError(f"Cannot feed operation {t.name}: it has {len(t.outputs)} outputs")
                 t = t.outputs[0]
             np_dtype = t.dtype.np
-            if isinstance(v, np.ndarray) and v.dtype == np_dtype:
+            if type(v) is np.ndarray and v.dtype == np_dtype:
                 arr = v
             else:
-                try:
-                    arr = np.asarray(v)
-                except (ValueError, TypeError) as e:
-                    raise InvalidArgumentError(None, t.op, f"Cannot feed value for Tensor '{t.name}': {e}") from None
-                if arr.dtype.kind == "f" and np_dtype.kind in "iub" and arr.size and not np.all(np.mod(arr, 1) == 0):
-                    raise InvalidArgumentError(None, t.op, f"Cannot feed non-integer values of dtype {arr.dtype} "
-                                                           f"to Tensor '{t.name}' of dtype {t.dtype.name}")
-                if arr.dtype.kind in "OUSV":
-                    raise InvalidArgumentError(None, t.op, f"Cannot feed value of dtype {arr.dtype} to Tensor "
-                                                           f"'{t.name}' of dtype {t.dtype.name}")
-                arr = arr.astype(np_dtype, copy=False)
-            if not shapes_compatible(t.static_shape, arr.shape):
-                raise InvalidArgumentError(None, t.op, f"Cannot feed value of shape {fmt_shape(arr.shape)} for "
-                                                       f"Tensor '{t.name}', which has shape "
-                                                       f"{fmt_shape(t.static_shape)}")
+                arr = self._cast_feed(t, v)
+            if (id(t), arr.shape) not in checked:
+                if not isinstance(t, Tensor) or t.graph is not self._graph:
+                    raise ValueError(f"Cannot feed {t!r}: it is not an element of this session's graph")
+                if not shapes_compatible(t.static_shape, arr.shape):
+                    raise InvalidArgumentError(None, t.op, f"Cannot feed value of shape {fmt_shape(arr.shape)} for "
+                                                           f"Tensor '{t.name}', which has shape "
+                                                           f"{fmt_shape(t.static_shape)}")
+                checked.add((id(t), arr.shape))
             tensors.append(t)
             values.append(arr if be.name == "numpy" else be.asarray(arr))
         return tensors, values
+
+    @staticmethod
+    def _cast_feed(t: Tensor, v: Any) -> np.ndarray:
+        np_dtype = t.dtype.np
+        if hasattr(v, "_as_graph_element") or isinstance(v, (Tensor, Operation)):
+            raise TypeError(f"The value of a feed cannot be a tf.Tensor object (feeding {t.name}); feed a numpy "
+                            "array or Python value")
+        try:
+            arr = np.asarray(v)
+        except (ValueError, TypeError) as e:
+            raise InvalidArgumentError(None, t.op, f"Cannot feed value for Tensor '{t.name}': {e}") from None
+        if arr.dtype.kind in "OUSV":
+            raise InvalidArgumentError(None, t.op, f"Cannot feed value of dtype {arr.dtype} to Tensor "
+                                                   f"'{t.name}' of dtype {t.dtype.name}")
+        if arr.dtype.kind == "f" and np_dtype.kind in "iub" and arr.size and not np.all(np.mod(arr, 1) == 0):
+            raise InvalidArgumentError(None, t.op, f"Cannot feed non-integer values of dtype {arr.dtype} "
+                                                   f"to Tensor '{t.name}' of dtype {t.dtype.name}")
+        return arr.astype(np_dtype, copy=False)
 
     # --- state --------------------------------------------------------------------------
     def variable_values(self) -> dict[str, np.ndarray]:

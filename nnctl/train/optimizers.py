@@ -8,7 +8,6 @@ from typing import Any
 from nnctl.graph import registry
 from nnctl.graph.graph import Operation, Tensor
 from nnctl.ops.core import make_op
-from nnctl.ops.math_ops import _scratch
 from nnctl.ops.variables import Variable
 from nnctl.train.optimizer import Optimizer
 
@@ -32,12 +31,19 @@ class GradientDescentOptimizer(Optimizer):
 @registry.register_kernel("ApplyGradientDescent", mutates=0, stateful=True)
 def _apply_gd_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
-    scratch = _scratch(xp)
+    mul, sub = xp.multiply, xp.subtract
 
     def run(var: Any, lr: Any, grad: Any, out: Any = None) -> Any:
-        s = scratch(var.shape, var.dtype)
-        xp.multiply(grad, lr, out=s)
-        return xp.subtract(var, s, out=var)
+        return sub(var, mul(grad, lr), out=var)
+
+    def bind(var: Any, lr: Any, grad: Any, out: Any = None) -> Any:
+        s = xp.empty_like(var)
+
+        def step() -> None:
+            mul(grad, lr, out=s)
+            sub(var, s, out=var)
+        return step
+    run.bind = bind  # type: ignore[attr-defined]
     return run
 
 
