@@ -257,51 +257,38 @@ class Config:
     source_path: Path | None = field(default=None, compare=False)
     base_dir: Path = field(default_factory=Path.cwd, compare=False)
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
-    overrides: tuple[str, ...] = field(default=(), compare=False)
-    source: str = field(default="<string>", compare=False, repr=False)
+    overrides: tuple[str, ...] = field(default=(), compare=False)       # the --set texts, in order
+    source: str = field(default="<string>", compare=False, repr=False)  # file name used in messages
+    override_paths: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def line_of(self, key: str) -> int | None:
         """The YAML line of ``key`` (e.g. ``model.layers[2]``), else of its nearest written parent."""
-        k: str | None = key
-        while k is not None:
-            if k in self.lines:
-                return self.lines[k]
-            k = parent_key(k)
-        return None
+        return _line_of(self.lines, key)
 
     def error(self, key: str, message: str) -> ConfigError:
         """A ConfigError located at ``key``: ``raise cfg.error("model.layers[2]", "...")``."""
-        return _locate(key, message, self.source, self.lines, self.overrides_by_path())
-
-    def overrides_by_path(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for text in self.overrides:
-            key = text.partition("=")[0].strip()
-            out[_canonical(key)] = text
-        return out
+        return _locate(key, message, self.source, self.lines, self.override_paths)
 
 
-def _canonical(key: str) -> str:
-    # `model.layers.0.units` and `model.layers[0].units` name the same setting.
-    return re.sub(r"\.(\d+)(?=\.|\[|$)", r"[\1]", key)
+def _line_of(lines: Mapping[str, int], key: str) -> int | None:
+    k: str | None = key
+    while k is not None:
+        if k in lines:
+            return lines[k]
+        k = parent_key(k)
+    return None
 
 
 def _locate(key: str, message: str, source: str, lines: Mapping[str, int],
             overrides: Mapping[str, str]) -> ConfigError:
+    """A ConfigError at ``key``: in the file, or against --set when an override put the value there."""
     for path, text in overrides.items():
         inside = key == path or key.startswith(path + ".") or key.startswith(path + "[")
         # A section the file never had was created by the override that runs through it.
         created = key not in lines and (path.startswith(key + ".") or path.startswith(key + "["))
         if inside or created:
             return ConfigError(f"{message} (from --set {text})", file=OVERRIDE_SOURCE, key=key or None)
-    k: str | None = key
-    line = None
-    while k is not None:
-        if k in lines:
-            line = lines[k]
-            break
-        k = parent_key(k)
-    return ConfigError(message, file=source, line=line, key=key or None)
+    return ConfigError(message, file=source, line=_line_of(lines, key), key=key or None)
 
 
 # --- readers -------------------------------------------------------------------------------------
@@ -961,7 +948,7 @@ def _build(data: Any, lines: dict[str, int], *, source: str, source_path: Path |
                  loss=_loss(v, data["loss"]), optimizer=_optimizer(v, data["optimizer"]),
                  train=_train(v, data.get("train")), metrics=_metrics(v, data.get("metrics"), dc.label_type),
                  source_path=source_path, base_dir=base_dir, lines=dict(lines),
-                 overrides=tuple(ov.text for ov in applied), source=source)
+                 overrides=tuple(ov.text for ov in applied), source=source, override_paths=dict(v.overrides))
     _cross_checks(v, cfg, data)
     return cfg
 

@@ -133,6 +133,10 @@ def _yaml_error(e: yaml.MarkedYAMLError, source: str) -> ConfigError:
     return ConfigError(msg, file=source, line=mark.line + 1 if mark is not None else None)
 
 
+def _tag(node: yaml.Node) -> str:
+    return "!!" + node.tag[len(_TAG):] if node.tag.startswith(_TAG) else repr(node.tag)
+
+
 class _Converter:
     def __init__(self, loader: _LineLoader, source: str) -> None:
         self.loader, self.source = loader, source
@@ -158,7 +162,7 @@ class _Converter:
         try:
             if isinstance(node, yaml.SequenceNode):
                 if node.tag != _TAG + "seq":
-                    raise self.error(node, f"unsupported YAML tag {node.tag!r}; configs are plain data", path)
+                    raise self.error(node, f"unsupported YAML tag {_tag(node)}; configs are plain data", path)
                 out = []
                 for i, item in enumerate(node.value):
                     key = index_key(path, i)
@@ -166,14 +170,14 @@ class _Converter:
                     out.append(self.convert(item, key, depth + 1))
                 return out
             if node.tag != _TAG + "map":
-                raise self.error(node, f"unsupported YAML tag {node.tag!r}; configs are plain data", path)
+                raise self.error(node, f"unsupported YAML tag {_tag(node)}; configs are plain data", path)
             return self.mapping(node, path, depth)
         finally:
             self.active.discard(id(node))
 
     def scalar(self, node: yaml.ScalarNode, path: str) -> Any:
         if node.tag not in _SCALAR_TAGS:
-            raise self.error(node, f"unsupported YAML tag {node.tag!r}; configs are plain data", path)
+            raise self.error(node, f"unsupported YAML tag {_tag(node)}; configs are plain data", path)
         if node.tag == _TAG + "timestamp":
             # No config value is a date; keeping the text lets `name: 2024-01-01` stay a name.
             return node.value

@@ -86,3 +86,50 @@ def uninitialized_error(op: Operation, name: str) -> FailedPreconditionError:
     return FailedPreconditionError(None, op, f"Attempting to use uninitialized value {name} "
                                              f"(read by {op.type} '{op.name}'); run "
                                              "tf.global_variables_initializer() first")
+
+
+class _ShadowStore:
+    """Copies of a VariableStore's values, made on first read; writes stay in the copies."""
+
+    def __init__(self, real: VariableStore) -> None:
+        self._real = real
+        self._backend = real._backend
+        self.values: dict[str, Any] = {}
+        self.version = real.version
+
+    def read(self, name: str) -> Any:
+        v = self.values.get(name)
+        if v is None:
+            r = self._real.values.get(name)
+            if r is None:
+                return Uninitialized(name)
+            v = self.values[name] = r.copy()
+        return v
+
+    def assign(self, name: str, value: Any) -> Any:
+        cur = self.read(name)
+        if isinstance(cur, Uninitialized) or cur.shape != value.shape:
+            self.values[name] = self._backend.xp.array(value, copy=True)
+            return self.values[name]
+        self._backend.xp.copyto(cur, value)
+        return cur
+
+
+class ShadowContext:
+    """A RuntimeContext look-alike for a dry run: same backend, copied variables and random streams."""
+
+    def __init__(self, real: RuntimeContext) -> None:
+        self.backend = real.backend
+        self.xp = real.xp
+        self.variables = _ShadowStore(real.variables)
+        self._real = real
+        self._rngs: dict[str, np.random.Generator] = {}
+
+    def rng(self, op: Operation) -> np.random.Generator:
+        g = self._rngs.get(op.name)
+        if g is None:
+            real = self._real.rng(op)
+            g = np.random.Generator(type(real.bit_generator)())
+            g.bit_generator.state = real.bit_generator.state
+            self._rngs[op.name] = g
+        return g

@@ -26,7 +26,7 @@ from nnctl.errors import InternalError, InvalidArgumentError, NonFiniteError, Op
 from nnctl.graph import registry
 from nnctl.graph.graph import Operation, Tensor
 from nnctl.graph.tensor_shape import fmt_shape, shapes_compatible
-from nnctl.runtime.context import RuntimeContext, Uninitialized, uninitialized_error
+from nnctl.runtime.context import RuntimeContext, ShadowContext, Uninitialized, uninitialized_error
 
 _PINNED = 1 << 60
 
@@ -99,19 +99,30 @@ class Plan:
     def kernel(self, op: Operation) -> Any:
         fn = self._kernels.get(id(op))
         if fn is None:
-            d = registry.op_def(op.type)
-            factory = self.ctx.backend.kernel_overrides.get(op.type) or (d.kernel if d else None)
-            if factory is None:
-                raise InternalError(None, op, f"no kernel registered for op type {op.type} ('{op.name}')")
-            fn = self._kernels[id(op)] = factory(op, self.ctx)
+            fn = self._kernels[id(op)] = self._make_kernel(op, self.ctx)
         return fn
+
+    @staticmethod
+    def _make_kernel(op: Operation, ctx: Any) -> Any:
+        d = registry.op_def(op.type)
+        factory = ctx.backend.kernel_overrides.get(op.type) or (d.kernel if d else None)
+        if factory is None:
+            raise InternalError(None, op, f"no kernel registered for op type {op.type} ('{op.name}')")
+        return factory(op, ctx)
 
     # --- execution -------------------------------------------------------------------------
     def run(self, feed_values: list[Any], check_numerics: bool = False) -> list[Any]:
         if check_numerics:
-            return self._trace(feed_values, check_numerics=True, bind=False)
+            return self._trace(feed_values, True, self.ctx)[0]
         if self.steps is None or self.bound_version != self.ctx.variables.version:
-            return self._trace(feed_values, check_numerics=False, bind=True)
+            # Compile with a dry run on copies of the state, so that every real execution takes the
+            # bound path and a resumed run computes bit-identically to an uninterrupted one.
+            shadow = ShadowContext(self.ctx)
+            try:
+                info, constvals = self._trace(feed_values, False, shadow)[1:]
+            except _NeedsInit:
+                return self._trace(feed_values, False, self.ctx)[0]
+            self._bind(info, constvals)
         copyto = self.ctx.xp.copyto
         for buf, v in zip(self.feed_bufs, feed_values):
             copyto(buf, v)
@@ -128,8 +139,12 @@ class Plan:
             raise _op_failure(op, e) from None
         return [f() for f in self.fetch_fns]
 
-    def _trace(self, feed_values: list[Any], check_numerics: bool, bind: bool) -> list[Any]:
-        """Run every kernel in allocating mode, checking dtypes and shapes; record what bind needs."""
+    def _trace(self, feed_values: list[Any], check_numerics: bool, ctx: Any) -> tuple[list[Any], dict, dict]:
+        """Run every kernel in allocating mode, checking dtypes and shapes; record what bind needs.
+
+        With a ShadowContext nothing real changes: variables and random streams are copies."""
+        dry = ctx is not self.ctx
+        kernels: dict[int, Any] = {} if dry else self._kernels
         vals: dict[int, Any] = {}
         for t, v in zip(self.feeds, feed_values):
             vals[id(t)] = v
@@ -141,12 +156,17 @@ class Plan:
             ins_t = self._inputs(op)
             ins = [vals[id(t)] for t in ins_t]
             for i, v in enumerate(ins):
-                if isinstance(v, Uninitialized) and not (i == 0 and op.type == "Assign"):
-                    raise uninitialized_error(op, v.name)
+                if isinstance(v, Uninitialized):
+                    if not (i == 0 and op.type == "Assign"):
+                        raise uninitialized_error(op, v.name)
+                    if dry:
+                        raise _NeedsInit()
             d = registry.op_def(op.type)
             is_const = (d is not None and not d.stateful and op.type != "Placeholder"
                         and (d.shape_only or all(id(t) in constvals for t in ins_t)))
-            fn = self.kernel(op)
+            fn = kernels.get(id(op))
+            if fn is None:
+                fn = kernels[id(op)] = self._make_kernel(op, ctx)
             try:
                 res = fn(*ins)
             except OpError:
@@ -182,9 +202,7 @@ class Plan:
         for t in self.fetches:
             v = vals.get(id(t))
             out.append(None if v is None or isinstance(v, Uninitialized) else self._host_copy(v))
-        if bind:
-            self._bind(info, constvals)
-        return out
+        return out, info, constvals
 
     def _host_copy(self, v: Any) -> Any:
         h = self.ctx.backend.to_host(v)
@@ -356,6 +374,10 @@ class Plan:
         self.bound_version = self.ctx.variables.version
 
 
+class _NeedsInit(Exception):
+    """The dry run met a variable that this very plan initializes: run it for real instead."""
+
+
 def _copy_from(copyto: Any, fn: Any, out: Any, in_bufs: list[Any]) -> None:
     copyto(out, fn(*in_bufs))
 
@@ -416,14 +438,13 @@ def _schedule(fetches: list[Tensor], targets: list[Operation], fed: set[int]) ->
             users[p].append(k)
 
     # Readers of a variable run before the ops that overwrite it (unless they depend on them).
-    mutators: dict[int, list[int]] = {}
+    mutators: dict[int, tuple[Tensor, list[int]]] = {}
     for k, op in needed.items():
         d = registry.op_def(op.type)
         if d is not None and d.mutates is not None and op.inputs:
             var_t = op.inputs[d.mutates]
-            mutators.setdefault(id(var_t), []).append(k)
-    for var_tid, muts in mutators.items():
-        var_t = next(needed[m].inputs[registry.op_def(needed[m].type).mutates] for m in muts)
+            mutators.setdefault(id(var_t), (var_t, []))[1].append(k)
+    for var_t, muts in mutators.values():
         readers: list[int] = []
         frontier = [var_t]
         while frontier:

@@ -1,0 +1,483 @@
+"""The training loop: backprop steps, logging, evaluation, early stopping, checkpoints, resume.
+
+A run directory holds ``config.yaml`` (the resolved config), ``metrics.jsonl`` and ``metrics.csv``,
+``checkpoints/`` and ``summary.json``. A checkpoint holds everything the loop needs to continue
+(weights, optimizer slots, global step, data order and position, random streams, early-stopping
+state, how far metrics.jsonl had got), so a resumed run ends bit-identical to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+import nnctl as tf
+from nnctl.backends import get_backend
+from nnctl.builder import Model, build_model
+from nnctl.config import config_to_dict, load_config
+from nnctl.data import Batcher
+from nnctl.data.splits import Split, Splits, load_splits
+from nnctl.errors import FileFormatError, InputError, NonFiniteError, RuntimeFailure
+from nnctl.fileio import atomic_write_json, atomic_write_text
+from nnctl.train import checkpoint as ckpt
+from nnctl.train.evaluation import l2_penalty, run_outputs, score
+from nnctl.train.progress import Reporter
+
+CONFIG_FILE, METRICS_FILE, METRICS_CSV, SUMMARY_FILE = "config.yaml", "metrics.jsonl", "metrics.csv", "summary.json"
+
+
+class Interrupted(RuntimeFailure):
+    """SIGINT/SIGTERM: a checkpoint was saved; the run can be resumed."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    status: str
+    steps: int
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def config_fingerprint(cfg_dict: dict) -> str:
+    return hashlib.sha256(json.dumps(cfg_dict, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, dict):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    if isinstance(d, list) and d and all(isinstance(x, dict) for x in d):
+        out = {}
+        for i, v in enumerate(d):
+            out.update(_flatten(v, f"{prefix}[{i}]"))
+        return out
+    return {prefix: d}
+
+
+def config_diff(old: dict, new: dict) -> list[str]:
+    a, b = _flatten(old), _flatten(new)
+    lines = []
+    for k in sorted(set(a) | set(b)):
+        if a.get(k, "<absent>") != b.get(k, "<absent>"):
+            lines.append(f"{k}: {a.get(k, '<absent>')!r} -> {b.get(k, '<absent>')!r}")
+    return lines
+
+
+def variable_diff(old: dict, new: dict) -> list[str]:
+    lines = []
+    for k in sorted(set(old) | set(new)):
+        if k not in new:
+            lines.append(f"variable {k} {old[k]} is in the checkpoint but not in the model")
+        elif k not in old:
+            lines.append(f"variable {k} {new[k]} is in the model but not in the checkpoint")
+        elif list(old[k]) != list(new[k]):
+            lines.append(f"variable {k}: checkpoint {old[k]} vs model {new[k]}")
+    return lines
+
+
+class RunDir:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.config = self.path / CONFIG_FILE
+        self.metrics = self.path / METRICS_FILE
+        self.metrics_csv = self.path / METRICS_CSV
+        self.summary = self.path / SUMMARY_FILE
+        self.checkpoints = self.path / "checkpoints"
+
+    def prepare(self, resume: bool, explicit: bool) -> None:
+        """Fail before training if the run dir cannot be used (exists, missing parent, unwritable)."""
+        p = self.path
+        if resume:
+            if not self.config.is_file():
+                raise InputError(f"--resume: {p} is not a run directory (no {CONFIG_FILE}); nothing to resume")
+        else:
+            if p.exists() and (not p.is_dir() or any(p.iterdir())):
+                raise InputError(f"run directory {p} already exists; use --resume to continue it, or choose a "
+                                 "new --run-dir")
+            if explicit and not p.parent.is_dir():
+                raise InputError(f"cannot create run directory {p}: its parent {p.parent} does not exist")
+            try:
+                p.mkdir(parents=not explicit, exist_ok=True)
+            except OSError as e:
+                raise InputError(f"cannot create run directory {p}: {e.strerror}") from None
+        probe = p / f".write-test-{os.getpid()}"
+        try:
+            probe.write_bytes(b"ok")
+            probe.unlink()
+            self.checkpoints.mkdir(exist_ok=True)
+        except OSError as e:
+            raise InputError(f"run directory {p} is not writable: {e.strerror}") from None
+
+
+class Trainer:
+    def __init__(self, cfg: Any, run_dir: Path, *, resume: bool = False, quiet: bool = False,
+                 debug_nans: bool = False, stream: Any = None, explicit_run_dir: bool = True,
+                 checkpoint_writer: Callable[[Path, bytes], None] | None = None,
+                 warn: Callable[[str], None] | None = None, show_summary: Callable[[Model], None] | None = None
+                 ) -> None:
+        self.cfg = cfg
+        self.run = RunDir(run_dir)
+        self.resume = resume
+        self.quiet = quiet
+        self.debug_nans = debug_nans
+        self.stream = stream
+        self.explicit = explicit_run_dir
+        self.checkpoint_writer = checkpoint_writer
+        self.warn = warn or (lambda m: None)
+        self.show_summary = show_summary
+        self.cfg_dict = config_to_dict(cfg)
+        self._stop_signal: int | None = None
+
+    # --- setup -----------------------------------------------------------------------------
+    def _setup(self) -> None:
+        cfg = self.cfg
+        self.run.prepare(self.resume, self.explicit)
+        self.backend = get_backend(cfg.backend)
+        self.splits: Splits = load_splits(cfg)
+        tr = self.splits.train
+        label_width = tr.y.shape[1] if tr.y.ndim == 2 else 1
+        self.model: Model = build_model(cfg, tr.x.shape[1:], self.splits.num_classes, label_width)
+        self.sess = tf.Session(graph=self.model.graph, backend=self.backend)
+        self.sess.check_numerics = self.debug_nans
+        with self.model.graph.as_default():
+            self.sess.run(tf.global_variables_initializer())
+        bs = cfg.train.batch_size
+        self.batch_size = len(tr) if bs == "full" else min(int(bs), len(tr))
+        self.batcher = Batcher(len(tr), self.batch_size, shuffle=cfg.data.shuffle, seed=cfg.seed)
+        spe = self.batcher.steps_per_epoch
+        self.total_steps = cfg.train.steps if cfg.train.steps else cfg.train.epochs * spe
+        self.step = 0
+        self.elapsed_before = 0.0
+        self.best: dict[str, Any] | None = None
+        self.wait = 0
+        self.loss_acc = [0.0, 0]
+        es = cfg.train.early_stopping
+        self.es_metric = es.metric if es else ("val_" + (cfg.metrics[0] if cfg.metrics else "loss"))
+        self.es_mode = es.mode if es else ("max" if self.es_metric.endswith("accuracy") else "min")
+        if self.resume:
+            self._restore()
+        else:
+            atomic_write_text(self.run.config, yaml.safe_dump(self.cfg_dict, sort_keys=False))
+            atomic_write_text(self.run.metrics, "")
+
+    def _restore(self) -> None:
+        stored = yaml.safe_load(self.run.config.read_text()) or {}
+        c = ckpt.latest_intact(self.run.checkpoints, self.warn)
+        if c is None:
+            n = len(ckpt.list_checkpoints(self.run.checkpoints))
+            raise FileFormatError(f"{self.run.checkpoints}: no intact checkpoint to resume from"
+                                  + (f" ({n} found, all damaged)" if n else ""))
+        if c.manifest.get("graph_fingerprint") != self.model.fingerprint():
+            diff = variable_diff(c.state.get("variables", {}), self.model.variable_specs())
+            cdiff = config_diff(stored, self.cfg_dict)
+            raise InputError("cannot resume: the config builds a different model than the checkpoint "
+                             f"{c.path.name}\n  " + "\n  ".join(diff + cdiff))
+        cdiff = [d for d in config_diff(stored, self.cfg_dict) if not d.startswith("train.")]
+        if cdiff:
+            self.warn("resuming with a changed config (the result will not match an uninterrupted run):\n  "
+                      + "\n  ".join(cdiff))
+        missing = [v.op.name for v in self.model.graph.get_collection("variables") if v.op.name not in c.arrays]
+        if missing:
+            raise FileFormatError(f"{c.path}: checkpoint lacks variables: {', '.join(missing)}")
+        self.load_arrays(c.arrays)
+        st = c.state
+        self.batcher.load_state_dict(st["batcher"])
+        self.sess.context.set_rng_states(_rng_from_json(st["rng"]), self.model.graph)
+        t = st["trainer"]
+        self.step, self.elapsed_before, self.best, self.wait = t["step"], t["elapsed"], t["best"], t["wait"]
+        self.loss_acc = list(t["loss_acc"])
+        _truncate(self.run.metrics, int(t["metrics_bytes"]))
+        self.resumed_from = c
+
+    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        for v in self.model.graph.get_collection("variables"):
+            a = arrays[v.op.name]
+            if tuple(a.shape) != tuple(v.static_shape) or a.dtype != v.dtype.np:
+                raise FileFormatError(f"checkpoint array {v.op.name} has shape {a.shape} {a.dtype}, the model "
+                                      f"expects {tuple(v.static_shape)} {v.dtype.name}")
+        self.sess.load_variable_values({k: arrays[k] for k in self.model.variable_specs()})
+
+    # --- loop ------------------------------------------------------------------------------
+    def run_training(self) -> TrainResult:
+        self._setup()
+        if self.show_summary is not None and not self.quiet:
+            self.show_summary(self.model)
+        m = self.model
+        x_tr, y_tr = self.splits.train.x, self.splits.train.y
+        fetches = [m.train_op, m.loss, m.grad_norm]
+        feeds_x, feeds_y = m.x, m.y
+        cfg = self.cfg.train
+        status = "completed"
+        old_handlers = self._install_signals()
+        t0 = time.perf_counter()
+        last_t, last_step = t0, self.step
+        rate = 0.0
+        try:
+            with Reporter(self.total_steps, self.quiet, self.stream) as rep:
+                if self.resume and not self.quiet:
+                    rep.message(f"resumed from {self.resumed_from.path.name} (step {self.step})")
+                while self.step < self.total_steps:
+                    if self._stop_signal is not None:
+                        break
+                    epoch = self.batcher.epoch
+                    idx = self.batcher.next()
+                    _, loss, gnorm = self.sess.run(fetches, {feeds_x: x_tr[idx], feeds_y: y_tr[idx]})
+                    self.step += 1
+                    if not (math.isfinite(float(loss)) and math.isfinite(float(gnorm))):
+                        self._nonfinite(float(loss), float(gnorm))
+                    self.loss_acc[0] += float(loss)
+                    self.loss_acc[1] += 1
+                    now = time.perf_counter()
+                    if now - last_t > 0.5:
+                        rate = (self.step - last_step) / (now - last_t)
+                        last_t, last_step = now, self.step
+                    rep.step(self.step, epoch, float(loss), rate)
+                    final = self.step == self.total_steps
+                    if self.step % cfg.log_every == 0 or final:
+                        rec = {"step": self.step, "epoch": epoch, "split": "train",
+                               "loss": self.loss_acc[0] / max(self.loss_acc[1], 1),
+                               "lr": float(self.sess.run(m.lr)), "time": self._elapsed(t0)}
+                        self._log(rec)
+                        rep.record(rec, rate)
+                        self.loss_acc = [0.0, 0]
+                    improved = stop = False
+                    if self.splits.val is not None and (self.step % cfg.eval_every == 0 or final):
+                        scores = self.evaluate(self.splits.val)
+                        rec = {"step": self.step, "epoch": epoch, "split": "val", **scores,
+                               "time": self._elapsed(t0)}
+                        self._log(rec)
+                        rep.record(rec, rate)
+                        improved, stop = self._early_stopping(scores)
+                    if self.step % cfg.checkpoint_every == 0 or final or improved or stop:
+                        self.save_checkpoint(t0)
+                        if improved:
+                            ckpt.mark_best(self.run.checkpoints, self.step, self.es_metric, self.best["value"])
+                        ckpt.prune(self.run.checkpoints, cfg.keep_last)
+                    if stop:
+                        status = "early_stopped"
+                        rep.message(f"early stopping at step {self.step}: {self.es_metric} has not improved for "
+                                    f"{self.wait} evaluations (best {self.best['value']:.4g} at step "
+                                    f"{self.best['step']})")
+                        break
+                if self._stop_signal is not None:
+                    self.save_checkpoint(t0)
+                    ckpt.prune(self.run.checkpoints, cfg.keep_last)
+                    status = "interrupted"
+        finally:
+            self._restore_signals(old_handlers)
+        summary = self.write_summary(status, t0)
+        if status == "interrupted":
+            sig = self._stop_signal
+            name = "SIGINT" if sig == signal.SIGINT else "SIGTERM"
+            raise Interrupted(f"{name}: stopped at step {self.step}; checkpoint saved. Continue with: "
+                              f"nnctl train {self.cfg.source_path or 'CONFIG'} --run-dir {self.run.path} --resume",
+                              130 if sig == signal.SIGINT else 143)
+        return TrainResult(self.run.path, status, self.step, summary)
+
+    def _elapsed(self, t0: float) -> float:
+        return round(self.elapsed_before + time.perf_counter() - t0, 4)
+
+    def _log(self, rec: dict[str, Any]) -> None:
+        with open(self.run.metrics, "a", encoding="utf-8") as f:
+            f.write(json.dumps(rec, allow_nan=True) + "\n")
+            f.flush()
+
+    def _early_stopping(self, scores: dict[str, float]) -> tuple[bool, bool]:
+        key = self.es_metric[4:] if self.es_metric.startswith("val_") else self.es_metric
+        value = scores.get(key)
+        if value is None:
+            return False, False
+        es = self.cfg.train.early_stopping
+        delta = es.min_delta if es else 0.0
+        better = self.best is None or (value > self.best["value"] + delta if self.es_mode == "max"
+                                       else value < self.best["value"] - delta)
+        if better:
+            self.best = {"step": self.step, "value": float(value), "metric": self.es_metric}
+            self.wait = 0
+            return True, False
+        self.wait += 1
+        return False, bool(es and self.wait >= es.patience)
+
+    def _nonfinite(self, loss: float, gnorm: float) -> None:
+        last = ckpt.list_checkpoints(self.run.checkpoints)
+        where = f"the last good checkpoint is {last[-1][1]} (step {last[-1][0]})" if last else \
+            "no checkpoint was written before it"
+        what = "loss" if not math.isfinite(loss) else "gradient norm"
+        self.write_summary("failed: non-finite " + what, None)
+        raise NonFiniteError(f"step {self.step}: the {what} became {loss if what == 'loss' else gnorm}; training "
+                             f"stopped and {where}. Try a smaller optimizer.lr or set optimizer.clip_norm; rerun "
+                             "with --debug-nans to name the op that produced it.")
+
+    # --- evaluation ------------------------------------------------------------------------
+    def evaluate(self, split: Split) -> dict[str, float]:
+        return evaluate_model(self.model, self.sess, split, self.cfg)
+
+    # --- files -----------------------------------------------------------------------------
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        return self.sess.variable_values()
+
+    def save_checkpoint(self, t0: float) -> Path:
+        state = {
+            "batcher": self.batcher.state_dict(),
+            "rng": _rng_to_json(self.sess.context.rng_states()),
+            "trainer": {"step": self.step, "elapsed": self._elapsed(t0), "best": self.best, "wait": self.wait,
+                        "loss_acc": self.loss_acc, "metrics_bytes": self.run.metrics.stat().st_size},
+            "variables": self.model.variable_specs(),
+        }
+        kw = {"write_file": self.checkpoint_writer} if self.checkpoint_writer else {}
+        try:
+            path = ckpt.save_checkpoint(self.run.checkpoints, self.step, self.state_arrays(), state,
+                                        config_fingerprint(self.cfg_dict), self.model.fingerprint(), **kw)
+        except OSError as e:
+            raise RuntimeFailure(f"could not write the checkpoint for step {self.step} in {self.run.checkpoints}: "
+                                 f"{e.strerror or e}; earlier checkpoints are intact") from None
+        _fsync_file(self.run.metrics)
+        write_metrics_csv(self.run.metrics, self.run.metrics_csv)
+        return path
+
+    def write_summary(self, status: str, t0: float | None) -> dict[str, Any]:
+        recs = read_metrics(self.run.metrics)
+        final = {}
+        for split in ("train", "val"):
+            last = [r for r in recs if r.get("split") == split]
+            if last:
+                final[split] = {k: v for k, v in last[-1].items() if k not in ("split",)}
+        summary = {"name": self.cfg.name, "status": status, "steps": self.step, "total_steps": self.total_steps,
+                   "epochs": self.batcher.epoch, "wall_time": self._elapsed(t0) if t0 is not None else None,
+                   "final": final, "best": self.best, "metrics": list(self.cfg.metrics),
+                   "params": self.model.trainable_params}
+        atomic_write_json(self.run.summary, _json_safe(summary))
+        try:
+            write_metrics_csv(self.run.metrics, self.run.metrics_csv)
+        except OSError:
+            pass
+        return summary
+
+    # --- signals ---------------------------------------------------------------------------
+    def _install_signals(self) -> dict:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        old = {}
+        for s in (signal.SIGINT, signal.SIGTERM):
+            old[s] = signal.signal(s, self._on_signal)
+        return old
+
+    def _restore_signals(self, old: dict) -> None:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self._stop_signal is not None:  # a second signal: stop now
+            raise KeyboardInterrupt
+        self._stop_signal = signum
+
+
+def evaluate_model(model: Model, sess: Any, split: Split, cfg: Any) -> dict[str, float]:
+    """Loss and metrics of the inference branch over a whole split."""
+    def fn(xb: np.ndarray) -> Any:
+        return sess.run([model.logits, model.outputs], {model.x: xb})
+    logits, outputs = run_outputs(fn, split.x)
+    weights = sess.run([w.value() for w in model.weights]) if cfg.loss.l2 else []
+    return score(model.head, logits, outputs, split.y, list(cfg.metrics), l2_penalty(cfg.loss.l2, weights))
+
+
+def _json_safe(o: Any) -> Any:
+    if isinstance(o, float) and not math.isfinite(o):
+        return str(o)
+    if isinstance(o, dict):
+        return {k: _json_safe(v) for k, v in o.items()}
+    if isinstance(o, list):
+        return [_json_safe(v) for v in o]
+    return o
+
+
+def _rng_to_json(states: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(states, default=lambda v: int(v)))
+
+
+def _rng_from_json(states: dict[str, Any]) -> dict[str, Any]:
+    return states
+
+
+def _fsync_file(path: Path) -> None:
+    try:
+        with open(path, "rb+") as f:
+            os.fsync(f.fileno())
+    except OSError:
+        pass
+
+
+def _truncate(path: Path, size: int) -> None:
+    """Cut metrics.jsonl back to what it held at the checkpoint (atomically)."""
+    data = path.read_bytes() if path.exists() else b""
+    if len(data) != size:
+        atomic_write_text(path, data[:size].decode("utf-8", errors="replace"))
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    out = []
+    if not Path(path).exists():
+        return out
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def write_metrics_csv(jsonl: Path, out: Path) -> None:
+    recs = read_metrics(jsonl)
+    cols: list[str] = []
+    for r in recs:
+        for k in r:
+            if k not in cols:
+                cols.append(k)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
+    w.writeheader()
+    for r in recs:
+        w.writerow(r)
+    atomic_write_text(out, buf.getvalue())
+
+
+def train(config: str | Path, run_dir: str | Path | None = None, overrides: list[str] | tuple = (),
+          resume: bool = False, backend: str | None = None, quiet: bool = False, debug_nans: bool = False,
+          stream: Any = None, warn: Callable[[str], None] | None = None,
+          show_summary: Callable[[Model], None] | None = None,
+          checkpoint_writer: Callable[[Path, bytes], None] | None = None) -> TrainResult:
+    """Train ``config`` into ``run_dir`` (default runs/<name>); the library form of ``nnctl train``."""
+    ov = list(overrides)
+    if backend is not None:
+        ov.append(f"backend={backend}")
+    explicit = run_dir is not None
+    cfg = load_config(config, ov)
+    if resume and run_dir is None:
+        run_dir = Path("runs") / cfg.name
+    rd = Path(run_dir) if run_dir is not None else Path("runs") / cfg.name
+    t = Trainer(cfg, rd, resume=resume, quiet=quiet, debug_nans=debug_nans, stream=stream, explicit_run_dir=explicit,
+                checkpoint_writer=checkpoint_writer, warn=warn, show_summary=show_summary)
+    return t.run_training()
