@@ -304,7 +304,9 @@ def _make_optimizer(o: Any, lr: Tensor) -> Any:
     if o.name == "adam":
         return T.AdamOptimizer(lr, beta1=o.beta1, beta2=o.beta2, epsilon=o.epsilon)
     if o.name == "adamw":
-        return T.AdamWOptimizer(o.weight_decay, learning_rate=lr, beta1=o.beta1, beta2=o.beta2, epsilon=o.epsilon)
+        # PyTorch's convention (the config's): the decay is scaled by the (scheduled) learning rate.
+        return T.AdamWOptimizer(lr * np.float32(o.weight_decay), learning_rate=lr, beta1=o.beta1, beta2=o.beta2,
+                                epsilon=o.epsilon)
     if o.name == "rmsprop":
         return T.RMSPropOptimizer(lr, decay=o.rho, momentum=o.momentum or 0.0, epsilon=o.epsilon)
     if o.name == "adagrad":

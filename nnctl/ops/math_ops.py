@@ -393,6 +393,8 @@ def _add_n_kernel(op: Operation, ctx: Any) -> Any:
 
     def run(*xs: Any, out: Any = None) -> Any:
         out = add(xs[0], xs[1], out=out)
+        if out is not None and not hasattr(out, "flags"):  # a numpy scalar from 0-d inputs
+            out = ctx.xp.asarray(out)
         for x in xs[2:]:
             add(out, x, out=out)
         return out

@@ -1,6 +1,35 @@
 """``tf.train``: optimizers, learning-rate schedules, global step, gradient clipping."""
 
+from nnctl.train.clipping import clip_by_global_norm, clip_by_norm, global_norm
 from nnctl.train.optimizer import Optimizer
-from nnctl.train.optimizers import GradientDescentOptimizer
+from nnctl.train.optimizers import (
+    AdagradOptimizer,
+    AdamOptimizer,
+    AdamW,
+    AdamWOptimizer,
+    GradientDescentOptimizer,
+    MomentumOptimizer,
+    RMSPropOptimizer,
+)
+from nnctl.train.schedules import (
+    cosine_decay,
+    create_global_step,
+    exponential_decay,
+    get_global_step,
+    get_or_create_global_step,
+    global_step,
+    inverse_time_decay,
+    linear_warmup,
+    natural_exp_decay,
+    piecewise_constant,
+    polynomial_decay,
+)
 
-__all__ = ["Optimizer", "GradientDescentOptimizer"]
+__all__ = [
+    "Optimizer", "GradientDescentOptimizer", "MomentumOptimizer", "AdamOptimizer", "AdamWOptimizer", "AdamW",
+    "RMSPropOptimizer", "AdagradOptimizer",
+    "get_global_step", "create_global_step", "get_or_create_global_step", "global_step",
+    "exponential_decay", "inverse_time_decay", "natural_exp_decay", "polynomial_decay", "piecewise_constant",
+    "cosine_decay", "linear_warmup",
+    "clip_by_global_norm", "global_norm", "clip_by_norm",
+]
