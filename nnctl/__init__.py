@@ -5,9 +5,8 @@
 
 from __future__ import annotations
 
-from nnctl import dtypes, errors
-from nnctl import ops as _ops  # noqa: F401  (registers every op)
-from nnctl import train
+from nnctl import dtypes, errors, nn, train
+from nnctl import ops as _ops  # registers every op
 from nnctl.dtypes import (
     DType,
     as_dtype,
@@ -40,18 +39,29 @@ from nnctl.graph.registry import RegisterGradient
 from nnctl.graph.registry import not_differentiable as NotDifferentiable
 from nnctl.graph.tensor_shape import TensorShape
 from nnctl.ops.array_ops import (
+    broadcast_to,
+    concat,
     expand_dims,
     fill,
+    gather,
     identity,
+    one_hot,
     ones,
     ones_like,
+    pad,
     rank,
     reshape,
+    reverse,
+    reverse_v2,
     shape,
     size,
+    slice,
+    split,
     squeeze,
     stack,
     stop_gradient,
+    tile,
+    transpose,
     unstack,
     zeros,
     zeros_like,
@@ -128,6 +138,7 @@ from nnctl.ops.variables import (
     variables_initializer,
 )
 from nnctl.runtime.session import InteractiveSession, Session, get_default_session
+from nnctl.train.clipping import clip_by_global_norm, clip_by_norm, global_norm
 
 newaxis = None
 __version__ = "0.1.0"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nnctl.graph.registry import register_gradient
 from nnctl.ops import array_ops as a
+from nnctl.ops.core import unbroadcast
 
 
 @register_gradient("Identity")
@@ -50,3 +51,80 @@ def _strided_slice_grad_grad(op, ddx):
 @register_gradient("ReshapeLike")
 def _reshape_like_grad(op, dy):
     return [a.reshape_like(dy, op.inputs[0]), None]
+
+
+@register_gradient("Transpose")
+def _transpose_grad(op, dy):
+    # y = transpose(x, p) => dx = transpose(dy, p^-1)
+    return [a.transpose(dy, a.inverse_permutation(op.attrs["perm"]))]
+
+
+@register_gradient("ReverseV2")
+def _reverse_grad(op, dy):
+    return [a.reverse(dy, list(op.attrs["axis"]))]
+
+
+@register_gradient("Slice")
+def _slice_grad(op, dy):
+    return [a.strided_slice_grad(dy, op.inputs[0], a._slice_spec(op.attrs["begin"], op.attrs["size"]))]
+
+
+@register_gradient("ConcatV2")
+def _concat_grad(op, dy):
+    axis = op.attrs["axis"]
+    sizes = [None if t.static_shape is None else t.static_shape[axis] for t in op.inputs]
+    if dy.static_shape is not None and sum(1 for z in sizes if z is None) <= 1:
+        return a.split(dy, [-1 if z is None else z for z in sizes], axis=axis)
+    return a.split_like(dy, list(op.inputs), axis)
+
+
+def _split_grad(op, *dys):
+    return [a.concat(list(dys), op.attrs["axis"])]
+
+
+register_gradient("Split")(_split_grad)
+register_gradient("SplitV")(_split_grad)
+
+
+@register_gradient("SplitLike")
+def _split_like_grad(op, *dys):
+    return [a.concat(list(dys), op.attrs["axis"])] + [None] * (len(op.inputs) - 1)
+
+
+@register_gradient("GatherV2")
+def _gather_grad(op, dy):
+    params, indices = op.inputs
+    return [a.gather_grad(dy, indices, params, op.attrs["axis"]), None]
+
+
+@register_gradient("GatherGrad")
+def _gather_grad_grad(op, ddx):
+    # GatherGrad is linear in dy and its adjoint is gather
+    _, indices, _ = op.inputs
+    return [a.gather(ddx, indices, axis=op.attrs["axis"]), None, None]
+
+
+@register_gradient("Tile")
+def _tile_grad(op, dy):
+    return [a.tile_grad(dy, op.inputs[0], op.attrs["multiples"])]
+
+
+@register_gradient("TileGrad")
+def _tile_grad_grad(op, ddx):
+    return [a.tile(ddx, list(op.attrs["multiples"])), None]
+
+
+@register_gradient("BroadcastTo")
+def _broadcast_to_grad(op, dy):
+    return [unbroadcast(dy, op.inputs[0])]
+
+
+@register_gradient("Pad")
+def _pad_grad(op, dy):
+    return [a.pad_grad(dy, op.inputs[0], op.attrs["paddings"], op.attrs["mode"])]
+
+
+@register_gradient("PadGrad")
+def _pad_grad_grad(op, ddx):
+    # PadGrad is the adjoint of the linear map x -> Pad(x) with zero fill, so its adjoint is that Pad
+    return [a.pad(ddx, [list(p) for p in op.attrs["paddings"]], op.attrs["mode"]), None]

@@ -1,11 +1,14 @@
 """Array ops: shape manipulation, slicing, joining, filling.
 
-View ops (identity, reshape, expand_dims, squeeze, transpose, basic slicing) alias their input's
-buffer in a compiled plan and cost nothing at run time.
+View ops (identity, reshape, expand_dims, squeeze, transpose, reverse, slice, basic indexing,
+broadcast_to) alias their input's buffer in a compiled plan and cost nothing at run time. Shapes,
+axes, sizes and paddings are Python ints fixed when the graph is built; dimensions may be unknown
+(None) and are then taken from the arrays at run time.
 """
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import numpy as np
@@ -13,8 +16,10 @@ import numpy as np
 from nnctl import dtypes
 from nnctl.graph import registry
 from nnctl.graph.graph import Operation, Tensor
-from nnctl.graph.tensor_shape import as_shape_tuple, fmt_shape, num_elements
+from nnctl.graph.tensor_shape import TensorShape, as_shape_tuple, fmt_shape, num_elements
 from nnctl.ops.core import convert_to_tensor, make_op
+
+_pyslice = builtins.slice  # this module defines tf.slice
 
 # --- identity and stop_gradient ----------------------------------------------------------------
 
@@ -76,7 +81,8 @@ def fill(dims: Any, value: Any, name: str | None = None) -> Tensor:
     if shape is None or None in shape:
         raise ValueError("fill: dims must be fully known")
     v = np.asarray(value)
-    return constant(np.full(shape, v), dtype=dtypes.float32 if v.dtype.kind == "f" else None, name=name or "Fill")
+    return constant(np.full(shape, v), dtype=dtypes.float32 if v.dtype.kind == "f" else None,
+                    name=name or "Fill")
 
 
 def zeros(shape: Any, dtype: Any = dtypes.float32, name: str | None = None) -> Tensor:
@@ -111,8 +117,8 @@ def reshape(tensor: Any, shape: Any, name: str | None = None) -> Tensor:
         i = target.index(-1)
         if n_in is not None:
             if known == 0 or n_in % known:
-                raise ValueError(f"Reshape '{name or 'Reshape'}': cannot reshape a tensor with {n_in} elements "
-                                 f"(shape {fmt_shape(x.static_shape)}) to {target}")
+                raise ValueError(f"Reshape '{name or 'Reshape'}': cannot reshape a tensor with {n_in} "
+                                 f"elements (shape {fmt_shape(x.static_shape)}) to {target}")
             out_shape[i] = n_in // known
         else:
             out_shape[i] = None
@@ -282,7 +288,7 @@ def unstack(value: Any, num: int | None = None, axis: int = 0, name: str = "unst
 
 
 def _slice_axis(x: Tensor, axis: int, i: int) -> Tensor:
-    spec: list[Any] = [slice(None)] * axis + [slice(i, i + 1)]
+    spec: list[Any] = [_pyslice(None)] * axis + [_pyslice(i, i + 1)]
     return x[tuple(spec)]
 
 
@@ -293,7 +299,7 @@ def _norm_index(item: Any) -> tuple:
         item = (item,)
     out = []
     for it in item:
-        if isinstance(it, slice):
+        if isinstance(it, _pyslice):
             for v in (it.start, it.stop, it.step):
                 if v is not None and not isinstance(v, (int, np.integer)):
                     raise TypeError(f"slice bounds must be Python ints, got {v!r}")
@@ -315,8 +321,8 @@ def _norm_index(item: Any) -> tuple:
 
 
 def _to_index(spec: tuple) -> tuple:
-    return tuple(slice(o[1], o[2], o[3]) if o[0] == "s" else None if o[0] == "n" else Ellipsis if o[0] == "e"
-                 else o[1] for o in spec)
+    return tuple(_pyslice(o[1], o[2], o[3]) if o[0] == "s" else None if o[0] == "n"
+                 else Ellipsis if o[0] == "e" else o[1] for o in spec)
 
 
 def _index_shape(s: tuple, spec: tuple) -> tuple:
@@ -346,7 +352,7 @@ def _index_shape(s: tuple, spec: tuple) -> tuple:
         if d is None:
             out.append(None)
         else:
-            out.append(len(range(*slice(o[1], o[2], o[3]).indices(d))))
+            out.append(len(range(*_pyslice(o[1], o[2], o[3]).indices(d))))
     return tuple(out)
 
 
@@ -397,4 +403,640 @@ def reshape_like(x: Tensor, like: Tensor, name: str | None = None) -> Tensor:
 def _reshape_like_kernel(op: Operation, ctx: Any) -> Any:
     def run(x: Any, like: Any, out: Any = None) -> Any:
         return x.reshape(like.shape)
+    return run
+
+
+# --- shared helpers for the ops below -----------------------------------------------------------
+
+def _desc(op_type: str, name: str | None) -> str:
+    return f"{op_type} '{name or op_type}'"
+
+
+def _static_ints(value: Any, what: str, desc: str) -> list[int]:
+    """A list of Python ints from an int, list, tuple or 1-D array (Tensors are not supported)."""
+    if isinstance(value, Tensor) or hasattr(value, "_as_graph_element"):
+        raise TypeError(f"{desc}: {what} must be a Python int or a list of ints, not a Tensor")
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iu" and not (arr.size == 0 and arr.dtype.kind == "f"):
+        raise TypeError(f"{desc}: {what} must be integers, got {value!r}")
+    return [int(v) for v in arr.reshape(-1)]
+
+
+def _axis(axis: Any, rank: int, desc: str) -> int:
+    if isinstance(axis, Tensor) or hasattr(axis, "_as_graph_element"):
+        raise TypeError(f"{desc}: axis must be a Python int, not a Tensor")
+    axis = int(axis)
+    if not -rank <= axis < rank:
+        raise ValueError(f"{desc}: axis {axis} is out of range for a tensor of rank {rank}")
+    return axis % rank
+
+
+def _known_rank(x: Tensor, desc: str) -> tuple:
+    if x.static_shape is None:
+        raise ValueError(f"{desc}: the rank of {x.name} must be known")
+    return x.static_shape
+
+
+def _scatter_add(xp: Any, out: Any, index: tuple, values: Any) -> None:
+    """``out[index] += values`` with repeated indices accumulating (numpy's ``add.at``)."""
+    if getattr(xp, "__name__", "") == "cupy":
+        import cupyx  # type: ignore[import-not-found]
+        cupyx.scatter_add(out, index, values)
+    else:
+        xp.add.at(out, index, values)
+
+
+# --- transpose and reverse (views) ----------------------------------------------------------------
+
+def transpose(a: Any, perm: Any = None, name: str = "transpose", conjugate: bool = False) -> Tensor:
+    """``tf.transpose``: output dimension i is input dimension ``perm[i]``; default reverses the axes."""
+    x = convert_to_tensor(a)
+    s = x.static_shape
+    desc = _desc("Transpose", name)
+    if perm is None:
+        p = None if s is None else tuple(range(len(s) - 1, -1, -1))
+    else:
+        p = tuple(_static_ints(perm, "perm", desc))
+        if s is not None and len(p) != len(s):
+            raise ValueError(f"{desc}: perm {list(p)} has {len(p)} entries for input of shape {fmt_shape(s)}")
+        if sorted(p) != list(range(len(p))):
+            raise ValueError(f"{desc}: perm {list(p)} is not a permutation of 0..{len(p) - 1}")
+    shape = None if s is None else tuple(s[i] for i in p)  # type: ignore[union-attr]
+    return make_op("Transpose", [x], attrs={"perm": p}, shape=shape, dtype=x.dtype, name=name)
+
+
+@registry.register_kernel("Transpose", view=True, out=False)
+def _transpose_kernel(op: Operation, ctx: Any) -> Any:
+    perm, xp = op.attrs["perm"], ctx.xp
+
+    def run(x: Any, out: Any = None) -> Any:
+        return xp.transpose(x, perm)
+    return run
+
+
+def inverse_permutation(perm: tuple | None) -> tuple | None:
+    if perm is None:
+        return None
+    inv = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return tuple(inv)
+
+
+def reverse(tensor: Any, axis: Any, name: str | None = None) -> Tensor:
+    """``tf.reverse``: reverse the order of the entries along each axis in ``axis``."""
+    x = convert_to_tensor(tensor)
+    desc = _desc("ReverseV2", name)
+    s = _known_rank(x, desc)
+    axes = sorted({_axis(a, len(s), desc) for a in _static_ints(axis, "axis", desc)})
+    return make_op("ReverseV2", [x], attrs={"axis": tuple(axes)}, shape=s, dtype=x.dtype, name=name)
+
+
+reverse_v2 = reverse
+
+
+@registry.register_kernel("ReverseV2", view=True, out=False)
+def _reverse_kernel(op: Operation, ctx: Any) -> Any:
+    axes = op.attrs["axis"]
+
+    def run(x: Any, out: Any = None) -> Any:
+        return x[tuple(_pyslice(None, None, -1) if i in axes else _pyslice(None) for i in range(x.ndim))]
+    return run
+
+
+# --- slice (a view) -------------------------------------------------------------------------------
+
+def slice(input_: Any, begin: Any, size: Any, name: str | None = None) -> Tensor:  # noqa: A001 - TF's name
+    """``tf.slice``: ``size[i]`` entries from ``begin[i]`` on along each axis; size -1 takes the rest."""
+    x = convert_to_tensor(input_)
+    desc = _desc("Slice", name)
+    s = _known_rank(x, desc)
+    b = _static_ints(begin, "begin", desc)
+    z = _static_ints(size, "size", desc)
+    if len(b) != len(s) or len(z) != len(s):
+        raise ValueError(f"{desc}: begin {b} and size {z} must have one entry per dimension of input shape "
+                         f"{fmt_shape(s)}")
+    shape: list = []
+    for i, (d, bi, zi) in enumerate(zip(s, b, z)):
+        if bi < 0 or zi < -1:
+            raise ValueError(f"{desc}: begin {b} must be >= 0 and size {z} >= -1 (dimension {i})")
+        if d is not None and bi + max(zi, 0) > d:
+            raise ValueError(f"{desc}: begin {b} + size {z} exceeds input shape {fmt_shape(s)} "
+                             f"in dimension {i}")
+        shape.append(zi if zi != -1 else (None if d is None else d - bi))
+    return make_op("Slice", [x], attrs={"begin": tuple(b), "size": tuple(z)}, shape=tuple(shape),
+                   dtype=x.dtype, name=name)
+
+
+def _slice_spec(begin: tuple, size: tuple) -> tuple:
+    """The ``t[...]`` spec (see ``_norm_index``) selecting what Slice(begin, size) selects."""
+    return tuple(("s", b, None if z == -1 else b + z, None) for b, z in zip(begin, size))
+
+
+@registry.register_kernel("Slice", view=True, out=False)
+def _slice_kernel(op: Operation, ctx: Any) -> Any:
+    idx = _to_index(_slice_spec(op.attrs["begin"], op.attrs["size"]))
+
+    def run(x: Any, out: Any = None) -> Any:
+        return x[idx]
+    return run
+
+
+# --- concat, split ----------------------------------------------------------------------------------
+
+def concat(values: Any, axis: int, name: str = "concat") -> Tensor:
+    """``tf.concat``: join tensors along an existing axis (negative axis counts from the end)."""
+    if isinstance(values, Tensor) or hasattr(values, "_as_graph_element"):
+        values = [values]
+    ts = [convert_to_tensor(v) for v in values]
+    desc = _desc("ConcatV2", name)
+    if not ts:
+        raise ValueError(f"{desc}: needs at least one tensor")
+    if len(ts) == 1:
+        return identity(ts[0], name=name)
+    for t in ts[1:]:
+        if t.dtype != ts[0].dtype:
+            raise TypeError(f"{desc}: dtype {t.dtype.name} of {t.name} differs from {ts[0].dtype.name} of "
+                            f"{ts[0].name}")
+    shapes = [t.static_shape for t in ts]
+    known = [sh for sh in shapes if sh is not None]
+    if not known:
+        raise ValueError(f"{desc}: the rank of at least one input must be known")
+    rank = len(known[0])
+    if rank == 0:
+        raise ValueError(f"{desc}: cannot concatenate scalars; use tf.stack")
+    ax = _axis(axis, rank, desc)
+    out: list = [None] * rank
+    total: int | None = 0
+    for sh in known:
+        if len(sh) != rank:
+            raise ValueError(f"{desc}: all inputs must have the same rank, got shapes "
+                             + ", ".join(fmt_shape(x) for x in shapes))
+        for i, d in enumerate(sh):
+            if i == ax or d is None:
+                continue
+            if out[i] is not None and out[i] != d:
+                raise ValueError(f"{desc}: dimension {i} of the inputs differs (shapes "
+                                 + ", ".join(fmt_shape(x) for x in shapes) + f"); only axis {ax} may differ")
+            out[i] = d
+    for sh in shapes:
+        total = None if total is None or sh is None or sh[ax] is None else total + sh[ax]
+    out[ax] = total
+    return make_op("ConcatV2", ts, attrs={"axis": ax}, shape=tuple(out), dtype=ts[0].dtype, name=name)
+
+
+concat_v2 = concat
+
+
+@registry.register_kernel("ConcatV2")
+def _concat_kernel(op: Operation, ctx: Any) -> Any:
+    xp, axis = ctx.xp, op.attrs["axis"]
+
+    def run(*xs: Any, out: Any = None) -> Any:
+        return xp.concatenate(xs, axis=axis, out=out)
+    return run
+
+
+def split(value: Any, num_or_size_splits: Any, axis: int = 0, num: int | None = None,
+          name: str = "split") -> list:
+    """``tf.split``: an int splits into that many equal pieces, a list gives each piece's size (one -1)."""
+    x = convert_to_tensor(value)
+    by_num = isinstance(num_or_size_splits, (int, np.integer)) and not isinstance(num_or_size_splits, bool)
+    desc = _desc("Split" if by_num else "SplitV", name)
+    s = _known_rank(x, desc)
+    ax = _axis(axis, len(s), desc)
+    d = s[ax]
+    if by_num:
+        n = int(num_or_size_splits)
+        if n < 1:
+            raise ValueError(f"{desc}: number of splits must be >= 1, got {n}")
+        if d is not None and d % n:
+            raise ValueError(f"{desc}: dimension {ax} of input shape {fmt_shape(s)} ({d}) is not divisible "
+                             f"by {n}")
+        piece = None if d is None else d // n
+        outs = [(s[:ax] + (piece,) + s[ax + 1:], x.dtype)] * n
+        res = make_op("Split", [x], attrs={"axis": ax, "num": n}, outputs=outs, name=name)
+    else:
+        sizes = _static_ints(num_or_size_splits, "size_splits", desc)
+        if num is not None and num != len(sizes):
+            raise ValueError(f"{desc}: num={num} does not match {len(sizes)} size_splits {sizes}")
+        if not sizes:
+            raise ValueError(f"{desc}: size_splits must not be empty")
+        if sum(1 for z in sizes if z == -1) > 1 or any(z < -1 for z in sizes):
+            raise ValueError(f"{desc}: size_splits {sizes} may hold at most one -1 and no other negatives")
+        fixed = sum(z for z in sizes if z != -1)
+        if d is not None:
+            if -1 in sizes:
+                if fixed > d:
+                    raise ValueError(f"{desc}: size_splits {sizes} add up to more than dimension {ax} of "
+                                     f"input shape {fmt_shape(s)}")
+                sizes = [d - fixed if z == -1 else z for z in sizes]
+            elif fixed != d:
+                raise ValueError(f"{desc}: size_splits {sizes} add up to {fixed}, not to dimension {ax} of "
+                                 f"input shape {fmt_shape(s)} ({d})")
+        outs = [(s[:ax] + (None if z == -1 else z,) + s[ax + 1:], x.dtype) for z in sizes]
+        res = make_op("SplitV", [x], attrs={"axis": ax, "sizes": tuple(sizes)}, outputs=outs, name=name)
+    return res if isinstance(res, list) else [res]
+
+
+def _split_outputs(xp: Any, x: Any, bounds: list[int], axis: int, out: Any) -> Any:
+    """The pieces ``x[..., bounds[i]:bounds[i+1], ...]``: views, or copies into ``out``."""
+    pre = (np.s_[:],) * axis
+    pieces = [x[pre + (np.s_[bounds[i]:bounds[i + 1]],)] for i in range(len(bounds) - 1)]
+    if out is None:
+        return pieces[0] if len(pieces) == 1 else tuple(pieces)
+    outs = (out,) if len(pieces) == 1 else out
+    for o, p in zip(outs, pieces):
+        xp.copyto(o, p)
+    return out
+
+
+@registry.register_kernel("Split")
+def _split_kernel(op: Operation, ctx: Any) -> Any:
+    xp, axis, n = ctx.xp, op.attrs["axis"], op.attrs["num"]
+
+    def run(x: Any, out: Any = None) -> Any:
+        d = x.shape[axis]
+        if d % n:
+            raise ValueError(f"dimension {axis} of shape {x.shape} is not divisible by {n}")
+        return _split_outputs(xp, x, [i * (d // n) for i in range(n + 1)], axis, out)
+    return run
+
+
+def _bounds(sizes: Any, total: int) -> list[int]:
+    fixed = sum(z for z in sizes if z != -1)
+    if (-1 in sizes and fixed > total) or (-1 not in sizes and fixed != total):
+        raise ValueError(f"sizes {list(sizes)} do not fit a dimension of size {total}")
+    b = [0]
+    for z in sizes:
+        b.append(b[-1] + (total - fixed if z == -1 else z))
+    return b
+
+
+@registry.register_kernel("SplitV")
+def _splitv_kernel(op: Operation, ctx: Any) -> Any:
+    xp, axis, sizes = ctx.xp, op.attrs["axis"], op.attrs["sizes"]
+
+    def run(x: Any, out: Any = None) -> Any:
+        return _split_outputs(xp, x, _bounds(sizes, x.shape[axis]), axis, out)
+    return run
+
+
+def split_like(value: Tensor, likes: list, axis: int, name: str | None = None) -> list:
+    """Split ``value`` along ``axis`` into pieces as long as each of ``likes`` is along that axis (the
+    gradient of concat when some lengths are known only at run time)."""
+    s = value.static_shape
+    outs = []
+    for t in likes:
+        ts = t.static_shape
+        d = ts[axis] if ts is not None else None
+        outs.append((None if s is None else s[:axis] + (d,) + s[axis + 1:], value.dtype))
+    res = make_op("SplitLike", [value, *likes], attrs={"axis": axis}, outputs=outs, name=name)
+    return res if isinstance(res, list) else [res]
+
+
+@registry.register_kernel("SplitLike")
+def _split_like_kernel(op: Operation, ctx: Any) -> Any:
+    xp, axis = ctx.xp, op.attrs["axis"]
+
+    def run(x: Any, *likes: Any, out: Any = None) -> Any:
+        b = [0]
+        for t in likes:
+            b.append(b[-1] + t.shape[axis])
+        if b[-1] != x.shape[axis]:
+            raise ValueError(f"pieces of total length {b[-1]} do not fill dimension {axis} of shape "
+                             f"{x.shape}")
+        return _split_outputs(xp, x, b, axis, out)
+    return run
+
+
+# --- gather, one_hot -----------------------------------------------------------------------------------
+
+def gather(params: Any, indices: Any, axis: Any = 0, name: str | None = None, *,
+           validate_indices: Any = None, batch_dims: int = 0) -> Tensor:
+    """``tf.gather``: slices of ``params`` along ``axis`` at ``indices`` (int32/int64, any shape)."""
+    p = convert_to_tensor(params)
+    i = convert_to_tensor(indices, preferred_dtype=dtypes.int32)
+    desc = _desc("GatherV2", name)
+    if not i.dtype.is_integer or i.dtype not in (dtypes.int32, dtypes.int64):
+        raise TypeError(f"{desc}: indices must be int32 or int64, got {i.dtype.name}")
+    if batch_dims:
+        raise NotImplementedError(f"{desc}: batch_dims != 0 is not supported")
+    ps = _known_rank(p, desc)
+    if not ps:
+        raise ValueError(f"{desc}: params must have rank >= 1, got shape {fmt_shape(ps)}")
+    ax = _axis(0 if axis is None else axis, len(ps), desc)
+    shape = None if i.static_shape is None else ps[:ax] + i.static_shape + ps[ax + 1:]
+    return make_op("GatherV2", [p, i], attrs={"axis": ax}, shape=shape, dtype=p.dtype, name=name)
+
+
+@registry.register_kernel("GatherV2")
+def _gather_kernel(op: Operation, ctx: Any) -> Any:
+    xp, axis = ctx.xp, op.attrs["axis"]
+
+    def run(params: Any, indices: Any, out: Any = None) -> Any:
+        return xp.take(params, indices, axis=axis, out=out)
+    return run
+
+
+def gather_grad(dy: Tensor, indices: Tensor, params: Tensor, axis: int, name: str | None = None) -> Tensor:
+    """Zeros shaped like ``params`` with ``dy`` scatter-added at ``indices`` along ``axis``."""
+    return make_op("GatherGrad", [dy, indices, params], attrs={"axis": axis}, shape=params.static_shape,
+                   dtype=dy.dtype, name=name)
+
+
+@registry.register_kernel("GatherGrad")
+def _gather_grad_kernel(op: Operation, ctx: Any) -> Any:
+    xp, axis = ctx.xp, op.attrs["axis"]
+    pre = (np.s_[:],) * axis
+
+    def run(dy: Any, indices: Any, params: Any, out: Any = None) -> Any:
+        if out is None:
+            out = xp.zeros(params.shape, dtype=dy.dtype)
+        else:
+            out.fill(0)
+        _scatter_add(xp, out, pre + (indices,), dy)
+        return out
+    return run
+
+
+def one_hot(indices: Any, depth: int, on_value: Any = None, off_value: Any = None, axis: int | None = None,
+            dtype: Any = None, name: str | None = None) -> Tensor:
+    """``tf.one_hot``: ``on_value`` where the new axis' position equals the index, else ``off_value``
+    (indices outside [0, depth) give an all-off row)."""
+    i = convert_to_tensor(indices, preferred_dtype=dtypes.int32)
+    desc = _desc("OneHot", name)
+    if not i.dtype.is_integer:
+        raise TypeError(f"{desc}: indices must be integers, got {i.dtype.name}")
+    depth = int(_static_ints(depth, "depth", desc)[0])
+    if depth < 0:
+        raise ValueError(f"{desc}: depth must be >= 0, got {depth}")
+    if dtype is not None:
+        dt = dtypes.as_dtype(dtype)
+    else:
+        given = [v for v in (on_value, off_value) if v is not None]
+        if given and isinstance(given[0], Tensor):
+            dt = given[0].dtype
+        elif given and isinstance(given[0], (np.ndarray, np.generic)):
+            dt = dtypes.as_dtype(np.asarray(given[0]).dtype)
+        elif given and isinstance(given[0], (int, np.integer)) and not isinstance(given[0], bool):
+            dt = dtypes.int32
+        elif given and isinstance(given[0], bool):
+            dt = dtypes.bool
+        else:
+            dt = dtypes.float32
+    for v in (on_value, off_value):
+        if isinstance(v, Tensor) or hasattr(v, "_as_graph_element"):
+            raise TypeError(f"{desc}: on_value and off_value must be Python or numpy scalars")
+    on = np.asarray(1 if on_value is None else on_value).astype(dt.np)
+    off = np.asarray(0 if off_value is None else off_value).astype(dt.np)
+    s = i.static_shape
+    if s is None:
+        shape = None
+        ax = -1 if axis is None else int(axis)
+        if ax < -1:
+            raise ValueError(f"{desc}: axis must be >= -1, got {ax}")
+    else:
+        ax = -1 if axis is None else int(axis)
+        if not -1 <= ax <= len(s):
+            raise ValueError(f"{desc}: axis {ax} is out of range for indices of shape {fmt_shape(s)}")
+        if ax == -1:
+            ax = len(s)
+        shape = s[:ax] + (depth,) + s[ax:]
+    return make_op("OneHot", [i], attrs={"depth": depth, "on": on.item(), "off": off.item(), "axis": ax},
+                   shape=shape, dtype=dt, name=name)
+
+
+@registry.register_kernel("OneHot")
+def _one_hot_kernel(op: Operation, ctx: Any) -> Any:
+    xp, depth, ax = ctx.xp, op.attrs["depth"], op.attrs["axis"]
+    dt = op.outputs[0].dtype.np
+    on, off = op.attrs["on"], op.attrs["off"]
+    positions = xp.arange(depth)
+    on_arr = xp.asarray(on, dtype=dt)
+
+    def run(indices: Any, out: Any = None) -> Any:
+        a = indices.ndim if ax == -1 else ax
+        if out is None:
+            out = xp.empty(indices.shape[:a] + (depth,) + indices.shape[a:], dtype=dt)
+        last = xp.moveaxis(out, a, -1)
+        last.fill(off)
+        xp.copyto(last, on_arr, where=indices[..., None] == positions)
+        return out
+    return run
+
+
+registry.not_differentiable("OneHot")
+
+
+# --- tile, broadcast_to -------------------------------------------------------------------------------
+
+def tile(input: Any, multiples: Any, name: str | None = None) -> Tensor:
+    """``tf.tile``: repeat the whole tensor ``multiples[i]`` times along axis i."""
+    x = convert_to_tensor(input)
+    desc = _desc("Tile", name)
+    s = _known_rank(x, desc)
+    m = _static_ints(multiples, "multiples", desc)
+    if len(m) != len(s):
+        raise ValueError(f"{desc}: multiples {m} must have one entry per dimension of input shape "
+                         f"{fmt_shape(s)}")
+    if any(k < 0 for k in m):
+        raise ValueError(f"{desc}: multiples {m} must be >= 0")
+    shape = tuple(None if d is None else d * k for d, k in zip(s, m))
+    return make_op("Tile", [x], attrs={"multiples": tuple(m)}, shape=shape, dtype=x.dtype, name=name)
+
+
+def _interleave(multiples: tuple, shape: tuple) -> tuple:
+    """(m0, d0, m1, d1, ...): a tile's output seen with each repeat count as its own axis."""
+    return tuple(v for md in zip(multiples, shape) for v in md)
+
+
+@registry.register_kernel("Tile")
+def _tile_kernel(op: Operation, ctx: Any) -> Any:
+    xp, m = ctx.xp, op.attrs["multiples"]
+
+    def run(x: Any, out: Any = None) -> Any:
+        if out is None:
+            out = xp.empty(tuple(k * d for k, d in zip(m, x.shape)), dtype=x.dtype)
+        xp.copyto(out.reshape(_interleave(m, x.shape)), x.reshape(_interleave((1,) * x.ndim, x.shape)))
+        return out
+    return run
+
+
+def tile_grad(dy: Tensor, x: Tensor, multiples: tuple, name: str | None = None) -> Tensor:
+    """Sum of ``dy`` over the tile copies: dy seen as (m0, d0, m1, d1, ...) summed over the m axes."""
+    return make_op("TileGrad", [dy, x], attrs={"multiples": tuple(multiples)}, shape=x.static_shape,
+                   dtype=dy.dtype, name=name)
+
+
+@registry.register_kernel("TileGrad")
+def _tile_grad_kernel(op: Operation, ctx: Any) -> Any:
+    xp, m = ctx.xp, op.attrs["multiples"]
+    axes = tuple(range(0, 2 * len(m), 2))
+
+    def run(dy: Any, x: Any, out: Any = None) -> Any:
+        return xp.sum(dy.reshape(_interleave(m, x.shape)), axis=axes, out=out)
+    return run
+
+
+def broadcast_to(input: Any, shape: Any, name: str | None = None) -> Tensor:
+    """``tf.broadcast_to``: numpy broadcasting of ``input`` to the fully known ``shape``."""
+    x = convert_to_tensor(input)
+    desc = _desc("BroadcastTo", name)
+    if isinstance(shape, TensorShape):
+        shape = shape.as_list()
+    target = tuple(_static_ints(shape, "shape", desc))
+    if any(d < 0 for d in target):
+        raise ValueError(f"{desc}: shape {fmt_shape(target)} must be fully known and non-negative")
+    s = x.static_shape
+    if s is not None:
+        ok = len(s) <= len(target) and all(
+            d is None or d == 1 or d == t for d, t in zip(s[::-1], target[::-1]))
+        if not ok:
+            raise ValueError(f"{desc}: cannot broadcast a tensor of shape {fmt_shape(s)} to shape "
+                             f"{fmt_shape(target)}")
+    return make_op("BroadcastTo", [x], attrs={"shape": target}, shape=target, dtype=x.dtype, name=name)
+
+
+@registry.register_kernel("BroadcastTo", view=True, out=False)
+def _broadcast_to_kernel(op: Operation, ctx: Any) -> Any:
+    xp, target = ctx.xp, op.attrs["shape"]
+    n = num_elements(target)
+
+    # When no axis is repeated this is a reshape (a writable, contiguous view); otherwise numpy's
+    # read-only broadcast view, whose zero strides keep it from being chosen as an in-place output.
+    def run(x: Any, out: Any = None) -> Any:
+        if x.size == n:
+            return x.reshape(target)
+        return xp.broadcast_to(x, target)
+    return run
+
+
+# --- pad -------------------------------------------------------------------------------------------
+
+_PAD_MODES = ("CONSTANT", "REFLECT", "SYMMETRIC")
+
+
+def pad(tensor: Any, paddings: Any, mode: str = "CONSTANT", name: str | None = None,
+        constant_values: Any = 0) -> Tensor:
+    """``tf.pad``: ``paddings[i] = [before, after]`` entries added along axis i; CONSTANT fills with
+    ``constant_values``, REFLECT mirrors without the edge (pads <= d-1), SYMMETRIC with it (pads <= d)."""
+    x = convert_to_tensor(tensor)
+    desc = _desc("Pad", name)
+    mode = str(mode).upper()
+    if mode not in _PAD_MODES:
+        raise ValueError(f"{desc}: mode must be one of {', '.join(_PAD_MODES)}, got {mode!r}")
+    s = _known_rank(x, desc)
+    flat = _static_ints(paddings, "paddings", desc)
+    if len(flat) != 2 * len(s):
+        raise ValueError(f"{desc}: paddings must be {len(s)} [before, after] pairs for input shape "
+                         f"{fmt_shape(s)}, got {paddings!r}")
+    pads = tuple((flat[2 * i], flat[2 * i + 1]) for i in range(len(s)))
+    if any(v < 0 for v in flat):
+        raise ValueError(f"{desc}: paddings {[list(p) for p in pads]} must be >= 0")
+    limit = {"REFLECT": 1, "SYMMETRIC": 0}.get(mode)
+    if limit is not None:
+        for i, (d, (b, a)) in enumerate(zip(s, pads)):
+            if d is not None and max(b, a) > d - limit:
+                raise ValueError(f"{desc}: {mode} paddings {[b, a]} for dimension {i} of input shape "
+                                 f"{fmt_shape(s)} must be <= {d - limit}")
+    if isinstance(constant_values, Tensor) or hasattr(constant_values, "_as_graph_element"):
+        raise TypeError(f"{desc}: constant_values must be a Python or numpy scalar")
+    cv = np.asarray(constant_values).astype(x.dtype.np).item()
+    shape = tuple(None if d is None else d + b + a for d, (b, a) in zip(s, pads))
+    return make_op("Pad", [x], attrs={"paddings": pads, "mode": mode, "constant_values": cv}, shape=shape,
+                   dtype=x.dtype, name=name)
+
+
+def _mirror_fill(out: Any, shape: tuple, pads: tuple, mode: str) -> None:
+    """Fill the pad regions of ``out`` (interior already holds the input), one axis after another as
+    np.pad does, so corners are mirrors of mirrors."""
+    n = len(shape)
+    k = 1 if mode == "REFLECT" else 0
+    for i in range(n):
+        b, a = pads[i]
+        if not b and not a:
+            continue
+        d = shape[i]
+        pre = (np.s_[:],) * i
+        post = tuple(np.s_[pads[j][0]:pads[j][0] + shape[j]] for j in range(i + 1, n))
+        e = b + d
+        # REFLECT: out[b-j] = out[b+j]; SYMMETRIC: out[b-j] = out[b+j-1]   (j = 1..b)
+        if b:
+            out[pre + (np.s_[0:b],) + post] = out[pre + (np.s_[b + k:b + k + b],) + post][
+                (np.s_[:],) * i + (np.s_[::-1],)]
+        # REFLECT: out[e-1+j] = out[e-1-j]; SYMMETRIC: out[e-1+j] = out[e-j]   (j = 1..a)
+        if a:
+            out[pre + (np.s_[e:e + a],) + post] = out[pre + (np.s_[e - k - a:e - k],) + post][
+                (np.s_[:],) * i + (np.s_[::-1],)]
+
+
+def _check_mirror(shape: tuple, pads: tuple, mode: str) -> None:
+    """Run-time check of what ``pad`` checks statically (dimensions may have been unknown then)."""
+    limit = 1 if mode == "REFLECT" else 0
+    for i, (d, (b, a)) in enumerate(zip(shape, pads)):
+        if max(b, a) > d - limit:
+            raise ValueError(f"{mode} paddings {[b, a]} for dimension {i} of input shape {tuple(shape)} must "
+                             f"be <= {d - limit}")
+
+
+@registry.register_kernel("Pad")
+def _pad_kernel(op: Operation, ctx: Any) -> Any:
+    xp, pads, mode, cv = ctx.xp, op.attrs["paddings"], op.attrs["mode"], op.attrs["constant_values"]
+
+    def run(x: Any, out: Any = None) -> Any:
+        if out is None:
+            out = xp.empty(tuple(d + b + a for d, (b, a) in zip(x.shape, pads)), dtype=x.dtype)
+        interior = tuple(np.s_[b:b + d] for d, (b, _) in zip(x.shape, pads))
+        if mode == "CONSTANT":
+            out.fill(cv)
+            out[interior] = x
+        else:
+            _check_mirror(x.shape, pads, mode)
+            out[interior] = x
+            _mirror_fill(out, x.shape, pads, mode)
+        return out
+    return run
+
+
+def pad_grad(dy: Tensor, x: Tensor, paddings: tuple, mode: str, name: str | None = None) -> Tensor:
+    """The adjoint of Pad: the interior of ``dy``, plus (REFLECT/SYMMETRIC) the mirrored parts folded back."""
+    return make_op("PadGrad", [dy, x], attrs={"paddings": tuple(paddings), "mode": mode},
+                   shape=x.static_shape, dtype=dy.dtype, name=name)
+
+
+@registry.register_kernel("PadGrad")
+def _pad_grad_kernel(op: Operation, ctx: Any) -> Any:
+    xp, pads, mode = ctx.xp, op.attrs["paddings"], op.attrs["mode"]
+    k = 1 if mode == "REFLECT" else 0
+    padded = [i for i, (b, a) in enumerate(pads) if b or a]
+
+    def run(dy: Any, x: Any, out: Any = None) -> Any:
+        shape = x.shape
+        if mode == "CONSTANT" or not padded:
+            interior = tuple(np.s_[b:b + d] for d, (b, _) in zip(shape, pads))
+            if out is None:
+                return dy[interior].copy()
+            xp.copyto(out, dy[interior])
+            return out
+        _check_mirror(shape, pads, mode)
+        # Pad applies one mirror step per axis, axis 0 first; its adjoint undoes them last axis first.
+        cur = dy
+        for step, i in enumerate(reversed(padded)):
+            b, a = pads[i]
+            d = shape[i]
+            e = b + d
+            new_shape = cur.shape[:i] + (d,) + cur.shape[i + 1:]
+            last = step == len(padded) - 1
+            nxt = out if (last and out is not None) else xp.empty(new_shape, dtype=dy.dtype)
+            pre = (np.s_[:],) * i
+            xp.copyto(nxt, cur[pre + (np.s_[b:e],)])
+            # REFLECT: grad[b+j] += dy[b-j]; SYMMETRIC: grad[b+j-1] += dy[b-j]   (j = 1..b)
+            if b:
+                nxt[pre + (np.s_[k:k + b],)] += cur[pre + (np.s_[0:b],)][pre + (np.s_[::-1],)]
+            # REFLECT: grad[e-1-j] += dy[e-1+j]; SYMMETRIC: grad[e-j] += dy[e-1+j]   (j = 1..a)
+            if a:
+                nxt[pre + (np.s_[d - k - a:d - k],)] += cur[pre + (np.s_[e:e + a],)][pre + (np.s_[::-1],)]
+            cur = nxt
+        return cur
     return run

@@ -393,7 +393,7 @@ def _add_n_kernel(op: Operation, ctx: Any) -> Any:
 
     def run(*xs: Any, out: Any = None) -> Any:
         out = add(xs[0], xs[1], out=out)
-        if out is not None and not hasattr(out, "flags"):  # a numpy scalar from 0-d inputs
+        if not isinstance(out, ctx.xp.ndarray):  # a numpy scalar from 0-d inputs
             out = ctx.xp.asarray(out)
         for x in xs[2:]:
             add(out, x, out=out)
@@ -429,10 +429,12 @@ def _select_kernel(op: Operation, ctx: Any) -> Any:
     def run(c: Any, x: Any, y: Any, out: Any = None) -> Any:
         if out is None:
             return xp.where(c, x, y)
-        if out is not y:
-            xp.copyto(out, y)
-            xp.copyto(out, x, where=c)
+        if out is y:
+            xp.copyto(out, x, where=xp.broadcast_to(c, out.shape))
+        elif out is x:  # the plan reused x's buffer: fill in y where c is false
+            xp.copyto(out, y, where=xp.logical_not(xp.broadcast_to(c, out.shape)))
         else:
+            xp.copyto(out, y)
             xp.copyto(out, x, where=xp.broadcast_to(c, out.shape))
         return out
     return run

@@ -91,7 +91,6 @@ def _pwd_kernel(op: Operation, ctx: Any) -> Any:
     return run
 
 
-registry.not_differentiable("PlaceholderWithDefault")
 
 
 # --- Variables ------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any, TextIO
 def _fmt_metrics(rec: dict[str, Any]) -> str:
     parts = []
     for k, v in rec.items():
-        if k in ("step", "epoch", "split", "time", "lr", "examples") or v is None:
+        if k in ("step", "epoch", "split", "kind", "time", "lr", "examples") or v is None:
             continue
         parts.append(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}")
     return "  ".join(parts)
@@ -57,10 +57,11 @@ class Reporter:
 
     def record(self, rec: dict[str, Any], steps_per_s: float) -> None:
         text = _fmt_metrics(rec)
-        if rec.get("split") == "val":
-            self._last_val = "val " + text
+        if rec.get("kind") == "eval":
+            self._last_val = f"{rec['split']} {text}"
         if self.quiet or self._progress is not None:
             return
-        print(f"step {rec['step']}/{self.total}  epoch {rec['epoch']}  {rec['split']}  {text}"
+        split = rec["split"] + (" eval" if rec.get("kind") == "eval" else "")
+        print(f"step {rec['step']}/{self.total}  epoch {rec['epoch']}  {split}  {text}"
               + (f"  lr {rec['lr']:.3g}" if rec.get("lr") is not None else "")
               + f"  ({steps_per_s:.0f} steps/s)", file=self.stream, flush=True)

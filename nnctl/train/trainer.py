@@ -38,6 +38,7 @@ from nnctl.train.evaluation import l2_penalty, run_outputs, score
 from nnctl.train.progress import Reporter
 
 CONFIG_FILE, METRICS_FILE, METRICS_CSV, SUMMARY_FILE = "config.yaml", "metrics.jsonl", "metrics.csv", "summary.json"
+_TRAIN_EVAL_MAX = 10000  # examples of the training split scored at each evaluation
 
 
 class Interrupted(RuntimeFailure):
@@ -230,8 +231,7 @@ class Trainer:
         status = "completed"
         old_handlers = self._install_signals()
         t0 = time.perf_counter()
-        last_t, last_step = t0, self.step
-        rate = 0.0
+        first_step = self.step
         try:
             with Reporter(self.total_steps, self.quiet, self.stream) as rep:
                 if self.resume and not self.quiet:
@@ -239,35 +239,39 @@ class Trainer:
                 while self.step < self.total_steps:
                     if self._stop_signal is not None:
                         break
-                    epoch = self.batcher.epoch
                     idx = self.batcher.next()
+                    epoch = self.batcher.epoch
                     _, loss, gnorm = self.sess.run(fetches, {feeds_x: x_tr[idx], feeds_y: y_tr[idx]})
                     self.step += 1
                     if not (math.isfinite(float(loss)) and math.isfinite(float(gnorm))):
                         self._nonfinite(float(loss), float(gnorm))
                     self.loss_acc[0] += float(loss)
                     self.loss_acc[1] += 1
-                    now = time.perf_counter()
-                    if now - last_t > 0.5:
-                        rate = (self.step - last_step) / (now - last_t)
-                        last_t, last_step = now, self.step
+                    rate = (self.step - first_step) / max(time.perf_counter() - t0, 1e-9)
                     rep.step(self.step, epoch, float(loss), rate)
                     final = self.step == self.total_steps
                     if self.step % cfg.log_every == 0 or final:
-                        rec = {"step": self.step, "epoch": epoch, "split": "train",
+                        rec = {"step": self.step, "epoch": epoch, "split": "train", "kind": "batch",
                                "loss": self.loss_acc[0] / max(self.loss_acc[1], 1),
                                "lr": float(self.sess.run(m.lr)), "time": self._elapsed(t0)}
                         self._log(rec)
                         rep.record(rec, rate)
                         self.loss_acc = [0.0, 0]
                     improved = stop = False
-                    if self.splits.val is not None and (self.step % cfg.eval_every == 0 or final):
-                        scores = self.evaluate(self.splits.val)
-                        rec = {"step": self.step, "epoch": epoch, "split": "val", **scores,
-                               "time": self._elapsed(t0)}
-                        self._log(rec)
-                        rep.record(rec, rate)
-                        improved, stop = self._early_stopping(scores)
+                    if self.step % cfg.eval_every == 0 or final:
+                        for name in ("train", "val"):
+                            split = getattr(self.splits, name)
+                            if split is None:
+                                continue
+                            if name == "train" and len(split) > _TRAIN_EVAL_MAX:
+                                split = Split(split.x[:_TRAIN_EVAL_MAX], split.y[:_TRAIN_EVAL_MAX])
+                            scores = self.evaluate(split)
+                            rec = {"step": self.step, "epoch": epoch, "split": name, "kind": "eval", **scores,
+                                   "time": self._elapsed(t0)}
+                            self._log(rec)
+                            rep.record(rec, rate)
+                            if name == "val":
+                                improved, stop = self._early_stopping(scores)
                     if self.step % cfg.checkpoint_every == 0 or final or improved or stop:
                         self.save_checkpoint(t0)
                         if improved:
@@ -359,9 +363,9 @@ class Trainer:
         recs = read_metrics(self.run.metrics)
         final = {}
         for split in ("train", "val"):
-            last = [r for r in recs if r.get("split") == split]
+            last = [r for r in recs if r.get("split") == split and r.get("kind") == "eval"]
             if last:
-                final[split] = {k: v for k, v in last[-1].items() if k not in ("split",)}
+                final[split] = {k: v for k, v in last[-1].items() if k not in ("split", "kind")}
         summary = {"name": self.cfg.name, "status": status, "steps": self.step, "total_steps": self.total_steps,
                    "epochs": self.batcher.epoch, "wall_time": self._elapsed(t0) if t0 is not None else None,
                    "final": final, "best": self.best, "metrics": list(self.cfg.metrics),

@@ -1,0 +1,44 @@
+"""``tf.nn``: neural-network ops (activations, cross-entropies, convolution, pooling, dropout ...)."""
+
+from __future__ import annotations
+
+from nnctl.ops import nn_grad as _nn_grad  # noqa: F401  (registers the gradient rules)
+from nnctl.ops.math_ops import sigmoid, tanh
+from nnctl.ops.nn_ops import (
+    avg_pool,
+    avg_pool2d,
+    batch_normalization,
+    bias_add,
+    conv2d,
+    dropout,
+    elu,
+    gelu,
+    l2_loss,
+    l2_normalize,
+    leaky_relu,
+    log_softmax,
+    max_pool,
+    max_pool2d,
+    moments,
+    relu,
+    relu6,
+    relu_layer,
+    selu,
+    sigmoid_cross_entropy_with_logits,
+    softmax,
+    softmax_cross_entropy_with_logits,
+    softmax_cross_entropy_with_logits_v2,
+    softplus,
+    softsign,
+    sparse_softmax_cross_entropy_with_logits,
+    weighted_cross_entropy_with_logits,
+    xw_plus_b,
+)
+
+__all__ = [
+    "avg_pool", "avg_pool2d", "batch_normalization", "bias_add", "conv2d", "dropout", "elu", "gelu", "l2_loss",
+    "l2_normalize", "leaky_relu", "log_softmax", "max_pool", "max_pool2d", "moments", "relu", "relu6",
+    "relu_layer", "selu", "sigmoid", "sigmoid_cross_entropy_with_logits", "softmax",
+    "softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_v2", "softplus", "softsign",
+    "sparse_softmax_cross_entropy_with_logits", "tanh", "weighted_cross_entropy_with_logits", "xw_plus_b",
+]

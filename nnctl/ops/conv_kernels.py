@@ -1,0 +1,400 @@
+"""Convolution and pooling kernels on NHWC arrays, written once against the array module ``xp``.
+
+Convolution is im2col + one GEMM: the (padded) input is viewed as its windows
+[N, OH, OW, KH, KW, C] with ``as_strided`` (no copy), copied once into a [N*OH*OW, KH*KW*C]
+matrix and multiplied by the HWIO filter seen as [KH*KW*C, O]. The input gradient is the
+transposed GEMM followed by col2im, which accumulates over the KH*KW kernel offsets (never over
+pixels); the filter gradient is cols^T @ dy. Pooling loops over the kernel offsets too: each step is
+one whole-tensor ufunc over a strided view.
+
+Every ``make_*`` returns ``run(*inputs, out=None)`` (the registry's kernel convention). Padded
+inputs, column matrices and masks live in per-kernel scratch buffers keyed by shape, so a bound
+plan allocates nothing; allocating calls (``out=None``) always return fresh arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+Padding = Any  # "SAME", "VALID", or ((top, bottom), (left, right))
+
+
+# --- geometry ----------------------------------------------------------------------------------
+
+def out_size(size: int | None, k: int, stride: int, dilation: int, padding: Any) -> tuple[int | None, int, int]:
+    """(output size, pad before, pad after) along one spatial dimension, by TF's rules.
+
+    SAME: out = ceil(in / stride), pad_total = max((out - 1) * stride + k_eff - in, 0), and the odd
+    pixel goes after. VALID: out = ceil((in - k_eff + 1) / stride). Explicit: (before, after).
+    ``k_eff = (k - 1) * dilation + 1``.
+    """
+    k_eff = (k - 1) * dilation + 1
+    if size is None:
+        if isinstance(padding, tuple):
+            return None, padding[0], padding[1]
+        return None, 0, 0
+    if isinstance(padding, tuple):
+        before, after = padding
+        return (size + before + after - k_eff) // stride + 1, before, after
+    if padding == "VALID":
+        return (size - k_eff) // stride + 1, 0, 0
+    out = (size + stride - 1) // stride
+    total = max((out - 1) * stride + k_eff - size, 0)
+    return out, total // 2, total - total // 2
+
+
+class Geom:
+    """Static geometry of one window op for one input shape."""
+
+    __slots__ = ("n", "h", "w", "c", "kh", "kw", "sh", "sw", "dh", "dw", "oh", "ow", "pt", "pb", "pl", "pr",
+                 "padded", "hp", "wp")
+
+    def __init__(self, xshape: tuple, kh: int, kw: int, strides: tuple[int, int], dilations: tuple[int, int],
+                 padding: Padding) -> None:
+        self.n, self.h, self.w, self.c = xshape
+        self.kh, self.kw = kh, kw
+        self.sh, self.sw = strides
+        self.dh, self.dw = dilations
+        ph, pw = (padding, padding) if isinstance(padding, str) else padding
+        self.oh, self.pt, self.pb = out_size(self.h, kh, self.sh, self.dh, ph)
+        self.ow, self.pl, self.pr = out_size(self.w, kw, self.sw, self.dw, pw)
+        if self.oh < 1 or self.ow < 1:
+            raise ValueError(f"the {kh}x{kw} window (dilations {self.dh}x{self.dw}) does not fit the "
+                             f"{self.h}x{self.w} input with padding {padding!r}")
+        self.padded = bool(self.pt or self.pb or self.pl or self.pr)
+        self.hp, self.wp = self.h + self.pt + self.pb, self.w + self.pl + self.pr
+
+    @property
+    def out_shape(self) -> tuple[int, int, int, int]:
+        return self.n, self.oh, self.ow, self.c
+
+    def offset(self, i: int, j: int) -> tuple:
+        """Index of the elements under kernel offset (i, j) for every output pixel, in padded coordinates."""
+        h0, w0 = i * self.dh, j * self.dw
+        return (slice(None), slice(h0, h0 + self.sh * (self.oh - 1) + 1, self.sh),
+                slice(w0, w0 + self.sw * (self.ow - 1) + 1, self.sw), slice(None))
+
+    def offsets(self) -> list[tuple]:
+        return [self.offset(i, j) for i in range(self.kh) for j in range(self.kw)]
+
+    def interior(self) -> tuple:
+        return (slice(None), slice(self.pt, self.pt + self.h), slice(self.pl, self.pl + self.w), slice(None))
+
+    def tiles(self) -> bool:
+        """Windows are disjoint and unpadded (e.g. 2x2 stride 2 VALID): each input pixel is in <= 1 window."""
+        return (not self.padded and self.kh == self.sh and self.kw == self.sw and self.dh == 1
+                and self.dw == 1)
+
+
+class Scratch:
+    """Per-kernel temporaries, one per (tag, shape, dtype), optionally filled once on creation."""
+
+    def __init__(self, xp: Any) -> None:
+        self.xp = xp
+        self._cache: dict[tuple, Any] = {}
+
+    def __call__(self, tag: str, shape: tuple, dtype: Any, fill: Any = None) -> Any:
+        key = (tag, shape, dtype)
+        a = self._cache.get(key)
+        if a is None:
+            a = self.xp.empty(shape, dtype=dtype)
+            if fill is not None:
+                a.fill(fill)
+            self._cache[key] = a
+        return a
+
+
+def _lowest(dtype: Any) -> Any:
+    dt = np.dtype(dtype)
+    return -np.inf if dt.kind == "f" else np.iinfo(dt).min
+
+
+def _geom_cache(make: Callable[[tuple], Geom]) -> Callable[[tuple], Geom]:
+    cache: dict[tuple, Geom] = {}
+
+    def get(shape: tuple) -> Geom:
+        g = cache.get(shape)
+        if g is None:
+            g = cache[shape] = make(shape)
+        return g
+    return get
+
+
+def _padded(xp: Any, scratch: Scratch, g: Geom, x: Any, fill: Any, tag: str = "pad") -> Any:
+    """``x`` inside a buffer whose border holds ``fill`` (written once; only the interior is rewritten)."""
+    if not g.padded:
+        return x
+    buf = scratch(tag, (g.n, g.hp, g.wp, g.c), x.dtype, fill=fill)
+    buf[g.interior()] = x
+    return buf
+
+
+def _into(xp: Any, out: Any, shape: tuple, dtype: Any) -> Any:
+    return xp.empty(shape, dtype=dtype) if out is None else out
+
+
+# --- convolution -------------------------------------------------------------------------------
+
+def make_conv2d(xp: Any, strides: tuple[int, int], dilations: tuple[int, int], padding: Padding) -> Any:
+    """Conv2D(x [N,H,W,C], w [KH,KW,C,O]) -> [N,OH,OW,O] as im2col + one GEMM."""
+    scratch = Scratch(xp)
+    as_strided = xp.lib.stride_tricks.as_strided
+
+    def geom_for(xshape: tuple, wshape: tuple) -> Geom:
+        return Geom(xshape, wshape[0], wshape[1], strides, dilations, padding)
+
+    geoms: dict[tuple, Geom] = {}
+
+    def cols_of(x: Any, g: Geom, tag: str = "cols") -> Any:
+        """The [N*OH*OW, KH*KW*C] patch matrix of x (a view of x itself for 1x1 stride-1 unpadded)."""
+        m, k = g.n * g.oh * g.ow, g.kh * g.kw * g.c
+        if g.kh == g.kw == 1 and g.sh == g.sw == 1 and not g.padded and x.flags.c_contiguous:
+            return x.reshape(m, k)
+        src = _padded(xp, scratch, g, x, 0, tag + "_pad")
+        s_n, s_h, s_w, s_c = src.strides
+        win = as_strided(src, (g.n, g.oh, g.ow, g.kh, g.kw, g.c),
+                         (s_n, s_h * g.sh, s_w * g.sw, s_h * g.dh, s_w * g.dw, s_c))
+        cols = scratch(tag, (g.n, g.oh, g.ow, g.kh, g.kw, g.c), x.dtype)
+        xp.copyto(cols, win)
+        return cols.reshape(m, k)
+
+    def run(x: Any, w: Any, out: Any = None) -> Any:
+        key = (x.shape, w.shape)
+        g = geoms.get(key)
+        if g is None:
+            g = geoms[key] = geom_for(x.shape, w.shape)
+        o = w.shape[3]
+        cols = cols_of(x, g)
+        w2 = w.reshape(-1, o)
+        if out is None:
+            return xp.matmul(cols, w2).reshape(g.n, g.oh, g.ow, o)
+        xp.matmul(cols, w2, out=out.reshape(-1, o))
+        return out
+
+    run.cols_of = cols_of  # type: ignore[attr-defined]
+    run.geoms = geoms  # type: ignore[attr-defined]
+    run.geom_for = geom_for  # type: ignore[attr-defined]
+    return run
+
+
+def make_conv2d_backprop_filter(xp: Any, strides: tuple[int, int], dilations: tuple[int, int],
+                                padding: Padding) -> Any:
+    """Conv2DBackpropFilter(x, w_like, dy) -> dL/dw = cols(x)^T @ dy, shaped like w (HWIO)."""
+    conv = make_conv2d(xp, strides, dilations, padding)
+    cols_of, geoms, geom_for = conv.cols_of, conv.geoms, conv.geom_for  # type: ignore[attr-defined]
+
+    def run(x: Any, w: Any, dy: Any, out: Any = None) -> Any:
+        key = (x.shape, w.shape)
+        g = geoms.get(key)
+        if g is None:
+            g = geoms[key] = geom_for(x.shape, w.shape)
+        o = w.shape[3]
+        cols = cols_of(x, g)
+        dy2 = dy.reshape(-1, o)
+        if out is None:
+            return xp.matmul(cols.T, dy2).reshape(w.shape)
+        xp.matmul(cols.T, dy2, out=out.reshape(-1, o))
+        return out
+    return run
+
+
+def make_conv2d_backprop_input(xp: Any, strides: tuple[int, int], dilations: tuple[int, int],
+                               padding: Padding) -> Any:
+    """Conv2DBackpropInput(x_like, w, dy) -> dL/dx: dcols = dy @ w^T, then col2im over kernel offsets."""
+    scratch = Scratch(xp)
+    geoms: dict[tuple, Geom] = {}
+
+    def run(x: Any, w: Any, dy: Any, out: Any = None) -> Any:
+        key = (x.shape, w.shape)
+        g = geoms.get(key)
+        if g is None:
+            g = geoms[key] = Geom(x.shape, w.shape[0], w.shape[1], strides, dilations, padding)
+        o = w.shape[3]
+        out = _into(xp, out, x.shape, dy.dtype)
+        w2 = w.reshape(-1, o)
+        dy2 = dy.reshape(-1, o)
+        if g.kh == g.kw == 1 and g.sh == g.sw == 1 and not g.padded:
+            xp.matmul(dy2, w2.T, out=out.reshape(-1, g.c))
+            return out
+        dcols = scratch("dcols", (g.n * g.oh * g.ow, g.kh * g.kw * g.c), dy.dtype)
+        xp.matmul(dy2, w2.T, out=dcols)
+        d6 = dcols.reshape(g.n, g.oh, g.ow, g.kh, g.kw, g.c)
+        acc = scratch("dxpad", (g.n, g.hp, g.wp, g.c), dy.dtype) if g.padded else out
+        if g.tiles():
+            # disjoint windows: every covered pixel receives exactly one term
+            if g.oh * g.sh != g.hp or g.ow * g.sw != g.wp:
+                acc.fill(0)
+            for i in range(g.kh):
+                for j in range(g.kw):
+                    acc[g.offset(i, j)] = d6[:, :, :, i, j, :]
+        else:
+            acc.fill(0)
+            for i in range(g.kh):
+                for j in range(g.kw):
+                    t = acc[g.offset(i, j)]
+                    xp.add(t, d6[:, :, :, i, j, :], out=t)
+        if g.padded:
+            xp.copyto(out, acc[g.interior()])
+        return out
+    return run
+
+
+# --- max pooling ---------------------------------------------------------------------------------
+
+def _pool_geom(ksize: tuple[int, int], strides: tuple[int, int], padding: str) -> Callable[[tuple], Geom]:
+    return _geom_cache(lambda shape: Geom(shape, ksize[0], ksize[1], strides, (1, 1), padding))
+
+
+def make_max_pool(xp: Any, ksize: tuple[int, int], strides: tuple[int, int], padding: str) -> Any:
+    """MaxPool(x) -> the maximum of each window (padding never wins: it holds the lowest value)."""
+    scratch = Scratch(xp)
+    geom = _pool_geom(ksize, strides, padding)
+
+    def run(x: Any, out: Any = None) -> Any:
+        g = geom(x.shape)
+        out = _into(xp, out, g.out_shape, x.dtype)
+        src = _padded(xp, scratch, g, x, _lowest(x.dtype))
+        offs = g.offsets()
+        xp.copyto(out, src[offs[0]])
+        for s in offs[1:]:
+            xp.maximum(out, src[s], out=out)
+        return out
+    return run
+
+
+def _first_max_masks(xp: Any, scratch: Scratch, g: Geom, src: Any, y: Any):
+    """Yield (offset index, bool mask) per kernel offset: True where that offset holds the window's
+    first maximum (row-major window order, as TF), so each window routes to exactly one pixel."""
+    shape = g.out_shape
+    free = scratch("free", shape, bool)
+    eq = scratch("eq", shape, bool)
+    offs = g.offsets()
+    last = len(offs) - 1
+    for k, s in enumerate(offs):
+        xp.equal(src[s], y, out=eq)
+        if k == 0:
+            if last:
+                xp.logical_not(eq, out=free)
+        else:
+            xp.logical_and(eq, free, out=eq)
+            if k < last:
+                xp.greater(free, eq, out=free)  # free and not eq
+        yield s, eq
+
+
+def make_max_pool_grad(xp: Any, ksize: tuple[int, int], strides: tuple[int, int], padding: str) -> Any:
+    """MaxPoolGrad(x, y, dy) -> dx: each window's dy goes to its first maximum."""
+    scratch = Scratch(xp)
+    geom = _pool_geom(ksize, strides, padding)
+
+    def run(x: Any, y: Any, dy: Any, out: Any = None) -> Any:
+        g = geom(x.shape)
+        out = _into(xp, out, x.shape, dy.dtype)
+        if g.tiles():
+            if g.oh * g.kh != g.h or g.ow * g.kw != g.w:
+                out.fill(0)  # rows/columns no window covers
+            for s, m in _first_max_masks(xp, scratch, g, x, y):
+                xp.multiply(dy, m, out=out[s])
+            return out
+        src = _padded(xp, scratch, g, x, _lowest(x.dtype))
+        acc = scratch("dxpad", (g.n, g.hp, g.wp, g.c), dy.dtype) if g.padded else out
+        acc.fill(0)
+        tmp = scratch("tmp", g.out_shape, dy.dtype)
+        for s, m in _first_max_masks(xp, scratch, g, src, y):
+            xp.multiply(dy, m, out=tmp)
+            t = acc[s]
+            xp.add(t, tmp, out=t)
+        if g.padded:
+            xp.copyto(out, acc[g.interior()])
+        return out
+    return run
+
+
+def make_max_pool_grad_grad(xp: Any, ksize: tuple[int, int], strides: tuple[int, int], padding: str) -> Any:
+    """MaxPoolGradGrad(x, y, ddx) -> [N,OH,OW,C]: ddx gathered at each window's first maximum."""
+    scratch = Scratch(xp)
+    geom = _pool_geom(ksize, strides, padding)
+
+    def run(x: Any, y: Any, ddx: Any, out: Any = None) -> Any:
+        g = geom(x.shape)
+        out = _into(xp, out, g.out_shape, ddx.dtype)
+        out.fill(0)
+        src = _padded(xp, scratch, g, x, _lowest(x.dtype))
+        dsrc = _padded(xp, scratch, g, ddx, 0, "ddxpad")
+        tmp = scratch("tmp", g.out_shape, ddx.dtype)
+        for s, m in _first_max_masks(xp, scratch, g, src, y):
+            xp.multiply(dsrc[s], m, out=tmp)
+            xp.add(out, tmp, out=out)
+        return out
+    return run
+
+
+# --- average pooling -----------------------------------------------------------------------------
+
+def _avg_divisor(xp: Any, g: Geom, dtype: Any) -> Any:
+    """1 / (number of non-padding elements) per window, shaped [OH, OW, 1] (TF's SAME avg pool)."""
+    def counts(n_out: int, size: int, k: int, s: int, before: int) -> np.ndarray:
+        start = np.arange(n_out) * s - before
+        return np.minimum(start + k, size) - np.maximum(start, 0)
+    if not g.padded:
+        return np.dtype(dtype).type(1.0 / (g.kh * g.kw))
+    c = np.outer(counts(g.oh, g.h, g.kh, g.sh, g.pt), counts(g.ow, g.w, g.kw, g.sw, g.pl))
+    return xp.asarray((1.0 / c)[:, :, None].astype(dtype))
+
+
+def make_avg_pool(xp: Any, ksize: tuple[int, int], strides: tuple[int, int], padding: str) -> Any:
+    """AvgPool(x) -> window sums divided by each window's count of non-padding elements."""
+    scratch = Scratch(xp)
+    geom = _pool_geom(ksize, strides, padding)
+    divisors: dict[tuple, Any] = {}
+
+    def run(x: Any, out: Any = None) -> Any:
+        g = geom(x.shape)
+        key = (x.shape, x.dtype)
+        inv = divisors.get(key)
+        if inv is None:
+            inv = divisors[key] = _avg_divisor(xp, g, x.dtype)
+        out = _into(xp, out, g.out_shape, x.dtype)
+        src = _padded(xp, scratch, g, x, 0)
+        offs = g.offsets()
+        xp.copyto(out, src[offs[0]])
+        for s in offs[1:]:
+            xp.add(out, src[s], out=out)
+        xp.multiply(out, inv, out=out)
+        return out
+    return run
+
+
+def make_avg_pool_grad(xp: Any, ksize: tuple[int, int], strides: tuple[int, int], padding: str) -> Any:
+    """AvgPoolGrad(x_like, dy) -> dx: dy / count spread evenly over each window's pixels."""
+    scratch = Scratch(xp)
+    geom = _pool_geom(ksize, strides, padding)
+    divisors: dict[tuple, Any] = {}
+
+    def run(x: Any, dy: Any, out: Any = None) -> Any:
+        g = geom(x.shape)
+        key = (x.shape, dy.dtype)
+        inv = divisors.get(key)
+        if inv is None:
+            inv = divisors[key] = _avg_divisor(xp, g, dy.dtype)
+        out = _into(xp, out, x.shape, dy.dtype)
+        share = scratch("share", g.out_shape, dy.dtype)
+        xp.multiply(dy, inv, out=share)
+        acc = scratch("dxpad", (g.n, g.hp, g.wp, g.c), dy.dtype) if g.padded else out
+        if g.tiles():
+            if g.oh * g.kh != g.h or g.ow * g.kw != g.w:
+                acc.fill(0)
+            for s in g.offsets():
+                acc[s] = share
+        else:
+            acc.fill(0)
+            for s in g.offsets():
+                t = acc[s]
+                xp.add(t, share, out=t)
+        if g.padded:
+            xp.copyto(out, acc[g.interior()])
+        return out
+    return run
