@@ -1,0 +1,143 @@
+"""The TF1 graph-mode API that ``import nnctl as tf`` exposes (see docs/api.md).
+
+``nnctl/__init__.py`` loads this module on first attribute access, so the command line starts
+without importing numpy and every op module."""
+
+from __future__ import annotations
+
+from nnctl import dtypes, errors, nn, train
+from nnctl import ops as _ops  # registers every op
+from nnctl.dtypes import (
+    DType,
+    as_dtype,
+    bool,
+    double,
+    float16,
+    float32,
+    float64,
+    half,
+    int8,
+    int16,
+    int32,
+    int64,
+    uint8,
+)
+from nnctl.graph.gradients import gradients, hessians
+from nnctl.graph.graph import (
+    Graph,
+    GraphKeys,
+    Operation,
+    Tensor,
+    add_to_collection,
+    control_dependencies,
+    get_collection,
+    get_default_graph,
+    name_scope,
+    reset_default_graph,
+)
+from nnctl.graph.registry import RegisterGradient
+from nnctl.graph.registry import not_differentiable as NotDifferentiable
+from nnctl.graph.tensor_shape import TensorShape
+from nnctl.ops.array_ops import (
+    broadcast_to,
+    concat,
+    expand_dims,
+    fill,
+    gather,
+    identity,
+    one_hot,
+    ones,
+    ones_like,
+    pad,
+    rank,
+    reshape,
+    reverse,
+    reverse_v2,
+    shape,
+    size,
+    slice,
+    split,
+    squeeze,
+    stack,
+    stop_gradient,
+    tile,
+    transpose,
+    unstack,
+    zeros,
+    zeros_like,
+)
+from nnctl.ops.core import convert_to_tensor
+from nnctl.ops.math_ops import (
+    abs,
+    add,
+    add_n,
+    argmax,
+    argmin,
+    cast,
+    ceil,
+    clip_by_value,
+    cos,
+    div,
+    divide,
+    equal,
+    exp,
+    expm1,
+    floor,
+    floordiv,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    log,
+    log1p,
+    logical_and,
+    logical_not,
+    logical_or,
+    matmul,
+    maximum,
+    minimum,
+    mod,
+    multiply,
+    negative,
+    not_equal,
+    pow,
+    realdiv,
+    reciprocal,
+    reduce_max,
+    reduce_mean,
+    reduce_min,
+    reduce_prod,
+    reduce_sum,
+    round,
+    rsqrt,
+    sigmoid,
+    sign,
+    sin,
+    sqrt,
+    square,
+    squared_difference,
+    subtract,
+    tanh,
+    to_float,
+    truediv,
+    where,
+)
+from nnctl.ops.random_ops import random_normal, random_uniform, set_random_seed, truncated_normal
+from nnctl.ops.state_ops import constant, group, no_op, placeholder, placeholder_with_default
+from nnctl.ops.variables import (
+    Variable,
+    assign,
+    assign_add,
+    assign_sub,
+    global_variables,
+    global_variables_initializer,
+    initialize_all_variables,
+    local_variables,
+    local_variables_initializer,
+    trainable_variables,
+    variables_initializer,
+)
+from nnctl.runtime.session import InteractiveSession, Session, get_default_session
+from nnctl.train.clipping import clip_by_global_norm, clip_by_norm, global_norm
+
+newaxis = None
