@@ -1,7 +1,7 @@
 """The three workloads hand-written in numpy: forward, backward and update, float32 throughout.
 
 This is the honest "no framework" reference: dense layers are single BLAS matmuls, the conv is
-im2col (``sliding_window_view`` + one matmul) with a 9-slice col2im for the input gradient,
+im2col (``sliding_window_view`` + one matmul) with a per-tap col2im for the input gradient,
 max-pool 2x2/2 is a reshape + max, optimizer state lives in preallocated buffers updated in
 place. Gradients follow TF1 semantics exactly (relu'(0) = 0, sparse softmax CE averaged over
 the batch, TF1's Adam with the bias correction folded into the learning rate).
@@ -112,30 +112,34 @@ def im2col3x3(x: np.ndarray) -> np.ndarray:
     return win.transpose(0, 1, 2, 4, 5, 3).reshape(n * (h - 2) * (w - 2), 9 * c)
 
 
-def col2im3x3(dcols: np.ndarray, shape: tuple[int, int, int, int]) -> np.ndarray:
-    """Adjoint of im2col3x3: scatter-add [N*Ho*Wo, 9*C] patch gradients back to [N,H,W,C]."""
+def conv3x3_input_grad(dz: np.ndarray, k: np.ndarray, shape: tuple[int, int, int, int]) -> np.ndarray:
+    """Gradient of a VALID 3x3 conv w.r.t. its [N,H,W,C] input, from dz [N*Ho*Wo, O] and the
+    [9*C, O] filter: col2im done per tap (one small matmul per tap, added into a shifted
+    window), which keeps the adds contiguous instead of reading a 9x-strided dcols matrix."""
     n, h, w, c = shape
     ho, wo = h - 2, w - 2
-    d = dcols.reshape(n, ho, wo, 3, 3, c)
+    taps = k.reshape(3, 3, c, k.shape[1])
     dx = np.zeros(shape, F32)
     for i in range(3):
         for j in range(3):
-            dx[:, i : i + ho, j : j + wo, :] += d[:, :, :, i, j, :]
+            dx[:, i : i + ho, j : j + wo, :] += (dz @ taps[i, j].T).reshape(n, ho, wo, c)
     return dx
 
 
 def maxpool2x2(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """VALID 2x2 stride-2 max pool on NHWC (an odd trailing row/column is dropped, as in TF).
-    Returns the pooled map and the 6-D view of the pooled region, for the backward pass."""
+    Returns the pooled map and the 6-D ``[N, Ho, 2, Wo, 2, C]`` view of the pooled region
+    (for the backward pass). Two pairwise maxima over contiguous halves beat a 2-axis max()."""
     n, h, w, c = a.shape
     ho, wo = h // 2, w // 2
-    r = a[:, : 2 * ho, : 2 * wo, :].reshape(n, ho, 2, wo, 2, c)
-    return r.max(axis=(2, 4)), r
+    r = a[:, : 2 * ho, : 2 * wo, :].reshape(n, ho, 2, wo, 2, c)  # a view unless rows were cut
+    rows = np.maximum(r[:, :, 0], r[:, :, 1])  # [N, Ho, Wo, 2, C]
+    return np.maximum(rows[:, :, :, 0], rows[:, :, :, 1]), r
 
 
 def maxpool2x2_grad(r: np.ndarray, pooled: np.ndarray, dpooled: np.ndarray, shape) -> np.ndarray:
-    """Route each pooled gradient to the max of its window. Ties only happen between zeros that
-    a relu produced, whose gradient the relu backward discards anyway."""
+    """Route each pooled gradient to the max of its window. (Ties between real-valued conv
+    outputs do not happen in practice; TF would pick the first, this would share the gradient.)"""
     n, ho, _, wo, _, c = r.shape
     mask = r == pooled[:, :, None, :, None, :]
     g = np.multiply(mask, dpooled[:, :, None, :, None, :], dtype=F32)
@@ -144,6 +148,16 @@ def maxpool2x2_grad(r: np.ndarray, pooled: np.ndarray, dpooled: np.ndarray, shap
     da = np.zeros(shape, F32)
     da[:, : 2 * ho, : 2 * wo, :] = g.reshape(n, 2 * ho, 2 * wo, c)
     return da
+
+
+def conv3x3_bias(x: np.ndarray, k: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """VALID 3x3 stride-1 conv + bias on NHWC with an HWIO filter reshaped to [9*C, O].
+    Returns the output [N, H-2, W-2, O] and the im2col matrix (kept for the backward pass)."""
+    n, h, w, _ = x.shape
+    cols = im2col3x3(x)
+    z = cols @ k
+    z += b
+    return z.reshape(n, h - 2, w - 2, k.shape[1]), cols
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -164,9 +178,14 @@ def xor_step(p: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray):
 
 
 def mlp_step(p: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray):
-    a1 = np.maximum(x @ p["w1"] + p["b1"], F32(0.0))
-    a2 = np.maximum(a1 @ p["w2"] + p["b2"], F32(0.0))
-    logits = a2 @ p["w3"] + p["b3"]
+    a1 = x @ p["w1"]
+    a1 += p["b1"]
+    np.maximum(a1, F32(0.0), out=a1)
+    a2 = a1 @ p["w2"]
+    a2 += p["b2"]
+    np.maximum(a2, F32(0.0), out=a2)
+    logits = a2 @ p["w3"]
+    logits += p["b3"]
     loss, d3 = softmax_ce(logits, y)
     d2 = d3 @ p["w3"].T
     d2 *= a2 > 0
@@ -181,32 +200,36 @@ def mlp_step(p: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray):
 
 
 def cnn_step(p: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray):
+    """relu and max-pool commute (both monotone), so each block pools the conv output first
+    and applies the relu to the 4x smaller map: same values, same gradients as TF's
+    conv -> relu -> pool (windows whose max is <= 0 get a zero gradient either way)."""
     n = x.shape[0]
     c1, c2 = p["c1"], p["c2"]
     k1, k2 = c1.reshape(-1, c1.shape[-1]), c2.reshape(-1, c2.shape[-1])  # [9*C, O]
-    # conv1 + relu + pool: [N,28,28,1] -> [N,26,26,32] -> [N,13,13,32]
-    cols1 = im2col3x3(x)
-    a1 = np.maximum(cols1 @ k1 + p["cb1"], F32(0.0)).reshape(n, 26, 26, -1)
-    p1, r1 = maxpool2x2(a1)
-    # conv2 + relu + pool: -> [N,11,11,64] -> [N,5,5,64]
-    cols2 = im2col3x3(p1)
-    a2 = np.maximum(cols2 @ k2 + p["cb2"], F32(0.0)).reshape(n, 11, 11, -1)
-    p2, r2 = maxpool2x2(a2)
-    flat = p2.reshape(n, -1)  # NHWC order (h, w, c), as tf.reshape
-    a3 = np.maximum(flat @ p["w3"] + p["b3"], F32(0.0))
-    logits = a3 @ p["w4"] + p["b4"]
+    # block 1: [N,28,28,1] -conv-> [N,26,26,32] -pool-> [N,13,13,32] -relu
+    z1, cols1 = conv3x3_bias(x, k1, p["cb1"])
+    m1, r1 = maxpool2x2(z1)
+    a1 = np.maximum(m1, F32(0.0))
+    # block 2: -conv-> [N,11,11,64] -pool-> [N,5,5,64] -relu
+    z2, cols2 = conv3x3_bias(a1, k2, p["cb2"])
+    m2, r2 = maxpool2x2(z2)
+    a2 = np.maximum(m2, F32(0.0))
+    flat = a2.reshape(n, -1)  # NHWC order (h, w, c), as tf.reshape
+    h3 = flat @ p["w3"]
+    h3 += p["b3"]
+    a3 = np.maximum(h3, F32(0.0), out=h3)
+    logits = a3 @ p["w4"]
+    logits += p["b4"]
     loss, d4 = softmax_ce(logits, y)
 
     d3 = d4 @ p["w4"].T
     d3 *= a3 > 0
-    dflat = d3 @ p["w3"].T
-    da2 = maxpool2x2_grad(r2, p2, dflat.reshape(p2.shape), a2.shape)
-    da2 *= a2 > 0
-    dz2 = da2.reshape(-1, da2.shape[-1])
-    dp1 = col2im3x3(dz2 @ k2.T, p1.shape)
-    da1 = maxpool2x2_grad(r1, p1, dp1, a1.shape)
-    da1 *= a1 > 0
-    dz1 = da1.reshape(-1, da1.shape[-1])
+    dm2 = (d3 @ p["w3"].T).reshape(a2.shape)
+    dm2 *= a2 > 0
+    dz2 = maxpool2x2_grad(r2, m2, dm2, z2.shape).reshape(-1, k2.shape[1])
+    dm1 = conv3x3_input_grad(dz2, k2, a1.shape)
+    dm1 *= a1 > 0
+    dz1 = maxpool2x2_grad(r1, m1, dm1, z1.shape).reshape(-1, k1.shape[1])
     grads = {
         "c1": (cols1.T @ dz1).reshape(c1.shape), "cb1": dz1.sum(0),
         "c2": (cols2.T @ dz2).reshape(c2.shape), "cb2": dz2.sum(0),

@@ -131,6 +131,16 @@ def _git_rev() -> str:
         return "?"
 
 
+def _load() -> str:
+    try:
+        one, five, _ = os.getloadavg()
+    except OSError:
+        return "?"
+    cores = os.cpu_count() or 1
+    warn = " (WARNING: the machine is busy; timings will be noisy)" if one > 0.25 * cores else ""
+    return f"{one:.2f} (1 min), {five:.2f} (5 min){warn}"
+
+
 def machine_info() -> dict[str, str]:
     try:
         affinity = len(os.sched_getaffinity(0))
@@ -148,6 +158,7 @@ def machine_info() -> dict[str, str]:
         "blas": _blas_info(),
         "torch": _dist_version("torch"),
         "nnctl": f"{_dist_version('nnctl')} @ git {_git_rev()}",
+        "load average": _load(),
         "thread env": ", ".join(f"{k}={os.environ[k]}" for k in THREAD_VARS if k in os.environ) or "none set",
         "dropped env": ", ".join(DROP_ENV),
     }
@@ -235,15 +246,17 @@ def results_table(agg: dict, workloads: list[str], impls: list[str]) -> list[str
 
 
 def ratio_table(agg: dict, workloads: list[str], impls: list[str]) -> list[str]:
-    """nnctl against each other implementation, and every loss against torch's."""
+    """nnctl (else the first implementation) against every other one, and every other one
+    against the loss reference (torch, else numpy). 'loss within 2%' is relative to the second."""
     lines = [
-        "| workload | comparison | time ratio | RSS ratio | final loss rel. diff | loss within 2%? |",
+        "| workload | a / b | time ratio | RSS ratio | final loss rel. diff | loss within 2% of b? |",
         "|---|---|---:|---:|---:|---|",
     ]
     for w in workloads:
-        base = "nnctl" if "nnctl" in impls else None
-        pairs = [(base, o) for o in impls if base and o != base]
-        pairs += [(i, "torch") for i in impls if i not in ("torch", base) and "torch" in impls]
+        base = "nnctl" if "nnctl" in impls else impls[0]
+        ref = "torch" if "torch" in impls else "numpy" if "numpy" in impls else None
+        pairs = [(base, o) for o in impls if o != base]
+        pairs += [(i, ref) for i in impls if ref and i not in (ref, base) and (ref, i) not in pairs]
         for a_name, b_name in pairs:
             a, b = agg.get((w, a_name)), agg.get((w, b_name))
             label = f"{a_name} / {b_name}"
@@ -256,10 +269,7 @@ def ratio_table(agg: dict, workloads: list[str], impls: list[str]) -> list[str]:
             m = a["peak_rss_mb"] / b["peak_rss_mb"]
             ref = abs(b["final_loss"])
             rel = (a["final_loss"] - b["final_loss"]) / ref if ref else float("nan")
-            if b_name == "torch":
-                agree = "yes" if abs(rel) <= LOSS_RTOL else "NO"
-            else:
-                agree = "-"
+            agree = "yes" if abs(rel) <= LOSS_RTOL else "NO"
             lines.append(f"| {w} | {label} | {t:.2f}x | {m:.2f}x | {rel:+.3%} | {agree} |")
     return lines
 
@@ -268,14 +278,27 @@ def print_lines(lines: list[str]) -> None:
     print("\n".join(lines), flush=True)
 
 
-def write_results(path: Path, argv: list[str], info: dict, table: list[str], ratios: list[str]) -> None:
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    out = [f"\n## {now}: `python bench/run.py {' '.join(argv)}`\n"]
-    out += [f"- {k}: {v}" for k, v in info.items()]
-    out += ["", *table, "", *ratios, ""]
-    with open(path, "a") as f:
-        f.write("\n".join(out))
+PLACEHOLDER = "\nnot yet measured\n"
+
+
+def append_results(text: str, path: Path = BENCH / "results.md") -> None:
+    """Append a section to bench/results.md (dropping the 'not yet measured' placeholder)."""
+    old = path.read_text() if path.exists() else "# Benchmark results\n"
+    if PLACEHOLDER in old:
+        old = old.replace(PLACEHOLDER, "\n", 1)
+    path.write_text(old.rstrip("\n") + "\n" + text.rstrip("\n") + "\n")
     print(f"\nappended to {path}")
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def write_results(argv: list[str], info: dict, table: list[str], ratios: list[str]) -> None:
+    out = [f"\n## {utc_now()}: `python bench/run.py {' '.join(argv)}`\n"]
+    out += [f"- {k}: {v}" for k, v in info.items()]
+    out += ["", *table, "", *ratios]
+    append_results("\n".join(out))
 
 
 # ------------------------------------------------------------------------------------ main
@@ -314,8 +337,9 @@ def main(argv: list[str] | None = None) -> int:
     print(flush=True)
 
     raw: dict[tuple[str, str], list[dict]] = {}
-    unavailable: dict[str, dict] = {}
     for w in workloads:
+        # Per workload: nnctl may have the ops of one workload and not yet those of another.
+        unavailable: dict[str, dict] = {}
         warmup = args.warmup if args.warmup is not None else step_table[w][0]
         steps = args.steps if args.steps is not None else step_table[w][1]
         print(f"# {w}: {warmup} warmup + {steps} timed steps, {repeats} repeat(s)", flush=True)
@@ -323,10 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in range(repeats):
             order = impls[r % len(impls) :] + impls[: r % len(impls)]
             for impl in order:
-                if impl in unavailable:
-                    raw.setdefault((w, impl), []).append(unavailable[impl])
-                    continue
-                if impl in failed:
+                if impl in unavailable or impl in failed:
                     continue
                 res = run_child(impl, w, warmup, steps, args.timeout)
                 raw.setdefault((w, impl), []).append(res)
@@ -344,6 +365,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  [{w} {r + 1}/{repeats}] {impl:>6}: {msg}", flush=True)
 
     agg = {key: aggregate(runs) for key, runs in raw.items()}
+    info["load average (end)"] = _load()
+    print(f"  load average at the end: {info['load average (end)']}")
+    for impl in impls:  # what each implementation reported about itself (versions, threads)
+        infos = [a["info"] for (w, i), a in agg.items() if i == impl and a["status"] == "ok"]
+        if infos:
+            info[f"{impl} run"] = ", ".join(f"{k}={v}" for k, v in infos[0].items())
+            print(f"  {impl} run: {info[f'{impl} run']}")
     table = results_table(agg, workloads, impls)
     ratios = ratio_table(agg, workloads, impls)
     print("\n# results (time: median over repeats of each run's median ms/step; loss: mean over the last")
@@ -361,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         args.json_out.write_text(json.dumps(payload, indent=1))
     if args.write_results:
-        write_results(BENCH / "results.md", argv, info, table, ratios)
+        write_results(argv, info, table, ratios)
     return 0
 
 

@@ -7,6 +7,7 @@ loaded from :mod:`nnctl.api` on first use (PEP 562), so ``nnctl --help`` stays i
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Any
 
 __version__ = "0.1.0"
@@ -15,6 +16,8 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> Any:
     if name.startswith("__") or name == "api":
         raise AttributeError(name)
+    if importlib.util.find_spec(f"nnctl.{name}") is not None:  # a submodule (nn, train, errors ...)
+        return importlib.import_module(f"nnctl.{name}")
     api = importlib.import_module("nnctl.api")
     try:
         value = getattr(api, name)

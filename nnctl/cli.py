@@ -58,6 +58,92 @@ def validate(config: Path = typer.Argument(..., help="YAML config file"),
     _console().print(report)
 
 
+@app.command("eval")
+def eval_(target: Path = typer.Argument(..., help="run directory, checkpoint folder or frozen model file"),
+          data: str = typer.Option(None, "--data", help="train, val or test (a run's split), or a CSV/NPZ file in "
+                                                         "the training format"),
+          checkpoint: str = typer.Option(None, "--checkpoint", help="latest (default), best or a step number"),
+          as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout")) -> None:
+    """Loss and metrics of a checkpoint or a frozen model on a split or a data file."""
+    from nnctl.evaluate import evaluate
+    res = evaluate(target, data, checkpoint, warn=_warn)
+    where = f"split {res.split}" if res.split else f"data {res.data}"
+    info = f"{res.kind} {res.target}: checkpoint step {res.checkpoint}, {where}, {res.scores['examples']} examples"
+    if as_json:
+        import json
+        import math
+        obj = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in res.to_json().items()}
+        _console(stderr=True).print(info, soft_wrap=True)
+        sys.stdout.write(json.dumps(obj) + "\n")
+        return
+    from rich.table import Table
+    t = Table(title=f"eval: {where}")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    for k in ["loss", *res.metrics]:
+        t.add_row(k, f"{res.scores[k]:.6g}")
+    t.add_row("examples", str(res.scores["examples"]))
+    con = _console()
+    con.print(t)
+    con.print(info, soft_wrap=True)
+
+
+@app.command()
+def freeze(target: Path = typer.Argument(..., help="run directory or checkpoint folder"),
+           output: Path = typer.Option(..., "--output", "-o", help="frozen model file to write"),
+           checkpoint: str = typer.Option(None, "--checkpoint", help="latest (default), best or a step number")
+           ) -> None:
+    """Write one self-contained file holding only the inference graph, variables folded to constants."""
+    from nnctl.export.freeze import freeze as run_freeze
+    from nnctl.export.freeze import report_renderables
+    rep = run_freeze(target, output, checkpoint, warn=_warn)
+    con = _console()
+    for r in report_renderables(rep):
+        con.print(r)
+
+
+@app.command()
+def predict(frozen: Path = typer.Argument(..., help="frozen model file"),
+            input_: Path = typer.Option(..., "--input", "-i", help="CSV (with or without a header) or NPZ"),
+            output: Path = typer.Option(None, "--output", "-o", help="write here (atomically) instead of stdout"),
+            fmt: str = typer.Option(None, "--format", help="csv (default) or json (JSON Lines)")) -> None:
+    """Predictions of a frozen model, one output row per input row."""
+    from nnctl.predict import predict as run_predict
+    preds, text = run_predict(frozen, input_, output, fmt)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        _console(stderr=True).print(f"wrote {len(preds)} predictions to {output}", soft_wrap=True)
+
+
+@app.command()
+def graph(target: Path = typer.Argument(..., help="config file, run directory, checkpoint folder or frozen file"),
+          backward: bool = typer.Option(False, "--backward", help="also show gradient and update nodes"),
+          fmt: str = typer.Option("text", "--format", help="text or dot (Graphviz)"),
+          output: Path = typer.Option(None, "--output", "-o", help="write to this file (atomically)"),
+          set_: list[str] = typer.Option([], "--set", help="override a config key: KEY=VALUE")) -> None:
+    """Show the forward graph (ops, shapes, parameters) and, with --backward, the gradient and update nodes."""
+    from nnctl.errors import InputError
+    from nnctl.inspect_graph import graph_view, render_dot, render_text, text_renderables, write_output
+    if fmt not in ("text", "dot"):
+        raise InputError(f"--format must be text or dot, got {fmt!r}")
+    view = graph_view(target, set_, warn=_warn)
+    if fmt == "dot":
+        text = render_dot(view, backward)
+    elif output is not None:
+        text = render_text(view, backward)
+    else:
+        con = _console()
+        for r in text_renderables(view, backward):
+            con.print(r)
+        return
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_output(output, text)
+        _console(stderr=True).print(f"wrote {output}", soft_wrap=True)
+
+
 def main() -> None:
     """Console entry point: runs the app and turns every error into one message and an exit code."""
     from nnctl.errors import NnctlError

@@ -36,7 +36,8 @@ from nnctl.ops.nn_ops import (
 )
 
 __all__ = [
-    "avg_pool", "avg_pool2d", "batch_normalization", "bias_add", "conv2d", "dropout", "elu", "gelu", "l2_loss",
+    "avg_pool", "avg_pool2d", "batch_normalization", "bias_add", "conv2d", "dropout", "elu", "gelu",
+    "l2_loss",
     "l2_normalize", "leaky_relu", "log_softmax", "max_pool", "max_pool2d", "moments", "relu", "relu6",
     "relu_layer", "selu", "sigmoid", "sigmoid_cross_entropy_with_logits", "softmax",
     "softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_v2", "softplus", "softsign",

@@ -96,6 +96,8 @@ ROWS = [
     GradRow("broadcast_to", ("BroadcastTo",), lambda a: _sq(A.broadcast_to(a, [2, 3, 4])), [_u(3, 1)]),
     GradRow("broadcast_to_same_size", ("BroadcastTo",), lambda a: _sq(A.broadcast_to(a, [1, 3, 4])),
             [_u(3, 4)]),
+    GradRow("placeholder_with_default", ("PlaceholderWithDefault",),
+            lambda a: _sq(tf.placeholder_with_default(a * 1.5, [3, 4])), [_u(3, 4)]),
 ]
 
 _PADS = [[1, 2], [0, 3], [2, 1]]

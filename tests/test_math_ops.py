@@ -266,8 +266,6 @@ def test_where_and_clip():
         tf.where(tf.constant(a), tf.constant(a), tf.constant(a))
 
 
-@pytest.mark.xfail(strict=False, reason="engine bug (math_ops Select kernel): when the plan gives Select "
-                   "x's dying buffer as out, copyto(out, y) overwrites x before x is copied where c")
 def test_where_over_a_dying_input_in_bound_plans():
     # The Select kernel may be handed x's own buffer as its output (x dies here).
     c = tf.placeholder(tf.bool, [4])

@@ -17,15 +17,16 @@ does a one-row dry run. Any failure is a one-line :class:`FileFormatError` namin
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-import nnctl.nn  # noqa: F401  (registers the nn kernels a frozen graph may use)
 from nnctl.builder import Head
 from nnctl.data.preprocess import Preprocessor
 from nnctl.errors import DataError, FileFormatError, NnctlError, RuntimeFailure
@@ -39,6 +40,7 @@ VERSION = 1
 GRAPH_KEY, META_KEY, CHECKSUM_KEY = "__graph__", "__meta__", "__checksum__"
 _RESERVED = (GRAPH_KEY, META_KEY, CHECKSUM_KEY)
 _LABEL_TYPES = ("class", "onehot", "real")
+_MAX_MEMBERS = 100_000
 _LOSSES = ("sum_squares", "mse", "cross_entropy", "binary_cross_entropy")
 
 
@@ -60,7 +62,7 @@ def content_checksum(graph_blob: bytes, meta_blob: bytes, arrays: dict[str, np.n
     put(graph_blob)
     put(meta_blob)
     for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name])
+        a = np.array(arrays[name], order="C")
         put(name.encode("utf-8"))
         put(_json_bytes([a.dtype.str, list(a.shape)]))
         put(a.tobytes())
@@ -118,12 +120,18 @@ def read_frozen_file(path: str | os.PathLike) -> tuple[dict, dict, dict[str, np.
         raise FileFormatError(f"{src}: frozen model file not found") from None
     except OSError as e:
         raise FileFormatError(f"{src}: cannot read frozen model file: {e.strerror or e}") from None
+    return read_frozen_bytes(data, src)
+
+
+def read_frozen_bytes(data: bytes, src: str) -> tuple[dict, dict, dict[str, np.ndarray]]:
+    """As :func:`read_frozen_file`, for bytes already in memory (``src`` names them in messages)."""
+    _check_stored(data, src)
     members = load_npz_bytes(data, source=src, what="frozen model file")
     mb, meta = _blob_json(members, META_KEY, src)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise FileFormatError(f"{src}: not an nnctl frozen model (format is {_short(meta)})")
     if meta.get("version") != VERSION:
-        raise FileFormatError(f"{src}: frozen model format version {meta.get('version')!r} is not supported "
+        raise FileFormatError(f"{src}: frozen model format version {repr(meta.get('version'))[:40]} is not supported "
                               f"(this nnctl reads version {VERSION})")
     gb, graph_json = _blob_json(members, GRAPH_KEY, src)
     ck = members.get(CHECKSUM_KEY)
@@ -135,9 +143,25 @@ def read_frozen_file(path: str | os.PathLike) -> tuple[dict, dict, dict[str, np.
     return graph_json, meta, arrays
 
 
+def _check_stored(data: bytes, src: str) -> None:
+    """np.savez stores members uncompressed; refusing compressed ones bounds memory by the file's size
+    (a small hostile file cannot inflate to gigabytes)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            infos = z.infolist()
+    except Exception:
+        return  # load_npz_bytes words the error for a file that is not a zip
+    if len(infos) > _MAX_MEMBERS:
+        raise FileFormatError(f"{src}: not a valid frozen model file ({len(infos)} members)")
+    for info in infos:
+        if info.compress_type != zipfile.ZIP_STORED or info.file_size > len(data):
+            raise FileFormatError(f"{src}: not a valid frozen model file (member {info.filename!r} is compressed "
+                                  "or larger than the file)")
+
+
 def _short(v: Any) -> str:
     if isinstance(v, dict):
-        return repr(v.get("format"))
+        return repr(v.get("format"))[:60]
     return f"a JSON {type(v).__name__}"
 
 
@@ -371,8 +395,15 @@ def _validate(meta: dict, graph: Graph) -> Signature:
 
 def load_frozen(path: str | os.PathLike) -> FrozenModel:
     """Load and verify a frozen model file (FileFormatError naming the file for any problem)."""
-    src = str(path)
-    graph_json, meta, arrays = read_frozen_file(path)
+    return _build(str(path), *read_frozen_file(path))
+
+
+def load_frozen_bytes(data: bytes, src: str = "<bytes>") -> FrozenModel:
+    """Load and verify a frozen model from bytes in memory."""
+    return _build(src, *read_frozen_bytes(data, src))
+
+
+def _build(src: str, graph_json: dict, meta: dict, arrays: dict[str, np.ndarray]) -> FrozenModel:
     try:
         graph = graph_from_json(graph_json, arrays)
     except GraphFormatError as e:

@@ -68,7 +68,7 @@ class _Encoder:
             if v.dtype.hasobject or v.dtype.kind not in "biuf":
                 raise TypeError(f"{where}: array attribute of dtype {v.dtype} cannot be stored")
             key = f"a{len(self.arrays)}"
-            self.arrays[key] = np.ascontiguousarray(v)
+            self.arrays[key] = np.array(v, order="C")  # ascontiguousarray would make 0-d arrays 1-d
             return {"$array": key}
         if isinstance(v, np.generic):
             if v.dtype.kind not in "biuf":
@@ -219,8 +219,15 @@ def _shape(v: Any, where: str) -> tuple | None:
     return tuple(out)
 
 
+def ensure_ops_registered() -> None:
+    """Load every op module (tf.nn included), so the registry knows each op type a graph may use."""
+    import nnctl
+    _ = nnctl.nn  # nnctl loads its API, and with it every op module, on first attribute access
+
+
 def graph_from_json(spec: Any, arrays: dict[str, np.ndarray]) -> Graph:
     """Rebuild a Graph from :func:`graph_to_json`'s output (GraphFormatError for anything malformed)."""
+    ensure_ops_registered()
     if not isinstance(spec, dict) or not isinstance(spec.get("nodes"), list):
         raise GraphFormatError("graph: expected an object with a 'nodes' list")
     g = Graph()
@@ -243,7 +250,7 @@ def graph_from_json(spec: Any, arrays: dict[str, np.ndarray]) -> Graph:
         if not isinstance(op_type, str):
             raise GraphFormatError(f"{where}: op type must be a string")
         d = registry.op_def(op_type)
-        if d is None or d.kernel is None:
+        if d is None or (d.kernel is None and op_type != "Placeholder"):  # feeds need no kernel
             raise GraphFormatError(f"{where}: unknown op type {op_type!r} (no such op is registered)")
         role = node.get("role", FORWARD)
         if role not in ROLES:

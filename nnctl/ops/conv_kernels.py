@@ -2,7 +2,8 @@
 
 Convolution is im2col + one GEMM: the (padded) input is viewed as its windows
 [N, OH, OW, KH, KW, C] with ``as_strided`` (no copy), copied once into a [N*OH*OW, KH*KW*C]
-matrix and multiplied by the HWIO filter seen as [KH*KW*C, O]. The input gradient is the
+matrix (stored transposed when there are few channels) and multiplied by the HWIO filter seen as
+[KH*KW*C, O]. The input gradient is the
 transposed GEMM followed by col2im, which accumulates over the KH*KW kernel offsets (never over
 pixels); the filter gradient is cols^T @ dy. Pooling loops over the kernel offsets too: each step is
 one whole-tensor ufunc over a strided view.
@@ -24,7 +25,8 @@ Padding = Any  # "SAME", "VALID", or ((top, bottom), (left, right))
 
 # --- geometry ----------------------------------------------------------------------------------
 
-def out_size(size: int | None, k: int, stride: int, dilation: int, padding: Any) -> tuple[int | None, int, int]:
+def out_size(size: int | None, k: int, stride: int, dilation: int,
+             padding: Any) -> tuple[int | None, int, int]:
     """(output size, pad before, pad after) along one spatial dimension, by TF's rules.
 
     SAME: out = ceil(in / stride), pad_total = max((out - 1) * stride + k_eff - in, 0), and the odd
@@ -136,6 +138,17 @@ def _into(xp: Any, out: Any, shape: tuple, dtype: Any) -> Any:
     return xp.empty(shape, dtype=dtype) if out is None else out
 
 
+def _gemm_into(xp: Any, a: Any, b: Any, out: Any, shape: tuple) -> Any:
+    """a @ b stored as ``shape``: into ``out`` when given (through a 2-D view; a copy if out is strided)."""
+    if out is None:
+        return xp.matmul(a, b).reshape(shape)
+    if out.flags.c_contiguous:
+        xp.matmul(a, b, out=out.reshape(a.shape[0], b.shape[1]))
+    else:
+        xp.copyto(out, xp.matmul(a, b).reshape(shape))
+    return out
+
+
 # --- convolution -------------------------------------------------------------------------------
 
 def make_conv2d(xp: Any, strides: tuple[int, int], dilations: tuple[int, int], padding: Padding) -> Any:
@@ -149,12 +162,26 @@ def make_conv2d(xp: Any, strides: tuple[int, int], dilations: tuple[int, int], p
     geoms: dict[tuple, Geom] = {}
 
     def cols_of(x: Any, g: Geom, tag: str = "cols") -> Any:
-        """The [N*OH*OW, KH*KW*C] patch matrix of x (a view of x itself for 1x1 stride-1 unpadded)."""
+        """The [N*OH*OW, KH*KW*C] patch matrix of x (a view of x itself for 1x1 stride-1 unpadded).
+
+        It is stored row-major ([pixel, (kh, kw, c)]) or, when few channels make those rows short,
+        as the transpose of a row-major [(kh, kw, c), pixel] matrix: the copy then runs along
+        contiguous output rows instead of KW*C-element pieces (7x faster for one channel), and
+        BLAS takes either layout without a copy.
+        """
         m, k = g.n * g.oh * g.ow, g.kh * g.kw * g.c
         if g.kh == g.kw == 1 and g.sh == g.sw == 1 and not g.padded and x.flags.c_contiguous:
             return x.reshape(m, k)
         src = _padded(xp, scratch, g, x, 0, tag + "_pad")
         s_n, s_h, s_w, s_c = src.strides
+        row_run = g.c * (g.kw if g.dw == 1 else 1)
+        col_run = g.ow if g.sw == 1 else 1
+        if row_run < col_run:
+            win = as_strided(src, (g.kh, g.kw, g.c, g.n, g.oh, g.ow),
+                             (s_h * g.dh, s_w * g.dw, s_c, s_n, s_h * g.sh, s_w * g.sw))
+            cols_t = scratch(tag + "_t", (g.kh, g.kw, g.c, g.n, g.oh, g.ow), x.dtype)
+            xp.copyto(cols_t, win)
+            return cols_t.reshape(k, m).T
         win = as_strided(src, (g.n, g.oh, g.ow, g.kh, g.kw, g.c),
                          (s_n, s_h * g.sh, s_w * g.sw, s_h * g.dh, s_w * g.dw, s_c))
         cols = scratch(tag, (g.n, g.oh, g.ow, g.kh, g.kw, g.c), x.dtype)
@@ -167,12 +194,7 @@ def make_conv2d(xp: Any, strides: tuple[int, int], dilations: tuple[int, int], p
         if g is None:
             g = geoms[key] = geom_for(x.shape, w.shape)
         o = w.shape[3]
-        cols = cols_of(x, g)
-        w2 = w.reshape(-1, o)
-        if out is None:
-            return xp.matmul(cols, w2).reshape(g.n, g.oh, g.ow, o)
-        xp.matmul(cols, w2, out=out.reshape(-1, o))
-        return out
+        return _gemm_into(xp, cols_of(x, g), w.reshape(-1, o), out, (g.n, g.oh, g.ow, o))
 
     run.cols_of = cols_of  # type: ignore[attr-defined]
     run.geoms = geoms  # type: ignore[attr-defined]
@@ -192,12 +214,7 @@ def make_conv2d_backprop_filter(xp: Any, strides: tuple[int, int], dilations: tu
         if g is None:
             g = geoms[key] = geom_for(x.shape, w.shape)
         o = w.shape[3]
-        cols = cols_of(x, g)
-        dy2 = dy.reshape(-1, o)
-        if out is None:
-            return xp.matmul(cols.T, dy2).reshape(w.shape)
-        xp.matmul(cols.T, dy2, out=out.reshape(-1, o))
-        return out
+        return _gemm_into(xp, cols_of(x, g).T, dy.reshape(-1, o), out, w.shape)
     return run
 
 
@@ -213,12 +230,11 @@ def make_conv2d_backprop_input(xp: Any, strides: tuple[int, int], dilations: tup
         if g is None:
             g = geoms[key] = Geom(x.shape, w.shape[0], w.shape[1], strides, dilations, padding)
         o = w.shape[3]
-        out = _into(xp, out, x.shape, dy.dtype)
         w2 = w.reshape(-1, o)
         dy2 = dy.reshape(-1, o)
         if g.kh == g.kw == 1 and g.sh == g.sw == 1 and not g.padded:
-            xp.matmul(dy2, w2.T, out=out.reshape(-1, g.c))
-            return out
+            return _gemm_into(xp, dy2, w2.T, out, x.shape)
+        out = _into(xp, out, x.shape, dy.dtype)
         dcols = scratch("dcols", (g.n * g.oh * g.ow, g.kh * g.kw * g.c), dy.dtype)
         xp.matmul(dy2, w2.T, out=dcols)
         d6 = dcols.reshape(g.n, g.oh, g.ow, g.kh, g.kw, g.c)
@@ -266,8 +282,9 @@ def make_max_pool(xp: Any, ksize: tuple[int, int], strides: tuple[int, int], pad
 
 
 def _first_max_masks(xp: Any, scratch: Scratch, g: Geom, src: Any, y: Any):
-    """Yield (offset index, bool mask) per kernel offset: True where that offset holds the window's
-    first maximum (row-major window order, as TF), so each window routes to exactly one pixel."""
+    """Yield (index of the offset's elements, bool mask) per kernel offset: True where that offset
+    holds the window's first maximum (row-major window order, as TF), so each window routes to
+    exactly one pixel. The mask buffer is reused: consume it before the next step."""
     shape = g.out_shape
     free = scratch("free", shape, bool)
     eq = scratch("eq", shape, bool)

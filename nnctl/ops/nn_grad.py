@@ -33,7 +33,7 @@ def _relu_grad_grad(op, ddx):
 
 
 def _mask(cond, like):
-    """cond as 0/1 in like's dtype (multiplying by it instead of tf.where keeps dy's buffer reusable)."""
+    """cond as 0/1 in like's dtype, so a piecewise slope is one multiply rather than a select."""
     return m.cast(cond, like.dtype)
 
 
@@ -49,7 +49,8 @@ def _leaky_relu_grad(op, dy):
     # d/dx = 1 for x > 0, alpha otherwise: alpha + (1 - alpha) [x > 0]
     (x,) = op.inputs
     alpha = op.attrs["alpha"]
-    slope = m.add(m.scalar_like(alpha, dy), m.multiply(m.scalar_like(1.0 - alpha, dy), _mask(m.greater(x, _zero(x)), dy)))
+    positive = _mask(m.greater(x, _zero(x)), dy)
+    slope = m.add(m.scalar_like(alpha, dy), m.multiply(m.scalar_like(1.0 - alpha, dy), positive))
     return [m.multiply(dy, slope)]
 
 

@@ -21,7 +21,7 @@ from nnctl.graph.tensor_shape import fmt_shape
 from nnctl.ops import array_ops, conv_kernels, random_ops
 from nnctl.ops import math_ops as m
 from nnctl.ops.conv_kernels import Scratch
-from nnctl.ops.core import convert_to_tensor, make_op
+from nnctl.ops.core import convert_to_tensor, make_op, static_axes
 
 # --- helpers -------------------------------------------------------------------------------------
 
@@ -39,7 +39,7 @@ def _float_input(x: Any, op_type: str, name: str | None, what: str = "input") ->
 
 
 def _like(value: Any, like: Tensor, op_type: str, name: str | None, what: str) -> Tensor:
-    """Convert ``value`` to a tensor of ``like``'s dtype (numpy/Python values are cast; tensors must match)."""
+    """``value`` as a tensor of ``like``'s dtype (numpy/Python values are cast; tensors must match)."""
     if isinstance(value, Tensor) or hasattr(value, "_as_graph_element"):
         t = convert_to_tensor(value)
         if t.dtype != like.dtype:
@@ -347,7 +347,8 @@ def _softmax_op(op_type: str, logits: Any, axis: Any, name: str | None, dim: Any
         axis = dim
     ax = _axis(axis, _rank(x), op_type, name)
     if _rank(x) == 0:
-        raise ValueError(f"{_desc(op_type, name)}: logits must have rank >= 1, got shape {fmt_shape(x.static_shape)}")
+        raise ValueError(f"{_desc(op_type, name)}: logits must have rank >= 1, got shape "
+                         f"{fmt_shape(x.static_shape)}")
     return _same_op(op_type, x, name, {"axis": ax})
 
 
@@ -451,10 +452,17 @@ def bias_add_grad(dy: Tensor, channel_axis: int, name: str | None = None) -> Ten
 def _bias_add_grad_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
     ch = op.attrs["channel_axis"]
+    ones: dict[tuple, Any] = {}
 
     def run(dy: Any, out: Any = None) -> Any:
-        if ch == dy.ndim - 1:
-            return xp.sum(dy.reshape(-1, dy.shape[-1]), axis=0, out=out)
+        if ch == dy.ndim - 1 and dy.flags.c_contiguous:
+            # column sums as ones @ dy[rows, C]: one BLAS gemv, several times faster than a reduction
+            d2 = dy.reshape(-1, dy.shape[-1])
+            key = (d2.shape[0], dy.dtype)
+            u = ones.get(key)
+            if u is None:
+                u = ones[key] = xp.ones(d2.shape[0], dtype=dy.dtype)
+            return xp.matmul(u, d2, out=out)
         return xp.sum(dy, axis=tuple(i for i in range(dy.ndim) if i != ch), out=out)
     return run
 
@@ -523,7 +531,8 @@ def dropout(x: Any, keep_prob: Any = None, noise_shape: Any = None, seed: int | 
         if rate is not None:
             if isinstance(rate, numbers.Real):
                 if not 0 <= rate < 1:
-                    raise ValueError(f"rate must be a scalar tensor or a float in the range [0, 1), got {rate:g}")
+                    raise ValueError(f"rate must be a scalar tensor or a float in the range [0, 1), "
+                                     f"got {rate:g}")
                 keep: Any = 1.0 - float(rate)
             else:
                 keep = m.subtract(m.scalar_like(1.0, x), m.cast(convert_to_tensor(rate), x.dtype))
@@ -539,7 +548,8 @@ def dropout(x: Any, keep_prob: Any = None, noise_shape: Any = None, seed: int | 
                 return array_ops.identity(x)
             keep = m.scalar_like(keep, x)
         if keep.static_shape not in (None, ()):
-            raise ValueError(f"dropout: keep_prob/rate must be a scalar, got shape {fmt_shape(keep.static_shape)}")
+            raise ValueError(f"dropout: keep_prob/rate must be a scalar, got shape "
+                             f"{fmt_shape(keep.static_shape)}")
         ns = _noise_shape(x, noise_shape)
         s1, s2 = random_ops.get_seed(seed)
         mask = make_op("DropoutMask", [x, keep], attrs={"noise_shape": ns, "seed": s1, "seed2": s2},
@@ -561,8 +571,8 @@ def _noise_shape(x: Tensor, noise_shape: Any) -> tuple | None:
             if a is None:
                 ns[i] = b
             elif a != 1 and b is not None and a != b:
-                raise ValueError(f"dropout: noise_shape {list(noise_shape)} is not broadcastable to x's shape "
-                                 f"{fmt_shape(xs)} (dimension {i})")
+                raise ValueError(f"dropout: noise_shape {list(noise_shape)} is not broadcastable to x's "
+                                 f"shape {fmt_shape(xs)} (dimension {i})")
     return tuple(ns)
 
 
@@ -572,16 +582,24 @@ def _dropout_mask_kernel(op: Operation, ctx: Any) -> Any:
     be, xp = ctx.backend, ctx.xp
     dt = op.outputs[0].dtype.np
     ns = op.attrs["noise_shape"]
-    draw_dt = dt if dt in (np.float32, np.float64) else np.float32
+    draw_dt = dt if dt in (np.float32, np.float64) else np.dtype(np.float32)
+    in_place = be.name == "numpy" and draw_dt == dt
+    scratch = Scratch(np)
 
+    # kept with probability keep (u < keep for u uniform in [0, 1)), scaled by 1 / keep so the
+    # expectation is unchanged; u is drawn on the host from the op's stream in the session
     def run(x: Any, keep: Any, out: Any = None) -> Any:
         shape = x.shape if ns is None else tuple(x.shape[i] if d is None else d for i, d in enumerate(ns))
         k = float(keep)
         if not 0.0 < k <= 1.0:
-            raise InvalidArgumentError(None, op, f"DropoutMask '{op.name}': keep probability must be in (0, 1], "
-                                                 f"got {k:g}")
+            raise InvalidArgumentError(None, op, f"DropoutMask '{op.name}': keep probability must be in "
+                                                 f"(0, 1], got {k:g}")
+        if out is not None and in_place and out.flags.c_contiguous:
+            rng.random(dtype=draw_dt, out=out)
+            kept = scratch("kept", shape, bool)
+            np.less(out, k, out=kept)
+            return np.multiply(kept, dt.type(1.0 / k), out=out)
         u = rng.random(shape, dtype=draw_dt)
-        # kept with probability keep (u < keep), scaled by 1 / keep so the expectation is unchanged
         mask = (u < k).astype(dt) * dt.type(1.0 / k)
         if out is None:
             return be.asarray(mask)
@@ -606,7 +624,7 @@ def moments(x: Any, axes: Any, shift: Any = None, name: str | None = None, keep_
         # the exact derivative: no stop_gradient on the mean, so second derivatives are right too
         variance = m.reduce_mean(m.squared_difference(y, mean), axis=axes, keepdims=keep, name="variance")
         if not keep:
-            mean = array_ops.squeeze(mean, axis=list(m.static_axes(axes, _rank(y), "moments") or []))
+            mean = array_ops.squeeze(mean, axis=list(static_axes(axes, _rank(y), "moments") or []))
         if x.dtype == dtypes.float16:
             return m.cast(mean, dtypes.float16), m.cast(variance, dtypes.float16)
         return mean, variance
@@ -764,8 +782,9 @@ def sparse_softmax_cross_entropy_with_logits(_sentinel: Any = None, labels: Any 
         raise ValueError(f"{d}: logits must have rank >= 1, got a scalar")
     if xs is not None and ls is not None:
         if len(ls) != len(xs) - 1:
-            raise ValueError(f"{d}: Rank mismatch: rank of labels (received {len(ls)}, shape {fmt_shape(ls)}) "
-                             f"should equal rank of logits minus 1 (received {len(xs)}, shape {fmt_shape(xs)})")
+            raise ValueError(f"{d}: Rank mismatch: rank of labels (received {len(ls)}, shape "
+                             f"{fmt_shape(ls)}) should equal rank of logits minus 1 (received {len(xs)}, "
+                             f"shape {fmt_shape(xs)})")
         if any(a is not None and b is not None and a != b for a, b in zip(ls, xs[:-1])):
             raise ValueError(f"{d}: labels shape {fmt_shape(ls)} does not match logits shape {fmt_shape(xs)} "
                              "without its last dimension")
@@ -792,8 +811,8 @@ def _sparse_softmax_ce_kernel(op: Operation, ctx: Any) -> Any:
                 host = np.asarray(ctx.backend.to_host(lab))
                 shown = " ".join(str(v) for v in host[:20]) + (" ..." if host.size > 20 else "")
                 raise InvalidArgumentError(
-                    None, op, f"{op.type} '{op.name}': Received a label value of {bad} which is outside the valid "
-                              f"range of [0, {c}) (logits have {c} classes). Label values: {shown}")
+                    None, op, f"{op.type} '{op.name}': Received a label value of {bad} which is outside the "
+                              f"valid range of [0, {c}) (logits have {c} classes). Label values: {shown}")
         if out is None:
             loss = xp.empty(x.shape[:-1], dtype=x.dtype)
             b = xp.empty(x.shape, dtype=x.dtype)
@@ -838,7 +857,7 @@ def _spatial(value: Any, what: str, desc: str) -> tuple[int, int]:
         elif len(v) != 2:
             raise ValueError(f"{desc}: {what} must be an int or a list of 1, 2 or 4 ints, got {list(value)}")
     if v[0] < 1 or v[1] < 1:
-        raise ValueError(f"{desc}: {what} must be positive, got {list(value) if not isinstance(value, int) else value}")
+        raise ValueError(f"{desc}: {what} must be positive, got {value!r}")
     return v[0], v[1]
 
 
@@ -851,8 +870,8 @@ def _padding(padding: Any, desc: str, explicit_ok: bool) -> Any:
     if explicit_ok and isinstance(padding, (list, tuple)) and len(padding) == 4:
         pads = [tuple(int(a) for a in p) for p in padding]
         if pads[0] != (0, 0) or pads[3] != (0, 0) or any(len(p) != 2 or min(p) < 0 for p in pads):
-            raise ValueError(f"{desc}: explicit padding must be [[0, 0], [top, bottom], [left, right], [0, 0]] with "
-                             f"non-negative sizes, got {padding!r}")
+            raise ValueError(f"{desc}: explicit padding must be [[0, 0], [top, bottom], [left, right], "
+                             f"[0, 0]] with non-negative sizes, got {padding!r}")
         return pads[1], pads[2]
     raise ValueError(f"{desc}: padding must be 'SAME' or 'VALID'"
                      + (" or [[0, 0], [top, bottom], [left, right], [0, 0]]" if explicit_ok else "")
@@ -877,9 +896,9 @@ def _conv_out_shape(xs: tuple | None, ws: tuple | None, attrs: dict, desc: str) 
     if w is not None and kw is not None:
         ow = conv_kernels.out_size(w, kw, sw, dw, pw)[0]
     if (oh is not None and oh < 1) or (ow is not None and ow < 1):
-        raise ValueError(f"{desc}: negative output size: the {kh}x{kw} filter (dilations {dh}x{dw}) does not fit the "
-                         f"{h}x{w} input with padding {pad!r} (input shape {fmt_shape(xs)}, filter shape "
-                         f"{fmt_shape(ws)})")
+        raise ValueError(f"{desc}: negative output size: the {kh}x{kw} window (dilations {dh}x{dw}) does "
+                         f"not fit the {h}x{w} input with padding {pad!r} (input shape {fmt_shape(xs)}, "
+                         f"filter shape {fmt_shape(ws)})")
     return n, oh, ow, o
 
 
@@ -899,15 +918,16 @@ def conv2d(input: Any, filter: Any = None, strides: Any = None, padding: Any = N
     w = _like(filter, x, "Conv2D", name, "filter")
     xs, ws = x.static_shape, w.static_shape
     if xs is not None and len(xs) != 4:
-        raise ValueError(f"{desc}: input must be a 4-D NHWC tensor [batch, height, width, channels], got shape "
-                         f"{fmt_shape(xs)} ({x.name})")
+        raise ValueError(f"{desc}: input must be a 4-D NHWC tensor [batch, height, width, channels], got "
+                         f"shape {fmt_shape(xs)} ({x.name})")
     if ws is not None and len(ws) != 4:
         raise ValueError(f"{desc}: filter must be 4-D [height, width, in_channels, out_channels], got shape "
                          f"{fmt_shape(ws)} ({w.name})")
     if xs is not None and ws is not None and xs[3] is not None and ws[2] is not None and xs[3] != ws[2]:
-        raise ValueError(f"{desc}: the input's depth {xs[3]} (input shape {fmt_shape(xs)}) does not match the "
-                         f"filter's in_channels {ws[2]} (filter shape {fmt_shape(ws)})")
-    attrs = {"strides": _spatial(strides, "strides", desc), "dilations": _spatial(dilations, "dilations", desc),
+        raise ValueError(f"{desc}: the input's depth {xs[3]} (input shape {fmt_shape(xs)}) does not match "
+                         f"the filter's in_channels {ws[2]} (filter shape {fmt_shape(ws)})")
+    attrs = {"strides": _spatial(strides, "strides", desc),
+             "dilations": _spatial(dilations, "dilations", desc),
              "padding": _padding(padding, desc, explicit_ok=True), "data_format": "NHWC"}
     return conv2d_op(x, w, attrs, name)
 
@@ -953,8 +973,8 @@ def _pool(op_type: str, value: Any, ksize: Any, strides: Any, padding: Any, data
     x = _float_input(value, op_type, name)
     xs = x.static_shape
     if xs is not None and len(xs) != 4:
-        raise ValueError(f"{desc}: input must be a 4-D NHWC tensor [batch, height, width, channels], got shape "
-                         f"{fmt_shape(xs)} ({x.name})")
+        raise ValueError(f"{desc}: input must be a 4-D NHWC tensor [batch, height, width, channels], got "
+                         f"shape {fmt_shape(xs)} ({x.name})")
     attrs = {"ksize": _spatial(ksize, "ksize", desc), "strides": _spatial(strides, "strides", desc),
              "padding": _padding(padding, desc, False), "data_format": "NHWC"}
     return pool_op(op_type, x, attrs, name)
@@ -964,8 +984,10 @@ def pool_op(op_type: str, x: Tensor, attrs: dict, name: str | None = None) -> Te
     """The MaxPool/AvgPool op itself, from a checked tensor and normalised attributes."""
     xs = x.static_shape
     k = attrs["ksize"]
-    shape = None if xs is None else _conv_out_shape(xs, (k[0], k[1], None, xs[3]), {**attrs, "dilations": (1, 1)},
-                                                    _desc(op_type, name))
+    shape = None
+    if xs is not None:
+        shape = _conv_out_shape(xs, (k[0], k[1], None, xs[3]), {**attrs, "dilations": (1, 1)},
+                                _desc(op_type, name))
     return make_op(op_type, [x], attrs=dict(attrs), shape=shape, dtype=x.dtype, name=name)
 
 
@@ -1001,7 +1023,8 @@ def _pool_attrs(op: Operation) -> dict:
 
 def max_pool_grad(x: Tensor, y: Tensor, dy: Tensor, attrs: dict, name: str | None = None) -> Tensor:
     """MaxPoolGrad(x, y, dy): each window's dy routed to its first maximum in x."""
-    return make_op("MaxPoolGrad", [x, y, dy], attrs=dict(attrs), shape=x.static_shape, dtype=dy.dtype, name=name)
+    return make_op("MaxPoolGrad", [x, y, dy], attrs=dict(attrs), shape=x.static_shape, dtype=dy.dtype,
+                   name=name)
 
 
 def max_pool_grad_grad(x: Tensor, y: Tensor, ddx: Tensor, attrs: dict, name: str | None = None) -> Tensor:

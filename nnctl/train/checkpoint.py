@@ -55,10 +55,25 @@ def _write_file(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
+def _set_aside(path: Path) -> Path:
+    """Rename a damaged checkpoint folder to ``<name>.damaged[-N]``, a name no listing or pruning matches."""
+    dest = path.with_name(path.name + ".damaged")
+    n = 1
+    while dest.exists():
+        n += 1
+        dest = path.with_name(f"{path.name}.damaged-{n}")
+    os.replace(path, dest)
+    return dest
+
+
 def save_checkpoint(ckpt_dir: Path, step: int, arrays: dict[str, np.ndarray], state: dict[str, Any],
                     config_fingerprint: str, graph_fingerprint: str,
-                    write_file: Callable[[Path, bytes], None] = _write_file) -> Path:
-    """Write a checkpoint atomically; returns its folder. OSError (e.g. ENOSPC) leaves nothing behind."""
+                    write_file: Callable[[Path, bytes], None] = _write_file, *,
+                    warn: Callable[[str], None] | None = None) -> Path:
+    """Write a checkpoint atomically; returns its folder. OSError (e.g. ENOSPC) leaves nothing behind.
+
+    A damaged checkpoint already at this step (a resume fell back past it) is kept for inspection
+    under ``ckpt-<step>.damaged``, never deleted."""
     ckpt_dir = Path(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     final = ckpt_dir / checkpoint_name(step)
@@ -78,6 +93,10 @@ def save_checkpoint(ckpt_dir: Path, step: int, arrays: dict[str, np.ndarray], st
         manifest["checksum"] = _manifest_checksum(manifest)
         write_file(tmp / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True).encode())
         fsync_dir(tmp)
+        if final.exists() and not _intact(final):
+            moved = _set_aside(final)
+            if warn is not None:
+                warn(f"checkpoint {final} is damaged; kept it as {moved} and wrote a new one in its place")
         if final.exists():
             old = ckpt_dir / f".{checkpoint_name(step)}.old-{os.getpid()}"
             os.replace(final, old)
@@ -141,6 +160,14 @@ def load_checkpoint(path: Path, expect_graph: str | None = None) -> Checkpoint:
     if expect_graph is not None and manifest.get("graph_fingerprint") != expect_graph:
         raise FileFormatError(f"{path}: checkpoint was written for a different model (graph fingerprint differs)")
     return Checkpoint(path, step, arrays, state, manifest)
+
+
+def _intact(path: Path) -> bool:
+    try:
+        load_checkpoint(path)
+    except FileFormatError:
+        return False
+    return True
 
 
 def list_checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
@@ -216,11 +243,7 @@ def prune(ckpt_dir: Path, keep_last: int) -> None:
     if best is not None:
         keep.add(best["step"])
     for s, p in ckpts:
-        if s not in keep:
-            try:
-                load_checkpoint(p)
-            except FileFormatError:
-                continue
+        if s not in keep and _intact(p):
             shutil.rmtree(p, ignore_errors=True)
     for p in Path(ckpt_dir).glob(".ckpt-*.tmp-*"):  # debris of a write killed mid-way
         shutil.rmtree(p, ignore_errors=True)

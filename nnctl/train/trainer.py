@@ -105,18 +105,27 @@ class RunDir:
         self.summary = self.path / SUMMARY_FILE
         self.checkpoints = self.path / "checkpoints"
 
-    def prepare(self, resume: bool, explicit: bool) -> None:
-        """Fail before training if the run dir cannot be used (exists, missing parent, unwritable)."""
+    def prepare(self, resume: bool, explicit: bool) -> bool:
+        """Fail before training if the run dir cannot be used (exists, missing parent, unwritable).
+
+        Returns True when this call created the run directory."""
         p = self.path
+        created = False
         if resume:
             if not self.config.is_file():
                 raise InputError(f"--resume: {p} is not a run directory (no {CONFIG_FILE}); nothing to resume")
         else:
-            if p.exists() and (not p.is_dir() or any(p.iterdir())):
+            if p.exists() and (not p.is_dir() or not self._is_fresh()):
                 raise InputError(f"run directory {p} already exists; use --resume to continue it, or choose a "
                                  "new --run-dir")
+            for anc in [p.parent, *p.parent.parents]:
+                if anc.exists():
+                    if not anc.is_dir():
+                        raise InputError(f"cannot create run directory {p}: {anc} is a file, not a folder")
+                    break
             if explicit and not p.parent.is_dir():
                 raise InputError(f"cannot create run directory {p}: its parent {p.parent} does not exist")
+            created = not p.exists()
             try:
                 p.mkdir(parents=not explicit, exist_ok=True)
             except OSError as e:
@@ -128,6 +137,20 @@ class RunDir:
             self.checkpoints.mkdir(exist_ok=True)
         except OSError as e:
             raise InputError(f"run directory {p} is not writable: {e.strerror}") from None
+        return created
+
+    def _is_fresh(self) -> bool:
+        """Empty, or holding only the empty checkpoints/ folder that a start which failed early leaves."""
+        entries = list(self.path.iterdir())
+        return all(e == self.checkpoints and e.is_dir() and not any(e.iterdir()) for e in entries)
+
+    def remove_if_empty(self) -> None:
+        """Undo ``prepare`` after a failed start; only empty folders are removed, never a file."""
+        for d in (self.checkpoints, self.path):
+            try:
+                d.rmdir()
+            except OSError:
+                return
 
 
 class Trainer:
@@ -151,8 +174,25 @@ class Trainer:
 
     # --- setup -----------------------------------------------------------------------------
     def _setup(self) -> None:
+        created = self.run.prepare(self.resume, self.explicit)
+        try:
+            self._setup_model()
+        except BaseException:
+            if created:
+                self.run.remove_if_empty()
+            raise
+        if self.resume:
+            self._restore()
+        else:
+            try:
+                atomic_write_text(self.run.config, yaml.safe_dump(self.cfg_dict, sort_keys=False))
+                atomic_write_text(self.run.metrics, "")
+            except OSError as e:
+                raise RuntimeFailure(f"cannot write to the run directory {self.run.path}: {e.strerror or e}"
+                                     + (f" ({e.filename})" if e.filename else "")) from None
+
+    def _setup_model(self) -> None:
         cfg = self.cfg
-        self.run.prepare(self.resume, self.explicit)
         self.backend = get_backend(cfg.backend)
         self.splits: Splits = load_splits(cfg)
         tr = self.splits.train
@@ -175,14 +215,15 @@ class Trainer:
         es = cfg.train.early_stopping
         self.es_metric = es.metric if es else ("val_" + (cfg.metrics[0] if cfg.metrics else "loss"))
         self.es_mode = es.mode if es else ("max" if self.es_metric.endswith("accuracy") else "min")
-        if self.resume:
-            self._restore()
-        else:
-            atomic_write_text(self.run.config, yaml.safe_dump(self.cfg_dict, sort_keys=False))
-            atomic_write_text(self.run.metrics, "")
 
     def _restore(self) -> None:
-        stored = yaml.safe_load(self.run.config.read_text()) or {}
+        try:
+            stored = yaml.safe_load(self.run.config.read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+            raise FileFormatError(f"{self.run.config}: damaged run config ({type(e).__name__}); it records the "
+                                  "config the run was started with and cannot be resumed without it") from None
+        if not isinstance(stored, dict):
+            raise FileFormatError(f"{self.run.config}: damaged run config (not a mapping)")
         c = ckpt.latest_intact(self.run.checkpoints, self.warn)
         if c is None:
             n = len(ckpt.list_checkpoints(self.run.checkpoints))
@@ -202,12 +243,18 @@ class Trainer:
             raise FileFormatError(f"{c.path}: checkpoint lacks variables: {', '.join(missing)}")
         self.load_arrays(c.arrays)
         st = c.state
-        self.batcher.load_state_dict(st["batcher"])
-        self.sess.context.set_rng_states(_rng_from_json(st["rng"]), self.model.graph)
-        t = st["trainer"]
-        self.step, self.elapsed_before, self.best, self.wait = t["step"], t["elapsed"], t["best"], t["wait"]
-        self.loss_acc = list(t["loss_acc"])
-        _truncate(self.run.metrics, int(t["metrics_bytes"]))
+        try:
+            self.batcher.load_state_dict(st["batcher"])
+            self.sess.context.set_rng_states(_rng_from_json(st["rng"]), self.model.graph)
+            t = st["trainer"]
+            self.step, self.elapsed_before, self.best, self.wait = t["step"], t["elapsed"], t["best"], t["wait"]
+            self.loss_acc = list(t["loss_acc"])
+            metrics_bytes = int(t["metrics_bytes"])
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            # the SHA-256 only proves the file is what was written; a hand-edited state still lands here
+            raise FileFormatError(f"{c.path / 'state.json'}: malformed trainer state ({type(e).__name__}: {e})"
+                                  ) from None
+        _truncate(self.run.metrics, metrics_bytes)
         self.resumed_from = c
 
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -233,7 +280,9 @@ class Trainer:
         t0 = time.perf_counter()
         first_step = self.step
         try:
-            with Reporter(self.total_steps, self.quiet, self.stream) as rep:
+            # overflow/invalid warnings from numpy would only repeat what the non-finite guard reports
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"), \
+                    Reporter(self.total_steps, self.quiet, self.stream) as rep:
                 if self.resume and not self.quiet:
                     rep.message(f"resumed from {self.resumed_from.path.name} (step {self.step})")
                 while self.step < self.total_steps:
@@ -241,7 +290,11 @@ class Trainer:
                         break
                     idx = self.batcher.next()
                     epoch = self.batcher.epoch
-                    _, loss, gnorm = self.sess.run(fetches, {feeds_x: x_tr[idx], feeds_y: y_tr[idx]})
+                    try:
+                        _, loss, gnorm = self.sess.run(fetches, {feeds_x: x_tr[idx], feeds_y: y_tr[idx]})
+                    except NonFiniteError as e:  # --debug-nans: the plan names the op
+                        self.step += 1
+                        self._nonfinite(math.nan, math.nan, str(e))
                     self.step += 1
                     if not (math.isfinite(float(loss)) and math.isfinite(float(gnorm))):
                         self._nonfinite(float(loss), float(gnorm))
@@ -287,9 +340,15 @@ class Trainer:
                     self.save_checkpoint(t0)
                     ckpt.prune(self.run.checkpoints, cfg.keep_last)
                     status = "interrupted"
+        except OSError as e:
+            # e.g. ENOSPC appending to metrics.jsonl; checkpoints are written atomically, so the newest stays good
+            raise self._write_failure(e) from None
         finally:
             self._restore_signals(old_handlers)
-        summary = self.write_summary(status, t0)
+        try:
+            summary = self.write_summary(status, t0)
+        except OSError as e:
+            raise self._write_failure(e) from None
         if status == "interrupted":
             sig = self._stop_signal
             name = "SIGINT" if sig == signal.SIGINT else "SIGTERM"
@@ -297,6 +356,11 @@ class Trainer:
                               f"nnctl train {self.cfg.source_path or 'CONFIG'} --run-dir {self.run.path} --resume",
                               130 if sig == signal.SIGINT else 143)
         return TrainResult(self.run.path, status, self.step, summary)
+
+    def _write_failure(self, e: OSError) -> RuntimeFailure:
+        where = f" ({e.filename})" if e.filename else ""
+        return RuntimeFailure(f"cannot write to the run directory {self.run.path}: {e.strerror or e}{where}; "
+                              f"stopped at step {self.step}; continue from the newest checkpoint with --resume")
 
     def _elapsed(self, t0: float) -> float:
         return round(self.elapsed_before + time.perf_counter() - t0, 4)
@@ -322,15 +386,18 @@ class Trainer:
         self.wait += 1
         return False, bool(es and self.wait >= es.patience)
 
-    def _nonfinite(self, loss: float, gnorm: float) -> None:
+    def _nonfinite(self, loss: float, gnorm: float, op_report: str | None = None) -> None:
         last = ckpt.list_checkpoints(self.run.checkpoints)
         where = f"the last good checkpoint is {last[-1][1]} (step {last[-1][0]})" if last else \
             "no checkpoint was written before it"
+        hint = "Try a smaller optimizer.lr or set optimizer.clip_norm"
+        if op_report is not None:
+            self.write_summary("failed: non-finite value", None)
+            raise NonFiniteError(f"step {self.step}: {op_report}; training stopped and {where}. {hint}.")
         what = "loss" if not math.isfinite(loss) else "gradient norm"
         self.write_summary("failed: non-finite " + what, None)
         raise NonFiniteError(f"step {self.step}: the {what} became {loss if what == 'loss' else gnorm}; training "
-                             f"stopped and {where}. Try a smaller optimizer.lr or set optimizer.clip_norm; rerun "
-                             "with --debug-nans to name the op that produced it.")
+                             f"stopped and {where}. {hint}; rerun with --debug-nans to name the op that produced it.")
 
     # --- evaluation ------------------------------------------------------------------------
     def evaluate(self, split: Split) -> dict[str, float]:
@@ -348,10 +415,11 @@ class Trainer:
                         "loss_acc": self.loss_acc, "metrics_bytes": self.run.metrics.stat().st_size},
             "variables": self.model.variable_specs(),
         }
-        kw = {"write_file": self.checkpoint_writer} if self.checkpoint_writer else {}
+        kw: dict[str, Any] = {"write_file": self.checkpoint_writer} if self.checkpoint_writer else {}
         try:
             path = ckpt.save_checkpoint(self.run.checkpoints, self.step, self.state_arrays(), state,
-                                        config_fingerprint(self.cfg_dict), self.model.fingerprint(), **kw)
+                                        config_fingerprint(self.cfg_dict), self.model.fingerprint(),
+                                        warn=self.warn, **kw)
         except OSError as e:
             raise RuntimeFailure(f"could not write the checkpoint for step {self.step} in {self.run.checkpoints}: "
                                  f"{e.strerror or e}; earlier checkpoints are intact") from None

@@ -1,0 +1,369 @@
+"""Freezing: a run's checkpoint -> a frozen model file holding only the inference graph.
+
+:func:`load_run` reopens a run (its stored config, data and a verified checkpoint) as a live
+session; :func:`freeze_run` keeps only the ops that the inference outputs (``logits`` and
+``outputs``) need, folds each variable read into a Const holding the checkpoint's value, checks
+that the result computes what the checkpoint computes, and writes the file atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnctl.builder import Model, build_model
+from nnctl.config import load_config
+from nnctl.data.splits import Splits, load_splits
+from nnctl.errors import FileFormatError, InputError, RuntimeFailure
+from nnctl.export.frozen import (
+    FrozenModel,
+    Signature,
+    TensorSpec,
+    frozen_bytes,
+    load_frozen_bytes,
+)
+from nnctl.export.serialize import graph_to_json
+from nnctl.fileio import atomic_write_bytes
+from nnctl.graph.graph import FORWARD, GRADIENT, INIT, OPTIMIZER, Operation, Tensor
+from nnctl.graph.registry import op_def
+from nnctl.train import checkpoint as ckpt
+from nnctl.train.evaluation import l2_penalty, run_outputs
+
+CONFIG_FILE = "config.yaml"
+TOLERANCE = 1e-6
+_CKPT_DIR = "checkpoints"
+
+
+# --- what a TARGET names -------------------------------------------------------------------------
+
+@dataclass
+class Target:
+    kind: str                    # "run" | "checkpoint" | "frozen"
+    path: Path
+    run_dir: Path | None = None
+    checkpoint: Path | None = None
+
+
+def resolve_target(target: str | os.PathLike) -> Target:
+    """A run dir, a checkpoint folder (run_dir/checkpoints/ckpt-N) or a frozen file."""
+    p = Path(target)
+    if not p.exists():
+        raise InputError(f"{p}: no such file or directory (expected a run directory, a checkpoint folder or "
+                         "a frozen model file)")
+    if p.is_file():
+        return Target("frozen", p)
+    if (p / CONFIG_FILE).is_file():
+        return Target("run", p, run_dir=p)
+    if ckpt._NAME.match(p.name) and p.parent.name == _CKPT_DIR:
+        rd = p.parent.parent
+        if not (rd / CONFIG_FILE).is_file():
+            raise InputError(f"{p}: looks like a checkpoint folder but {rd / CONFIG_FILE} is missing, so the model "
+                             "cannot be rebuilt")
+        return Target("checkpoint", p, run_dir=rd, checkpoint=p)
+    raise InputError(f"{p}: not a run directory (no {CONFIG_FILE}), a checkpoint folder "
+                     f"(run_dir/{_CKPT_DIR}/ckpt-N) or a frozen model file")
+
+
+# --- a run, reopened -----------------------------------------------------------------------------
+
+@dataclass
+class LoadedRun:
+    run_dir: Path
+    cfg: Any
+    splits: Splits
+    model: Model
+    sess: Any
+    checkpoint: ckpt.Checkpoint
+
+    @property
+    def step(self) -> int:
+        return int(self.checkpoint.step)
+
+    def close(self) -> None:
+        self.sess.close()
+
+
+def _variable_diff(old: dict, new: dict) -> list[str]:
+    lines = []
+    for k in sorted(set(old) | set(new)):
+        if k not in new:
+            lines.append(f"variable {k} {old[k]} is in the checkpoint but not in the model")
+        elif k not in old:
+            lines.append(f"variable {k} {new[k]} is in the model but not in the checkpoint")
+        elif list(old[k]) != list(new[k]):
+            lines.append(f"variable {k}: checkpoint {old[k]} vs model {new[k]}")
+    return lines
+
+
+def load_arrays(model: Model, sess: Any, arrays: dict[str, np.ndarray], source: str) -> None:
+    """Load checkpoint arrays into ``sess`` after checking each variable's presence, shape and dtype."""
+    for v in model.graph.get_collection("variables"):
+        name = v.op.name
+        if name not in arrays:
+            raise FileFormatError(f"{source}: checkpoint lacks variable {name}")
+        a = arrays[name]
+        if tuple(a.shape) != tuple(v.static_shape) or a.dtype != v.dtype.np:
+            raise FileFormatError(f"{source}: checkpoint array {name} has shape {tuple(a.shape)} {a.dtype}, the "
+                                  f"model expects {tuple(v.static_shape)} {v.dtype.name}")
+    sess.load_variable_values({k: arrays[k] for k in model.variable_specs()})
+
+
+def load_run(run_dir: str | os.PathLike, which: str | None = "latest", checkpoint_dir: str | os.PathLike | None = None,
+             warn: Callable[[str], None] | None = None) -> LoadedRun:
+    """Rebuild a run's model from its config.yaml and load a verified checkpoint into a new session.
+
+    ``which`` is ``latest`` (newest intact; damaged newer ones are named through ``warn``), ``best``
+    or a step; ``checkpoint_dir`` names one checkpoint folder instead."""
+    import nnctl as tf
+    warn = warn or (lambda m: None)
+    rd = Path(run_dir)
+    cfg = load_config(rd / CONFIG_FILE)
+    splits = load_splits(cfg)
+    tr = splits.train
+    label_width = tr.y.shape[1] if tr.y.ndim == 2 else 1
+    model = build_model(cfg, tr.x.shape[1:], splits.num_classes, label_width)
+    if checkpoint_dir is not None:
+        c = ckpt.load_checkpoint(Path(checkpoint_dir))
+    else:
+        c = ckpt.find_checkpoint(rd / _CKPT_DIR, which or "latest", warn)
+    if c.manifest.get("graph_fingerprint") != model.fingerprint():
+        diff = _variable_diff(c.state.get("variables", {}), model.variable_specs())
+        raise FileFormatError(f"{c.path}: the checkpoint does not match the model that {rd / CONFIG_FILE} builds "
+                              "(graph fingerprint differs)" + ("; " + "; ".join(diff) if diff else ""))
+    sess = tf.Session(graph=model.graph)
+    load_arrays(model, sess, c.arrays, str(c.path))
+    return LoadedRun(rd, cfg, splits, model, sess, c)
+
+
+# --- freezing ------------------------------------------------------------------------------------
+
+@dataclass
+class FreezeReport:
+    path: Path | None
+    size: int
+    step: int
+    signature: Signature
+    kept: dict[str, int]                 # forward op type -> count in the frozen graph
+    folded: list[tuple[str, tuple, int]]  # (variable, shape, elements) folded to Consts
+    removed: dict[str, int]              # kind -> count of ops left out
+    total_before: int
+    total_after: int
+    max_abs_diff: float
+    sample_size: int
+    warnings: list[str] = field(default_factory=list)
+
+
+def _is_var_read(op: Operation) -> bool:
+    return op.type == "Identity" and len(op.inputs) == 1 and op.inputs[0].op.type == "VariableV2"
+
+
+def _needed(fetch_ops: list[Operation]) -> tuple[list[Operation], set[int]]:
+    """Ops the fetches need (walking inputs and control inputs), stopping at variable reads."""
+    seen: set[int] = set()
+    stack = list(fetch_ops)
+    while stack:
+        op = stack.pop()
+        if id(op) in seen:
+            continue
+        seen.add(id(op))
+        if _is_var_read(op) or op.type == "VariableV2":
+            continue
+        stack.extend(t.op for t in op.inputs)
+        stack.extend(op.control_inputs)
+    graph = fetch_ops[0].graph
+    ordered = [op for op in graph.get_operations() if id(op) in seen]
+    return ordered, seen
+
+
+def _removed_kind(op: Operation, model: Model, layer_names: set[str]) -> str:
+    if op is model.y.op:
+        return "label placeholder y"
+    if op.role == GRADIENT:
+        return "gradient"
+    if op.role == OPTIMIZER:
+        return "optimizer (updates, slots)"
+    if op.role == INIT:
+        return "init"
+    if op.type == "VariableV2":
+        return "variables (VariableV2)"
+    if _is_var_read(op):
+        return "variable reads (unused)"
+    scope = op.name.split("/")[0]
+    if scope == "loss":
+        return "loss/metric"
+    if scope == "learning_rate":
+        return "learning rate"
+    if scope in ("grad_norm", "clip_by_global_norm"):
+        return "gradient norm/clipping"
+    if scope in layer_names or scope in ("x_reshaped",):
+        return "training branch"
+    return "other training"
+
+
+def _spec(name: str, t: Tensor) -> TensorSpec:
+    return TensorSpec(name, t.name, tuple(t.static_shape or ()), t.dtype.name)
+
+
+def freeze_graph(model: Model, values: dict[str, np.ndarray]) -> tuple[dict, dict[str, np.ndarray], dict]:
+    """(graph JSON, const arrays, counts) of the inference graph with variables folded to Consts."""
+    fetch = [model.logits.op, model.outputs.op, model.x.op]
+    ordered, _ = _needed(fetch)
+    replace: dict[int, dict] = {}
+    folded: list[tuple[str, tuple, int]] = []
+    bad: list[str] = []
+    for op in ordered:
+        if _is_var_read(op) or op.type == "VariableV2":
+            var_name = op.inputs[0].op.name if op.type == "Identity" else op.name
+            v = np.array(values[var_name], copy=True)
+            if v.dtype != op.outputs[0].dtype.np or tuple(v.shape) != tuple(op.outputs[0].static_shape or ()):
+                raise RuntimeFailure(f"freeze: value of {var_name} has shape {v.shape} {v.dtype}, the graph says "
+                                     f"{op.outputs[0].static_shape} {op.outputs[0].dtype.name}")
+            v.setflags(write=False)
+            replace[id(op)] = {"op": "Const", "attrs": {"value": v}, "inputs": []}
+            folded.append((var_name, tuple(v.shape), int(v.size)))
+            continue
+        if op.role != FORWARD:
+            bad.append(f"{op.name} ({op.role} node {op.type})")
+            continue
+        d = op_def(op.type)
+        if op.type == "Placeholder" and op is not model.x.op:
+            bad.append(f"{op.name} (a placeholder other than the input x)")
+        elif d is not None and d.stateful and op.type != "Placeholder":
+            bad.append(f"{op.name} (stateful op {op.type}: random or state-changing)")
+    if bad:
+        raise RuntimeFailure("freeze: the inference outputs depend on nodes a frozen model cannot hold: "
+                             + ", ".join(bad[:8]))
+    graph_json, arrays = graph_to_json(ordered, replace)
+    kept: Counter[str] = Counter()
+    for op in ordered:
+        kept["Const" if id(op) in replace else op.type] += 1
+    return graph_json, arrays, {"kept": dict(sorted(kept.items())), "folded": folded,
+                                "ids": {id(op) for op in ordered}}
+
+
+def _data_source(src: Any) -> dict:
+    return {"kind": src.kind, "features": src.features, "labels": src.labels, "x_key": src.x_key,
+            "y_key": src.y_key}
+
+
+def freeze_run(run: LoadedRun, out: str | os.PathLike | None, sample_size: int = 256) -> tuple[bytes, FreezeReport]:
+    """Freeze ``run``'s checkpoint; write it to ``out`` (atomically) unless ``out`` is None."""
+    model, sess, cfg, splits = run.model, run.sess, run.cfg, run.splits
+    values = sess.variable_values()
+    graph_json, arrays, info = freeze_graph(model, values)
+    weights = sess.run([w.value() for w in model.weights]) if cfg.loss.l2 else []
+    signature = Signature((_spec("x", model.x),), (_spec("logits", model.logits), _spec("outputs", model.outputs)))
+    meta = {
+        "signature": signature.to_dict(),
+        "head": model.head.to_dict(),
+        "metrics": list(cfg.metrics),
+        "l2": float(cfg.loss.l2),
+        "l2_penalty": l2_penalty(cfg.loss.l2, weights),
+        "preprocessor": splits.preprocessor.to_dict(),
+        "features": {"names": splits.feature_names, "shape": list(splits.train.x.shape[1:])},
+        "labels": {"names": splits.label_names, "type": cfg.data.label_type, "class_names": splits.class_names,
+                   "num_classes": splits.num_classes},
+        "data_source": _data_source(cfg.data.train),
+        "source": {"config_name": cfg.name, "config": str((run.run_dir / CONFIG_FILE).resolve()),
+                   "run_dir": str(run.run_dir.resolve()),
+                   "checkpoint": str(run.checkpoint.path.resolve()), "checkpoint_step": run.step,
+                   "graph_fingerprint": model.fingerprint()},
+        "created_by": f"nnctl {_version()}",
+    }
+    data = frozen_bytes(graph_json, arrays, meta)
+    frozen = load_frozen_bytes(data, "<frozen model being written>")
+    diff, n = _verify(run, frozen, sample_size)
+    if not diff <= TOLERANCE:
+        raise RuntimeFailure(f"freeze: the frozen graph's outputs differ from the checkpoint's by {diff:.3g} "
+                             f"(> {TOLERANCE:g}) on {n} examples; nothing was written")
+    if out is not None:
+        atomic_write_bytes(out, data)
+    layer_names = {li.name for li in model.layers}
+    removed: Counter[str] = Counter()
+    all_ops = model.graph.get_operations()
+    for op in all_ops:
+        if id(op) not in info["ids"]:
+            removed[_removed_kind(op, model, layer_names)] += 1
+    report = FreezeReport(Path(out) if out is not None else None, len(data), run.step, signature, info["kept"],
+                          info["folded"], dict(sorted(removed.items())), len(all_ops), len(info["ids"]), diff, n)
+    frozen.close()
+    return data, report
+
+
+def _verify(run: LoadedRun, frozen: FrozenModel, sample_size: int) -> tuple[float, int]:
+    """Max |frozen - checkpoint session| over logits and outputs on a sample of preprocessed examples."""
+    s = run.splits
+    parts = [sp.x[:sample_size] for sp in (s.val, s.train) if sp is not None]
+    x = np.concatenate(parts)[:sample_size] if parts else s.train.x[:sample_size]
+    m = run.model
+
+    def fn(xb: np.ndarray) -> Any:
+        return run.sess.run([m.logits, m.outputs], {m.x: xb})
+    ref_l, ref_o = run_outputs(fn, x)
+    got_l, got_o = frozen.run(x, preprocessed=True)
+    diff = 0.0
+    for a, b in ((ref_l, got_l), (ref_o, got_o)):
+        a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        if a64.shape != b64.shape:
+            return float("inf"), len(x)
+        if a64.size:
+            d = np.abs(a64 - b64)
+            diff = max(diff, float(np.nanmax(d)) if np.isfinite(d).all() else float("inf"))
+    return diff, len(x)
+
+
+def _version() -> str:
+    import nnctl
+    return getattr(nnctl, "__version__", "?")
+
+
+def freeze(target: str | os.PathLike, out: str | os.PathLike, checkpoint: str | None = None,
+           warn: Callable[[str], None] | None = None) -> FreezeReport:
+    """The library form of ``nnctl freeze TARGET -o OUT`` (TARGET: run dir or checkpoint folder)."""
+    t = resolve_target(target)
+    if t.kind == "frozen":
+        raise InputError(f"{t.path}: is a file; freeze needs a run directory or a checkpoint folder")
+    if t.kind == "checkpoint" and checkpoint is not None:
+        raise InputError(f"{t.path} already names a checkpoint; drop --checkpoint or give the run directory")
+    run = load_run(t.run_dir, checkpoint or "latest", t.checkpoint, warn)
+    try:
+        _, report = freeze_run(run, out)
+    finally:
+        run.close()
+    return report
+
+
+def report_renderables(rep: FreezeReport) -> list[Any]:
+    """Rich tables for a freeze report: what was kept, what was removed, and the signature."""
+    from rich.table import Table
+
+    from nnctl.graph.tensor_shape import fmt_shape
+    kept = Table(title=f"kept: {rep.total_after} of {rep.total_before} nodes")
+    kept.add_column("op type")
+    kept.add_column("count", justify="right")
+    for k, n in rep.kept.items():
+        label = f"{k} ({len(rep.folded)} folded variables)" if k == "Const" and rep.folded else k
+        kept.add_row(label, str(n))
+    removed = Table(title=f"removed: {sum(rep.removed.values())} nodes")
+    removed.add_column("kind")
+    removed.add_column("count", justify="right")
+    for k, n in rep.removed.items():
+        removed.add_row(k, str(n))
+    sig = Table(title="signature")
+    for c in ("", "name", "tensor", "shape", "dtype"):
+        sig.add_column(c)
+    for kind, specs in (("input", rep.signature.inputs), ("output", rep.signature.outputs)):
+        for s in specs:
+            sig.add_row(kind, s.name, s.tensor, fmt_shape(s.shape), s.dtype)
+    params = sum(n for _, _, n in rep.folded)
+    line = (f"froze checkpoint step {rep.step}: {len(rep.folded)} variables ({params:,} values) folded to constants; "
+            f"max |frozen - checkpoint| = {rep.max_abs_diff:.3g} on {rep.sample_size} examples")
+    if rep.path is not None:
+        line += f"\nwrote {rep.path} ({rep.size:,} bytes)"
+    return [kept, removed, sig, line]
