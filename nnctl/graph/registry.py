@@ -31,7 +31,7 @@ class OpDef:
     stateful: bool = False        # random, variable or side effect: never folded or merged
     out_ok: bool = True           # fn accepts out=
     mutates: int | None = None    # index of the input whose variable this op writes in place
-    shape_only: bool = False      # output depends only on input shapes: folded once per plan
+    shape_inputs: tuple[int, ...] = ()  # inputs read only for their shape (constant within a plan)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -47,14 +47,17 @@ def _get(op_type: str) -> OpDef:
 
 def register_kernel(op_type: str, *, view: bool = False, inplace: tuple[int, ...] = (),
                     stateful: bool = False, out: bool = True, mutates: int | None = None,
-                    shape_only: bool = False) -> Callable[[Callable], Callable]:
+                    shape_only: bool = False, shape_inputs: tuple[int, ...] = ()) -> Callable[[Callable], Callable]:
+    """``shape_only``: every input is read only for its shape. Outputs whose other inputs are all
+    constant are folded once per plan (shapes are fixed within a plan)."""
     """Register the kernel factory of ``op_type``."""
     def deco(factory: Callable) -> Callable:
         d = _get(op_type)
         if d.kernel is not None:
             raise ValueError(f"kernel for op type {op_type!r} is already registered")
         d.kernel, d.view, d.inplace, d.stateful = factory, view, tuple(inplace), stateful
-        d.out_ok, d.mutates, d.shape_only = out, mutates, shape_only
+        d.out_ok, d.mutates = out, mutates
+        d.shape_inputs = tuple(range(64)) if shape_only else tuple(shape_inputs)
         return factory
     return deco
 

@@ -399,7 +399,7 @@ def reshape_like(x: Tensor, like: Tensor, name: str | None = None) -> Tensor:
     return make_op("ReshapeLike", [x, like], shape=like.static_shape, dtype=x.dtype, name=name)
 
 
-@registry.register_kernel("ReshapeLike", view=True, out=False)
+@registry.register_kernel("ReshapeLike", view=True, out=False, shape_inputs=(1,))
 def _reshape_like_kernel(op: Operation, ctx: Any) -> Any:
     def run(x: Any, like: Any, out: Any = None) -> Any:
         return x.reshape(like.shape)

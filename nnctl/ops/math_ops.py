@@ -656,7 +656,7 @@ def _sum_axes(src_shape: tuple, dst_shape: tuple) -> tuple[tuple[int, ...], tupl
     return tuple(axes), keep_shape
 
 
-@registry.register_kernel("SumToShape", view=True)
+@registry.register_kernel("SumToShape", view=True, shape_inputs=(1,))
 def _sum_to_shape_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
 
@@ -683,7 +683,7 @@ def _sum_to_shape_kernel(op: Operation, ctx: Any) -> Any:
     return run
 
 
-@registry.register_kernel("BroadcastLike", view=True)
+@registry.register_kernel("BroadcastLike", view=True, shape_inputs=(1,))
 def _broadcast_like_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
 

@@ -163,7 +163,7 @@ class Plan:
                         raise _NeedsInit()
             d = registry.op_def(op.type)
             is_const = (d is not None and not d.stateful and op.type != "Placeholder"
-                        and (d.shape_only or all(id(t) in constvals for t in ins_t)))
+                        and all(id(t) in constvals for i, t in enumerate(ins_t) if i not in d.shape_inputs))
             fn = kernels.get(id(op))
             if fn is None:
                 fn = kernels[id(op)] = self._make_kernel(op, ctx)
@@ -311,6 +311,12 @@ class Plan:
                     step_ops.append(op)
                     bufs[id(t)] = buf
                     attach(t, key)
+            elif (j := _identity_input(op, ins, constvals, info)) is not None:
+                # x * 1, x / 1, x + 0, x - 0 with a folded constant: the output is x itself
+                bufs[id(outs[0])] = in_bufs[j]
+                attach(outs[0], base_of[id(ins[j])])
+                if id(ins[j]) in const:
+                    const.add(id(outs[0]))
             elif d is not None and d.mutates is not None:
                 fn = self.kernel(op)
                 binder = getattr(fn, "bind", None)
@@ -372,6 +378,30 @@ class Plan:
         self.fetch_bufs = [bufs.get(id(t)) for t in self.fetches]
         self.fetch_fns = [self._fetcher(b) for b in self.fetch_bufs]
         self.bound_version = self.ctx.variables.version
+
+
+_IDENTITY_CONST = {"Mul": ((0, 1), (1, 0)), "RealDiv": ((0, 1),), "Add": ((0, 1), (1, 0)),
+                   "Sub": ((0, 1),)}
+
+
+def _identity_input(op: Operation, ins: list[Tensor], constvals: dict[int, Any], info: dict[int, tuple]
+                    ) -> int | None:
+    """Index of the input that ``op`` passes through unchanged, if its other operand is a constant
+    1 (Mul, RealDiv) or 0 (Add, Sub) that does not change the shape."""
+    rule = _IDENTITY_CONST.get(op.type)
+    if rule is None:
+        return None
+    unit = 1 if op.type in ("Mul", "RealDiv") else 0
+    out_shape = info.get(id(op.outputs[0]))
+    for keep, cst in rule:
+        c = constvals.get(id(ins[cst]))
+        if c is None:
+            continue
+        if info.get(id(ins[keep])) != out_shape:
+            continue
+        if c.size and bool((c == unit).all()):
+            return keep
+    return None
 
 
 class _NeedsInit(Exception):
