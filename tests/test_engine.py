@@ -251,3 +251,27 @@ def test_session_closed_and_graph_mismatch():
         b = tf.constant(2.0)
     with tf.Session() as s2, pytest.raises(ValueError):
         s2.run(b)
+
+
+def test_parallel_elementwise_steps_are_bit_identical(monkeypatch):
+    """Big elementwise steps split across threads give exactly the single-thread result."""
+    rng = np.random.default_rng(3)
+    xb = rng.standard_normal((300, 200)).astype(np.float32)
+    w0 = rng.standard_normal((200, 200)).astype(np.float32)
+
+    def run(threads: str):
+        monkeypatch.setenv("NNCTL_NUM_THREADS", threads)
+        with tf.Graph().as_default():
+            x = tf.placeholder(tf.float32, [None, 200])
+            w = tf.Variable(w0)
+            b = tf.Variable(np.zeros(200, np.float32))
+            h = tf.nn.relu(tf.nn.bias_add(tf.matmul(x, w), b))
+            loss = tf.reduce_mean(tf.square(tf.sigmoid(h) - 0.3))
+            train = tf.train.AdamOptimizer(0.01).minimize(loss)
+            with tf.Session() as sess:
+                sess.run(tf.global_variables_initializer())
+                for _ in range(3):
+                    sess.run(train, {x: xb})
+                return sess.run([w, loss], {x: xb})
+    one, two = run("1"), run("2")
+    assert np.array_equal(one[0], two[0]) and one[1] == two[1]

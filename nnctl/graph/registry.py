@@ -32,6 +32,7 @@ class OpDef:
     out_ok: bool = True           # fn accepts out=
     mutates: int | None = None    # index of the input whose variable this op writes in place
     shape_inputs: tuple[int, ...] = ()  # inputs read only for their shape (constant within a plan)
+    elementwise: bool = False     # may run on row blocks of its operands in parallel
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -47,16 +48,19 @@ def _get(op_type: str) -> OpDef:
 
 def register_kernel(op_type: str, *, view: bool = False, inplace: tuple[int, ...] = (),
                     stateful: bool = False, out: bool = True, mutates: int | None = None,
-                    shape_only: bool = False, shape_inputs: tuple[int, ...] = ()) -> Callable[[Callable], Callable]:
+                    shape_only: bool = False, shape_inputs: tuple[int, ...] = (), elementwise: bool = False
+                    ) -> Callable[[Callable], Callable]:
     """``shape_only``: every input is read only for its shape. Outputs whose other inputs are all
-    constant are folded once per plan (shapes are fixed within a plan)."""
+    constant are folded once per plan (shapes are fixed within a plan). ``elementwise``: applying the
+    kernel to row blocks [lo:hi] of every operand that has the output's leading dimension (others
+    are broadcast) gives the same rows of the result, so big steps can be split across threads."""
     """Register the kernel factory of ``op_type``."""
     def deco(factory: Callable) -> Callable:
         d = _get(op_type)
         if d.kernel is not None:
             raise ValueError(f"kernel for op type {op_type!r} is already registered")
         d.kernel, d.view, d.inplace, d.stateful = factory, view, tuple(inplace), stateful
-        d.out_ok, d.mutates = out, mutates
+        d.out_ok, d.mutates, d.elementwise = out, mutates, elementwise
         d.shape_inputs = tuple(range(64)) if shape_only else tuple(shape_inputs)
         return factory
     return deco

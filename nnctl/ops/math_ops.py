@@ -47,10 +47,10 @@ def _ufunc_kernel(ufunc_name: str):
 
 for _t, (_uf, _is_bool) in _BINARY.items():
     if _uf is not None:
-        registry.register_kernel(_t, inplace=() if _is_bool else (0, 1))(_ufunc_kernel(_uf))
+        registry.register_kernel(_t, inplace=() if _is_bool else (0, 1), elementwise=True)(_ufunc_kernel(_uf))
 
 
-@registry.register_kernel("SquaredDifference", inplace=(0, 1))
+@registry.register_kernel("SquaredDifference", inplace=(0, 1), elementwise=True)
 def _sqdiff_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
 
@@ -159,7 +159,7 @@ _UNARY_UFUNC = {
     "Expm1": "expm1",
 }
 for _t, _uf in _UNARY_UFUNC.items():
-    registry.register_kernel(_t, inplace=(0,))(_ufunc_kernel(_uf))
+    registry.register_kernel(_t, inplace=(0,), elementwise=True)(_ufunc_kernel(_uf))
 registry.not_differentiable("Sign", "Floor", "Ceil", "Round", "LogicalNot")
 
 
@@ -249,7 +249,7 @@ def logical_not(x: Any, name: str | None = None) -> Tensor:
     return _unary("LogicalNot", x, name)
 
 
-@registry.register_kernel("Rsqrt", inplace=(0,))
+@registry.register_kernel("Rsqrt", inplace=(0,), elementwise=True)
 def _rsqrt_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
 
@@ -259,7 +259,7 @@ def _rsqrt_kernel(op: Operation, ctx: Any) -> Any:
     return run
 
 
-@registry.register_kernel("Sigmoid", inplace=(0,))
+@registry.register_kernel("Sigmoid", inplace=(0,), elementwise=True)
 def _sigmoid_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
     half = xp.asarray(0.5, dtype=op.outputs[0].dtype.np)  # 0-d arrays: cheaper ufunc calls than floats
@@ -286,7 +286,7 @@ def _scratch(xp: Any) -> Any:
     return get
 
 
-@registry.register_kernel("SigmoidGrad", inplace=(0, 1))
+@registry.register_kernel("SigmoidGrad", inplace=(0, 1), elementwise=True)
 def _sigmoid_grad_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
     one = xp.asarray(1, dtype=op.outputs[0].dtype.np)
@@ -310,7 +310,7 @@ def _sigmoid_grad_kernel(op: Operation, ctx: Any) -> Any:
     return run
 
 
-@registry.register_kernel("TanhGrad", inplace=(0, 1))
+@registry.register_kernel("TanhGrad", inplace=(0, 1), elementwise=True)
 def _tanh_grad_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
     one = xp.asarray(1, dtype=op.outputs[0].dtype.np)
@@ -422,7 +422,7 @@ def where(condition: Any, x: Any = None, y: Any = None, name: str | None = None)
 where_v2 = where
 
 
-@registry.register_kernel("Select", inplace=(1, 2))
+@registry.register_kernel("Select", inplace=(1, 2), elementwise=True)
 def _select_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
 

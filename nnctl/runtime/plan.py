@@ -26,6 +26,7 @@ from nnctl.errors import InternalError, InvalidArgumentError, NonFiniteError, Op
 from nnctl.graph import registry
 from nnctl.graph.graph import Operation, Tensor
 from nnctl.graph.tensor_shape import fmt_shape, shapes_compatible
+from nnctl.runtime import parallel
 from nnctl.runtime.context import RuntimeContext, ShadowContext, Uninitialized, uninitialized_error
 
 _PINNED = 1 << 60
@@ -204,6 +205,30 @@ class Plan:
             out.append(None if v is None or isinstance(v, Uninitialized) else self._host_copy(v))
         return out, info, constvals
 
+    def _parallel(self, op: Operation, d: Any, in_bufs: list[Any], out: Any, shape: tuple) -> Any:
+        """A multi-threaded step for a large elementwise op, or None (see runtime/parallel.py)."""
+        if d is None or not d.elementwise or self.ctx.xp.__name__ != "numpy" or not shape or shape[0] < 2:
+            return None
+        size = 1
+        for s in shape:
+            size *= s
+        n = parallel.num_threads()
+        if n < 2 or size < parallel.MIN_ELEMENTS:
+            return None
+        split = [b.ndim == len(shape) and b.shape[0] == shape[0] for b in in_bufs]
+
+        def make_step(lo: int, hi: int) -> Any:
+            fn = self._make_kernel(op, self.ctx)  # an instance per block: scratch buffers are not shared
+            ins = [b[lo:hi] if sp else b for b, sp in zip(in_bufs, split)]
+            binder = getattr(fn, "bind", None)
+            if out is None:
+                return binder(*ins) if binder is not None else partial(fn, *ins)
+            o = out[lo:hi]
+            if binder is not None:
+                return binder(*ins, out=o)
+            return partial(fn, *ins, out=o)
+        return parallel.split_step(make_step, shape[0], n)
+
     def _host_copy(self, v: Any) -> Any:
         h = self.ctx.backend.to_host(v)
         return h[()] if h.ndim == 0 else h.copy()
@@ -320,7 +345,8 @@ class Plan:
             elif d is not None and d.mutates is not None:
                 fn = self.kernel(op)
                 binder = getattr(fn, "bind", None)
-                steps.append(binder(*in_bufs) if binder is not None else partial(fn, *in_bufs))
+                par = self._parallel(op, d, in_bufs, None, in_bufs[d.mutates].shape)
+                steps.append(par or (binder(*in_bufs) if binder is not None else partial(fn, *in_bufs)))
                 step_ops.append(op)
                 if outs:
                     ref = ins[d.mutates]
@@ -357,7 +383,10 @@ class Plan:
                 fn = self.kernel(op)
                 out_arg = out_bufs[0] if len(out_bufs) == 1 else tuple(out_bufs)
                 binder = getattr(fn, "bind", None)
-                if binder is not None:
+                par = self._parallel(op, d, in_bufs, out_arg, out_bufs[0].shape) if len(out_bufs) == 1 else None
+                if par is not None:
+                    steps.append(par)
+                elif binder is not None:
                     steps.append(binder(*in_bufs, out=out_arg))
                 elif d is not None and not d.out_ok:
                     steps.append(partial(_copy_from_multi, xp.copyto, fn, out_bufs, in_bufs))

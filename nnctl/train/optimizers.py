@@ -99,7 +99,7 @@ class GradientDescentOptimizer(Optimizer):
                       [self._lr(_call_if_callable(self._learning_rate), var), grad])
 
 
-@registry.register_kernel("ApplyGradientDescent", mutates=0, stateful=True)
+@registry.register_kernel("ApplyGradientDescent", mutates=0, stateful=True, elementwise=True)
 def _apply_gd_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
     scratch = _scratch(xp)
@@ -137,7 +137,7 @@ class MomentumOptimizer(_HyperOptimizer):
                       attrs={"use_nesterov": self._use_nesterov})
 
 
-@registry.register_kernel("ApplyMomentum", mutates=0, stateful=True)
+@registry.register_kernel("ApplyMomentum", mutates=0, stateful=True, elementwise=True)
 def _apply_momentum_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
     scratch = _scratch(xp)
@@ -281,7 +281,7 @@ def _adam_step(xp: Any, s: Any, sc: Callable[[str, Any], Any], var: Any, m: Any,
     return xp.subtract(var, s, out=var)
 
 
-@registry.register_kernel("ApplyAdam", mutates=0, stateful=True)
+@registry.register_kernel("ApplyAdam", mutates=0, stateful=True, elementwise=True)
 def _apply_adam_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
     scratch, sc = _scratch(xp), _scalars(xp)
@@ -293,7 +293,7 @@ def _apply_adam_kernel(op: Operation, ctx: Any) -> Any:
     return run
 
 
-@registry.register_kernel("ApplyAdamW", mutates=0, stateful=True)
+@registry.register_kernel("ApplyAdamW", mutates=0, stateful=True, elementwise=True)
 def _apply_adamw_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
     scratch, sc = _scratch(xp), _scalars(xp)
@@ -388,8 +388,8 @@ def _rmsprop_kernel(centered: bool) -> Callable[[Operation, Any], Any]:
     return factory
 
 
-registry.register_kernel("ApplyRMSProp", mutates=0, stateful=True)(_rmsprop_kernel(False))
-registry.register_kernel("ApplyCenteredRMSProp", mutates=0, stateful=True)(_rmsprop_kernel(True))
+registry.register_kernel("ApplyRMSProp", mutates=0, stateful=True, elementwise=True)(_rmsprop_kernel(False))
+registry.register_kernel("ApplyCenteredRMSProp", mutates=0, stateful=True, elementwise=True)(_rmsprop_kernel(True))
 
 
 # --- Adagrad ------------------------------------------------------------------------------------
@@ -417,7 +417,7 @@ class AdagradOptimizer(_HyperOptimizer):
         return _apply("ApplyAdagrad", var, [acc._ref_tensor(), self._h("lr", var), grad])
 
 
-@registry.register_kernel("ApplyAdagrad", mutates=0, stateful=True)
+@registry.register_kernel("ApplyAdagrad", mutates=0, stateful=True, elementwise=True)
 def _apply_adagrad_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
     scratch = _scratch(xp)
