@@ -29,4 +29,4 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     api = importlib.import_module("nnctl.api")
-    return sorted(set(globals()) | {n for n in dir(api) if not n.startswith("_")})
+    return sorted({"__version__"} | {n for n in dir(api) if not n.startswith("_") and n not in ("Any", "annotations")})

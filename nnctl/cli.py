@@ -43,10 +43,14 @@ def train(config: Path = typer.Argument(..., help="YAML config file"),
                     show_summary=lambda m: console.print(summary_table(m)))
     s = res.summary
     final = s.get("final", {})
-    parts = [f"{k} {v:.4g}" for split in ("train", "val") for k, v in final.get(split, {}).items()
-             if isinstance(v, float) and k not in ("time", "lr")]
+    parts = []
+    for split in ("train", "val"):
+        vals = [f"{k} {v:.4g}" for k, v in final.get(split, {}).items()
+                if isinstance(v, float) and k not in ("time", "lr")]
+        if vals:
+            parts.append(f"{split}: " + ", ".join(vals))
     console.print(f"[bold]{res.status}[/bold]: {res.steps} steps in {s.get('wall_time') or 0:.2f}s; "
-                  + ", ".join(parts) + f"\nrun dir: {res.run_dir}")
+                  + "; ".join(parts) + f"\nrun dir: {res.run_dir}", soft_wrap=True)
 
 
 @app.command()
@@ -158,13 +162,14 @@ def main() -> None:
     except SystemExit:
         raise
     except Exception as e:  # click usage errors and anything unexpected
-        import click
-        if isinstance(e, click.exceptions.Exit):
-            sys.exit(e.exit_code)
-        if isinstance(e, click.ClickException):
-            e.show()
+        # typer may bundle its own click, so recognise click's exceptions by class name
+        kinds = {c.__name__ for c in type(e).__mro__}
+        if "Exit" in kinds:
+            sys.exit(getattr(e, "exit_code", 0))
+        if "ClickException" in kinds:
+            e.show()  # type: ignore[attr-defined]
             sys.exit(2)
-        if isinstance(e, click.exceptions.Abort):
+        if "Abort" in kinds:
             print("aborted", file=sys.stderr)
             sys.exit(130)
         if os.environ.get("NNCTL_DEBUG"):

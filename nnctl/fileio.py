@@ -22,6 +22,15 @@ import numpy as np
 from nnctl.errors import FileFormatError
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def fsync_dir(path: str | os.PathLike) -> None:
     """fsync a directory so a rename inside it is durable (no-op where unsupported)."""
     try:
@@ -42,6 +51,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

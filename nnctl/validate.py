@@ -15,19 +15,25 @@ def validate_config(config: str | Path, overrides: list[str] | tuple = ()) -> st
     from nnctl.builder import build_model
     from nnctl.config import load_config
     from nnctl.data.splits import load_splits
+    from nnctl.errors import RuntimeFailure
     from nnctl.summary import summary_text
+    from nnctl.train.trainer import out_of_memory
 
     cfg = load_config(config, list(overrides))
     get_backend(cfg.backend)
     splits = load_splits(cfg)
     tr = splits.train
     label_width = tr.y.shape[1] if tr.y.ndim == 2 else 1
-    model = build_model(cfg, tr.x.shape[1:], splits.num_classes, label_width)
-    sess = tf.Session(graph=model.graph)
-    with model.graph.as_default():
-        sess.run(tf.global_variables_initializer())
     n = min(len(tr), 8)
-    loss, gnorm = sess.run([model.loss, model.grad_norm], {model.x: tr.x[:n], model.y: tr.y[:n]})
+    try:
+        model = build_model(cfg, tr.x.shape[1:], splits.num_classes, label_width)
+        sess = tf.Session(graph=model.graph)
+        with model.graph.as_default():
+            sess.run(tf.global_variables_initializer())
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # the report flags NOT FINITE itself
+            loss, gnorm = sess.run([model.loss, model.grad_norm], {model.x: tr.x[:n], model.y: tr.y[:n]})
+    except MemoryError as e:
+        raise RuntimeFailure(out_of_memory(e)) from None
     sizes = ", ".join(f"{name} {len(s)}" for name, s in (("train", tr), ("val", splits.val), ("test", splits.test))
                       if s is not None)
     ops = len(model.graph.get_operations())

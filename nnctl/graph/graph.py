@@ -95,7 +95,8 @@ class Tensor:
         return self is other
 
     def __bool__(self) -> bool:
-        raise TypeError("Using a tf.Tensor as a Python bool is not allowed; use tf.cond or tf.where")
+        raise TypeError("Using a tf.Tensor as a Python bool is not allowed; compute the condition as a tensor "
+                        "and select with tf.where")
 
     def __len__(self) -> int:
         if self._shape is None or not self._shape or self._shape[0] is None:

@@ -50,11 +50,12 @@ def register_kernel(op_type: str, *, view: bool = False, inplace: tuple[int, ...
                     stateful: bool = False, out: bool = True, mutates: int | None = None,
                     shape_only: bool = False, shape_inputs: tuple[int, ...] = (), elementwise: bool = False
                     ) -> Callable[[Callable], Callable]:
-    """``shape_only``: every input is read only for its shape. Outputs whose other inputs are all
+    """Register the kernel factory of ``op_type``.
+
+    ``shape_only``: every input is read only for its shape. Outputs whose other inputs are all
     constant are folded once per plan (shapes are fixed within a plan). ``elementwise``: applying the
     kernel to row blocks [lo:hi] of every operand that has the output's leading dimension (others
     are broadcast) gives the same rows of the result, so big steps can be split across threads."""
-    """Register the kernel factory of ``op_type``."""
     def deco(factory: Callable) -> Callable:
         d = _get(op_type)
         if d.kernel is not None:

@@ -84,11 +84,21 @@ def divide(x: Any, y: Any, name: str | None = None) -> Tensor:
 
 
 def realdiv(x: Any, y: Any, name: str | None = None) -> Tensor:
+    x, y = binary_operands(x, y)
+    if not x.dtype.is_floating:
+        raise TypeError(f"realdiv needs floating-point inputs, got {x.dtype.name}; use tf.divide or tf.floordiv")
     return _binary("RealDiv", x, y, name)
 
 
 truediv = divide
-div = divide
+
+
+def div(x: Any, y: Any, name: str | None = None) -> Tensor:
+    """TF1's ``tf.div``: floor division for integers, real division for floats."""
+    x, y = binary_operands(x, y)
+    if x.dtype.is_integer:
+        return _binary("FloorDiv", x, y, name)
+    return _binary("RealDiv", x, y, name)
 
 
 def floordiv(x: Any, y: Any, name: str | None = None) -> Tensor:
@@ -415,6 +425,11 @@ def where(condition: Any, x: Any = None, y: Any = None, name: str | None = None)
     if not c.dtype.is_bool:
         raise TypeError(f"where: condition must be bool, got {c.dtype.name}")
     x, y = binary_operands(x, y)
+    cs, xs = c.static_shape, x.static_shape
+    if cs is not None and xs is not None and len(cs) == 1 and len(xs) > 1:
+        # TF1: a vector condition picks whole rows of x or y
+        from nnctl.ops.array_ops import reshape
+        c = reshape(c, [-1] + [1] * (len(xs) - 1))
     shape = broadcast_static(broadcast_static(c.static_shape, x.static_shape, "Select"), y.static_shape, "Select")
     return make_op("Select", [c, x, y], shape=shape, dtype=x.dtype, name=name)
 
@@ -553,20 +568,33 @@ def _reduce_kernel(op_type: str, fname: str):
         xp = ctx.xp
         f = getattr(xp, fname)
         axes, keep = op.attrs["axis"], op.attrs["keepdims"]
+        dt = op.outputs[0].dtype.np
+        integer_mean = op_type == "Mean" and dt.kind in "iu"
+        # sums and products keep the input's dtype (numpy would widen int32 to int64)
+        kw = {"dtype": dt} if op_type in ("Sum", "Prod") else {}
         ufunc_reduce = getattr(getattr(xp, _REDUCE_UFUNC[op_type]), "reduce", None)
 
         def run(x: Any, out: Any = None) -> Any:
             ax = axes if axes is not None else tuple(range(x.ndim))
-            r = f(x, axis=ax, keepdims=keep, out=out)
+            if integer_mean:  # TF: integer mean truncates
+                n = 1
+                for a in ax:
+                    n *= x.shape[a]
+                r = xp.asarray(xp.sum(x, axis=ax, keepdims=keep, dtype=dt) // max(n, 1), dtype=dt)
+                if out is None:
+                    return r
+                xp.copyto(out, r)
+                return out
+            r = f(x, axis=ax, keepdims=keep, out=out, **kw)
             if out is None and not hasattr(r, "shape"):
                 r = xp.asarray(r)
             return r
 
         def bind(x: Any, out: Any) -> Any:
             ax = axes if axes is not None else tuple(range(x.ndim))
-            if ufunc_reduce is None or xp.__name__ != "numpy":
+            if ufunc_reduce is None or xp.__name__ != "numpy" or integer_mean:
                 return partial(run, x, out=out)
-            red = partial(ufunc_reduce, x, axis=ax, keepdims=keep, out=out)
+            red = partial(ufunc_reduce, x, axis=ax, keepdims=keep, out=out, **kw)
             if op_type != "Mean":
                 return red
             n = 1

@@ -30,7 +30,8 @@ def constant(value: Any, dtype: Any = None, shape: Any = None, name: str = "Cons
     elif arr.dtype.kind == "f":
         dt = dtypes.float32  # Python floats become float32, as in TF
     elif arr.dtype.kind in "iu":
-        dt = dtypes.int32
+        small = arr.size == 0 or (int(arr.min()) >= -2**31 and int(arr.max()) < 2**31)
+        dt = dtypes.int32 if small else dtypes.int64
     else:
         dt = dtypes.as_dtype(arr.dtype)
     if arr.dtype.kind == "f" and dt.is_integer and not np.all(np.mod(arr, 1) == 0):

@@ -552,4 +552,12 @@ def train(config: str | Path, run_dir: str | Path | None = None, overrides: list
     rd = Path(run_dir) if run_dir is not None else Path("runs") / cfg.name
     t = Trainer(cfg, rd, resume=resume, quiet=quiet, debug_nans=debug_nans, stream=stream, explicit_run_dir=explicit,
                 checkpoint_writer=checkpoint_writer, warn=warn, show_summary=show_summary)
-    return t.run_training()
+    try:
+        return t.run_training()
+    except MemoryError as e:
+        raise RuntimeFailure(out_of_memory(e)) from None
+
+
+def out_of_memory(e: MemoryError) -> str:
+    return (f"out of memory: {e or 'allocation failed'}; make the model smaller (model.layers units, filters) "
+            "or lower train.batch_size")
