@@ -137,6 +137,7 @@ from nnctl.ops.variables import (
     trainable_variables,
     variables_initializer,
 )
+from nnctl.export.frozen import load_frozen
 from nnctl.runtime.session import InteractiveSession, Session, get_default_session
 from nnctl.train.clipping import clip_by_global_norm, clip_by_norm, global_norm
 

@@ -136,6 +136,12 @@ def load_run(run_dir: str | os.PathLike, which: str | None = "latest", checkpoin
         diff = _variable_diff(c.state.get("variables", {}), model.variable_specs())
         raise FileFormatError(f"{c.path}: the checkpoint does not match the model that {rd / CONFIG_FILE} builds "
                               "(graph fingerprint differs)" + ("; " + "; ".join(diff) if diff else ""))
+    saved = c.state.get("preprocessor")
+    if saved is not None and saved != splits.preprocessor.to_dict():
+        from nnctl.data import Preprocessor
+        warn(f"the training data of {rd} changed since checkpoint {c.path.name}: using the preprocessing saved "
+             "with the checkpoint")
+        splits.preprocessor = Preprocessor.from_dict(saved)
     sess = tf.Session(graph=model.graph)
     load_arrays(model, sess, c.arrays, str(c.path))
     return LoadedRun(rd, cfg, splits, model, sess, c)

@@ -414,6 +414,7 @@ class Trainer:
             "trainer": {"step": self.step, "elapsed": self._elapsed(t0), "best": self.best, "wait": self.wait,
                         "loss_acc": self.loss_acc, "metrics_bytes": self.run.metrics.stat().st_size},
             "variables": self.model.variable_specs(),
+            "preprocessor": self.splits.preprocessor.to_dict(),
         }
         kw: dict[str, Any] = {"write_file": self.checkpoint_writer} if self.checkpoint_writer else {}
         try:
