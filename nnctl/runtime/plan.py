@@ -115,7 +115,7 @@ class Plan:
     def run(self, feed_values: list[Any], check_numerics: bool = False) -> list[Any]:
         if check_numerics:
             return self._trace(feed_values, True, self.ctx)[0]
-        if self.steps is None or self.bound_version != self.ctx.variables.version:
+        if self.bound_version != self.ctx.variables.version:
             # Compile with a dry run on copies of the state, so that every real execution takes the
             # bound path and a resumed run computes bit-identically to an uninterrupted one.
             shadow = ShadowContext(self.ctx)

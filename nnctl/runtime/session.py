@@ -17,6 +17,8 @@ from nnctl.runtime.context import RuntimeContext
 from nnctl.runtime.plan import Plan
 
 _session_stack: list[Session] = []
+_LEAVES = (Tensor, Operation)
+_FLAT_LIST = ("flat list",)
 _MAX_PLANS = 32
 
 
@@ -47,7 +49,7 @@ class Session:
         self._closed = False
         self.check_numerics = False
         self._entered: list[Any] = []
-        self._checked_feeds: set[tuple[int, tuple]] = set()
+        self._checked_feeds: set[tuple[int, tuple, Any]] = set()
 
     @property
     def graph(self) -> Graph:
@@ -66,10 +68,16 @@ class Session:
             run_metadata: Any = None) -> Any:
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
-        flat: list[Any] = []
-        structure = self._flatten(fetches, flat)
+        ft = type(fetches)
+        if ft is list and all(type(f) in _LEAVES for f in fetches):
+            flat, structure = fetches, _FLAT_LIST  # the common case, without the recursive walk
+        elif ft in _LEAVES:
+            flat, structure = [fetches], None
+        else:
+            flat = []
+            structure = self._flatten(fetches, flat)
         feed_tensors, feed_values = self._convert_feeds(feed_dict) if feed_dict else ((), ())
-        key = (tuple(map(id, flat)), tuple(map(id, feed_tensors)), tuple(v.shape for v in feed_values))
+        key = (tuple(map(id, flat)), tuple(map(id, feed_tensors)), tuple([v.shape for v in feed_values]))
         plan = self._plans.get(key)
         if plan is None:
             plan = self._compile(flat, feed_tensors)
@@ -83,6 +91,8 @@ class Session:
             results = [values[s] if s >= 0 else None for s in plan.slots]
         if structure is None:
             return results[0]
+        if structure is _FLAT_LIST:
+            return results
         return self._rebuild(structure, iter(results))
 
     def _compile(self, flat: list[Any], feed_tensors: Any) -> Plan:
@@ -133,29 +143,29 @@ class Session:
 
     def _convert_feeds(self, feed_dict: dict) -> tuple[list[Tensor], list[Any]]:
         tensors, values = [], []
-        be = self._ctx.backend
+        numpy_backend = self._ctx.backend.name == "numpy"
         checked = self._checked_feeds
         for k, v in feed_dict.items():
+            if type(k) is Tensor and type(v) is np.ndarray and (id(k), v.shape, v.dtype) in checked:
+                tensors.append(k)  # seen before with this shape and dtype: nothing to check
+                values.append(v if numpy_backend else self._ctx.backend.asarray(v))
+                continue
             t = k if type(k) is Tensor else _graph_element(k, self._graph)
             if isinstance(t, Operation):
                 if len(t.outputs) != 1:
                     raise TypeError(f"Cannot feed operation {t.name}: it has {len(t.outputs)} outputs")
                 t = t.outputs[0]
-            np_dtype = t.dtype.np
-            if type(v) is np.ndarray and v.dtype == np_dtype:
-                arr = v
-            else:
-                arr = self._cast_feed(t, v)
-            if (id(t), arr.shape) not in checked:
-                if not isinstance(t, Tensor) or t.graph is not self._graph:
-                    raise ValueError(f"Cannot feed {t!r}: it is not an element of this session's graph")
-                if not shapes_compatible(t.static_shape, arr.shape):
-                    raise InvalidArgumentError(None, t.op, f"Cannot feed value of shape {fmt_shape(arr.shape)} for "
-                                                           f"Tensor '{t.name}', which has shape "
-                                                           f"{fmt_shape(t.static_shape)}")
-                checked.add((id(t), arr.shape))
+            if not isinstance(t, Tensor) or t.graph is not self._graph:
+                raise ValueError(f"Cannot feed {t!r}: it is not an element of this session's graph")
+            arr = v if type(v) is np.ndarray and v.dtype == t.dtype.np else self._cast_feed(t, v)
+            if not shapes_compatible(t.static_shape, arr.shape):
+                raise InvalidArgumentError(None, t.op, f"Cannot feed value of shape {fmt_shape(arr.shape)} for "
+                                                       f"Tensor '{t.name}', which has shape "
+                                                       f"{fmt_shape(t.static_shape)}")
+            if t is k:
+                checked.add((id(t), arr.shape, arr.dtype))
             tensors.append(t)
-            values.append(arr if be.name == "numpy" else be.asarray(arr))
+            values.append(arr if numpy_backend else self._ctx.backend.asarray(arr))
         return tensors, values
 
     @staticmethod

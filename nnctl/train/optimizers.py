@@ -108,6 +108,15 @@ def _apply_gd_kernel(op: Operation, ctx: Any) -> Any:
         s = scratch(var.shape, var.dtype)
         xp.multiply(grad, lr, out=s)
         return xp.subtract(var, s, out=var)
+
+    def bind(var: Any, lr: Any, grad: Any) -> Any:
+        s, mul, sub = xp.empty_like(var), xp.multiply, xp.subtract
+
+        def step() -> None:
+            mul(grad, lr, out=s)
+            sub(var, s, out=var)
+        return step
+    run.bind = bind  # type: ignore[attr-defined]
     return run
 
 
