@@ -22,6 +22,7 @@ from nnctl.dtypes import (
     int64,
     uint8,
 )
+from nnctl.export.frozen import load_frozen
 from nnctl.graph.gradients import gradients, hessians
 from nnctl.graph.graph import (
     Graph,
@@ -137,7 +138,6 @@ from nnctl.ops.variables import (
     trainable_variables,
     variables_initializer,
 )
-from nnctl.export.frozen import load_frozen
 from nnctl.runtime.session import InteractiveSession, Session, get_default_session
 from nnctl.train.clipping import clip_by_global_norm, clip_by_norm, global_norm
 

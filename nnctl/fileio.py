@@ -96,21 +96,26 @@ def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
+def read_file_bytes(path: str | os.PathLike, what: str, error: type[Exception] = FileFormatError) -> bytes:
+    """The bytes of a file, or ``error`` naming it: missing, a directory, or unreadable."""
+    p = Path(path)
+    if p.is_dir():
+        raise error(f"{p}: is a directory, expected a {what}")
+    try:
+        return p.read_bytes()
+    except FileNotFoundError:
+        raise error(f"{p}: {what} not found") from None
+    except OSError as e:
+        raise error(f"{p}: cannot read {what}: {e.strerror or e}") from None
+
+
 def load_npz_safe(path: str | os.PathLike, *, what: str = "file") -> dict[str, np.ndarray]:
     """Read every array of an .npz with ``allow_pickle=False``.
 
     Anything that is not a well-formed zip of plain .npy arrays (a pickle, an object array, a
     truncated zip, random bytes) raises FileFormatError naming the file; nothing in it runs.
     """
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise FileFormatError(f"{path}: {what} not found") from None
-    except OSError as e:
-        raise FileFormatError(f"{path}: cannot read {what}: {e.strerror}") from None
-    return load_npz_bytes(data, source=str(path), what=what)
+    return load_npz_bytes(read_file_bytes(path, what), source=str(path), what=what)
 
 
 def load_npz_bytes(data: bytes, *, source: str, what: str = "file") -> dict[str, np.ndarray]:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from nnctl.errors import DataError
+from nnctl.fileio import read_file_bytes
 
 LABEL_TYPES = ("class", "onehot", "real")
 PREPROCESS_MODES = ("none", "standardize", "minmax", "scale")
@@ -53,14 +54,7 @@ def read_data_bytes(path: str | os.PathLike, *, what: str = "data file") -> byte
     Missing, directory, unreadable, empty and truncated/corrupt gzip files raise DataError.
     """
     p = Path(path)
-    if p.is_dir():
-        raise DataError(f"{p}: is a directory, expected a {what}")
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{p}: {what} not found") from None
-    except OSError as e:
-        raise DataError(f"{p}: cannot read {what}: {e.strerror or e}") from None
+    data = read_file_bytes(p, what, DataError)
     if data[:2] == _GZIP_MAGIC:
         try:
             data = gzip.decompress(data)

@@ -89,31 +89,6 @@ class LoadedRun:
         self.sess.close()
 
 
-def _variable_diff(old: dict, new: dict) -> list[str]:
-    lines = []
-    for k in sorted(set(old) | set(new)):
-        if k not in new:
-            lines.append(f"variable {k} {old[k]} is in the checkpoint but not in the model")
-        elif k not in old:
-            lines.append(f"variable {k} {new[k]} is in the model but not in the checkpoint")
-        elif list(old[k]) != list(new[k]):
-            lines.append(f"variable {k}: checkpoint {old[k]} vs model {new[k]}")
-    return lines
-
-
-def load_arrays(model: Model, sess: Any, arrays: dict[str, np.ndarray], source: str) -> None:
-    """Load checkpoint arrays into ``sess`` after checking each variable's presence, shape and dtype."""
-    for v in model.graph.get_collection("variables"):
-        name = v.op.name
-        if name not in arrays:
-            raise FileFormatError(f"{source}: checkpoint lacks variable {name}")
-        a = arrays[name]
-        if tuple(a.shape) != tuple(v.static_shape) or a.dtype != v.dtype.np:
-            raise FileFormatError(f"{source}: checkpoint array {name} has shape {tuple(a.shape)} {a.dtype}, the "
-                                  f"model expects {tuple(v.static_shape)} {v.dtype.name}")
-    sess.load_variable_values({k: arrays[k] for k in model.variable_specs()})
-
-
 def load_run(run_dir: str | os.PathLike, which: str | None = "latest", checkpoint_dir: str | os.PathLike | None = None,
              warn: Callable[[str], None] | None = None) -> LoadedRun:
     """Rebuild a run's model from its config.yaml and load a verified checkpoint into a new session.
@@ -133,7 +108,7 @@ def load_run(run_dir: str | os.PathLike, which: str | None = "latest", checkpoin
     else:
         c = ckpt.find_checkpoint(rd / _CKPT_DIR, which or "latest", warn)
     if c.manifest.get("graph_fingerprint") != model.fingerprint():
-        diff = _variable_diff(c.state.get("variables", {}), model.variable_specs())
+        diff = ckpt.variable_diff(c.state.get("variables", {}), model.variable_specs())
         raise FileFormatError(f"{c.path}: the checkpoint does not match the model that {rd / CONFIG_FILE} builds "
                               "(graph fingerprint differs)" + ("; " + "; ".join(diff) if diff else ""))
     saved = c.state.get("preprocessor")
@@ -143,7 +118,7 @@ def load_run(run_dir: str | os.PathLike, which: str | None = "latest", checkpoin
              "with the checkpoint")
         splits.preprocessor = Preprocessor.from_dict(saved)
     sess = tf.Session(graph=model.graph)
-    load_arrays(model, sess, c.arrays, str(c.path))
+    ckpt.load_into(model, sess, c.arrays, str(c.path))
     return LoadedRun(rd, cfg, splits, model, sess, c)
 
 

@@ -22,7 +22,6 @@ import json
 import os
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,7 +30,7 @@ from nnctl.builder import Head
 from nnctl.data.preprocess import Preprocessor
 from nnctl.errors import DataError, FileFormatError, NnctlError, RuntimeFailure
 from nnctl.export.serialize import GraphFormatError, graph_from_json
-from nnctl.fileio import atomic_write_bytes, load_npz_bytes, npz_bytes
+from nnctl.fileio import atomic_write_bytes, load_npz_bytes, npz_bytes, read_file_bytes
 from nnctl.graph.graph import Graph, Tensor
 from nnctl.train.evaluation import METRICS, predicted_class, probabilities, run_outputs, score
 
@@ -110,17 +109,7 @@ def _blob_json(arrays: dict[str, np.ndarray], key: str, src: str) -> tuple[bytes
 
 def read_frozen_file(path: str | os.PathLike) -> tuple[dict, dict, dict[str, np.ndarray]]:
     """(graph JSON, meta, const arrays) of a verified frozen file; FileFormatError for any damage."""
-    src = str(path)
-    p = Path(path)
-    if p.is_dir():
-        raise FileFormatError(f"{src}: is a directory, not a frozen model file")
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise FileFormatError(f"{src}: frozen model file not found") from None
-    except OSError as e:
-        raise FileFormatError(f"{src}: cannot read frozen model file: {e.strerror or e}") from None
-    return read_frozen_bytes(data, src)
+    return read_frozen_bytes(read_file_bytes(path, "frozen model file"), str(path))
 
 
 def read_frozen_bytes(data: bytes, src: str) -> tuple[dict, dict, dict[str, np.ndarray]]:

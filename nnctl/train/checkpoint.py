@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from nnctl.errors import FileFormatError
-from nnctl.fileio import atomic_write_json, fsync_dir, load_npz_bytes, npz_bytes, sha256_bytes
+from nnctl.fileio import atomic_write_json, fsync_dir, load_npz_bytes, npz_bytes, read_file_bytes, sha256_bytes
 
 FORMAT = "nnctl-checkpoint"
 VERSION = 1
@@ -117,12 +117,7 @@ def load_checkpoint(path: Path, expect_graph: str | None = None) -> Checkpoint:
     if not path.is_dir():
         raise FileFormatError(f"{path}: not a checkpoint folder")
     mpath = path / "manifest.json"
-    try:
-        raw = mpath.read_bytes()
-    except FileNotFoundError:
-        raise FileFormatError(f"{mpath}: missing (incomplete or damaged checkpoint)") from None
-    except OSError as e:
-        raise FileFormatError(f"{mpath}: unreadable: {e.strerror}") from None
+    raw = read_file_bytes(mpath, "checkpoint manifest (incomplete or damaged checkpoint)")
     try:
         manifest = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -247,3 +242,29 @@ def prune(ckpt_dir: Path, keep_last: int) -> None:
             shutil.rmtree(p, ignore_errors=True)
     for p in Path(ckpt_dir).glob(".ckpt-*.tmp-*"):  # debris of a write killed mid-way
         shutil.rmtree(p, ignore_errors=True)
+
+
+def variable_diff(old: dict, new: dict) -> list[str]:
+    """Readable differences between two {variable: [shape, dtype]} specs (checkpoint vs model)."""
+    lines = []
+    for k in sorted(set(old) | set(new)):
+        if k not in new:
+            lines.append(f"variable {k} {old[k]} is in the checkpoint but not in the model")
+        elif k not in old:
+            lines.append(f"variable {k} {new[k]} is in the model but not in the checkpoint")
+        elif list(old[k]) != list(new[k]):
+            lines.append(f"variable {k}: checkpoint {old[k]} vs model {new[k]}")
+    return lines
+
+
+def load_into(model: Any, sess: Any, arrays: dict[str, np.ndarray], source: str) -> None:
+    """Load checkpoint arrays into ``sess``, checking each variable's presence, shape and dtype."""
+    for v in model.graph.get_collection("variables"):
+        name = v.op.name
+        if name not in arrays:
+            raise FileFormatError(f"{source}: checkpoint lacks variable {name}")
+        a = arrays[name]
+        if tuple(a.shape) != tuple(v.static_shape) or a.dtype != v.dtype.np:
+            raise FileFormatError(f"{source}: checkpoint array {name} has shape {tuple(a.shape)} {a.dtype}, the "
+                                  f"model expects {tuple(v.static_shape)} {v.dtype.name}")
+    sess.load_variable_values({k: arrays[k] for k in model.variable_specs()})

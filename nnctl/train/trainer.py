@@ -84,18 +84,6 @@ def config_diff(old: dict, new: dict) -> list[str]:
     return lines
 
 
-def variable_diff(old: dict, new: dict) -> list[str]:
-    lines = []
-    for k in sorted(set(old) | set(new)):
-        if k not in new:
-            lines.append(f"variable {k} {old[k]} is in the checkpoint but not in the model")
-        elif k not in old:
-            lines.append(f"variable {k} {new[k]} is in the model but not in the checkpoint")
-        elif list(old[k]) != list(new[k]):
-            lines.append(f"variable {k}: checkpoint {old[k]} vs model {new[k]}")
-    return lines
-
-
 class RunDir:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -230,7 +218,7 @@ class Trainer:
             raise FileFormatError(f"{self.run.checkpoints}: no intact checkpoint to resume from"
                                   + (f" ({n} found, all damaged)" if n else ""))
         if c.manifest.get("graph_fingerprint") != self.model.fingerprint():
-            diff = variable_diff(c.state.get("variables", {}), self.model.variable_specs())
+            diff = ckpt.variable_diff(c.state.get("variables", {}), self.model.variable_specs())
             cdiff = config_diff(stored, self.cfg_dict)
             raise InputError("cannot resume: the config builds a different model than the checkpoint "
                              f"{c.path.name}\n  " + "\n  ".join(diff + cdiff))
@@ -241,7 +229,7 @@ class Trainer:
         missing = [v.op.name for v in self.model.graph.get_collection("variables") if v.op.name not in c.arrays]
         if missing:
             raise FileFormatError(f"{c.path}: checkpoint lacks variables: {', '.join(missing)}")
-        self.load_arrays(c.arrays)
+        ckpt.load_into(self.model, self.sess, c.arrays, str(c.path))
         st = c.state
         try:
             self.batcher.load_state_dict(st["batcher"])
@@ -256,14 +244,6 @@ class Trainer:
                                   ) from None
         _truncate(self.run.metrics, metrics_bytes)
         self.resumed_from = c
-
-    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        for v in self.model.graph.get_collection("variables"):
-            a = arrays[v.op.name]
-            if tuple(a.shape) != tuple(v.static_shape) or a.dtype != v.dtype.np:
-                raise FileFormatError(f"checkpoint array {v.op.name} has shape {a.shape} {a.dtype}, the model "
-                                      f"expects {tuple(v.static_shape)} {v.dtype.name}")
-        self.sess.load_variable_values({k: arrays[k] for k in self.model.variable_specs()})
 
     # --- loop ------------------------------------------------------------------------------
     def run_training(self) -> TrainResult:
