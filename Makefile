@@ -21,6 +21,7 @@ lint: venv
 	$(BIN)/ruff check nnctl tests bench
 
 train: venv
+	mkdir -p runs
 	$(BIN)/nnctl train configs/xor.yaml --run-dir runs/xor-$$(date +%Y%m%d-%H%M%S)
 
 bench: venv
