@@ -144,3 +144,28 @@ def test_existing_run_dir_is_not_overwritten(reference):
     r = _train(ref_dir)
     assert r.returncode == 2 and "--resume" in r.stderr
     assert (ref_dir / "metrics.jsonl").read_bytes() == before
+
+
+def test_kill_before_first_checkpoint_restarts(reference, tmp_path):
+    """Killed before any checkpoint was written: --resume starts again from step 0, same result."""
+    _, ref = reference
+    d = tmp_path / "run"
+    driver = textwrap.dedent(f"""
+        import os, signal, sys
+        from nnctl.train import trainer
+        real = trainer.Trainer.save_checkpoint
+        def dying(self, t0):
+            os.kill(os.getpid(), signal.SIGKILL)
+        trainer.Trainer.save_checkpoint = dying
+        from nnctl.cli import main
+        sys.argv = ["nnctl", "train", {str(CONFIG)!r}, "--run-dir", {str(d)!r}, "--quiet", *{SETS!r}]
+        main()
+    """)
+    p = subprocess.run([sys.executable, "-c", driver], env=_env(), capture_output=True, text=True, timeout=600)
+    assert p.returncode == -signal.SIGKILL
+    assert not list((d / "checkpoints").glob("ckpt-*"))
+    r = _train(d, "--resume")
+    assert r.returncode == 0, r.stderr
+    assert "starting again from step 0" in r.stderr
+    _assert_same(ref, _final_arrays(d))
+    assert _steps(d, "batch") == sorted(set(_steps(d, "batch")))

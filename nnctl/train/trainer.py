@@ -215,8 +215,20 @@ class Trainer:
         c = ckpt.latest_intact(self.run.checkpoints, self.warn)
         if c is None:
             n = len(ckpt.list_checkpoints(self.run.checkpoints))
-            raise FileFormatError(f"{self.run.checkpoints}: no intact checkpoint to resume from"
-                                  + (f" ({n} found, all damaged)" if n else ""))
+            if n:
+                raise FileFormatError(f"{self.run.checkpoints}: no intact checkpoint to resume from "
+                                      f"({n} found, all damaged)")
+            # Stopped before its first checkpoint: starting again from step 0 is exactly what an
+            # uninterrupted run did (initial values and random streams come from the seed).
+            cdiff = config_diff(stored, self.cfg_dict)
+            if [d for d in cdiff if not d.startswith("train.")]:
+                raise InputError(f"cannot resume {self.run.path}: it has no checkpoint yet and its config differs:"
+                                 "\n  " + "\n  ".join(cdiff))
+            self.warn(f"{self.run.path} has no checkpoint yet (stopped before the first one): starting again "
+                      "from step 0")
+            _truncate(self.run.metrics, 0)
+            self.resumed_from = None
+            return
         if c.manifest.get("graph_fingerprint") != self.model.fingerprint():
             diff = ckpt.variable_diff(c.state.get("variables", {}), self.model.variable_specs())
             cdiff = config_diff(stored, self.cfg_dict)
@@ -263,7 +275,7 @@ class Trainer:
             # overflow/invalid warnings from numpy would only repeat what the non-finite guard reports
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"), \
                     Reporter(self.total_steps, self.quiet, self.stream) as rep:
-                if self.resume and not self.quiet:
+                if self.resume and self.resumed_from is not None and not self.quiet:
                     rep.message(f"resumed from {self.resumed_from.path.name} (step {self.step})")
                 while self.step < self.total_steps:
                     if self._stop_signal is not None:
