@@ -71,7 +71,7 @@ class InvalidArgumentError(OpError):
 
 
 class FailedPreconditionError(OpError):
-    pass
+    """An op ran before its inputs were ready (e.g. an uninitialized variable)."""
 
 
 class NotFoundError(OpError):
@@ -79,12 +79,12 @@ class NotFoundError(OpError):
 
 
 class ResourceExhaustedError(OpError):
-    pass
+    """Out of memory or another resource."""
 
 
 class InternalError(OpError):
-    pass
+    """A kernel failed or broke an invariant (a bug in nnctl, not in the user's input)."""
 
 
 class UnimplementedError(OpError):
-    pass
+    """The operation is not supported."""

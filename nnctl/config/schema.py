@@ -10,6 +10,7 @@ errors with :meth:`Config.error`.
 
 from __future__ import annotations
 
+import abc
 import difflib
 import math
 import re
@@ -312,11 +313,12 @@ def _fmt(x: float) -> str:
     return repr(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(float(x))
 
 
-class _Reader:
+class _Reader(abc.ABC):
     expected = "a value"
 
+    @abc.abstractmethod
     def __call__(self, v: _V, value: Any, key: str) -> Any:
-        raise NotImplementedError
+        """Check and convert ``value`` found at ``key``."""
 
     def bad(self, v: _V, value: Any, key: str, hint: str = "") -> ConfigError:
         return v.error(key, f"expected {self.expected}, got {describe_value(value)}{hint}")

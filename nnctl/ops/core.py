@@ -27,7 +27,7 @@ def convert_to_tensor(value: Any, dtype: Any = None, name: str | None = None,
         try:
             return constant(value, dtype=preferred_dtype, name=name or "Const")
         except (TypeError, ValueError):
-            pass
+            return constant(value, name=name or "Const")  # the hint is only a preference
     return constant(value, dtype=dtype, name=name or "Const")
 
 

@@ -24,13 +24,8 @@ def num_threads() -> int:
     Off by default: on the 2-core benchmark machine OpenBLAS's threads keep spinning after each
     GEMM, and a second elementwise thread competes with them (mlp 2.0 -> 3.2 ms/step, cnn 30 -> 33
     ms/step measured with bench/nnctl_bench.py). Machines with cores to spare can opt in."""
-    env = os.environ.get("NNCTL_NUM_THREADS")
-    if env:
-        try:
-            return max(1, min(int(env), 64))
-        except ValueError:
-            pass
-    return 1
+    env = os.environ.get("NNCTL_NUM_THREADS", "").strip()
+    return max(1, min(int(env), 64)) if env.isdigit() else 1
 
 
 def _executor(n: int) -> ThreadPoolExecutor:

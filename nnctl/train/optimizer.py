@@ -3,6 +3,7 @@ nodes), minimize (both). Slots (momentum, Adam's m and v ...) are Variables, so 
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 from nnctl.graph.gradients import gradients
@@ -12,7 +13,7 @@ from nnctl.ops.core import convert_to_tensor
 from nnctl.ops.variables import Variable
 
 
-class Optimizer:
+class Optimizer(abc.ABC):
     """Base class. Subclasses implement ``_create_slots``, ``_prepare`` and ``_apply_dense``."""
 
     GATE_NONE, GATE_OP, GATE_GRAPH = 0, 1, 2
@@ -109,13 +110,14 @@ class Optimizer:
 
     # --- hooks ----------------------------------------------------------------------------
     def _create_slots(self, var_list: list[Variable]) -> None:
-        pass
+        """Create the slot variables the update needs (none by default)."""
 
     def _prepare(self) -> None:
-        pass
+        """Convert hyper-parameters to tensors once per apply_gradients (nothing by default)."""
 
+    @abc.abstractmethod
     def _apply_dense(self, grad: Tensor, var: Variable) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} must implement _apply_dense")
+        """Add the op that updates ``var`` from ``grad``."""
 
     def _finish(self, update_ops: list, name_scope: str) -> Operation:
         return state_ops.group(*update_ops, name="update")
