@@ -109,10 +109,10 @@ class Optimizer(abc.ABC):
         return out + list(self._non_slot.values())
 
     # --- hooks ----------------------------------------------------------------------------
-    def _create_slots(self, var_list: list[Variable]) -> None:
+    def _create_slots(self, var_list: list[Variable]) -> None:  # noqa: B027 - optional hook
         """Create the slot variables the update needs (none by default)."""
 
-    def _prepare(self) -> None:
+    def _prepare(self) -> None:  # noqa: B027 - optional hook
         """Convert hyper-parameters to tensors once per apply_gradients (nothing by default)."""
 
     @abc.abstractmethod
