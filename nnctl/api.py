@@ -138,7 +138,15 @@ from nnctl.ops.variables import (
     trainable_variables,
     variables_initializer,
 )
-from nnctl.runtime.session import InteractiveSession, Session, get_default_session
+from nnctl.runtime.session import (
+    ConfigProto,
+    GPUOptions,
+    InteractiveSession,
+    RunMetadata,
+    RunOptions,
+    Session,
+    get_default_session,
+)
 from nnctl.train.clipping import clip_by_global_norm, clip_by_norm, global_norm
 
 newaxis = None

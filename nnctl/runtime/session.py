@@ -232,3 +232,23 @@ class InteractiveSession(Session):
         super().close()
         if self in _session_stack:
             _session_stack.remove(self)
+
+
+class ConfigProto:
+    """``tf.ConfigProto``: accepted so TF1 programs run unchanged; nnctl reads none of its fields
+    (threads come from the BLAS library; there are no devices to place ops on)."""
+
+    def __init__(self, **fields: Any) -> None:
+        self.__dict__.update(fields)
+
+
+class GPUOptions(ConfigProto):
+    """``tf.GPUOptions``: accepted and ignored, like ConfigProto."""
+
+
+class RunOptions(ConfigProto):
+    """``tf.RunOptions``: accepted by ``Session.run(options=)`` and ignored."""
+
+
+class RunMetadata(ConfigProto):
+    """``tf.RunMetadata``: accepted by ``Session.run(run_metadata=)`` and left empty."""
