@@ -19,9 +19,8 @@ def summary_table(model: Any, title: str | None = None) -> Any:
     t = Table(title=title or "Model summary", show_footer=True)
     rows = summary_rows(model)
     total = sum(r[3] for r in rows)
-    non_trainable = sum(int(_size(v)) for v in model.graph.get_collection("variables")
-                        if not v.trainable and "/" in v.op.name and v.op.name.split("/")[0] in
-                        {li.name for li in model.layers})
+    # a layer's own non-trainable variables (batch-norm statistics), not the optimizer's slots
+    non_trainable = sum(_size(v) for li in model.layers for v in li.variables if not v.trainable)
     t.add_column("Layer", footer="Total")
     t.add_column("Type")
     t.add_column("Output shape", footer=f"non-trainable: {non_trainable:,}")
