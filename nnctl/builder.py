@@ -341,7 +341,7 @@ def check_against_data(cfg: Any, example_shape: tuple, num_classes: int | None, 
 
 
 def build_model(cfg: Any, example_shape: tuple | None = None, num_classes: int | None = None,
-                label_width: int = 1, with_training: bool = True) -> Model:
+                label_width: int = 1) -> Model:
     """Build the graph of ``cfg`` in a new Graph. ``example_shape`` is the data's per-example shape."""
     input_shape = tuple(cfg.model.input_shape)
     if example_shape is not None:

@@ -76,12 +76,6 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
@@ -107,13 +101,6 @@ def read_file_bytes(path: str | os.PathLike, what: str, error: type[Exception] =
         raise error(f"{p}: cannot read {what}: {e.strerror or e}") from None
 
 
-def load_npz_safe(path: str | os.PathLike, *, what: str = "file") -> dict[str, np.ndarray]:
-    """Read every array of an .npz with ``allow_pickle=False``.
-
-    Anything that is not a well-formed zip of plain .npy arrays (a pickle, an object array, a
-    truncated zip, random bytes) raises FileFormatError naming the file; nothing in it runs.
-    """
-    return load_npz_bytes(read_file_bytes(path, what), source=str(path), what=what)
 
 
 def load_npz_bytes(data: bytes, *, source: str, what: str = "file") -> dict[str, np.ndarray]:

@@ -30,7 +30,7 @@ from nnctl.builder import Head
 from nnctl.data.preprocess import Preprocessor
 from nnctl.errors import DataError, FileFormatError, NnctlError, RuntimeFailure
 from nnctl.export.serialize import GraphFormatError, graph_from_json
-from nnctl.fileio import atomic_write_bytes, load_npz_bytes, npz_bytes, read_file_bytes
+from nnctl.fileio import load_npz_bytes, npz_bytes, read_file_bytes
 from nnctl.graph.graph import Graph, Tensor
 from nnctl.train.evaluation import METRICS, predicted_class, probabilities, run_outputs, score
 
@@ -81,11 +81,6 @@ def frozen_bytes(graph_json: dict, arrays: dict[str, np.ndarray], meta: dict) ->
     return npz_bytes(members)
 
 
-def write_frozen(path: str | os.PathLike, graph_json: dict, arrays: dict[str, np.ndarray], meta: dict) -> int:
-    """Write a frozen file atomically; returns its size in bytes."""
-    data = frozen_bytes(graph_json, arrays, meta)
-    atomic_write_bytes(path, data)
-    return len(data)
 
 
 # --- reading ----------------------------------------------------------------------------------

@@ -729,10 +729,6 @@ def _broadcast_like_kernel(op: Operation, ctx: Any) -> Any:
     return run
 
 
-def reduction_grad_shape(x: Tensor, axes: tuple[int, ...] | None) -> list:
-    """Static shape of a reduction's result with keepdims=True (None for unknown dims)."""
-    s = x.static_shape
-    return [1 if (axes is None or i in axes) else d for i, d in enumerate(s)]
 
 
 def scalar_like(value: float, like: Tensor) -> Tensor:

@@ -8,7 +8,7 @@ import numpy as np
 
 from nnctl import dtypes
 from nnctl.graph import registry
-from nnctl.graph.graph import INIT, Operation, Tensor, get_default_graph
+from nnctl.graph.graph import Operation, Tensor
 from nnctl.graph.tensor_shape import as_shape_tuple, fmt_shape, shapes_compatible
 from nnctl.ops.core import convert_to_tensor, make_op, make_void_op
 
@@ -198,6 +198,3 @@ def as_tensor_like(x: Any, dtype: Any = None) -> Tensor:
     """A Tensor for ``x`` (Variables give their value tensor)."""
     return convert_to_tensor(x, dtype=dtype)
 
-
-def _init_role():
-    return get_default_graph().role(INIT)

@@ -47,8 +47,6 @@ class VariableStore:
         self.version += 1
         return arr
 
-    def is_initialized(self, name: str) -> bool:
-        return name in self.values
 
 
 class RuntimeContext:
