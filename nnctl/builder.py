@@ -228,9 +228,7 @@ class _Builder:
                 self.variable(L, "beta", zero, (c,))
                 self.variable(L, "moving_mean", zero, (c,), trainable=False)
                 self.variable(L, "moving_variance", one, (c,), trainable=False)
-            elif t in ("dropout", "activation"):
-                pass
-            else:
+            elif t not in ("dropout", "activation"):  # those two change neither shape nor parameters
                 raise self.err(key + ".type", f"unknown layer type {t!r}")
             if any(d is not None and d < 1 for d in shape):
                 raise self.err(key, f"layer '{L.name}' produces an empty output {fmt_shape(shape)}")

@@ -14,11 +14,7 @@ from nnctl.ops import array_ops as A
 _r = np.random.default_rng(0)
 
 
-@pytest.fixture(autouse=True)
-def fresh_graph():
-    g = tf.Graph()
-    with g.as_default():
-        yield g
+pytestmark = pytest.mark.usefixtures("fresh_graph")
 
 
 def run(fetches, feed=None, times=3):

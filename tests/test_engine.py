@@ -10,11 +10,7 @@ import pytest
 import nnctl as tf
 from nnctl.errors import FailedPreconditionError, InvalidArgumentError
 
-
-@pytest.fixture(autouse=True)
-def fresh_graph():
-    with tf.Graph().as_default() as g:
-        yield g
+pytestmark = pytest.mark.usefixtures("fresh_graph")
 
 
 def seed_program(steps: int = 500):

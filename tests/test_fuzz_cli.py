@@ -7,17 +7,15 @@ must agree on whether a config is usable.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import re
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from conftest import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -33,22 +31,6 @@ NAMES_A_KEY = re.compile(r"\b(" + "|".join(TOP_KEYS) + r")(\.\w|\[\d+\]|:)")
 NAMES_A_LINE = re.compile(r":\d+:")
 
 
-def run_cli(argv: list[str]) -> tuple[int, str, str]:
-    """``nnctl.cli.main`` in-process (CliRunner would bypass main()'s error handling)."""
-    from nnctl.cli import main
-    out, err = io.StringIO(), io.StringIO()
-    old = sys.argv
-    sys.argv = ["nnctl", *argv]
-    code: Any = 0
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main()
-            except SystemExit as e:
-                code = e.code
-    finally:
-        sys.argv = old
-    return (0 if code is None else code), out.getvalue(), err.getvalue()
 
 
 def base_text(path: Path) -> str:
@@ -132,9 +114,9 @@ def test_mutated_configs_fail_cleanly(config: Path, kind: str, a: int, b: int) -
         path = Path(tmp) / config.name
         path.write_text(text)
         caps = [x for c in CAPS for x in ("--set", c)]
-        v = run_cli(["validate", str(path), *caps])
+        v = run_cli("validate", path, *caps)
         check_outcome(*v, f"validate {config.name} after {kind}")
-        t = run_cli(["train", str(path), "--run-dir", str(Path(tmp) / "run"), "--quiet", *caps])
+        t = run_cli("train", path, "--run-dir", Path(tmp) / "run", "--quiet", *caps)
         check_outcome(*t, f"train {config.name} after {kind}")
         # validate is the dry run of train: they agree on whether the config can be used
         assert (v[0] == 2) == (t[0] == 2), f"validate exit {v[0]} but train exit {t[0]}\n{v[2]}\n{t[2]}\n{text}"
@@ -146,5 +128,5 @@ def test_unmutated_configs_pass(config: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / config.name
         path.write_text(base_text(config))
-        code, _, err = run_cli(["validate", str(path)])
+        code, _, err = run_cli("validate", path)
         assert code == 0, err

@@ -393,28 +393,6 @@ XOR_X = [[0., 0.], [1., 1.], [1., 0.], [0., 1.]]
 XOR_Y = [[0.], [0.], [1.], [1.]]
 
 
-def test_seed_xor_program():
-    """The seed's program: 2-3-1 sigmoid, sum of squares, GD with lr 1.0, 500 steps."""
-    tf.set_random_seed(0)
-    x0 = tf.constant(XOR_X, dtype=tf.float32)
-    y0 = tf.constant(XOR_Y, dtype=tf.float32)
-    m1 = tf.Variable(tf.random_uniform([2, 3], minval=0.1, maxval=0.9, dtype=tf.float32))
-    b1 = tf.Variable(tf.random_uniform([3], minval=0.1, maxval=0.9, dtype=tf.float32))
-    h1 = tf.sigmoid(tf.matmul(x0, m1) + b1)
-    m2 = tf.Variable(tf.random_uniform([3, 1], minval=0.1, maxval=0.9, dtype=tf.float32))
-    b2 = tf.Variable(tf.random_uniform([1], minval=0.1, maxval=0.9, dtype=tf.float32))
-    y_out = tf.sigmoid(tf.matmul(h1, m2) + b2)
-    loss = tf.reduce_sum(tf.square(y0 - y_out))
-    train = tf.train.GradientDescentOptimizer(1.0).minimize(loss)
-    with tf.Session() as sess:
-        sess.run(tf.global_variables_initializer())
-        for _ in range(500):
-            sess.run(train)
-        out, final = sess.run([y_out, loss])
-    assert final < 0.05
-    np.testing.assert_array_equal(np.round(out).ravel(), [0, 0, 1, 1])
-
-
 XOR_OPTIMIZERS = {
     "gd": lambda: tf.train.GradientDescentOptimizer(1.0),
     "momentum": lambda: tf.train.MomentumOptimizer(0.3, 0.9),

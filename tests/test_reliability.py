@@ -7,7 +7,6 @@ Exact resume under kill -9 / SIGINT lives in tests/test_resume.py.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import io
 import json
@@ -26,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -47,23 +47,9 @@ RUN_SETS = ["train.steps=20", "train.checkpoint_every=5", "train.keep_last=10", 
 # --- helpers ------------------------------------------------------------------------------------
 
 def cli(*argv: str | os.PathLike) -> tuple[int, str, str]:
-    """Run ``nnctl.cli.main`` in-process as the console script does: (exit code, stdout, stderr)."""
-    from nnctl.cli import main
-    out, err = io.StringIO(), io.StringIO()
-    old = sys.argv
-    sys.argv = ["nnctl", *map(str, argv)]
-    code: Any = 0
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main()
-            except SystemExit as e:
-                code = e.code
-    finally:
-        sys.argv = old
-    code = 0 if code is None else code
+    code, out, err = run_cli(*argv)
     assert isinstance(code, int), code
-    return code, out.getvalue(), err.getvalue()
+    return code, out, err
 
 
 def sets(*pairs: str) -> list[str]:

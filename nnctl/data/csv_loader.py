@@ -9,6 +9,7 @@ detected by their magic bytes.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import io
@@ -127,10 +128,8 @@ def _float_block(t: _Table, idx: Sequence[int]) -> np.ndarray:
     """Columns ``idx`` as float64 [n, len(idx)], or DataError naming the first non-numeric cell."""
     if t.dense is not None:
         return t.dense[:, list(idx)]
-    try:
+    with contextlib.suppress(ValueError):  # the fast path; on failure, find and name the bad cell
         return np.array([t.cols[j] for j in idx], dtype=np.float64).T.copy()
-    except ValueError:
-        pass
     for i in range(t.n_rows):
         for j in idx:
             cell = t.cols[j][i]
@@ -190,10 +189,8 @@ def _class_labels(t: _Table, j: int, num_classes: int | None,
     if t.dense is not None:
         values = t.dense[:, j]
     else:
-        try:
+        with contextlib.suppress(ValueError):  # not all numeric: handled as text labels below
             values = np.array(t.cols[j], dtype=np.float64)
-        except ValueError:
-            pass
     if values is None:
         cells = t.cols[j]
         numeric = [_is_number(c) for c in cells]

@@ -8,6 +8,7 @@ state, how far metrics.jsonl had got), so a resumed run ends bit-identical to an
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -434,8 +435,8 @@ class Trainer:
         atomic_write_json(self.run.summary, _json_safe(summary))
         try:
             write_metrics_csv(self.run.metrics, self.run.metrics_csv)
-        except OSError:
-            pass
+        except OSError as e:  # the summary is written; metrics.csv is derived from metrics.jsonl
+            self.warn(f"could not rewrite {self.run.metrics_csv}: {e.strerror or e}")
         return summary
 
     # --- signals ---------------------------------------------------------------------------
@@ -485,11 +486,8 @@ def _rng_from_json(states: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fsync_file(path: Path) -> None:
-    try:
-        with open(path, "rb+") as f:
-            os.fsync(f.fileno())
-    except OSError:
-        pass
+    with contextlib.suppress(OSError), open(path, "rb+") as f:  # best effort: the checkpoint is already durable
+        os.fsync(f.fileno())
 
 
 def _truncate(path: Path, size: int) -> None:
