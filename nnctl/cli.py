@@ -35,7 +35,7 @@ def train(config: Path = typer.Argument(..., help="YAML config file"),
           debug_nans: bool = typer.Option(False, "--debug-nans",
                                           help="check every op's output and name the first non-finite one")) -> None:
     """Train a model: writes config, metrics, checkpoints and a summary into the run directory."""
-    from nnctl.summary import summary_table
+    from nnctl.model_summary import summary_table
     from nnctl.train.trainer import train as run_train
     console = _console()
     res = run_train(config, run_dir=run_dir, overrides=set_, resume=resume, backend=backend, quiet=quiet,

@@ -368,7 +368,7 @@ def text_renderables(view: GraphView, backward: bool = False) -> list[Any]:
     from rich.markup import escape
     out: list[Any] = []
     if view.model is not None:
-        from nnctl.summary import summary_table
+        from nnctl.model_summary import summary_table
         out.append(summary_table(view.model))
     out.append(forward_tree(view))
     if view.note:

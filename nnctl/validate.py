@@ -16,7 +16,7 @@ def validate_config(config: str | Path, overrides: list[str] | tuple = ()) -> st
     from nnctl.config import load_config
     from nnctl.data.splits import load_splits
     from nnctl.errors import RuntimeFailure
-    from nnctl.summary import summary_text
+    from nnctl.model_summary import summary_text
     from nnctl.train.trainer import out_of_memory
 
     cfg = load_config(config, list(overrides))
