@@ -27,8 +27,15 @@ from typing import Any
 import numpy as np
 
 from nnctl.errors import FailedPreconditionError, FileFormatError, NotFoundError
-from nnctl.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text, load_npz_bytes, npz_bytes
-from nnctl.fileio import read_file_bytes, sha256_bytes
+from nnctl.fileio import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    load_npz_bytes,
+    npz_bytes,
+    read_file_bytes,
+    sha256_bytes,
+)
 from nnctl.graph.graph import GraphKeys, get_default_graph
 from nnctl.train.checkpoint import _manifest_checksum
 
@@ -194,7 +201,8 @@ def read_checkpoint(prefix: str) -> dict[str, np.ndarray]:
         if os.path.isdir(prefix):
             raise CheckpointNotFoundError(None, None, f"{prefix} is a folder; pass a checkpoint prefix such as "
                                             "tf.train.latest_checkpoint(folder)")
-        raise CheckpointNotFoundError(None, None, f"The passed save_path is not a valid checkpoint: no checkpoint at {prefix} ({ipath} not found)")
+        raise CheckpointNotFoundError(None, None, f"The passed save_path is not a valid checkpoint: no checkpoint "
+                                                  f"at {prefix} ({ipath} not found)")
     raw = read_file_bytes(ipath, "checkpoint index")
     try:
         index = json.loads(raw.decode("utf-8"))
