@@ -78,6 +78,7 @@ class Model:
     weights: list             # kernels that L2 applies to
     optimizer: Any
     input_shape: tuple
+    class_weights: np.ndarray | None = None   # loss weight per class (loss.class_weights, resolved)
 
     @property
     def trainable_params(self) -> int:
@@ -336,7 +337,7 @@ def check_against_data(cfg: Any, example_shape: tuple, num_classes: int | None, 
 
 
 def build_model(cfg: Any, example_shape: tuple | None = None, num_classes: int | None = None,
-                label_width: int = 1) -> Model:
+                label_width: int = 1, class_weights: np.ndarray | None = None) -> Model:
     """Build the graph of ``cfg`` in a new Graph. ``example_shape`` is the data's per-example shape."""
     input_shape = tuple(cfg.model.input_shape)
     if example_shape is not None:
@@ -370,7 +371,7 @@ def build_model(cfg: Any, example_shape: tuple | None = None, num_classes: int |
         if head.final_activation not in ("softmax", "sigmoid") or not head.uses_logits:
             tr_logits = tr_outputs
         with tf.name_scope("loss"):
-            data_loss = _loss_graph(head, y, tr_logits, tr_outputs)
+            data_loss = _loss_graph(head, y, tr_logits, tr_outputs, class_weights)
             loss = data_loss
             if cfg.loss.l2 > 0 and b.weights:
                 loss = loss + np.float32(cfg.loss.l2) * tf.add_n([tf.nn.l2_loss(w) for w in b.weights])
@@ -394,7 +395,7 @@ def build_model(cfg: Any, example_shape: tuple | None = None, num_classes: int |
     return Model(graph=graph, x=x, y=y, lr=lr, logits=logits, outputs=outputs, train_logits=tr_logits,
                  train_outputs=tr_outputs, loss=loss, data_loss=data_loss, grad_norm=grad_norm, train_op=train_op,
                  global_step=global_step, head=head, layers=infos, weights=b.weights, optimizer=opt,
-                 input_shape=feat_shape)
+                 input_shape=feat_shape, class_weights=class_weights)
 
 
 def _head(cfg: Any, units: int, num_classes: int | None, label_width: int, layers: list) -> Head:
@@ -440,7 +441,9 @@ def _targets(head: Head, y: Tensor) -> Tensor:
     return tf.one_hot(y, head.units, dtype=tf.float32)
 
 
-def _loss_graph(head: Head, y: Tensor, logits: Tensor, outputs: Tensor) -> Tensor:
+def _loss_graph(head: Head, y: Tensor, logits: Tensor, outputs: Tensor, class_weights: Any = None) -> Tensor:
+    if class_weights is not None:
+        return _weighted_loss_graph(head, y, logits, outputs, np.asarray(class_weights, np.float32))
     if head.loss == "cross_entropy":
         return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
     t = _targets(head, y)
@@ -449,3 +452,19 @@ def _loss_graph(head: Head, y: Tensor, logits: Tensor, outputs: Tensor) -> Tenso
     if head.loss == "sum_squares":
         return tf.reduce_sum(tf.square(t - outputs))
     return tf.reduce_mean(tf.square(t - outputs))
+
+
+def _weighted_loss_graph(head: Head, y: Tensor, logits: Tensor, outputs: Tensor, cw: np.ndarray) -> Tensor:
+    """sum_i w_i l_i / sum_i w_i with w_i = class_weights[y_i] (PyTorch's weighted mean); sum_squares: sum_i w_i l_i."""
+    w = tf.gather(tf.constant(cw), y)
+    if head.loss == "cross_entropy":
+        per = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+    else:
+        t = _targets(head, y)
+        if head.loss == "binary_cross_entropy":
+            per = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=t, logits=logits), axis=1)
+        elif head.loss == "sum_squares":
+            return tf.reduce_sum(w * tf.reduce_sum(tf.square(t - outputs), axis=1))
+        else:
+            per = tf.reduce_mean(tf.square(t - outputs), axis=1)
+    return tf.reduce_sum(w * per) / tf.reduce_sum(w)

@@ -66,13 +66,14 @@ def validate(config: Path = typer.Argument(..., help="YAML config file"),
 def eval_(target: Path = typer.Argument(..., help="run directory, checkpoint folder or frozen model file"),
           data: str = typer.Option(None, "--data", help="train, val or test (a run's split), or a CSV/NPZ file in "
                                                          "the training format"),
-          checkpoint: str = typer.Option(None, "--checkpoint", help="latest (default), best or a step number"),
+          checkpoint: str = typer.Option(None, "--checkpoint", help="best, latest or a step number (default: best "
+                                                                     "when the run marked one, else latest)"),
           as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout")) -> None:
     """Loss and metrics of a checkpoint or a frozen model on a split or a data file."""
     from nnctl.evaluate import evaluate
     res = evaluate(target, data, checkpoint, warn=_warn)
     where = f"split {res.split}" if res.split else f"data {res.data}"
-    info = f"{res.kind} {res.target}: checkpoint step {res.checkpoint}, {where}, {res.scores['examples']} examples"
+    info = f"{res.kind} {res.target}: {res.checkpoint_label()}, {where}, {res.scores['examples']} examples"
     if as_json:
         import json
         import math
@@ -95,7 +96,8 @@ def eval_(target: Path = typer.Argument(..., help="run directory, checkpoint fol
 @app.command()
 def freeze(target: Path = typer.Argument(..., help="run directory or checkpoint folder"),
            output: Path = typer.Option(..., "--output", "-o", help="frozen model file to write"),
-           checkpoint: str = typer.Option(None, "--checkpoint", help="latest (default), best or a step number")
+           checkpoint: str = typer.Option(None, "--checkpoint", help="best, latest or a step number (default: best "
+                                                                      "when the run marked one, else latest)")
            ) -> None:
     """Write one self-contained file holding only the inference graph, variables folded to constants."""
     from nnctl.export.freeze import freeze as run_freeze

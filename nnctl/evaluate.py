@@ -18,6 +18,7 @@ from nnctl.data import load_csv, load_npz
 from nnctl.data.preprocess import read_data_bytes
 from nnctl.data.splits import Split
 from nnctl.errors import DataError, InputError
+from nnctl.train.metrics import MetricState
 
 SPLITS = ("train", "val", "test")
 
@@ -81,6 +82,16 @@ class EvalResult:
     checkpoint: int | None
     checkpoint_path: str | None
     warnings: list[str] = field(default_factory=list)
+    which: str | None = None            # how the checkpoint was chosen: best | latest | a step | folder
+    confusion: Any = None               # [true, predicted] counts, classifiers only
+    class_names: list[str] | None = None
+
+    def checkpoint_label(self) -> str:
+        """``checkpoint step 30 (best)``: which checkpoint the numbers come from, and why."""
+        if self.checkpoint is None:
+            return "no checkpoint"
+        why = {"best": " (best)", "latest": " (latest)"}.get(self.which or "", "")
+        return f"checkpoint step {self.checkpoint}{why}"
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"loss": self.scores["loss"]}
@@ -88,6 +99,7 @@ class EvalResult:
             out[m] = self.scores[m]
         out.update({"examples": int(self.scores.get("examples", 0)), "split": self.split, "data": self.data,
                     "checkpoint": self.checkpoint, "checkpoint_path": self.checkpoint_path,
+                    "checkpoint_choice": self.which,
                     "target": self.target, "kind": self.kind})
         return out
 
@@ -111,7 +123,8 @@ def evaluate(target: str | os.PathLike, data: str | None = None, checkpoint: str
 
     ``target``: a run dir, a checkpoint folder or a frozen file. ``data``: ``train``/``val``/``test``
     (a run's split; default val when the run has validation data, else train) or a data file path.
-    ``checkpoint``: ``latest`` (default), ``best`` or a step, for a run dir."""
+    ``checkpoint``: ``latest``, ``best`` or a step, for a run dir; by default ``best`` when the run
+    marked one, else ``latest``."""
     from nnctl.export.frozen import load_frozen
     from nnctl.train.rundir import reopen, resolve_target
     t = resolve_target(target)
@@ -125,11 +138,13 @@ def evaluate(target: str | os.PathLike, data: str | None = None, checkpoint: str
         try:
             x, y = load_labelled(data, _spec_from_meta(model.meta))
             x = check_width(x, model.feature_shape, str(data))
-            scores = model.evaluate(x, y, source=str(data))
+            st = MetricState(model.head, list(model.metrics), model.class_weights)
+            scores = model.evaluate(x, y, source=str(data), state=st)
         finally:
             model.close()
         return EvalResult(scores, list(model.metrics), str(t.path), "frozen", None, str(data), model.checkpoint_step,
-                          model.meta["source"].get("checkpoint"))
+                          model.meta["source"].get("checkpoint"), which="frozen", confusion=st.confusion_matrix(),
+                          class_names=model.class_names)
     if t.kind == "checkpoint" and checkpoint is not None:
         raise InputError(f"{t.path} already names a checkpoint; drop --checkpoint or give the run directory")
     run = reopen(t.run_dir, checkpoint, t.checkpoint, warn)
@@ -147,8 +162,10 @@ def evaluate(target: str | os.PathLike, data: str | None = None, checkpoint: str
             x, y = load_labelled(data, _spec_from_cfg(run.cfg, splits))
             x = check_width(x, splits.train.x.shape[1:], data_path)
             split = Split(splits.preprocessor.transform(x), y)
-        scores = evaluate_model(run.model, run.sess, split, run.cfg)
+        st = MetricState(run.model.head, list(run.cfg.metrics), run.model.class_weights)
+        scores = evaluate_model(run.model, run.sess, split, run.cfg, state=st)
     finally:
         run.close()
     return EvalResult(scores, list(run.cfg.metrics), str(t.path), t.kind, split_name, data_path, run.step,
-                      str(run.checkpoint.path))
+                      str(run.checkpoint.path), which=run.which, confusion=st.confusion_matrix(),
+                      class_names=splits.class_names)

@@ -17,21 +17,40 @@ ACTIVATIONS = ("none", "linear", "relu", "relu6", "leaky_relu", "elu", "gelu", "
 
 LOSSES = ("sum_squares", "mse", "cross_entropy", "binary_cross_entropy")
 
-# Metrics by what they need: class labels, real-valued targets, or either.
-CLASS_METRICS = ("accuracy",)
-REGRESSION_METRICS: tuple[str, ...] = ()
+# Metrics by what they need: class labels, real-valued targets, or either. ``top_<k>_accuracy``
+# (e.g. top_5_accuracy) is accepted besides these names (TOP_K_PATTERN).
+CLASS_METRICS = ("accuracy", "precision", "recall", "f1", "precision_macro", "recall_macro", "f1_macro",
+                 "precision_micro", "recall_micro", "f1_micro", "precision_weighted", "recall_weighted",
+                 "f1_weighted", "roc_auc", "pr_auc", "log_loss")
+REGRESSION_METRICS = ("r2", "rmse", "mape")
 ANY_METRICS = ("mse", "mae")
-METRICS = (*CLASS_METRICS, *ANY_METRICS, *REGRESSION_METRICS)
+METRICS = (CLASS_METRICS[0], *ANY_METRICS, *CLASS_METRICS[1:], *REGRESSION_METRICS)
+TOP_K_PATTERN = r"top_([1-9][0-9]*)_accuracy"
 
-# Metrics where a larger value is better (early stopping defaults to mode max for them).
-MAX_METRICS = frozenset({"accuracy"})
+# Metrics where a larger value is better (early stopping and train.best_metric default to max for them).
+MAX_METRICS = frozenset(m for m in CLASS_METRICS if m != "log_loss") | {"r2"}
+
+
+def base_metric(metric: str) -> str:
+    """``val_f1`` -> ``f1``: the metric name without a split prefix."""
+    for prefix in ("val_", "train_"):
+        if metric.startswith(prefix):
+            return metric[len(prefix):]
+    return metric
+
+
+def is_metric(name: str) -> bool:
+    import re
+    return name in METRICS or re.fullmatch(TOP_K_PATTERN, name) is not None
+
+
+def needs_classes(name: str) -> bool:
+    import re
+    return name in CLASS_METRICS or re.fullmatch(TOP_K_PATTERN, name) is not None
 
 
 def metric_mode(metric: str) -> str:
     """'max' when larger is better for ``metric`` (with or without a ``val_``/``train_`` prefix), else 'min'."""
-    name = metric
-    for prefix in ("val_", "train_"):
-        if name.startswith(prefix):
-            name = name[len(prefix):]
-            break
-    return "max" if name in MAX_METRICS else "min"
+    import re
+    name = base_metric(metric)
+    return "max" if name in MAX_METRICS or re.fullmatch(TOP_K_PATTERN, name) else "min"

@@ -15,7 +15,7 @@ import difflib
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,17 @@ from nnctl.config.yaml_lines import (
     read_text_file,
 )
 from nnctl.errors import ConfigError
-from nnctl.vocab import ACTIVATIONS, BACKENDS, LABEL_TYPES, LOSSES, METRICS, metric_mode
+from nnctl.vocab import (
+    ACTIVATIONS,
+    BACKENDS,
+    LABEL_TYPES,
+    LOSSES,
+    METRICS,
+    REGRESSION_METRICS,
+    is_metric,
+    metric_mode,
+    needs_classes,
+)
 
 __all__ = [
     "Config", "DataConfig", "SourceConfig", "ModelConfig", "LayerConfig", "Initializer", "LossConfig",
@@ -97,7 +107,7 @@ _DATA_KEYS = ("train", "val", "test", "val_split", "shuffle", "preprocess", "sca
 _SOURCE_KEYS = {"csv": ("features", "labels"), "npz": ("x_key", "y_key"), "idx": (),
                 "generator": ("n", "noise", "classes", "seed")}
 _TRAIN_KEYS = ("steps", "epochs", "batch_size", "eval_every", "checkpoint_every", "keep_last", "log_every",
-               "early_stopping")
+               "early_stopping", "best_metric", "best_mode", "restore_best")
 _EARLY_KEYS = ("metric", "patience", "mode", "min_delta")
 _MAX_SEED = 2**32 - 1  # numpy's legacy seeding accepts 32-bit seeds only
 
@@ -180,8 +190,13 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
+    """``class_weights``: one weight per class (the loss is the weighted mean, as PyTorch's
+    ``CrossEntropyLoss(weight=)``), ``"balanced"`` (n / (k * count of the class) on the training
+    labels, as scikit-learn's), or None."""
+
     type: str
     l2: float = 0.0
+    class_weights: list[float] | str | None = None
 
 
 @dataclass(frozen=True)
@@ -235,6 +250,12 @@ class TrainConfig:
     keep_last: int = 3
     log_every: int = 10
     early_stopping: EarlyStoppingConfig | None = None
+    # Resolved when the config is read: best_metric defaults to the early-stopping metric, else
+    # val_<first metric> (None without validation data); best_mode to max for accuracy-like metrics;
+    # restore_best to on exactly when early stopping is set.
+    best_metric: str | None = None
+    best_mode: str | None = None
+    restore_best: bool = False
 
 
 @dataclass(frozen=True)
@@ -760,9 +781,23 @@ def _model(v: _V, value: Any) -> ModelConfig:
 def _loss(v: _V, value: Any) -> LossConfig:
     # `loss: mse` is shorthand for `loss: {type: mse}`.
     m = {"type": value} if isinstance(value, str) else _section(v, value, "loss", "a mapping with type:")
-    _check_keys(v, m, "loss", ("type", "l2"))
+    _check_keys(v, m, "loss", ("type", "l2", "class_weights"))
     return LossConfig(type=_get(v, m, "loss", "type", _Choice(LOSSES, "loss")),
-                      l2=_get(v, m, "loss", "l2", _Float(0.0), 0.0))
+                      l2=_get(v, m, "loss", "l2", _Float(0.0), 0.0),
+                      class_weights=_class_weights(v, m.get("class_weights")))
+
+
+def _class_weights(v: _V, value: Any) -> list[float] | str | None:
+    key = "loss.class_weights"
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value.strip().lower() == "balanced":
+            return "balanced"
+        raise v.error(key, f"expected 'balanced' or a list of weights (one per class), got {describe_value(value)}")
+    if not isinstance(value, list) or len(value) < 2:
+        raise v.error(key, f"expected 'balanced' or a list of weights (one per class), got {describe_value(value)}")
+    return [_Float(0.0, lo_open=True)(v, w, index_key(key, i)) for i, w in enumerate(value)]
 
 
 _HYPER_READERS: dict[str, _Reader] = {
@@ -846,7 +881,11 @@ def _train(v: _V, value: Any) -> TrainConfig:
         early = EarlyStoppingConfig(metric=metric, patience=_get(v, e, ep, "patience", _Int(1), 10),
                                     mode=mode,
                                     min_delta=_get(v, e, ep, "min_delta", _Float(0.0), 0.0))
-    return TrainConfig(steps=steps, epochs=epochs,
+    best_metric = _get(v, m, path, "best_metric", _Nullable(_Str()), None)
+    best_metric = best_metric.strip() if best_metric else None
+    best_mode = _get(v, m, path, "best_mode", _Nullable(_Choice(("min", "max"), "mode")), None)
+    return TrainConfig(steps=steps, epochs=epochs, best_metric=best_metric, best_mode=best_mode,
+                       restore_best=_get(v, m, path, "restore_best", _Nullable(_Bool()), None),  # type: ignore
                        batch_size=_get(v, m, path, "batch_size", _BatchSize(), 32),
                        eval_every=_get(v, m, path, "eval_every", _Int(1), 100),
                        checkpoint_every=_get(v, m, path, "checkpoint_every", _Int(1), 100),
@@ -861,11 +900,20 @@ def _metrics(v: _V, value: Any, label_type: str) -> list[str]:
     out: list[str] = []
     for i, item in enumerate(items):
         key = index_key("metrics", i) if isinstance(value, list) else "metrics"
-        name = _Choice(METRICS, "metric")(v, item, key)
+        name = _MetricName()(v, item, key)
         if name in out:
             raise v.error(key, f"metric '{name}' is listed twice")
         out.append(name)
     return out
+
+
+class _MetricName(_Reader):
+    expected = "one of " + ", ".join(METRICS) + " or top_<k>_accuracy"
+
+    def __call__(self, v: _V, value: Any, key: str) -> str:
+        if isinstance(value, str) and is_metric(value.strip().lower()):
+            return value.strip().lower()
+        return _Choice(METRICS, "metric")(v, value, key)
 
 
 def _output_width(layers: Sequence[LayerConfig]) -> LayerConfig | None:
@@ -884,9 +932,28 @@ def _cross_checks(v: _V, cfg: Config, raw: Mapping[str, Any]) -> None:
         raise v.error("loss.type", "cross_entropy needs class labels (data.label_type: class or onehot), "
                                    "got label_type 'real'; for regression use mse or sum_squares")
     for i, m in enumerate(cfg.metrics):
-        if m == "accuracy" and d.label_type == "real":
-            key = index_key("metrics", i) if isinstance(raw.get("metrics"), list) else "metrics"
-            raise v.error(key, "'accuracy' needs class labels, but data.label_type is 'real'; use mse or mae")
+        key = index_key("metrics", i) if isinstance(raw.get("metrics"), list) else "metrics"
+        if needs_classes(m) and d.label_type == "real":
+            raise v.error(key, f"'{m}' needs class labels, but data.label_type is 'real'; use mse, mae, "
+                               + ", ".join(REGRESSION_METRICS))
+        if m in REGRESSION_METRICS and d.label_type != "real":
+            raise v.error(key, f"'{m}' is a regression metric, but data.label_type is '{d.label_type}'")
+    cw = loss.class_weights
+    if cw is not None and d.label_type == "real":
+        raise v.error("loss.class_weights", "class weights need class labels, but data.label_type is 'real'")
+    if isinstance(cw, list) and d.num_classes is not None and len(cw) != d.num_classes:
+        raise v.error("loss.class_weights", f"{len(cw)} class weights for data.num_classes {d.num_classes}")
+    t = cfg.train
+    if t.best_metric is not None:
+        has_val = d.val is not None or d.val_split > 0
+        watch = [*(["val_loss", *(f"val_{m}" for m in cfg.metrics)] if has_val else []),
+                 "train_loss", *(f"train_{m}" for m in cfg.metrics)]
+        if t.best_metric not in watch:
+            close = difflib.get_close_matches(t.best_metric, watch, n=1, cutoff=0.5)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise v.error("train.best_metric", f"unknown metric {t.best_metric!r}: expected one of "
+                                               f"{', '.join(watch)} (a split prefix + loss or a configured "
+                                               f"metric){hint}")
     out = _output_width(cfg.model.layers)
     if out is not None:
         units, where = out.units, join_key(out.key, "units")
@@ -947,7 +1014,21 @@ def _build(data: Any, lines: dict[str, int], *, source: str, source_path: Path |
                  source_path=source_path, base_dir=base_dir, lines=dict(lines),
                  overrides=tuple(ov.text for ov in applied), source=source, override_paths=dict(v.overrides))
     _cross_checks(v, cfg, data)
-    return cfg
+    return replace(cfg, train=_resolve_best(cfg))
+
+
+def _resolve_best(cfg: Config) -> TrainConfig:
+    t, d = cfg.train, cfg.data
+    has_val = d.val is not None or d.val_split > 0
+    metric = t.best_metric
+    if metric is None and has_val:
+        metric = t.early_stopping.metric if t.early_stopping else "val_" + (cfg.metrics[0] if cfg.metrics else "loss")
+    mode = t.best_mode
+    if mode is None and metric is not None:
+        es = t.early_stopping
+        mode = es.mode if es is not None and es.metric == metric else metric_mode(metric)
+    restore = t.restore_best if t.restore_best is not None else t.early_stopping is not None
+    return replace(t, best_metric=metric, best_mode=mode, restore_best=bool(restore))
 
 
 def parse_config_text(text: str, source: str = "<string>", overrides: Iterable[str] = (), *,
@@ -1028,12 +1109,14 @@ def config_to_dict(cfg: Config) -> dict[str, Any]:
         "name": cfg.name, "seed": cfg.seed, "backend": cfg.backend, "data": data,
         "model": {"input_shape": list(cfg.model.input_shape),
                   "layers": [_layer_to_dict(layer) for layer in cfg.model.layers]},
-        "loss": {"type": cfg.loss.type, "l2": cfg.loss.l2},
+        "loss": {"type": cfg.loss.type, "l2": cfg.loss.l2,
+                 **({"class_weights": cfg.loss.class_weights} if cfg.loss.class_weights is not None else {})},
         "optimizer": opt,
         "train": {"steps": t.steps, "epochs": t.epochs, "batch_size": t.batch_size,
                   "eval_every": t.eval_every, "checkpoint_every": t.checkpoint_every,
                   "keep_last": t.keep_last, "log_every": t.log_every,
                   "early_stopping": None if es is None else {"metric": es.metric, "patience": es.patience,
-                                                             "mode": es.mode, "min_delta": es.min_delta}},
+                                                             "mode": es.mode, "min_delta": es.min_delta},
+                  "best_metric": t.best_metric, "best_mode": t.best_mode, "restore_best": t.restore_best},
         "metrics": list(cfg.metrics),
     }

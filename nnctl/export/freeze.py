@@ -56,6 +56,7 @@ class FreezeReport:
     max_abs_diff: float
     sample_size: int
     warnings: list[str] = field(default_factory=list)
+    which: str = "latest"                # how the checkpoint was chosen: best | latest | step | folder
 
 
 def _is_var_read(op: Operation) -> bool:
@@ -164,6 +165,7 @@ def freeze_run(run: LoadedRun, out: str | os.PathLike | None, sample_size: int =
         "metrics": list(cfg.metrics),
         "l2": float(cfg.loss.l2),
         "l2_penalty": l2_penalty(cfg.loss.l2, weights),
+        "class_weights": None if model.class_weights is None else [float(w) for w in model.class_weights],
         "preprocessor": splits.preprocessor.to_dict(),
         "features": {"names": splits.feature_names, "shape": list(splits.train.x.shape[1:])},
         "labels": {"names": splits.label_names, "type": cfg.data.label_type, "class_names": splits.class_names,
@@ -190,7 +192,8 @@ def freeze_run(run: LoadedRun, out: str | os.PathLike | None, sample_size: int =
         if id(op) not in info["ids"]:
             removed[_removed_kind(op, model, layer_names)] += 1
     report = FreezeReport(Path(out) if out is not None else None, len(data), run.step, signature, info["kept"],
-                          info["folded"], dict(sorted(removed.items())), len(all_ops), len(info["ids"]), diff, n)
+                          info["folded"], dict(sorted(removed.items())), len(all_ops), len(info["ids"]), diff, n,
+                          which=run.which)
     frozen.close()
     return data, report
 
@@ -230,7 +233,7 @@ def freeze(target: str | os.PathLike, out: str | os.PathLike, checkpoint: str | 
         raise InputError(f"{t.path}: is a file; freeze needs a run directory or a checkpoint folder")
     if t.kind == "checkpoint" and checkpoint is not None:
         raise InputError(f"{t.path} already names a checkpoint; drop --checkpoint or give the run directory")
-    run = load_run(t.run_dir, checkpoint or "latest", t.checkpoint, warn)
+    run = load_run(t.run_dir, checkpoint, t.checkpoint, warn)
     try:
         _, report = freeze_run(run, out)
     finally:
@@ -261,8 +264,9 @@ def report_renderables(rep: FreezeReport) -> list[Any]:
         for s in specs:
             sig.add_row(kind, s.name, s.tensor, fmt_shape(s.shape), s.dtype)
     params = sum(n for _, _, n in rep.folded)
-    line = (f"froze checkpoint step {rep.step}: {len(rep.folded)} variables ({params:,} values) folded to constants; "
-            f"max |frozen - checkpoint| = {rep.max_abs_diff:.3g} on {rep.sample_size} examples")
+    why = f" ({rep.which})" if rep.which in ("best", "latest") else ""
+    line = (f"froze checkpoint step {rep.step}{why}: {len(rep.folded)} variables ({params:,} values) folded to "
+            f"constants; max |frozen - checkpoint| = {rep.max_abs_diff:.3g} on {rep.sample_size} examples")
     if rep.path is not None:
         line += f"\nwrote {rep.path} ({rep.size:,} bytes)"
     return [kept, removed, sig, line]

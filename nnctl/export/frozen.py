@@ -33,7 +33,7 @@ from nnctl.export.serialize import GraphFormatError, graph_from_json
 from nnctl.fileio import load_npz_bytes, npz_bytes, read_file_bytes
 from nnctl.graph.graph import Graph, Tensor
 from nnctl.train.evaluation import predicted_class, probabilities, run_outputs, score
-from nnctl.vocab import LABEL_TYPES, LOSSES, METRICS
+from nnctl.vocab import LABEL_TYPES, LOSSES, is_metric
 
 FORMAT = "nnctl-frozen"
 VERSION = 1
@@ -189,6 +189,8 @@ class FrozenModel:
         self.preprocessor = Preprocessor.from_dict(meta["preprocessor"])
         self.metrics: list[str] = list(meta["metrics"])
         self.l2_penalty = float(meta["l2_penalty"])
+        cw = meta.get("class_weights")
+        self.class_weights = None if cw is None else np.asarray(cw, np.float64)
         self.x: Tensor = graph.get_tensor_by_name(signature.input("x").tensor)
         self.logits: Tensor = graph.get_tensor_by_name(signature.output("logits").tensor)
         self.outputs: Tensor = graph.get_tensor_by_name(signature.output("outputs").tensor)
@@ -292,10 +294,12 @@ class FrozenModel:
         logits, outputs = self.run(x, source=source)
         return predicted_class(self.head, logits, outputs)
 
-    def evaluate(self, x: Any, y: Any, source: str | None = None) -> dict[str, float]:
-        """Loss and the configured metrics, exactly as training validation computes them."""
+    def evaluate(self, x: Any, y: Any, source: str | None = None, state: Any = None) -> dict[str, float]:
+        """Loss and the configured metrics, exactly as training validation computes them
+        (``state``: a fresh MetricState to read the confusion matrix from afterwards)."""
         logits, outputs = self.run(x, source=source)
-        return score(self.head, logits, outputs, np.asarray(y), self.metrics, self.l2_penalty)
+        return score(self.head, logits, outputs, np.asarray(y), self.metrics, self.l2_penalty,
+                     class_weights=self.class_weights, state=state)
 
     def close(self) -> None:
         if self._sess is not None:
@@ -359,8 +363,12 @@ def _validate(meta: dict, graph: Graph) -> Signature:
     if list(signature.output("logits").shape[1:]) != [h.units]:
         raise ValueError("head units do not match the output signature")
     metrics = meta.get("metrics")
-    if not isinstance(metrics, list) or not all(m in METRICS for m in metrics):
+    if not isinstance(metrics, list) or not all(isinstance(m, str) and is_metric(m) for m in metrics):
         raise ValueError(f"bad metrics {metrics!r}")
+    cw = meta.get("class_weights")
+    if cw is not None and (not isinstance(cw, list) or len(cw) != max(h.units, 2)
+                           or not all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in cw)):
+        raise ValueError("class_weights must be a list of numbers, one per class")
     pen = meta.get("l2_penalty")
     if isinstance(pen, bool) or not isinstance(pen, (int, float)):
         raise ValueError("l2_penalty must be a number")

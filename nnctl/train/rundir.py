@@ -241,7 +241,24 @@ def build_for_config(cfg: Any, *, data_required: bool = True, warn: Callable[[st
         return None, build_model(cfg, None, None, width)
     tr = splits.train
     label_width = tr.y.shape[1] if tr.y.ndim == 2 else 1
-    return splits, build_model(cfg, tr.x.shape[1:], splits.num_classes, label_width)
+    return splits, build_model(cfg, tr.x.shape[1:], splits.num_classes, label_width,
+                               class_weights=resolve_class_weights(cfg, splits))
+
+
+def resolve_class_weights(cfg: Any, splits: Any) -> Any:
+    """loss.class_weights as an array over the classes: the listed weights, or for ``balanced``
+    n / (k * n_c) over the training labels (scikit-learn's ``compute_class_weight``)."""
+    import numpy as np
+    cw = cfg.loss.class_weights
+    if cw is None:
+        return None
+    k = splits.num_classes or 2
+    if cw == "balanced":
+        counts = np.bincount(np.asarray(splits.train.y, np.int64).reshape(-1), minlength=k).astype(np.float64)
+        return len(splits.train.y) / (k * np.maximum(counts, 1.0))
+    if len(cw) != k:
+        raise cfg.error("loss.class_weights", f"{len(cw)} class weights, but the data has {k} classes")
+    return np.asarray(cw, np.float64)
 
 
 # --- what a TARGET names -------------------------------------------------------------------------
@@ -302,7 +319,8 @@ def reopen(run_dir: str | os.PathLike, which: str | None = None, checkpoint_dir:
     """Rebuild a run's model from its config.yaml and load a verified checkpoint into a new session.
 
     ``which`` is ``latest`` (newest intact; damaged newer ones are named through ``warn``), ``best``
-    or a step (default ``latest``). ``checkpoint_dir`` names one checkpoint folder instead."""
+    or a step; None (the default) is ``best`` when the run marked a best checkpoint, else ``latest``.
+    ``checkpoint_dir`` names one checkpoint folder instead."""
     import nnctl as tf
     from nnctl.config import load_config
     from nnctl.train import checkpoint as ckpt
@@ -314,7 +332,7 @@ def reopen(run_dir: str | os.PathLike, which: str | None = None, checkpoint_dir:
         c = ckpt.load_checkpoint(Path(checkpoint_dir))
         chosen = "folder"
     else:
-        chosen = which or "latest"
+        chosen = which or default_checkpoint(rd.path)
         c = ckpt.find_checkpoint(rd.checkpoints, chosen, warn)
     if c.manifest.get("graph_fingerprint") != model.fingerprint():
         diff = ckpt.variable_diff(c.state.get("variables", {}), model.variable_specs())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -41,7 +42,6 @@ from nnctl.train.rundir import (  # noqa: F401  (read_metrics, write_metrics_csv
     read_metrics,
     write_metrics_csv,
 )
-from nnctl.vocab import metric_mode
 
 _TRAIN_EVAL_MAX = 10000  # examples of the training split scored at each evaluation
 
@@ -118,12 +118,14 @@ class Trainer:
         self.total_steps = cfg.train.steps if cfg.train.steps else cfg.train.epochs * spe
         self.step = 0
         self.elapsed_before = 0.0
-        self.best: dict[str, Any] | None = None
+        self.best: dict[str, Any] | None = None      # the best checkpoint by train.best_metric
+        self.es_best: dict[str, Any] | None = None   # early stopping's best (strict, by min_delta)
         self.wait = 0
         self.loss_acc = [0.0, 0]
         es = cfg.train.early_stopping
-        self.es_metric = es.metric if es else ("val_" + (cfg.metrics[0] if cfg.metrics else "loss"))
-        self.es_mode = es.mode if es else metric_mode(self.es_metric)
+        self.es_metric = es.metric if es else None
+        self.es_mode = es.mode if es else None
+        self.best_metric, self.best_mode = cfg.train.best_metric, cfg.train.best_mode or "min"
 
     def _restore(self) -> None:
         stored = self.run.read_config_dict()
@@ -163,6 +165,7 @@ class Trainer:
             self.sess.context.set_rng_states(_rng_from_json(st["rng"]), self.model.graph)
             t = st["trainer"]
             self.step, self.elapsed_before, self.best, self.wait = t["step"], t["elapsed"], t["best"], t["wait"]
+            self.es_best = t.get("es_best", t["best"])
             self.loss_acc = list(t["loss_acc"])
             metrics_bytes = int(t["metrics_bytes"])
         except (KeyError, TypeError, ValueError, IndexError) as e:
@@ -230,18 +233,19 @@ class Trainer:
                                    "time": self._elapsed(t0)}
                             self._log(rec)
                             rep.record(rec, rate)
+                            improved = self._track_best(name, scores) or improved
                             if name == "val":
-                                improved, stop = self._early_stopping(scores)
+                                stop = self._early_stopping(scores)
                     if self.step % cfg.checkpoint_every == 0 or final or improved or stop:
                         self.save_checkpoint(t0)
                         if improved:
-                            ckpt.mark_best(self.run.checkpoints, self.step, self.es_metric, self.best["value"])
+                            ckpt.mark_best(self.run.checkpoints, self.step, self.best["metric"], self.best["value"])
                         ckpt.prune(self.run.checkpoints, cfg.keep_last)
                     if stop:
                         status = "early_stopped"
                         rep.message(f"early stopping at step {self.step}: {self.es_metric} has not improved for "
-                                    f"{self.wait} evaluations (best {self.best['value']:.4g} at step "
-                                    f"{self.best['step']})")
+                                    f"{self.wait} evaluations (best {self.es_best['value']:.4g} at step "
+                                    f"{self.es_best['step']})")
                         break
                 if self._stop_signal is not None:
                     self.save_checkpoint(t0)
@@ -252,6 +256,8 @@ class Trainer:
             raise self._write_failure(e) from None
         finally:
             self._restore_signals(old_handlers)
+        if status in ("completed", "early_stopped") and self.cfg.train.restore_best:
+            self._restore_best()
         try:
             summary = self.write_summary(status, t0)
         except OSError as e:
@@ -264,6 +270,24 @@ class Trainer:
                               130 if sig == signal.SIGINT else 143)
         return TrainResult(self.run.path, status, self.step, summary)
 
+    def _restore_best(self) -> None:
+        """train.restore_best: end with the best checkpoint's weights (Keras' restore_best_weights)."""
+        b = self.best
+        self.result_step = self.step
+        if b is None or b["step"] == self.step:
+            return
+        try:
+            c = ckpt.find_checkpoint(self.run.checkpoints, "best", self.warn)
+        except FileFormatError as e:
+            self.warn(f"train.restore_best: could not restore the best checkpoint ({e}); the final state is the "
+                      f"last step")
+            return
+        ckpt.load_into(self.model, self.sess, c.arrays, str(c.path))
+        self.result_step = int(b["step"])
+        if not self.quiet:
+            print(f"restored the best checkpoint: step {b['step']} ({b['metric']} {b['value']:.4g})",
+                  file=self.stream or sys.stdout, flush=True)
+
     def _write_failure(self, e: OSError) -> RuntimeFailure:
         where = f" ({e.filename})" if e.filename else ""
         return RuntimeFailure(f"cannot write to the run directory {self.run.path}: {e.strerror or e}{where}; "
@@ -275,21 +299,38 @@ class Trainer:
     def _log(self, rec: dict[str, Any]) -> None:
         self.run.append_metrics(rec)
 
-    def _early_stopping(self, scores: dict[str, float]) -> tuple[bool, bool]:
+    def _track_best(self, split: str, scores: dict[str, float]) -> bool:
+        """Whether this evaluation is the best so far by train.best_metric; ties go to the later step."""
+        m = self.best_metric
+        if m is None or not m.startswith(split + "_"):
+            return False
+        value = scores.get(m[len(split) + 1:])
+        if value is None or not math.isfinite(float(value)):
+            return False
+        b = self.best
+        if b is None or (value >= b["value"] if self.best_mode == "max" else value <= b["value"]):
+            self.best = {"step": self.step, "value": float(value), "metric": m}
+            return True
+        return False
+
+    def _early_stopping(self, scores: dict[str, float]) -> bool:
+        """Whether to stop: es.metric has not improved by more than min_delta for ``patience`` evaluations."""
+        es = self.cfg.train.early_stopping
+        if es is None:
+            return False
         key = self.es_metric[4:] if self.es_metric.startswith("val_") else self.es_metric
         value = scores.get(key)
         if value is None:
-            return False, False
-        es = self.cfg.train.early_stopping
-        delta = es.min_delta if es else 0.0
-        better = self.best is None or (value > self.best["value"] + delta if self.es_mode == "max"
-                                       else value < self.best["value"] - delta)
+            return False
+        b = self.es_best
+        better = b is None or (value > b["value"] + es.min_delta if self.es_mode == "max"
+                               else value < b["value"] - es.min_delta)
         if better:
-            self.best = {"step": self.step, "value": float(value), "metric": self.es_metric}
+            self.es_best = {"step": self.step, "value": float(value), "metric": self.es_metric}
             self.wait = 0
-            return True, False
+            return False
         self.wait += 1
-        return False, bool(es and self.wait >= es.patience)
+        return self.wait >= es.patience
 
     def _nonfinite(self, loss: float, gnorm: float, op_report: str | None = None) -> None:
         last = ckpt.list_checkpoints(self.run.checkpoints)
@@ -316,8 +357,8 @@ class Trainer:
         state = {
             "batcher": self.batcher.state_dict(),
             "rng": _rng_to_json(self.sess.context.rng_states()),
-            "trainer": {"step": self.step, "elapsed": self._elapsed(t0), "best": self.best, "wait": self.wait,
-                        "loss_acc": self.loss_acc, "metrics_bytes": self.run.metrics_size()},
+            "trainer": {"step": self.step, "elapsed": self._elapsed(t0), "best": self.best, "es_best": self.es_best,
+                        "wait": self.wait, "loss_acc": self.loss_acc, "metrics_bytes": self.run.metrics_size()},
             "variables": self.model.variable_specs(),
             "preprocessor": self.splits.preprocessor.to_dict(),
         }
@@ -343,6 +384,7 @@ class Trainer:
         summary = {"name": self.cfg.name, "status": status, "steps": self.step, "total_steps": self.total_steps,
                    "epochs": self.batcher.epoch, "wall_time": self._elapsed(t0) if t0 is not None else None,
                    "final": final, "best": self.best, "metrics": list(self.cfg.metrics),
+                   "result_checkpoint": getattr(self, "result_step", self.step),
                    "params": self.model.trainable_params}
         atomic_write_json(self.run.summary, json_safe(summary))
         try:
