@@ -26,10 +26,13 @@ def _warn(msg: str) -> None:
 
 
 @app.command()
-def train(config: Path = typer.Argument(..., help="YAML config file"),
-          run_dir: Path = typer.Option(None, "--run-dir", help="run directory (default runs/<name>)"),
-          set_: list[str] = typer.Option([], "--set", help="override a config key: KEY=VALUE (repeatable)"),
-          resume: bool = typer.Option(False, "--resume", help="continue from the run dir's newest checkpoint"),
+def train(config: Path = typer.Argument(None, help="YAML config file (with --resume: optional, or the run directory)"),
+          run_dir: Path = typer.Option(None, "--run-dir", help="run directory (default runs/<name>, or runs/<name>-2 "
+                                                              "... when taken); missing parent folders are created"),
+          set_: list[str] = typer.Option([], "--set", help="override a config key: KEY=VALUE (repeatable); with "
+                                                           "--resume, a change to apply from the current step"),
+          resume: bool = typer.Option(False, "--resume", help="continue a run from its newest checkpoint: nnctl "
+                                                              "train --resume RUN_DIR"),
           backend: str = typer.Option(None, "--backend", help="numpy (default) or cupy"),
           quiet: bool = typer.Option(False, "--quiet", "-q", help="print only the final summary"),
           debug_nans: bool = typer.Option(False, "--debug-nans",
@@ -39,7 +42,7 @@ def train(config: Path = typer.Argument(..., help="YAML config file"),
     from nnctl.train.trainer import train as run_train
     console = _console()
     res = run_train(config, run_dir=run_dir, overrides=set_, resume=resume, backend=backend, quiet=quiet,
-                    debug_nans=debug_nans, warn=_warn,
+                    debug_nans=debug_nans, warn=_warn, info=lambda m: console.print(m, soft_wrap=True),
                     show_summary=lambda m: console.print(summary_table(m)))
     s = res.summary
     final = s.get("final", {})

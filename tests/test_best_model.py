@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import run_cli
+
 from nnctl.config import load_config
 from nnctl.errors import ConfigError
 from nnctl.train.rundir import read_metrics, reopen

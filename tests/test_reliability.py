@@ -565,11 +565,15 @@ def test_run_dir_under_a_file_fails_before_training(tmp_path):
     assert str(tmp_path / "somefile") in line and "not a folder" in line
 
 
-def test_run_dir_with_missing_parent_fails_before_training(tmp_path):
-    code, out, err = cli("train", XOR, "--run-dir", tmp_path / "nonexistent" / "x" / "run", "--quiet")
-    line = assert_clean_error(code, out, err, 2)
-    assert "does not exist" in line
+def test_run_dir_with_missing_parents_is_created_and_removed_after_a_failed_start(tmp_path):
+    code, out, err = cli("train", XOR, "--run-dir", tmp_path / "nonexistent" / "x" / "run", "--quiet",
+                         "--set", "model.input_shape=[3]")   # fails when the model meets the data
+    assert_clean_error(code, out, err, 2)
     assert not (tmp_path / "nonexistent").exists()
+    code, out, err = cli("train", XOR, "--run-dir", tmp_path / "nonexistent" / "x" / "run", "--quiet",
+                         "--set", "train.steps=5")
+    assert code == 0, err
+    assert (tmp_path / "nonexistent" / "x" / "run" / "summary.json").is_file()
 
 
 def _enospc_writer(fail_at: int) -> Callable[[Path, bytes], None]:

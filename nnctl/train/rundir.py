@@ -50,12 +50,14 @@ class RunDir:
     def is_run(self) -> bool:
         return self.config.is_file()
 
-    def prepare(self, resume: bool, explicit: bool) -> bool:
-        """Fail before training if the run dir cannot be used (exists, missing parent, unwritable).
+    def prepare(self, resume: bool, explicit: bool = True) -> bool:
+        """Fail before training if the run dir cannot be used (exists, under a file, unwritable);
+        missing parent folders are created (``--run-dir a/b/c``).
 
         Returns True when this call created the run directory."""
         p = self.path
         created = False
+        self._created: list[Path] = []
         if resume:
             if not self.config.is_file():
                 raise InputError(f"--resume: {p} is not a run directory (no {CONFIG_FILE}); nothing to resume")
@@ -68,11 +70,10 @@ class RunDir:
                     if not anc.is_dir():
                         raise InputError(f"cannot create run directory {p}: {anc} is a file, not a folder")
                     break
-            if explicit and not p.parent.is_dir():
-                raise InputError(f"cannot create run directory {p}: its parent {p.parent} does not exist")
             created = not p.exists()
+            self._created = [a for a in reversed(p.parents) if not a.exists()]
             try:
-                p.mkdir(parents=not explicit, exist_ok=True)
+                p.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise InputError(f"cannot create run directory {p}: {e.strerror}") from None
         probe = p / f".write-test-{os.getpid()}"
@@ -91,7 +92,7 @@ class RunDir:
 
     def remove_if_empty(self) -> None:
         """Undo ``prepare`` after a failed start; only empty folders are removed, never a file."""
-        for d in (self.checkpoints, self.path):
+        for d in (self.checkpoints, self.path, *reversed(getattr(self, "_created", []))):
             try:
                 d.rmdir()
             except OSError:
@@ -207,14 +208,30 @@ def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: d}
 
 
+def config_changes(old: dict, new: dict) -> list[tuple[str, Any, Any]]:
+    """(dotted key, old value, new value) for every key whose value differs ("<absent>" where missing)."""
+    a, b = flatten(old), flatten(new)
+    return [(k, a.get(k, "<absent>"), b.get(k, "<absent>")) for k in sorted(set(a) | set(b))
+            if a.get(k, "<absent>") != b.get(k, "<absent>")]
+
+
 def config_diff(old: dict, new: dict) -> list[str]:
     """``key: old -> new`` lines for every dotted key whose value differs."""
-    a, b = flatten(old), flatten(new)
-    lines = []
-    for k in sorted(set(a) | set(b)):
-        if a.get(k, "<absent>") != b.get(k, "<absent>"):
-            lines.append(f"{k}: {a.get(k, '<absent>')!r} -> {b.get(k, '<absent>')!r}")
-    return lines
+    return [f"{k}: {a!r} -> {b!r}" for k, a, b in config_changes(old, new)]
+
+
+def default_run_dir(name: str, root: str | os.PathLike = "runs") -> tuple[Path, bool]:
+    """``runs/<name>``, or the first free ``runs/<name>-2``, ``-3`` ... when it is taken.
+
+    Returns (path, whether a suffix was needed). A folder counts as taken when it holds anything
+    but the empty checkpoints/ folder that a failed start leaves."""
+    base = Path(root) / name
+    n = 1
+    while True:
+        p = base if n == 1 else base.with_name(f"{name}-{n}")
+        if not p.exists() or (p.is_dir() and RunDir(p)._is_fresh()):
+            return p, n > 1
+        n += 1
 
 
 # --- config -> data and model ------------------------------------------------------------------------

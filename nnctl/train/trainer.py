@@ -31,6 +31,7 @@ from nnctl.data.splits import Split, Splits
 from nnctl.errors import FileFormatError, InputError, NonFiniteError, RuntimeFailure
 from nnctl.fileio import atomic_write_json, atomic_write_text
 from nnctl.train import checkpoint as ckpt
+from nnctl.train import resume as resume_rules
 from nnctl.train.evaluation import evaluate_model
 from nnctl.train.progress import Reporter
 from nnctl.train.rundir import (  # noqa: F401  (read_metrics, write_metrics_csv: long-standing imports from here)
@@ -38,6 +39,7 @@ from nnctl.train.rundir import (  # noqa: F401  (read_metrics, write_metrics_csv
     build_for_config,
     config_diff,
     config_fingerprint,
+    default_run_dir,
     json_safe,
     read_metrics,
     write_metrics_csv,
@@ -80,6 +82,8 @@ class Trainer:
         self.show_summary = show_summary
         self.cfg_dict = config_to_dict(cfg)
         self._stop_signal: int | None = None
+        self.changes: list = []       # (key, old, new) applied on --resume
+        self.history: list | None = None
 
     # --- setup -----------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -137,24 +141,19 @@ class Trainer:
                                       f"({n} found, all damaged)")
             # Stopped before its first checkpoint: starting again from step 0 is exactly what an
             # uninterrupted run did (initial values and random streams come from the seed).
-            cdiff = config_diff(stored, self.cfg_dict)
-            if [d for d in cdiff if not d.startswith("train.")]:
-                raise InputError(f"cannot resume {self.run.path}: it has no checkpoint yet and its config differs:"
-                                 "\n  " + "\n  ".join(cdiff))
+            self.changes = resume_rules.check_changes(self.run.path, stored, self.cfg_dict)
             self.warn(f"{self.run.path} has no checkpoint yet (stopped before the first one): starting again "
                       "from step 0")
             self.run.truncate_metrics(0)
             self.resumed_from = None
+            self._record_changes(0)
             return
         if c.manifest.get("graph_fingerprint") != self.model.fingerprint():
             diff = ckpt.variable_diff(c.state.get("variables", {}), self.model.variable_specs())
             cdiff = config_diff(stored, self.cfg_dict)
             raise InputError("cannot resume: the config builds a different model than the checkpoint "
                              f"{c.path.name}\n  " + "\n  ".join(diff + cdiff))
-        cdiff = [d for d in config_diff(stored, self.cfg_dict) if not d.startswith("train.")]
-        if cdiff:
-            self.warn("resuming with a changed config (the result will not match an uninterrupted run):\n  "
-                      + "\n  ".join(cdiff))
+        self.changes = resume_rules.check_changes(self.run.path, stored, self.cfg_dict)
         missing = [v.op.name for v in self.model.graph.get_collection("variables") if v.op.name not in c.arrays]
         if missing:
             raise FileFormatError(f"{c.path}: checkpoint lacks variables: {', '.join(missing)}")
@@ -174,6 +173,26 @@ class Trainer:
                                   ) from None
         self.run.truncate_metrics(metrics_bytes)
         self.resumed_from = c
+        if any(k.startswith("train.best_metric") for k, _, _ in self.changes):
+            self.best = None  # a new rule for "best": the next evaluation starts the record
+        self._record_changes(self.step)
+
+    def _record_changes(self, step: int) -> None:
+        """Write the changed config into config.yaml, each change commented with its step."""
+        if not self.changes:
+            return
+        try:
+            previous = self.run.config.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            previous = ""
+        text = resume_rules.config_text(yaml.safe_dump(self.cfg_dict, sort_keys=False), previous, step, self.changes)
+        atomic_write_text(self.run.config, text)
+        self.history = self._previous_changes() + [{"step": step, "changes": resume_rules.describe(self.changes)}]
+
+    def _previous_changes(self) -> list:
+        old = self.run.read_summary() or {}
+        h = old.get("changes")
+        return h if isinstance(h, list) else []
 
     # --- loop ------------------------------------------------------------------------------
     def run_training(self) -> TrainResult:
@@ -195,6 +214,7 @@ class Trainer:
                     Reporter(self.total_steps, self.quiet, self.stream) as rep:
                 if self.resume and self.resumed_from is not None and not self.quiet:
                     rep.message(f"resumed from {self.resumed_from.path.name} (step {self.step})")
+                self._report_changes(rep)
                 while self.step < self.total_steps:
                     if self._stop_signal is not None:
                         break
@@ -266,7 +286,7 @@ class Trainer:
             sig = self._stop_signal
             name = "SIGINT" if sig == signal.SIGINT else "SIGTERM"
             raise Interrupted(f"{name}: stopped at step {self.step}; checkpoint saved. Continue with: "
-                              f"nnctl train {self.cfg.source_path or 'CONFIG'} --run-dir {self.run.path} --resume",
+                              f"nnctl train --resume {_shell_quote(self.run.path)}",
                               130 if sig == signal.SIGINT else 143)
         return TrainResult(self.run.path, status, self.step, summary)
 
@@ -287,6 +307,28 @@ class Trainer:
         if not self.quiet:
             print(f"restored the best checkpoint: step {b['step']} ({b['metric']} {b['value']:.4g})",
                   file=self.stream or sys.stdout, flush=True)
+
+    def _report_changes(self, rep: Reporter) -> None:
+        """On resume: the applied changes as a diff, the re-planned length and schedule, or 'nothing to do'."""
+        if not self.resume:
+            return
+        if self.changes:
+            rep.message(f"changes applied from step {self.step} (recorded in {self.run.config}):\n  "
+                        + "\n  ".join(resume_rules.describe(self.changes)))
+            old_total = (self.resumed_from.state.get("trainer", {}).get("total_steps")
+                         if self.resumed_from is not None else None)
+            if isinstance(old_total, int) and old_total != self.total_steps:
+                rep.message(f"train length re-planned: {old_total} -> {self.total_steps} steps; continuing from "
+                            f"step {self.step}")
+            if any(k.startswith(("optimizer.", "train.steps", "train.epochs")) for k, _, _ in self.changes):
+                rep.message(f"learning-rate schedule re-planned ({self.cfg.optimizer.schedule.type}): lr "
+                            f"{self._lr_now():.4g} at step {self.step}")
+        if self.step >= self.total_steps:
+            rep.message(f"the run is already complete at step {self.step} of {self.total_steps}; to train longer, "
+                        f"resume with --set train.epochs=N or --set train.steps=N")
+
+    def _lr_now(self) -> float:
+        return float(self.sess.run(self.model.lr))
 
     def _write_failure(self, e: OSError) -> RuntimeFailure:
         where = f" ({e.filename})" if e.filename else ""
@@ -357,7 +399,8 @@ class Trainer:
         state = {
             "batcher": self.batcher.state_dict(),
             "rng": _rng_to_json(self.sess.context.rng_states()),
-            "trainer": {"step": self.step, "elapsed": self._elapsed(t0), "best": self.best, "es_best": self.es_best,
+            "trainer": {"step": self.step, "total_steps": self.total_steps, "elapsed": self._elapsed(t0),
+                        "best": self.best, "es_best": self.es_best,
                         "wait": self.wait, "loss_acc": self.loss_acc, "metrics_bytes": self.run.metrics_size()},
             "variables": self.model.variable_specs(),
             "preprocessor": self.splits.preprocessor.to_dict(),
@@ -385,6 +428,7 @@ class Trainer:
                    "epochs": self.batcher.epoch, "wall_time": self._elapsed(t0) if t0 is not None else None,
                    "final": final, "best": self.best, "metrics": list(self.cfg.metrics),
                    "result_checkpoint": getattr(self, "result_step", self.step),
+                   "changes": self.history if self.history is not None else self._previous_changes(),
                    "params": self.model.trainable_params}
         atomic_write_json(self.run.summary, json_safe(summary))
         try:
@@ -420,22 +464,48 @@ def _rng_from_json(states: dict[str, Any]) -> dict[str, Any]:
     return states
 
 
-def train(config: str | Path, run_dir: str | Path | None = None, overrides: list[str] | tuple = (),
+def train(config: str | Path | None = None, run_dir: str | Path | None = None, overrides: list[str] | tuple = (),
           resume: bool = False, backend: str | None = None, quiet: bool = False, debug_nans: bool = False,
           stream: Any = None, warn: Callable[[str], None] | None = None,
           show_summary: Callable[[Model], None] | None = None,
-          checkpoint_writer: Callable[[Path, bytes], None] | None = None) -> TrainResult:
-    """Train ``config`` into ``run_dir`` (default runs/<name>); the library form of ``nnctl train``."""
+          checkpoint_writer: Callable[[Path, bytes], None] | None = None,
+          info: Callable[[str], None] | None = None) -> TrainResult:
+    """Train ``config`` into ``run_dir``; the library form of ``nnctl train``.
+
+    The default run dir is ``runs/<name>``, or ``runs/<name>-2``, ``-3`` ... when that exists (the
+    choice is reported through ``info``). With ``resume``, ``config`` may be the run directory
+    itself (or None with ``run_dir`` given): the run continues from its own config.yaml, with
+    ``overrides`` as changes (see nnctl.train.resume)."""
     ov = list(overrides)
     if backend is not None:
         ov.append(f"backend={backend}")
+    if config is not None and Path(config).is_dir():
+        if not resume:
+            raise InputError(f"{config} is a directory; give a YAML config file, or continue that run with "
+                             f"nnctl train --resume {config}")
+        if run_dir is not None and Path(run_dir) != Path(config):
+            raise InputError(f"--resume {config} and --run-dir {run_dir} name two different runs; give one")
+        run_dir, config = config, None
+    if config is None:
+        if not resume or run_dir is None:
+            raise InputError("no config given: nnctl train CONFIG, or nnctl train --resume RUN_DIR to continue a run")
+        rdir = RunDir(run_dir)
+        if not rdir.config.is_file():
+            raise InputError(f"--resume: {run_dir} is not a run directory (no {rdir.config.name}); nothing to "
+                             "resume")
+        rdir.read_config_dict()  # a damaged config.yaml is reported as such, before the schema sees it
+        config = rdir.config
     explicit = run_dir is not None
     cfg = load_config(config, ov)
-    if resume and run_dir is None:
-        run_dir = Path("runs") / cfg.name
-    rd = Path(run_dir) if run_dir is not None else Path("runs") / cfg.name
-    t = Trainer(cfg, rd, resume=resume, quiet=quiet, debug_nans=debug_nans, stream=stream, explicit_run_dir=explicit,
-                checkpoint_writer=checkpoint_writer, warn=warn, show_summary=show_summary)
+    if run_dir is None:
+        if resume:
+            run_dir = Path("runs") / cfg.name
+        else:
+            run_dir, moved = default_run_dir(cfg.name)
+            if moved and info is not None:
+                info(f"runs/{cfg.name} already exists: this run goes to {run_dir} (use --run-dir to choose)")
+    t = Trainer(cfg, Path(run_dir), resume=resume, quiet=quiet, debug_nans=debug_nans, stream=stream,
+                explicit_run_dir=explicit, checkpoint_writer=checkpoint_writer, warn=warn, show_summary=show_summary)
     try:
         return t.run_training()
     except MemoryError as e:
@@ -445,3 +515,8 @@ def train(config: str | Path, run_dir: str | Path | None = None, overrides: list
 def out_of_memory(e: MemoryError) -> str:
     return (f"out of memory: {e or 'allocation failed'}; make the model smaller (model.layers units, filters) "
             "or lower train.batch_size")
+
+
+def _shell_quote(p: Any) -> str:
+    import shlex
+    return shlex.quote(str(p))
