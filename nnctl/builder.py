@@ -79,6 +79,7 @@ class Model:
     optimizer: Any
     input_shape: tuple
     class_weights: np.ndarray | None = None   # loss weight per class (loss.class_weights, resolved)
+    lr_feed: Tensor | None = None             # reduce_on_plateau: the learning rate the trainer feeds
 
     @property
     def trainable_params(self) -> int:
@@ -310,11 +311,18 @@ def _make_optimizer(o: Any, lr: Tensor) -> Any:
     raise ValueError(f"unknown optimizer {o.name!r}")
 
 
-def _lr_schedule(o: Any, gs: Any) -> Tensor:
-    """The learning rate as a graph tensor of the global step (the step before the update)."""
+def _lr_schedule(o: Any, gs: Any, total_steps: int | None = None) -> tuple[Tensor, Tensor | None]:
+    """The learning rate as a graph tensor of the global step (the step before the update), and for
+    reduce_on_plateau the placeholder (default lr) through which the trainer sets the current rate."""
     s = o.schedule
     lr = np.float32(o.lr)
-    if s.type == "step":
+    feed = None
+    if s.type == "one_cycle":
+        t = tf.train.one_cycle(lr, gs, total_steps or 1, s.pct_start, s.div_factor, s.final_div_factor)
+    elif s.type == "reduce_on_plateau":
+        feed = tf.placeholder_with_default(lr, [], name="plateau_lr")
+        t = feed
+    elif s.type == "step":
         t = tf.train.exponential_decay(lr, gs, s.step_size, s.gamma, staircase=True)
     elif s.type == "exponential":
         t = tf.train.exponential_decay(lr, gs, s.decay_steps, s.decay_rate, staircase=bool(s.staircase))
@@ -324,7 +332,7 @@ def _lr_schedule(o: Any, gs: Any) -> Tensor:
         t = tf.constant(lr)
     if s.warmup_steps:
         t = tf.train.linear_warmup(t, gs, s.warmup_steps)
-    return t
+    return t, feed
 
 
 def check_against_data(cfg: Any, example_shape: tuple, num_classes: int | None, label_width: int) -> None:
@@ -337,7 +345,8 @@ def check_against_data(cfg: Any, example_shape: tuple, num_classes: int | None, 
 
 
 def build_model(cfg: Any, example_shape: tuple | None = None, num_classes: int | None = None,
-                label_width: int = 1, class_weights: np.ndarray | None = None) -> Model:
+                label_width: int = 1, class_weights: np.ndarray | None = None,
+                total_steps: int | None = None) -> Model:
     """Build the graph of ``cfg`` in a new Graph. ``example_shape`` is the data's per-example shape."""
     input_shape = tuple(cfg.model.input_shape)
     if example_shape is not None:
@@ -377,7 +386,7 @@ def build_model(cfg: Any, example_shape: tuple | None = None, num_classes: int |
                 loss = loss + np.float32(cfg.loss.l2) * tf.add_n([tf.nn.l2_loss(w) for w in b.weights])
         global_step = tf.train.get_or_create_global_step()
         with tf.name_scope("learning_rate"):
-            lr = _lr_schedule(cfg.optimizer, global_step)
+            lr, lr_feed = _lr_schedule(cfg.optimizer, global_step, total_steps)
         opt = _make_optimizer(cfg.optimizer, lr)
         gv = opt.compute_gradients(loss)
         grads = [g for g, _ in gv]
@@ -395,7 +404,7 @@ def build_model(cfg: Any, example_shape: tuple | None = None, num_classes: int |
     return Model(graph=graph, x=x, y=y, lr=lr, logits=logits, outputs=outputs, train_logits=tr_logits,
                  train_outputs=tr_outputs, loss=loss, data_loss=data_loss, grad_norm=grad_norm, train_op=train_op,
                  global_step=global_step, head=head, layers=infos, weights=b.weights, optimizer=opt,
-                 input_shape=feat_shape, class_weights=class_weights)
+                 input_shape=feat_shape, class_weights=class_weights, lr_feed=lr_feed)
 
 
 def _head(cfg: Any, units: int, num_classes: int | None, label_width: int, layers: list) -> Head:

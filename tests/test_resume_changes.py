@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
 from conftest import run_cli
+
 from nnctl.config import load_config
 from nnctl.errors import InputError
 from nnctl.train.trainer import train

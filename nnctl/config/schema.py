@@ -98,6 +98,13 @@ SCHEDULES: dict[str, dict[str, Any]] = {
     "step": {"step_size": 1000, "gamma": 0.1},
     "exponential": {"decay_steps": 1000, "decay_rate": 0.96, "staircase": False},
     "cosine": {"decay_steps": 1000, "alpha": 0.0},
+    # PyTorch's OneCycleLR (cosine annealing): lr/div_factor -> lr over pct_start of the run, then
+    # down to lr/div_factor/final_div_factor at the last step.
+    "one_cycle": {"pct_start": 0.3, "div_factor": 25.0, "final_div_factor": 10000.0},
+    # Keras' ReduceLROnPlateau: multiply lr by factor when metric has not improved by min_delta for
+    # patience evaluations; wait cooldown evaluations after a reduction; never below min_lr.
+    "reduce_on_plateau": {"metric": "val_loss", "factor": 0.1, "patience": 10, "cooldown": 0, "min_lr": 0.0,
+                          "min_delta": 1e-4, "mode": None},
 }
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
@@ -211,6 +218,16 @@ class ScheduleConfig:
     decay_rate: float | None = None
     staircase: bool | None = None
     alpha: float | None = None
+    pct_start: float | None = None
+    div_factor: float | None = None
+    final_div_factor: float | None = None
+    metric: str | None = None
+    factor: float | None = None
+    patience: int | None = None
+    cooldown: int | None = None
+    min_lr: float | None = None
+    min_delta: float | None = None
+    mode: str | None = None
 
 
 @dataclass(frozen=True)
@@ -812,6 +829,10 @@ _HYPER_READERS: dict[str, _Reader] = {
 _SCHEDULE_READERS: dict[str, _Reader] = {
     "step_size": _Int(1), "gamma": _Float(0.0, 1.0, lo_open=True), "decay_steps": _Int(1),
     "decay_rate": _Float(0.0, 1.0, lo_open=True), "staircase": _Bool(), "alpha": _Float(0.0, 1.0),
+    "pct_start": _Float(0.0, 1.0, lo_open=True, hi_open=True), "div_factor": _Float(1.0),
+    "final_div_factor": _Float(1.0), "metric": _Str(), "factor": _Float(0.0, 1.0, lo_open=True, hi_open=True),
+    "patience": _Int(1), "cooldown": _Int(0), "min_lr": _Float(0.0), "min_delta": _Float(0.0),
+    "mode": _Nullable(_Choice(("min", "max"), "mode")),
 }
 
 
@@ -820,11 +841,14 @@ def _schedule(v: _V, value: Any) -> ScheduleConfig:
     if value is None:
         return ScheduleConfig()
     m = {"type": value} if isinstance(value, str) else _section(
-        v, value, path, "a mapping with type: constant, step, exponential or cosine")
+        v, value, path, "a mapping with type: " + ", ".join(SCHEDULES))
     kind = _get(v, m, path, "type", _Choice(SCHEDULES, "schedule"), "constant")
     _check_keys(v, m, path, ("type", "warmup_steps", *SCHEDULES[kind]), owner=f"schedule '{kind}'",
                 elsewhere=_users({s: ks for s, ks in SCHEDULES.items() if s != kind}))
     f = {k: _get(v, m, path, k, _SCHEDULE_READERS[k], d) for k, d in SCHEDULES[kind].items()}
+    if kind == "reduce_on_plateau":
+        f["metric"] = f["metric"].strip()
+        f["mode"] = f["mode"] or metric_mode(f["metric"])
     return ScheduleConfig(type=kind, warmup_steps=_get(v, m, path, "warmup_steps", _Int(0), 0), **f)
 
 
@@ -944,16 +968,17 @@ def _cross_checks(v: _V, cfg: Config, raw: Mapping[str, Any]) -> None:
     if isinstance(cw, list) and d.num_classes is not None and len(cw) != d.num_classes:
         raise v.error("loss.class_weights", f"{len(cw)} class weights for data.num_classes {d.num_classes}")
     t = cfg.train
-    if t.best_metric is not None:
-        has_val = d.val is not None or d.val_split > 0
-        watch = [*(["val_loss", *(f"val_{m}" for m in cfg.metrics)] if has_val else []),
-                 "train_loss", *(f"train_{m}" for m in cfg.metrics)]
-        if t.best_metric not in watch:
-            close = difflib.get_close_matches(t.best_metric, watch, n=1, cutoff=0.5)
+    has_val = d.val is not None or d.val_split > 0
+    watch = [*(["val_loss", *(f"val_{m}" for m in cfg.metrics)] if has_val else []),
+             "train_loss", *(f"train_{m}" for m in cfg.metrics)]
+    sched = cfg.optimizer.schedule
+    for key, metric in (("train.best_metric", t.best_metric),
+                        ("optimizer.schedule.metric", sched.metric if sched.type == "reduce_on_plateau" else None)):
+        if metric is not None and metric not in watch:
+            close = difflib.get_close_matches(metric, watch, n=1, cutoff=0.5)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise v.error("train.best_metric", f"unknown metric {t.best_metric!r}: expected one of "
-                                               f"{', '.join(watch)} (a split prefix + loss or a configured "
-                                               f"metric){hint}")
+            raise v.error(key, f"unknown metric {metric!r}: expected one of {', '.join(watch)} (a split prefix + "
+                               f"loss or a configured metric){hint}")
     out = _output_width(cfg.model.layers)
     if out is not None:
         units, where = out.units, join_key(out.key, "units")

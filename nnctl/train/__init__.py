@@ -33,6 +33,7 @@ from nnctl.train.schedules import (
     inverse_time_decay,
     linear_warmup,
     natural_exp_decay,
+    one_cycle,
     piecewise_constant,
     polynomial_decay,
 )
@@ -42,7 +43,7 @@ __all__ = [
     "RMSPropOptimizer", "AdagradOptimizer",
     "get_global_step", "create_global_step", "get_or_create_global_step", "global_step",
     "exponential_decay", "inverse_time_decay", "natural_exp_decay", "polynomial_decay", "piecewise_constant",
-    "cosine_decay", "linear_warmup",
+    "cosine_decay", "linear_warmup", "one_cycle",
     "clip_by_global_norm", "global_norm", "clip_by_norm",
     "Saver", "CheckpointState", "NewCheckpointReader", "checkpoint_exists", "get_checkpoint_state",
     "latest_checkpoint", "list_variables", "load_checkpoint", "load_variable", "update_checkpoint_state",

@@ -259,7 +259,16 @@ def build_for_config(cfg: Any, *, data_required: bool = True, warn: Callable[[st
     tr = splits.train
     label_width = tr.y.shape[1] if tr.y.ndim == 2 else 1
     return splits, build_model(cfg, tr.x.shape[1:], splits.num_classes, label_width,
-                               class_weights=resolve_class_weights(cfg, splits))
+                               class_weights=resolve_class_weights(cfg, splits),
+                               total_steps=plan_steps(cfg, len(tr))[2])
+
+
+def plan_steps(cfg: Any, n_train: int) -> tuple[int, int, int]:
+    """(batch size, steps per epoch, total steps) for ``n_train`` training examples."""
+    bs = cfg.train.batch_size
+    batch = n_train if bs == "full" else min(int(bs), n_train)
+    spe = -(-n_train // max(batch, 1))
+    return batch, spe, int(cfg.train.steps if cfg.train.steps else cfg.train.epochs * spe)
 
 
 def resolve_class_weights(cfg: Any, splits: Any) -> Any:

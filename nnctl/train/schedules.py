@@ -214,3 +214,33 @@ def linear_warmup(learning_rate: Any, global_step: Any, warmup_steps: Any, name:
         w = _float_of(warmup_steps, dt)
         frac = math_ops.minimum(math_ops.divide(_float_of(global_step, dt), w), 1.0)
         return math_ops.multiply(lr, frac, name="value")
+
+
+def one_cycle(learning_rate: Any, global_step: Any, total_steps: int, pct_start: float = 0.3,
+              div_factor: float = 25.0, final_div_factor: float = 1e4, name: str | None = None) -> Tensor:
+    """The 1cycle policy as PyTorch's ``OneCycleLR`` (cosine annealing, no momentum cycling).
+
+    With a = learning_rate / div_factor, b = a / final_div_factor, p = pct_start * total - 1 and
+    anneal(u, v, f) = v + (u - v) (1 + cos(pi f)) / 2: the rate at step t is
+    anneal(a, learning_rate, t / p) up to p, then anneal(learning_rate, b, (t - p) / (total - 1 - p)),
+    with t clipped to [0, total - 1]."""
+    _need_step(global_step, "one_cycle")
+    if total_steps < 2:
+        raise ValueError(f"one_cycle: total_steps must be >= 2, got {total_steps}")
+    with get_default_graph().name_scope(name or "OneCycle"):
+        lr = _lr_tensor(learning_rate)
+        dt = lr.dtype
+        peak = float(pct_start) * total_steps - 1.0
+        end = float(total_steps - 1)
+        t = math_ops.minimum(math_ops.maximum(_float_of(global_step, dt), 0.0), end)
+
+        def anneal(u: Any, v: Any, frac: Tensor) -> Tensor:
+            c = math_ops.add(1.0, math_ops.cos(math_ops.multiply(math.pi, frac)))
+            return math_ops.add(v, math_ops.multiply(math_ops.multiply(math_ops.subtract(u, v), c), 0.5))
+        start = math_ops.divide(lr, float(div_factor))
+        low = math_ops.divide(start, float(final_div_factor))
+        f1 = math_ops.divide(t, peak) if peak > 0 else math_ops.multiply(t, 0.0)
+        f2 = math_ops.divide(math_ops.subtract(t, peak), max(end - peak, 1e-12))
+        up = anneal(start, lr, math_ops.minimum(f1, 1.0))
+        down = anneal(lr, low, math_ops.maximum(f2, 0.0))
+        return math_ops.where(math_ops.less_equal(t, peak), up, down, name="value")

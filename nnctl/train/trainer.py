@@ -130,6 +130,10 @@ class Trainer:
         self.es_metric = es.metric if es else None
         self.es_mode = es.mode if es else None
         self.best_metric, self.best_mode = cfg.train.best_metric, cfg.train.best_mode or "min"
+        sched = cfg.optimizer.schedule
+        # reduce_on_plateau: the current rate and Keras' counters, saved with every checkpoint
+        self.plateau: dict[str, Any] | None = ({"lr": float(np.float32(cfg.optimizer.lr)), "best": None, "wait": 0,
+                                                "cooldown": 0} if sched.type == "reduce_on_plateau" else None)
 
     def _restore(self) -> None:
         stored = self.run.read_config_dict()
@@ -165,6 +169,11 @@ class Trainer:
             t = st["trainer"]
             self.step, self.elapsed_before, self.best, self.wait = t["step"], t["elapsed"], t["best"], t["wait"]
             self.es_best = t.get("es_best", t["best"])
+            if self.plateau is not None and isinstance(t.get("plateau"), dict):
+                saved = dict(t["plateau"])
+                if any(k.startswith("optimizer.lr") for k, _, _ in self.changes):
+                    saved["lr"] = float(np.float32(self.cfg.optimizer.lr))  # the user set a new rate
+                self.plateau = saved
             self.loss_acc = list(t["loss_acc"])
             metrics_bytes = int(t["metrics_bytes"])
         except (KeyError, TypeError, ValueError, IndexError) as e:
@@ -220,8 +229,11 @@ class Trainer:
                         break
                     idx = self.batcher.next()
                     epoch = self.batcher.epoch
+                    feed = {feeds_x: x_tr[idx], feeds_y: y_tr[idx]}
+                    if self.plateau is not None:
+                        feed[m.lr_feed] = np.float32(self.plateau["lr"])
                     try:
-                        _, loss, gnorm = self.sess.run(fetches, {feeds_x: x_tr[idx], feeds_y: y_tr[idx]})
+                        _, loss, gnorm = self.sess.run(fetches, feed)
                     except NonFiniteError as e:  # --debug-nans: the plan names the op
                         self.step += 1
                         self._nonfinite(math.nan, math.nan, str(e))
@@ -236,7 +248,7 @@ class Trainer:
                     if self.step % cfg.log_every == 0 or final:
                         rec = {"step": self.step, "epoch": epoch, "split": "train", "kind": "batch",
                                "loss": self.loss_acc[0] / max(self.loss_acc[1], 1),
-                               "lr": float(self.sess.run(m.lr)), "time": self._elapsed(t0)}
+                               "lr": self._lr_now(), "time": self._elapsed(t0)}
                         self._log(rec)
                         rep.record(rec, rate)
                         self.loss_acc = [0.0, 0]
@@ -254,6 +266,7 @@ class Trainer:
                             self._log(rec)
                             rep.record(rec, rate)
                             improved = self._track_best(name, scores) or improved
+                            self._plateau_step(name, scores, rep)
                             if name == "val":
                                 stop = self._early_stopping(scores)
                     if self.step % cfg.checkpoint_every == 0 or final or improved or stop:
@@ -328,7 +341,32 @@ class Trainer:
                         f"resume with --set train.epochs=N or --set train.steps=N")
 
     def _lr_now(self) -> float:
-        return float(self.sess.run(self.model.lr))
+        feed = {self.model.lr_feed: np.float32(self.plateau["lr"])} if self.plateau is not None else None
+        return float(self.sess.run(self.model.lr, feed))
+
+    def _plateau_step(self, split: str, scores: dict[str, float], rep: Reporter) -> None:
+        """Keras' ReduceLROnPlateau, once per evaluation of the watched split."""
+        p, s = self.plateau, self.cfg.optimizer.schedule
+        if p is None or not s.metric.startswith(split + "_"):
+            return
+        value = scores.get(s.metric[len(split) + 1:])
+        if value is None or not math.isfinite(float(value)):
+            return
+        if p["cooldown"] > 0:
+            p["cooldown"] -= 1
+            p["wait"] = 0
+        better = p["best"] is None or (value > p["best"] + s.min_delta if s.mode == "max"
+                                       else value < p["best"] - s.min_delta)
+        if better:
+            p["best"], p["wait"] = float(value), 0
+        elif p["cooldown"] <= 0:
+            p["wait"] += 1
+            if p["wait"] >= s.patience and p["lr"] > s.min_lr:
+                old = p["lr"]
+                p["lr"] = float(np.float32(max(old * s.factor, s.min_lr)))
+                p["cooldown"], p["wait"] = s.cooldown, 0
+                rep.message(f"reduce_on_plateau at step {self.step}: {s.metric} has not improved for {s.patience} "
+                            f"evaluations; lr {old:.4g} -> {p['lr']:.4g}")
 
     def _write_failure(self, e: OSError) -> RuntimeFailure:
         where = f" ({e.filename})" if e.filename else ""
@@ -400,7 +438,7 @@ class Trainer:
             "batcher": self.batcher.state_dict(),
             "rng": _rng_to_json(self.sess.context.rng_states()),
             "trainer": {"step": self.step, "total_steps": self.total_steps, "elapsed": self._elapsed(t0),
-                        "best": self.best, "es_best": self.es_best,
+                        "best": self.best, "es_best": self.es_best, "plateau": self.plateau,
                         "wait": self.wait, "loss_acc": self.loss_acc, "metrics_bytes": self.run.metrics_size()},
             "variables": self.model.variable_specs(),
             "preprocessor": self.splits.preprocessor.to_dict(),
