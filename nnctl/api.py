@@ -5,7 +5,7 @@ without importing numpy and every op module."""
 
 from __future__ import annotations
 
-from nnctl import dtypes, errors, nn, train
+from nnctl import dtypes, errors, nn, summary, train
 from nnctl import ops as _ops  # registers every op
 from nnctl.dtypes import (
     DType,
@@ -20,6 +20,7 @@ from nnctl.dtypes import (
     int16,
     int32,
     int64,
+    string,
     uint8,
 )
 from nnctl.export.frozen import load_frozen

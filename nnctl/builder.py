@@ -80,6 +80,7 @@ class Model:
     input_shape: tuple
     class_weights: np.ndarray | None = None   # loss weight per class (loss.class_weights, resolved)
     lr_feed: Tensor | None = None             # reduce_on_plateau: the learning rate the trainer feeds
+    grads_and_vars: list | None = None        # (dloss/dw, w) before clipping, for gradient histograms
 
     @property
     def trainable_params(self) -> int:
@@ -389,6 +390,7 @@ def build_model(cfg: Any, example_shape: tuple | None = None, num_classes: int |
             lr, lr_feed = _lr_schedule(cfg.optimizer, global_step, total_steps)
         opt = _make_optimizer(cfg.optimizer, lr)
         gv = opt.compute_gradients(loss)
+        raw_gv = list(gv)
         grads = [g for g, _ in gv]
         missing = [v.op.name for g, v in gv if g is None]
         if missing:
@@ -404,7 +406,7 @@ def build_model(cfg: Any, example_shape: tuple | None = None, num_classes: int |
     return Model(graph=graph, x=x, y=y, lr=lr, logits=logits, outputs=outputs, train_logits=tr_logits,
                  train_outputs=tr_outputs, loss=loss, data_loss=data_loss, grad_norm=grad_norm, train_op=train_op,
                  global_step=global_step, head=head, layers=infos, weights=b.weights, optimizer=opt,
-                 input_shape=feat_shape, class_weights=class_weights, lr_feed=lr_feed)
+                 input_shape=feat_shape, class_weights=class_weights, lr_feed=lr_feed, grads_and_vars=raw_gv)
 
 
 def _head(cfg: Any, units: int, num_classes: int | None, label_width: int, layers: list) -> Head:

@@ -18,7 +18,7 @@ class DType:
 
     @property
     def name(self) -> str:
-        return self._np.name
+        return "string" if self._np.kind == "O" else self._np.name
 
     @property
     def as_numpy_dtype(self) -> type:
@@ -91,6 +91,10 @@ _SUPPORTED = {d.np: d for d in (float16, float32, float64, int8, int16, int32, i
 # names and are refused, as TF refuses them.
 _NAMES: dict[str, DType] = {d.name: d for d in _SUPPORTED.values()}
 _NAMES.update({"float": float32, "double": float64, "half": float16})
+# tf.string exists only as the type of serialized summaries (tf.summary ops), held as 0-d numpy
+# object arrays of bytes; it is not a name as_dtype accepts for placeholders or variables.
+string = DType(np.object_)
+_SUPPORTED[string.np] = string
 _UNSUPPORTED_TF = ("string", "complex64", "complex128", "bfloat16", "uint16", "uint32", "uint64", "qint8",
                    "quint8", "qint16", "quint16", "qint32", "resource", "variant")
 

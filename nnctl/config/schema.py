@@ -114,7 +114,7 @@ _DATA_KEYS = ("train", "val", "test", "val_split", "shuffle", "preprocess", "sca
 _SOURCE_KEYS = {"csv": ("features", "labels"), "npz": ("x_key", "y_key"), "idx": (),
                 "generator": ("n", "noise", "classes", "seed")}
 _TRAIN_KEYS = ("steps", "epochs", "batch_size", "eval_every", "checkpoint_every", "keep_last", "log_every",
-               "early_stopping", "best_metric", "best_mode", "restore_best")
+               "early_stopping", "best_metric", "best_mode", "restore_best", "tensorboard")
 _EARLY_KEYS = ("metric", "patience", "mode", "min_delta")
 _MAX_SEED = 2**32 - 1  # numpy's legacy seeding accepts 32-bit seeds only
 
@@ -273,6 +273,7 @@ class TrainConfig:
     best_metric: str | None = None
     best_mode: str | None = None
     restore_best: bool = False
+    tensorboard: bool = True   # write RUN_DIR/tensorboard/ event files
 
 
 @dataclass(frozen=True)
@@ -910,6 +911,7 @@ def _train(v: _V, value: Any) -> TrainConfig:
     best_mode = _get(v, m, path, "best_mode", _Nullable(_Choice(("min", "max"), "mode")), None)
     return TrainConfig(steps=steps, epochs=epochs, best_metric=best_metric, best_mode=best_mode,
                        restore_best=_get(v, m, path, "restore_best", _Nullable(_Bool()), None),  # type: ignore
+                       tensorboard=_get(v, m, path, "tensorboard", _Bool(), True),
                        batch_size=_get(v, m, path, "batch_size", _BatchSize(), 32),
                        eval_every=_get(v, m, path, "eval_every", _Int(1), 100),
                        checkpoint_every=_get(v, m, path, "checkpoint_every", _Int(1), 100),
@@ -1142,6 +1144,7 @@ def config_to_dict(cfg: Config) -> dict[str, Any]:
                   "keep_last": t.keep_last, "log_every": t.log_every,
                   "early_stopping": None if es is None else {"metric": es.metric, "patience": es.patience,
                                                              "mode": es.mode, "min_delta": es.min_delta},
-                  "best_metric": t.best_metric, "best_mode": t.best_mode, "restore_best": t.restore_best},
+                  "best_metric": t.best_metric, "best_mode": t.best_mode, "restore_best": t.restore_best,
+                  "tensorboard": t.tensorboard},
         "metrics": list(cfg.metrics),
     }

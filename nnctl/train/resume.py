@@ -21,7 +21,7 @@ from nnctl.train.rundir import config_changes
 SAFE_ON_RESUME = (
     "train.steps", "train.epochs", "train.eval_every", "train.checkpoint_every", "train.log_every",
     "train.keep_last", "train.early_stopping", "train.best_metric", "train.best_mode", "train.restore_best",
-    "optimizer.lr", "optimizer.schedule", "optimizer.clip_norm", "metrics", "backend",
+    "train.tensorboard", "optimizer.lr", "optimizer.schedule", "optimizer.clip_norm", "metrics", "backend",
 )
 CHANGE_MARK = "# changed on resume at step "
 

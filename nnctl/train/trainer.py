@@ -214,6 +214,10 @@ class Trainer:
         feeds_x, feeds_y = m.x, m.y
         cfg = self.cfg.train
         status = "completed"
+        tb = self._open_tensorboard()
+        # at evaluation steps the update also fetches dloss/dw, for the gradient histograms
+        fetches_hist = fetches + tb.grad_tensors() if tb is not None else fetches
+        grad_values = None
         old_handlers = self._install_signals()
         t0 = time.perf_counter()
         first_step = self.step
@@ -232,8 +236,13 @@ class Trainer:
                     feed = {feeds_x: x_tr[idx], feeds_y: y_tr[idx]}
                     if self.plateau is not None:
                         feed[m.lr_feed] = np.float32(self.plateau["lr"])
+                    nxt = self.step + 1
+                    hist = tb is not None and (nxt % cfg.eval_every == 0 or nxt == self.total_steps)
                     try:
-                        _, loss, gnorm = self.sess.run(fetches, feed)
+                        if hist:
+                            _, loss, gnorm, *grad_values = self.sess.run(fetches_hist, feed)
+                        else:
+                            _, loss, gnorm = self.sess.run(fetches, feed)
                     except NonFiniteError as e:  # --debug-nans: the plan names the op
                         self.step += 1
                         self._nonfinite(math.nan, math.nan, str(e))
@@ -251,6 +260,8 @@ class Trainer:
                                "lr": self._lr_now(), "time": self._elapsed(t0)}
                         self._log(rec)
                         rep.record(rec, rate)
+                        if tb is not None:
+                            tb.record(rec, rate, float(gnorm))
                         self.loss_acc = [0.0, 0]
                     improved = stop = False
                     if self.step % cfg.eval_every == 0 or final:
@@ -265,11 +276,17 @@ class Trainer:
                                    "time": self._elapsed(t0)}
                             self._log(rec)
                             rep.record(rec, rate)
+                            if tb is not None:
+                                tb.record(rec)
                             improved = self._track_best(name, scores) or improved
                             self._plateau_step(name, scores, rep)
                             if name == "val":
                                 stop = self._early_stopping(scores)
+                        if tb is not None:
+                            tb.histograms(self.step, self.sess, grad_values)
                     if self.step % cfg.checkpoint_every == 0 or final or improved or stop:
+                        if tb is not None:
+                            tb.flush()
                         self.save_checkpoint(t0)
                         if improved:
                             ckpt.mark_best(self.run.checkpoints, self.step, self.best["metric"], self.best["value"])
@@ -289,6 +306,8 @@ class Trainer:
             raise self._write_failure(e) from None
         finally:
             self._restore_signals(old_handlers)
+            if tb is not None:
+                tb.close()
         if status in ("completed", "early_stopped") and self.cfg.train.restore_best:
             self._restore_best()
         try:
@@ -302,6 +321,17 @@ class Trainer:
                               f"nnctl train --resume {_shell_quote(self.run.path)}",
                               130 if sig == signal.SIGINT else 143)
         return TrainResult(self.run.path, status, self.step, summary)
+
+    def _open_tensorboard(self) -> Any:
+        """The TensorBoard writer of this run (train.tensorboard), or None when off or unavailable."""
+        if not self.cfg.train.tensorboard:
+            return None
+        try:
+            from nnctl.train.tensorboard_log import TrainLog
+            return TrainLog(self.run.tensorboard, self.model, self.step if self.resume else None, self.warn)
+        except ImportError as e:
+            self.warn(f"no TensorBoard logs: {e} (pip install tensorboardX)")
+            return None
 
     def _restore_best(self) -> None:
         """train.restore_best: end with the best checkpoint's weights (Keras' restore_best_weights)."""
