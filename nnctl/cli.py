@@ -71,10 +71,23 @@ def eval_(target: Path = typer.Argument(..., help="run directory, checkpoint fol
                                                          "the training format"),
           checkpoint: str = typer.Option(None, "--checkpoint", help="best, latest or a step number (default: best "
                                                                      "when the run marked one, else latest)"),
-          as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout")) -> None:
+          as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+          confusion: Path = typer.Option(None, "--confusion-matrix", help="classifiers: draw the confusion matrix "
+                                                                          "into this PNG file")) -> None:
     """Loss and metrics of a checkpoint or a frozen model on a split or a data file."""
     from nnctl.evaluate import evaluate
+    if confusion is not None:
+        from nnctl.plots import check_output_file
+        check_output_file(confusion, "--confusion-matrix")
     res = evaluate(target, data, checkpoint, warn=_warn)
+    if confusion is not None:
+        from nnctl.errors import InputError
+        from nnctl.plots import confusion_png
+        if res.confusion is None:
+            raise InputError("--confusion-matrix: this model is a regression model; a confusion matrix needs classes")
+        where_ = f"split {res.split}" if res.split else f"{res.data}"
+        confusion_png(res.confusion, res.class_names, confusion,
+                      f"{Path(res.target).name}: {where_}, {res.checkpoint_label()}")
     where = f"split {res.split}" if res.split else f"data {res.data}"
     info = f"{res.kind} {res.target}: {res.checkpoint_label()}, {where}, {res.scores['examples']} examples"
     if as_json:
@@ -93,7 +106,24 @@ def eval_(target: Path = typer.Argument(..., help="run directory, checkpoint fol
     t.add_row("examples", str(res.scores["examples"]))
     con = _console()
     con.print(t)
+    if res.confusion is not None:
+        con.print(_confusion_table(res.confusion, res.class_names))
     con.print(info, soft_wrap=True)
+    if confusion is not None:
+        con.print(f"wrote {confusion}", soft_wrap=True)
+
+
+def _confusion_table(m: Any, names: list[str] | None) -> Any:
+    from rich.table import Table
+    k = len(m)
+    labels = names if names and len(names) == k else [str(i) for i in range(k)]
+    t = Table(title="confusion matrix (rows: true, columns: predicted)")
+    t.add_column("")
+    for name in labels:
+        t.add_column(name, justify="right")
+    for i, name in enumerate(labels):
+        t.add_row(name, *[f"{v:g}" for v in m[i]])
+    return t
 
 
 @app.command()
@@ -151,6 +181,42 @@ def graph(target: Path = typer.Argument(..., help="config file, run directory, c
     else:
         write_output(output, text)
         _console(stderr=True).print(f"wrote {output}", soft_wrap=True)
+
+
+@app.command()
+def plot(runs: list[Path] = typer.Argument(..., help="one or more run directories"),
+         metric: str = typer.Option(None, "--metric", help="the metric to draw next to the loss (default: the "
+                                                           "first logged)"),
+         output: Path = typer.Option(None, "--output", "-o", help="write a PNG here (needs nnctl[plot]); without "
+                                                                  "it, draw in the terminal"),
+         log: bool = typer.Option(False, "--log", help="logarithmic y axis")) -> None:
+    """Loss and metric curves of one or more runs (train dashed, val solid), overlaid."""
+    from nnctl.plots import plot_png, plot_terminal
+    if output is not None:
+        qs = plot_png(runs, output, metric, log)
+        _console(stderr=True).print(f"wrote {output} ({', '.join(qs)} of {len(runs)} run(s))", soft_wrap=True)
+        return
+    import shutil
+    cols, rows = shutil.get_terminal_size((100, 30))
+    sys.stdout.write(plot_terminal(runs, metric, log, width=cols, height=max(12, min(rows - 2, 24))) + "\n")
+
+
+@app.command("runs")
+def runs_(folder: Path = typer.Argument(Path("runs"), help="folder holding run directories (default runs/)"),
+          sort: str = typer.Option(None, "--sort", help="sort by a metric, best first: val_accuracy, val_loss, "
+                                                        "train_loss, best, steps, wall_time"),
+          as_json: bool = typer.Option(False, "--json", help="print the runs as JSON on stdout")) -> None:
+    """A table of runs: status, steps, wall time, best and final metrics, and the config keys that differ."""
+    from nnctl.runs_table import list_runs, table
+    runs = list_runs(folder, sort)
+    if as_json:
+        import json
+        sys.stdout.write(json.dumps([r.to_json() for r in runs], indent=1, default=str) + "\n")
+        return
+    if not runs:
+        _console().print(f"no runs under {folder}")
+        return
+    _console().print(table(runs, f"runs in {folder}"))
 
 
 def main() -> None:
