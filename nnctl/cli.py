@@ -148,6 +148,42 @@ def graph(target: Path = typer.Argument(..., help="config file, run directory, c
         _console(stderr=True).print(f"wrote {output}", soft_wrap=True)
 
 
+@app.command()
+def tune(config: Path = typer.Argument(..., help="YAML config file to search around"),
+         space: Path = typer.Option(..., "--space", help="YAML search space: config keys -> distributions"),
+         trials: int = typer.Option(20, "--trials", help="number of finished trials to reach"),
+         jobs: int = typer.Option(1, "--jobs", help="trials run in parallel processes"),
+         study_dir: Path = typer.Option(None, "--study-dir", help="study folder (default runs/<name>-tune)"),
+         metric: str = typer.Option(None, "--metric", help="objective, e.g. val_accuracy (default: the "
+                                                           "early-stopping metric or val_<first metric>)"),
+         direction: str = typer.Option(None, "--direction", help="max or min (default: from the metric)"),
+         sampler: str = typer.Option("tpe", "--sampler", help="tpe or random"),
+         pruner: str = typer.Option("median", "--pruner", help="median, hyperband or none"),
+         seed: int = typer.Option(None, "--seed", help="sampler seed (default: the config's seed)"),
+         set_: list[str] = typer.Option([], "--set", help="override a config key for every trial: KEY=VALUE")
+         ) -> None:
+    """Search hyper-parameters with Optuna; every trial is a run dir in the study folder (resumable)."""
+    from nnctl.tune import tune as run_tune
+    console = _console()
+
+    def report(r: Any) -> None:
+        params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.params.items())
+        value = f"{r.value:.5g}" if r.value is not None else "-"
+        extra = f" ({r.error})" if r.error else ""
+        console.print(f"trial {r.number}: {r.state} {value}  {params}{extra}", soft_wrap=True, markup=False)
+
+    res = run_tune(config, space, trials, jobs=jobs, study_dir=study_dir, metric=metric, direction=direction,
+                   overrides=set_, sampler=sampler, pruner=pruner, seed=seed, report=report, warn=_warn)
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(res.counts.items()))
+    console.print(f"[bold]study[/bold] {res.study_dir}: {counts}", soft_wrap=True)
+    if res.best is None:
+        console.print("no trial completed", soft_wrap=True)
+        return
+    b = res.best
+    console.print(f"best: trial {b.number}, {res.metric} {b.value:.5g} ({res.direction})\n"
+                  f"best config: {res.best_config}", soft_wrap=True)
+
+
 def main() -> None:
     """Console entry point: runs the app and turns every error into one message and an exit code."""
     from nnctl.errors import NnctlError

@@ -146,8 +146,8 @@ class Trainer:
     def __init__(self, cfg: Any, run_dir: Path, *, resume: bool = False, quiet: bool = False,
                  debug_nans: bool = False, stream: Any = None, explicit_run_dir: bool = True,
                  checkpoint_writer: Callable[[Path, bytes], None] | None = None,
-                 warn: Callable[[str], None] | None = None, show_summary: Callable[[Model], None] | None = None
-                 ) -> None:
+                 warn: Callable[[str], None] | None = None, show_summary: Callable[[Model], None] | None = None,
+                 on_eval: Callable[[int, str, dict[str, float]], bool] | None = None) -> None:
         self.cfg = cfg
         self.run = RunDir(run_dir)
         self.resume = resume
@@ -158,6 +158,8 @@ class Trainer:
         self.checkpoint_writer = checkpoint_writer
         self.warn = warn or (lambda m: None)
         self.show_summary = show_summary
+        # called after each evaluation with (step, split, scores); True stops the run as "pruned"
+        self.on_eval = on_eval
         self.cfg_dict = config_to_dict(cfg)
         self._stop_signal: int | None = None
 
@@ -303,7 +305,7 @@ class Trainer:
                         self._log(rec)
                         rep.record(rec, rate)
                         self.loss_acc = [0.0, 0]
-                    improved = stop = False
+                    improved = stop = pruned = False
                     if self.step % cfg.eval_every == 0 or final:
                         for name in ("train", "val"):
                             split = getattr(self.splits, name)
@@ -318,11 +320,18 @@ class Trainer:
                             rep.record(rec, rate)
                             if name == "val":
                                 improved, stop = self._early_stopping(scores)
+                            if self.on_eval is not None and self.on_eval(self.step, name, scores) and not final:
+                                pruned = True
+                    stop = stop or pruned
                     if self.step % cfg.checkpoint_every == 0 or final or improved or stop:
                         self.save_checkpoint(t0)
                         if improved:
                             ckpt.mark_best(self.run.checkpoints, self.step, self.es_metric, self.best["value"])
                         ckpt.prune(self.run.checkpoints, cfg.keep_last)
+                    if pruned:
+                        status = "pruned"
+                        rep.message(f"pruned at step {self.step}")
+                        break
                     if stop:
                         status = "early_stopped"
                         rep.message(f"early stopping at step {self.step}: {self.es_metric} has not improved for "
@@ -531,7 +540,8 @@ def train(config: str | Path, run_dir: str | Path | None = None, overrides: list
           resume: bool = False, backend: str | None = None, quiet: bool = False, debug_nans: bool = False,
           stream: Any = None, warn: Callable[[str], None] | None = None,
           show_summary: Callable[[Model], None] | None = None,
-          checkpoint_writer: Callable[[Path, bytes], None] | None = None) -> TrainResult:
+          checkpoint_writer: Callable[[Path, bytes], None] | None = None,
+          on_eval: Callable[[int, str, dict[str, float]], bool] | None = None) -> TrainResult:
     """Train ``config`` into ``run_dir`` (default runs/<name>); the library form of ``nnctl train``."""
     ov = list(overrides)
     if backend is not None:
@@ -542,7 +552,7 @@ def train(config: str | Path, run_dir: str | Path | None = None, overrides: list
         run_dir = Path("runs") / cfg.name
     rd = Path(run_dir) if run_dir is not None else Path("runs") / cfg.name
     t = Trainer(cfg, rd, resume=resume, quiet=quiet, debug_nans=debug_nans, stream=stream, explicit_run_dir=explicit,
-                checkpoint_writer=checkpoint_writer, warn=warn, show_summary=show_summary)
+                checkpoint_writer=checkpoint_writer, warn=warn, show_summary=show_summary, on_eval=on_eval)
     try:
         return t.run_training()
     except MemoryError as e:
