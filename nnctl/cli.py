@@ -33,14 +33,25 @@ def train(config: Path = typer.Argument(..., help="YAML config file"),
           backend: str = typer.Option(None, "--backend", help="numpy (default) or cupy"),
           quiet: bool = typer.Option(False, "--quiet", "-q", help="print only the final summary"),
           debug_nans: bool = typer.Option(False, "--debug-nans",
-                                          help="check every op's output and name the first non-finite one")) -> None:
+                                          help="check every op's output and name the first non-finite one"),
+          nproc: int = typer.Option(None, "--nproc", help="data-parallel: run N processes under mpiexec"),
+          check_replicas: int = typer.Option(0, "--check-replicas", metavar="K",
+                                             help="data-parallel debug: compare every rank's weights every K "
+                                                  "steps")) -> None:
     """Train a model: writes config, metrics, checkpoints and a summary into the run directory."""
+    from nnctl.distributed.world import world
+    if nproc is not None and world().size == 1:
+        from nnctl.distributed.launch import exec_under_mpiexec
+        exec_under_mpiexec(nproc, sys.argv[1:])
     from nnctl.model_summary import summary_table
     from nnctl.train.trainer import train as run_train
     console = _console()
+    writer = world().writer
     res = run_train(config, run_dir=run_dir, overrides=set_, resume=resume, backend=backend, quiet=quiet,
-                    debug_nans=debug_nans, warn=_warn,
-                    show_summary=lambda m: console.print(summary_table(m)))
+                    debug_nans=debug_nans, warn=_warn if writer else None, replica_check_every=check_replicas,
+                    show_summary=(lambda m: console.print(summary_table(m))) if writer else None)
+    if not writer:
+        return
     s = res.summary
     final = s.get("final", {})
     parts = []
@@ -190,8 +201,12 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except NnctlError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(getattr(e, "exit_code", 1))
+        code = getattr(e, "exit_code", 1)
+        from nnctl.distributed.world import rank_report
+        line = rank_report(e)
+        if line is not None:
+            print(f"error: {line}", file=sys.stderr)
+        sys.exit(code)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
