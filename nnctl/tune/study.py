@@ -202,8 +202,8 @@ def _check_space(config: Path, overrides: list[str], space: Space) -> None:
 
 # --- one trial ---------------------------------------------------------------------------------
 def _best_of(run_dir: Path, split: str, key: str, direction: str) -> float | None:
-    from nnctl.train.trainer import METRICS_FILE, read_metrics
-    vals = [float(r[key]) for r in read_metrics(run_dir / METRICS_FILE)
+    from nnctl.train.rundir import RunDir
+    vals = [float(r[key]) for r in RunDir(run_dir).records()
             if r.get("split") == split and r.get("kind") == "eval" and isinstance(r.get(key), (int, float))]
     vals = [v for v in vals if math.isfinite(v)]
     if not vals:
