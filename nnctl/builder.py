@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 import nnctl as tf
-from nnctl.distributed.world import world
+from nnctl.distributed.ranks import world
 from nnctl.errors import ConfigError
 from nnctl.graph.graph import Tensor
 from nnctl.graph.tensor_shape import fmt_shape

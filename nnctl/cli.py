@@ -39,7 +39,7 @@ def train(config: Path = typer.Argument(..., help="YAML config file"),
                                              help="data-parallel debug: compare every rank's weights every K "
                                                   "steps")) -> None:
     """Train a model: writes config, metrics, checkpoints and a summary into the run directory."""
-    from nnctl.distributed.world import world
+    from nnctl.distributed.ranks import world
     if nproc is not None and world().size == 1:
         from nnctl.distributed.launch import exec_under_mpiexec
         exec_under_mpiexec(nproc, sys.argv[1:])
@@ -202,7 +202,7 @@ def main() -> None:
         app(standalone_mode=False)
     except NnctlError as e:
         code = getattr(e, "exit_code", 1)
-        from nnctl.distributed.world import rank_report
+        from nnctl.distributed.ranks import rank_report
         line = rank_report(e)
         if line is not None:
             print(f"error: {line}", file=sys.stderr)

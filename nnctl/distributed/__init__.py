@@ -2,6 +2,6 @@
 
 See docs/distributed.md. Nothing here imports mpi4py until a run really has several ranks."""
 
-from nnctl.distributed.world import World, launched_size, world
+from nnctl.distributed.ranks import World, launched_size, world
 
 __all__ = ["World", "launched_size", "world"]

@@ -35,7 +35,7 @@ BUCKET_BYTES = 25 * 2**20   # PyTorch DDP's default bucket size
 def _allreduce_kernel(op: Operation, ctx: Any) -> Any:
     from mpi4py import MPI
 
-    from nnctl.distributed.world import world
+    from nnctl.distributed.ranks import world
     comm = world().comm
     be = ctx.backend
 

@@ -8,6 +8,7 @@ state, how far metrics.jsonl had got), so a resumed run ends bit-identical to an
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import signal
@@ -27,7 +28,7 @@ from nnctl.builder import Model
 from nnctl.config import config_to_dict, load_config
 from nnctl.data import Batcher
 from nnctl.data.splits import Split, Splits
-from nnctl.distributed.world import World, world
+from nnctl.distributed.ranks import World, world
 from nnctl.errors import FileFormatError, InputError, NonFiniteError, RuntimeFailure
 from nnctl.fileio import atomic_write_json, atomic_write_text
 from nnctl.train import checkpoint as ckpt

@@ -49,14 +49,12 @@ _ASK_LOCK = ".ask.lock"
 _STUDY_NAME = "nnctl"
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "hyperband", "none")
-# Metrics where larger is better; every other metric (losses and errors) is minimised.
-_MAXIMISED = ("accuracy", "precision", "recall", "f1", "auc", "r2", "top")
 
 
 def metric_direction(metric: str) -> str:
-    """``maximize`` or ``minimize`` for a reported metric name such as ``val_accuracy``."""
-    base = metric.split("_", 1)[1] if metric.startswith(("val_", "train_")) else metric
-    return "maximize" if any(base.startswith(m) or f"_{m}" in base for m in _MAXIMISED) else "minimize"
+    """Optuna's ``maximize`` or ``minimize`` for a reported metric name such as ``val_accuracy``."""
+    from nnctl.vocab import metric_mode
+    return "maximize" if metric_mode(metric) == "max" else "minimize"
 
 
 @dataclass
