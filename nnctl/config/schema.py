@@ -45,8 +45,9 @@ SOURCE_KINDS = ("csv", "npz", "idx", "generator")
 GENERATORS = ("xor", "spirals", "moons", "blobs")
 PREPROCESS = ("none", "standardize", "minmax", "scale")
 LABEL_TYPES = ("class", "onehot", "real")
-ACTIVATIONS = ("none", "linear", "relu", "relu6", "leaky_relu", "elu", "gelu", "sigmoid", "tanh",
-               "softplus", "softmax")
+# the one activation vocabulary of configs; nnctl.ops.nn_ops.activation applies them
+ACTIVATIONS = ("none", "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "sigmoid", "tanh",
+               "softplus", "softsign", "softmax", "swish", "silu", "mish", "hard_sigmoid")
 LOSSES = ("sum_squares", "mse", "cross_entropy", "binary_cross_entropy")
 METRICS = ("accuracy", "mse", "mae")
 PADDINGS = ("same", "valid")
