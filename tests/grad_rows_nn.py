@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from gradcheck_util import GradRow
 
-from nnctl import nn
+from nnctl import image, nn
 from nnctl.ops import conv_ops as cv
-from nnctl.ops import nn_ops
+from nnctl.ops import image_ops, nn_ops
 
 _r = np.random.default_rng(3)
 
@@ -230,4 +230,26 @@ ROWS += [
     GradRow("max_pool1d_same", ("MaxPool",), lambda x: nn.max_pool1d(x, 3, 2, "SAME"), [_distinct(2, 7, 3)]),
     GradRow("avg_pool1d_same", ("AvgPool",), lambda x: nn.avg_pool1d(x, 3, 2, "SAME"), [_u(2, 7, 3)]),
     GradRow("pool_avg_1d", ("AvgPool",), lambda x: nn.pool(x, [2], "AVG", "VALID", strides=[2]), [_u(2, 6, 2)]),
+]
+
+
+# --- image resizing (image_ops.py): linear maps, so second order checks the Grad ops' rules -------
+
+def _resize_row(name, kind, xs, size, **kw):
+    fn = image.resize_bilinear if kind == "bilinear" else image.resize_nearest_neighbor
+    t = "ResizeBilinear" if kind == "bilinear" else "ResizeNearestNeighbor"
+    return GradRow(name, (t, t + "Grad"), lambda x: fn(x, size, **kw), [_u(*xs)])
+
+
+ROWS += [
+    _resize_row("resize_bilinear_up", "bilinear", (2, 3, 4, 2), [7, 9]),
+    _resize_row("resize_bilinear_align_corners", "bilinear", (1, 3, 4, 2), [5, 7], align_corners=True),
+    _resize_row("resize_bilinear_half_pixel_down", "bilinear", (1, 6, 5, 2), [4, 3], half_pixel_centers=True),
+    _resize_row("resize_nearest_up", "nearest", (2, 3, 3, 2), [6, 7]),
+    _resize_row("resize_nearest_half_pixel", "nearest", (1, 4, 5, 1), [6, 3], half_pixel_centers=True),
+    _resize_row("resize_nearest_align_corners_3d", "nearest", (3, 4, 2), [5, 5], align_corners=True),
+    GradRow("resize_bilinear_grad", ("ResizeBilinearGrad", "ResizeBilinear"),
+            lambda dy, x: image_ops.resize_grad("ResizeBilinear", dy, x, {"size": (5, 6), "align_corners": False,
+                                                                           "half_pixel_centers": True}),
+            [_u(2, 5, 6, 2), _u(2, 3, 4, 2)], wrt=(0,)),
 ]

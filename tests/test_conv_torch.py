@@ -64,7 +64,8 @@ def _compare(build_nn, build_torch, inputs, second_order=True):
         np.testing.assert_allclose(a, b.detach().numpy(), rtol=1e-9, atol=1e-12)
     if second_order:
         gut = sum((gr * torch.tensor(u)).sum() for gr, u in zip(gt, us))
-        ht = torch.autograd.grad(gut, ts, allow_unused=True)
+        # a linear op's gradient does not depend on its input: nothing to differentiate again
+        ht = torch.autograd.grad(gut, ts, allow_unused=True) if gut.requires_grad else [None] * len(ts)
         ht = [h for h, n in zip(ht, hv) if n is not None]
         for a, b in zip(h_nn, ht):
             np.testing.assert_allclose(a, np.zeros_like(a) if b is None else b.numpy(), rtol=1e-9, atol=1e-12)
@@ -171,3 +172,40 @@ def test_conv2d_transpose_dynamic_batch():
 def test_grouped_conv2d_rejects_indivisible_depth():
     with pytest.raises(ValueError, match=r"depth 5 .* nor is it a multiple"):
         tf.nn.conv2d(tf.zeros([1, 4, 4, 5]), tf.zeros([3, 3, 2, 4]), 1, "SAME")
+
+
+# --- resize ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("size", [(7, 9), (10, 12), (3, 4), (11, 5)])
+@pytest.mark.parametrize("align_corners,half_pixel", [(True, False), (False, True)])
+def test_resize_bilinear(size, align_corners, half_pixel):
+    # PyTorch's align_corners=False is TF's half_pixel_centers=True
+    _compare(lambda a: tf.image.resize_bilinear(a, size, align_corners=align_corners,
+                                                half_pixel_centers=half_pixel),
+             lambda a: _nhwc(F.interpolate(_nchw(a), size=size, mode="bilinear", align_corners=align_corners)),
+             [_u(2, 5, 6, 3)])
+
+
+@pytest.mark.parametrize("size", [(10, 12), (7, 9), (3, 4)])
+@pytest.mark.parametrize("half_pixel", [False, True])
+def test_resize_nearest(size, half_pixel):
+    # TF1's legacy rule floor(i * in / out) is PyTorch's "nearest", half_pixel_centers its "nearest-exact"
+    mode = "nearest-exact" if half_pixel else "nearest"
+    _compare(lambda a: tf.image.resize_nearest_neighbor(a, size, half_pixel_centers=half_pixel),
+             lambda a: _nhwc(F.interpolate(_nchw(a), size=size, mode=mode)), [_u(2, 5, 6, 3)])
+
+
+def test_resize_legacy_bilinear_and_align_corners_nearest_by_hand(fresh_graph):
+    # TF1 defaults: src = i * in / out; rows 0, 0.5, 1, 1.5 -> clamped at the last row
+    x = np.array([0.0, 10.0]).reshape(1, 2, 1, 1)
+    with tf.Session() as s:
+        b = s.run(tf.image.resize_bilinear(x, [4, 1]))
+        n = s.run(tf.image.resize_nearest_neighbor(np.arange(3.0).reshape(1, 3, 1, 1), [5, 1], align_corners=True))
+    np.testing.assert_allclose(b.reshape(-1), [0.0, 5.0, 10.0, 10.0])
+    # align_corners: src = i * 2 / 4 = 0, .5, 1, 1.5, 2 rounded half away from zero -> 0, 1, 1, 2, 2
+    np.testing.assert_allclose(n.reshape(-1), [0.0, 1.0, 1.0, 2.0, 2.0])
+
+
+def test_resize_rejects_both_corner_rules():
+    with pytest.raises(ValueError, match="align_corners must be False"):
+        tf.image.resize_bilinear(tf.zeros([1, 2, 2, 1]), [4, 4], align_corners=True, half_pixel_centers=True)

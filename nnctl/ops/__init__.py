@@ -5,6 +5,8 @@ from nnctl.ops import (  # noqa: F401  (imported to register kernels and gradien
     array_ops,
     conv_grad,
     conv_ops,
+    image_grad,
+    image_ops,
     math_grad,
     math_ops,
     nn_grad,
