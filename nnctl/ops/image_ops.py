@@ -172,7 +172,7 @@ def _make_resize_kernel(op: Operation, ctx: Any, adjoint: bool) -> Any:
         n, h, w, c = x.shape
         in_hw = (like.shape[1], like.shape[2]) if adjoint else (h, w)
         rh, rw = matrices(in_hw, x.dtype)
-        oh, ow = rh.shape[0], rw.shape[0]
+        oh = rh.shape[0]
         t = xp.matmul(rh, xp.ascontiguousarray(x).reshape(n, h, w * c)).reshape(n, oh, w, c)
         if out is not None and out.flags.c_contiguous:
             xp.matmul(rw, t, out=out)
