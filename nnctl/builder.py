@@ -20,6 +20,9 @@ from nnctl.errors import ConfigError
 from nnctl.graph.graph import Tensor
 from nnctl.graph.tensor_shape import fmt_shape
 
+ACTIVATIONS = ("none", "linear", "relu", "relu6", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softplus",
+               "softmax")
+
 
 @dataclass
 class LayerInfo:
@@ -147,8 +150,16 @@ def initial_value(init: Any, shape: tuple, rng: np.random.Generator) -> np.ndarr
 # --- layers ---------------------------------------------------------------------------------
 
 def _activate(x: Tensor, name: str | None) -> Tensor:
-    from nnctl.ops.nn_ops import activation
-    return activation(x, name)
+    a = name or "none"
+    if a in ("none", "linear"):
+        return x
+    if a == "sigmoid":
+        return tf.sigmoid(x)
+    if a == "tanh":
+        return tf.tanh(x)
+    if a == "softmax":
+        return tf.nn.softmax(x)
+    return getattr(tf.nn, a)(x)
 
 
 class _Builder:

@@ -45,9 +45,8 @@ SOURCE_KINDS = ("csv", "npz", "idx", "generator")
 GENERATORS = ("xor", "spirals", "moons", "blobs")
 PREPROCESS = ("none", "standardize", "minmax", "scale")
 LABEL_TYPES = ("class", "onehot", "real")
-# the one activation vocabulary of configs; nnctl.ops.nn_ops.activation applies them
-ACTIVATIONS = ("none", "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "sigmoid", "tanh",
-               "softplus", "softsign", "softmax", "swish", "silu", "mish", "hard_sigmoid")
+ACTIVATIONS = ("none", "linear", "relu", "relu6", "leaky_relu", "elu", "gelu", "sigmoid", "tanh",
+               "softplus", "softmax")
 LOSSES = ("sum_squares", "mse", "cross_entropy", "binary_cross_entropy")
 METRICS = ("accuracy", "mse", "mae")
 PADDINGS = ("same", "valid")

@@ -243,30 +243,6 @@ def hard_sigmoid(features: Any, name: str | None = None) -> Tensor:
         return m.multiply(relu6(z), m.scalar_like(1.0 / 6.0, x))
 
 
-def activation(x: Any, name: str | None) -> Tensor:
-    """Apply the activation called ``name`` in configs (nnctl.config.schema.ACTIVATIONS) to ``x``.
-
-    ``None``, ``"none"`` and ``"linear"`` return ``x`` itself.
-    """
-    a = name or "none"
-    if a in ("none", "linear"):
-        return convert_to_tensor(x)
-    fn = _ACTIVATION_FUNCTIONS.get(a)
-    if fn is None:
-        raise ValueError(f"unknown activation {a!r}; known: {', '.join(sorted(_ACTIVATION_FUNCTIONS))}")
-    return fn(x)
-
-
-# config name -> builder; its keys plus "none"/"linear" are exactly schema.ACTIVATIONS (a test checks)
-_ACTIVATION_FUNCTIONS: dict[str, Any] = {
-    "relu": lambda x: relu(x), "relu6": lambda x: relu6(x), "leaky_relu": lambda x: leaky_relu(x),
-    "elu": lambda x: elu(x), "selu": lambda x: selu(x), "gelu": lambda x: gelu(x),
-    "sigmoid": lambda x: m.sigmoid(x), "tanh": lambda x: m.tanh(x), "softplus": lambda x: softplus(x),
-    "softsign": lambda x: softsign(x), "softmax": lambda x: softmax(x), "swish": lambda x: swish(x),
-    "silu": lambda x: silu(x), "mish": lambda x: mish(x), "hard_sigmoid": lambda x: hard_sigmoid(x),
-}
-
-
 # --- gelu and the error function -----------------------------------------------------------------
 
 # W. J. Cody, "Rational Chebyshev approximations for the error function", Math. Comp. 23 (1969):
