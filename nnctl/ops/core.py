@@ -54,8 +54,30 @@ def binary_operands(x: Any, y: Any) -> tuple[Tensor, Tensor]:
         y = operand(y, x)
     if x.dtype != y.dtype:
         raise TypeError(f"Input 'y' has type {y.dtype.name} that does not match type {x.dtype.name} of "
-                        f"argument 'x' ({x.name} vs {y.name}); use tf.cast")
+                        f"argument 'x' ({x.name} vs {y.name}): {dtype_trail(x)}; {dtype_trail(y)}. "
+                        "Give both the same dtype (note: as in TensorFlow, dtype=\"float\" means float32 and "
+                        "\"double\" float64) or convert one with tf.cast")
     return x, y
+
+
+def dtype_trail(t: Tensor, depth: int = 8) -> str:
+    """How ``t`` got its dtype: follow dtype-preserving ops back to the source that fixed it."""
+    seen = t
+    for _ in range(depth):
+        if getattr(seen, "_dtype_spelling", None) is not None or not (seen.op.inputs or seen.op.type == "VariableV2"):
+            break
+        if seen.op.type == "VariableV2":  # a variable's dtype is its initial value's
+            init = [c for c in seen.consumers() if c.type == "Assign" and c.name == f"{seen.op.name}/Assign"]
+            if not init:
+                break
+            seen = init[0].inputs[1]
+            continue
+        same = [u for u in seen.op.inputs if u.dtype == seen.dtype]
+        if not same or seen.op.type in ("Cast",):
+            break
+        seen = same[0]
+    text = dtypes.describe_origin(seen)
+    return text if seen is t else f"{t.name} comes from {text}"
 
 
 def make_op(op_type: str, inputs: Sequence[Tensor], *, shape: tuple | None = None, dtype: Any = None,
@@ -80,13 +102,24 @@ def make_void_op(op_type: str, inputs: Sequence[Tensor], attrs: dict[str, Any] |
     return graph.create_op(op_type, list(inputs), attrs or {}, [], name=name, control_inputs=control_inputs)
 
 
-def static_axes(axis: Any, rank: int | None, op_desc: str) -> tuple[int, ...] | None:
-    """Normalise an axis argument (int, list, None = all) to sorted non-negative ints."""
+def static_axes(axis: Any, rank: int | None, op_desc: str, unique: bool = False) -> tuple[int, ...] | None:
+    """Normalise an axis argument (int, list, None = all) to sorted non-negative ints.
+
+    ``unique``: an axis named twice (``[1, -1]`` on a rank-2 tensor) is a ValueError, as in TF's
+    reductions."""
     if axis is None:
         return None if rank is None else tuple(range(rank))
     if isinstance(axis, Tensor):
         raise TypeError(f"{op_desc}: axis must be a Python int or list of ints, not a Tensor")
+    if isinstance(axis, np.ndarray):
+        axis = axis.tolist()
     axes = [axis] if isinstance(axis, (int, np.integer)) else list(axis)
+    if any(isinstance(a, (bool, np.bool_)) or not isinstance(a, (int, np.integer)) for a in axes):
+        raise TypeError(f"{op_desc}: axis must be a Python int or list of ints, got {axis!r}")
+    if unique and rank is not None:
+        seen = [int(a) % rank if -rank <= int(a) < rank else int(a) for a in axes]
+        if len(set(seen)) != len(seen):
+            raise ValueError(f"{op_desc}: axes {list(axes)} contain duplicate dimensions")
     if rank is None:
         if any(a < 0 for a in axes):
             raise ValueError(f"{op_desc}: negative axis needs a known rank")
