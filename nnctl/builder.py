@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 import nnctl as tf
+from nnctl.distributed.ranks import world
 from nnctl.errors import ConfigError
 from nnctl.graph.graph import Tensor
 from nnctl.graph.tensor_shape import fmt_shape
@@ -81,6 +82,7 @@ class Model:
     class_weights: np.ndarray | None = None   # loss weight per class (loss.class_weights, resolved)
     lr_feed: Tensor | None = None             # reduce_on_plateau: the learning rate the trainer feeds
     grads_and_vars: list | None = None        # (dloss/dw, w) before clipping, for gradient histograms
+    data_parallel: Any = None  # nnctl.distributed.allreduce.DataParallel when several ranks train
 
     @property
     def trainable_params(self) -> int:
@@ -395,6 +397,11 @@ def build_model(cfg: Any, example_shape: tuple | None = None, num_classes: int |
         missing = [v.op.name for g, v in gv if g is None]
         if missing:
             raise cfg.error("model", "these parameters have no path to the loss: " + ", ".join(missing))
+        dp = None
+        if world().size > 1:  # data-parallel: sum the shard-weighted gradients over the ranks
+            from nnctl.distributed.allreduce import allreduce_gradients
+            grads, dp = allreduce_gradients(grads, loss)
+            gv = list(zip(grads, [v for _, v in gv]))
         with tf.name_scope("grad_norm"):
             grad_norm = tf.train.global_norm(grads)
         if cfg.optimizer.clip_norm:
@@ -406,7 +413,8 @@ def build_model(cfg: Any, example_shape: tuple | None = None, num_classes: int |
     return Model(graph=graph, x=x, y=y, lr=lr, logits=logits, outputs=outputs, train_logits=tr_logits,
                  train_outputs=tr_outputs, loss=loss, data_loss=data_loss, grad_norm=grad_norm, train_op=train_op,
                  global_step=global_step, head=head, layers=infos, weights=b.weights, optimizer=opt,
-                 input_shape=feat_shape, class_weights=class_weights, lr_feed=lr_feed, grads_and_vars=raw_gv)
+                 input_shape=feat_shape, class_weights=class_weights, lr_feed=lr_feed, grads_and_vars=raw_gv,
+                 data_parallel=dp)
 
 
 def _head(cfg: Any, units: int, num_classes: int | None, label_width: int, layers: list) -> Head:
