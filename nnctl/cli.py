@@ -35,6 +35,8 @@ def train(config: Path = typer.Argument(None, help="YAML config file (with --res
                                                               "train --resume RUN_DIR"),
           backend: str = typer.Option(None, "--backend", help="numpy (default) or cupy"),
           quiet: bool = typer.Option(False, "--quiet", "-q", help="print only the final summary"),
+          progress: str = typer.Option("auto", "--progress", help="auto (a live bar on a terminal, plain lines "
+                                                                   "otherwise), bar, plain or none"),
           debug_nans: bool = typer.Option(False, "--debug-nans",
                                           help="check every op's output and name the first non-finite one"),
           nproc: int = typer.Option(None, "--nproc", help="data-parallel: run N processes under mpiexec"),
@@ -52,6 +54,7 @@ def train(config: Path = typer.Argument(None, help="YAML config file (with --res
     writer = world().writer
     res = run_train(config, run_dir=run_dir, overrides=set_, resume=resume, backend=backend, quiet=quiet,
                     debug_nans=debug_nans, warn=_warn if writer else None, replica_check_every=check_replicas,
+                    progress=progress,
                     info=(lambda m: console.print(m, soft_wrap=True)) if writer else None,
                     show_summary=(lambda m: console.print(summary_table(m))) if writer else None)
     if not writer:

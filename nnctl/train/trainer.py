@@ -72,8 +72,9 @@ class Trainer:
                  checkpoint_writer: Callable[[Path, bytes], None] | None = None,
                  warn: Callable[[str], None] | None = None, show_summary: Callable[[Model], None] | None = None,
                  on_eval: Callable[[int, str, dict[str, float]], bool] | None = None,
-                 replica_check_every: int = 0) -> None:
+                 replica_check_every: int = 0, progress: str = "auto") -> None:
         self.cfg = cfg
+        self.progress = progress
         # data-parallel: every rank runs this loop on its shard of each global batch; rank 0 writes
         self.world: World = world()
         self.replica_check_every = replica_check_every
@@ -241,7 +242,7 @@ class Trainer:
         try:
             # overflow/invalid warnings from numpy would only repeat what the non-finite guard reports
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"), \
-                    Reporter(self.total_steps, self.quiet or not writer, self.stream) as rep:
+                    Reporter(self.total_steps, self.quiet or not writer, self.stream, mode=self.progress) as rep:
                 if self.resume and self.resumed_from is not None and not self.quiet:
                     rep.message(f"resumed from {self.resumed_from.path.name} (step {self.step})")
                 self._report_changes(rep)
@@ -612,13 +613,16 @@ def train(config: str | Path | None = None, run_dir: str | Path | None = None, o
           checkpoint_writer: Callable[[Path, bytes], None] | None = None,
           info: Callable[[str], None] | None = None,
           on_eval: Callable[[int, str, dict[str, float]], bool] | None = None,
-          replica_check_every: int = 0) -> TrainResult:
+          replica_check_every: int = 0, progress: str = "auto") -> TrainResult:
     """Train ``config`` into ``run_dir``; the library form of ``nnctl train``.
 
     The default run dir is ``runs/<name>``, or ``runs/<name>-2``, ``-3`` ... when that exists (the
     choice is reported through ``info``). With ``resume``, ``config`` may be the run directory
     itself (or None with ``run_dir`` given): the run continues from its own config.yaml, with
     ``overrides`` as changes (see nnctl.train.resume)."""
+    from nnctl.train.progress import MODES
+    if progress not in MODES:
+        raise InputError(f"--progress must be one of {', '.join(MODES)}, got {progress!r}")
     ov = list(overrides)
     if backend is not None:
         ov.append(f"backend={backend}")
@@ -650,7 +654,7 @@ def train(config: str | Path | None = None, run_dir: str | Path | None = None, o
                 info(f"runs/{cfg.name} already exists: this run goes to {run_dir} (use --run-dir to choose)")
     t = Trainer(cfg, Path(run_dir), resume=resume, quiet=quiet, debug_nans=debug_nans, stream=stream,
                 explicit_run_dir=explicit, checkpoint_writer=checkpoint_writer, warn=warn, show_summary=show_summary,
-                on_eval=on_eval, replica_check_every=replica_check_every)
+                on_eval=on_eval, replica_check_every=replica_check_every, progress=progress)
     try:
         return t.run_training()
     except MemoryError as e:
