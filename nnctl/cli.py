@@ -12,8 +12,38 @@ from typing import Any
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Train neural networks from YAML configs on a TensorFlow-1-style graph engine.")
+
+
+def _flags_as_flags() -> None:
+    """Help shows a boolean flag as ``--resume``, not ``--resume <bool>`` (typer labels every option)."""
+    from typer.core import TyperOption
+    shown = TyperOption.display_type_rich
+
+    def display(self: Any, ctx: Any) -> Any:
+        return "" if self.is_flag else shown(self, ctx)
+    TyperOption.display_type_rich = display  # type: ignore[method-assign]
+
+
+_flags_as_flags()
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            v = version("nnctl")
+        except PackageNotFoundError:
+            v = "0.1.0 (not installed)"
+        print(f"nnctl {v}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="print the version and exit")) -> None:
+    """Train neural networks from YAML configs on a TensorFlow-1-style graph engine."""
 
 
 def _console(stderr: bool = False) -> Any:
@@ -29,8 +59,9 @@ def _warn(msg: str) -> None:
 def train(config: Path = typer.Argument(None, help="YAML config file (with --resume: optional, or the run directory)"),
           run_dir: Path = typer.Option(None, "--run-dir", help="run directory (default runs/<name>, or runs/<name>-2 "
                                                               "... when taken); missing parent folders are created"),
-          set_: list[str] = typer.Option([], "--set", help="override a config key: KEY=VALUE (repeatable); with "
-                                                           "--resume, a change to apply from the current step"),
+          set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE",
+                                         help="override a config key (repeatable); with --resume, a change to "
+                                              "apply from the current step"),
           resume: bool = typer.Option(False, "--resume", help="continue a run from its newest checkpoint: nnctl "
                                                               "train --resume RUN_DIR"),
           backend: str = typer.Option(None, "--backend", help="numpy (default) or cupy"),
@@ -92,7 +123,7 @@ def eval_(target: Path = typer.Argument(..., help="run directory, checkpoint fol
     """Loss and metrics of a checkpoint or a frozen model on a split or a data file."""
     from nnctl.evaluate import evaluate
     if confusion is not None:
-        from nnctl.plots import check_output_file
+        from nnctl.fileio import check_output_file
         check_output_file(confusion, "--confusion-matrix")
     res = evaluate(target, data, checkpoint, warn=_warn)
     if confusion is not None:
@@ -145,15 +176,19 @@ def _confusion_table(m: Any, names: list[str] | None) -> Any:
 def freeze(target: Path = typer.Argument(..., help="run directory or checkpoint folder"),
            output: Path = typer.Option(..., "--output", "-o", help="frozen model file to write"),
            checkpoint: str = typer.Option(None, "--checkpoint", help="best, latest or a step number (default: best "
-                                                                      "when the run marked one, else latest)")
+                                                                      "when the run marked one, else latest)"),
+           quiet: bool = typer.Option(False, "--quiet", "-q", help="print only the line naming the file written")
            ) -> None:
     """Write one self-contained file holding only the inference graph, variables folded to constants."""
     from nnctl.export.freeze import freeze as run_freeze
     from nnctl.export.freeze import report_renderables
+    from nnctl.fileio import check_output_file
+    check_output_file(output, "--output")
     rep = run_freeze(target, output, checkpoint, warn=_warn)
     con = _console()
-    for r in report_renderables(rep):
-        con.print(r)
+    parts = report_renderables(rep)
+    for r in (parts[-1:] if quiet else parts):
+        con.print(r, soft_wrap=isinstance(r, str))
 
 
 @app.command()
@@ -163,6 +198,9 @@ def predict(frozen: Path = typer.Argument(..., help="frozen model file"),
             fmt: str = typer.Option(None, "--format", help="csv (default) or json (JSON Lines)")) -> None:
     """Predictions of a frozen model, one output row per input row."""
     from nnctl.predict import predict as run_predict
+    if output is not None:
+        from nnctl.fileio import check_output_file
+        check_output_file(output, "--output")
     preds, text = run_predict(frozen, input_, output, fmt)
     if output is None:
         sys.stdout.write(text)
@@ -196,6 +234,32 @@ def graph(target: Path = typer.Argument(..., help="config file, run directory, c
     else:
         write_output(output, text)
         _console(stderr=True).print(f"wrote {output}", soft_wrap=True)
+
+
+@app.command()
+def init(template: str = typer.Argument(None, help="example to start from (default xor); see --list"),
+         output: Path = typer.Option(None, "--output", "-o", help="file to write (default TEMPLATE.yaml here)"),
+         force: bool = typer.Option(False, "--force", help="overwrite an existing file"),
+         list_: bool = typer.Option(False, "--list", help="list the templates and exit")) -> None:
+    """Write a commented starter config from one of the shipped examples."""
+    from nnctl.templates import init_config, templates
+    if list_:
+        for name, p in templates().items():
+            first = next((ln[1:].strip() for ln in p.read_text(encoding="utf-8").splitlines()
+                          if ln.startswith("#")), "")
+            _console().print(f"{name:12} {first}", soft_wrap=True, markup=False)
+        return
+    path = init_config(template, output, force)
+    _console().print(f"wrote {path} (from template {template or 'xor'}); check it with: nnctl validate {path}; "
+                     f"train it with: nnctl train {path}", soft_wrap=True, markup=False)
+
+
+@app.command("config")
+def config_(config: Path = typer.Argument(..., help="YAML config file"),
+            set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="override a config key")) -> None:
+    """Print the config as training will use it: --set applied and every default filled in."""
+    from nnctl.templates import resolved_config_text
+    sys.stdout.write(resolved_config_text(config, set_))
 
 
 @app.command()
@@ -293,7 +357,7 @@ def main() -> None:
         if "Exit" in kinds:
             sys.exit(getattr(e, "exit_code", 0))
         if "ClickException" in kinds:
-            e.show()  # type: ignore[attr-defined]
+            print(f"error: {_usage_message(e)}", file=sys.stderr)
             sys.exit(2)
         if "Abort" in kinds:
             print("aborted", file=sys.stderr)
@@ -303,6 +367,17 @@ def main() -> None:
         print(f"error: internal error: {type(e).__name__}: {e} (set NNCTL_DEBUG=1 for a traceback)",
               file=sys.stderr)
         sys.exit(1)
+
+
+def _usage_message(e: Any) -> str:
+    """One line for a usage error, with click's suggestion of the closest valid name."""
+    import re
+    msg = " ".join(str(e.format_message()).split())
+    msg = re.sub(r"\s*\(Possible options: ([^)]*)\)", lambda m: f"; did you mean {m.group(1)}?", msg)
+    msg = re.sub(r"\.\s*Did you mean", "; did you mean", msg)
+    ctx = getattr(e, "ctx", None)
+    cmd = ctx.command_path if ctx is not None else "nnctl"
+    return f"{msg} (see: {cmd} --help)"
 
 
 if __name__ == "__main__":

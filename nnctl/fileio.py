@@ -121,3 +121,13 @@ def load_npz_bytes(data: bytes, *, source: str, what: str = "file") -> dict[str,
     except Exception as e:  # any other parse failure of hostile bytes
         raise FileFormatError(f"{source}: unreadable {what}: {type(e).__name__}: {e}") from None
     return out
+
+
+def check_output_file(out: str | os.PathLike, flag: str) -> None:
+    """An output FILE given by ``flag`` must not be a directory and its folder must exist (InputError)."""
+    from nnctl.errors import InputError
+    p = Path(out)
+    if p.is_dir():
+        raise InputError(f"{flag} {out}: is a directory; give a file name inside it (e.g. {p / 'out'})")
+    if not p.parent.is_dir():
+        raise InputError(f"{flag} {out}: folder {p.parent} does not exist")

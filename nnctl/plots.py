@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nnctl.errors import InputError
+from nnctl.fileio import check_output_file
 from nnctl.train.rundir import RunDir
 
 _EXTRA = "pip install 'nnctl[plot]'"
@@ -119,19 +120,10 @@ def _save(fig: Any, out: str | os.PathLike) -> None:
     import io
 
     from nnctl.fileio import atomic_write_bytes
-    check_output_file(out, "-o")
+    check_output_file(out, "--output")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     atomic_write_bytes(out, buf.getvalue())
-
-
-def check_output_file(out: str | os.PathLike, flag: str) -> None:
-    """An output FILE path must not be a directory, and its folder must exist (InputError otherwise)."""
-    p = Path(out)
-    if p.is_dir():
-        raise InputError(f"{flag} {out}: is a directory; give a file name (e.g. {p / 'out.png'})")
-    if not p.parent.is_dir():
-        raise InputError(f"{flag} {out}: folder {p.parent} does not exist")
 
 
 _MARKS = "ox+*#@%&"

@@ -625,6 +625,12 @@ def train(config: str | Path | None = None, run_dir: str | Path | None = None, o
         raise InputError(f"--progress must be one of {', '.join(MODES)}, got {progress!r}")
     ov = list(overrides)
     if backend is not None:
+        from nnctl.vocab import BACKENDS
+        if backend not in BACKENDS:
+            import difflib
+            close = difflib.get_close_matches(backend, BACKENDS, n=1)
+            raise InputError(f"--backend {backend!r}: unknown backend; choose one of {', '.join(BACKENDS)}"
+                             + (f" (did you mean {close[0]}?)" if close else ""))
         ov.append(f"backend={backend}")
     if config is not None and Path(config).is_dir():
         if not resume:
