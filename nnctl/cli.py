@@ -286,7 +286,7 @@ def runs_(folder: Path = typer.Argument(Path("runs"), help="folder holding run d
                                                         "train_loss, best, steps, wall_time"),
           as_json: bool = typer.Option(False, "--json", help="print the runs as JSON on stdout")) -> None:
     """A table of runs: status, steps, wall time, best and final metrics, and the config keys that differ."""
-    from nnctl.runs_table import list_runs, table
+    from nnctl.runs_table import list_runs, renderables
     runs = list_runs(folder, sort)
     if as_json:
         import json
@@ -295,7 +295,9 @@ def runs_(folder: Path = typer.Argument(Path("runs"), help="folder holding run d
     if not runs:
         _console().print(f"no runs under {folder}")
         return
-    _console().print(table(runs, f"runs in {folder}"))
+    con = _console()
+    for r in renderables(runs, f"runs in {folder}"):
+        con.print(r)
 
 
 @app.command()

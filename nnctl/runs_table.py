@@ -126,24 +126,41 @@ def list_runs(root: str | os.PathLike = "runs", sort: str | None = None) -> list
     return runs
 
 
-def _fmt(v: Any) -> str:
+def _fmt(v: Any, limit: int = 16) -> str:
     if v is None:
         return "-"
     if isinstance(v, float):
         return f"{v:.4g}"
-    return str(v)
+    text = ",".join(map(str, v)) if isinstance(v, list) else str(v)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def table(runs: list[RunInfo], title: str = "runs") -> Any:
+def renderables(runs: list[RunInfo], title: str = "runs") -> list[Any]:
+    """The runs table, with the differing config keys as its last columns when there are at most
+    two, else as a second table (run x key) below it, so the first stays readable at 100 columns."""
+    keys = sorted({k for r in runs for k in r.differences})
+    if len(keys) <= 2:
+        return [table(runs, title)]
+    from rich.table import Table
+    d = Table(title="config differences", title_justify="left")
+    d.add_column("run", no_wrap=True)
+    for k in keys:
+        d.add_column(k, style="cyan")
+    for r in runs:
+        d.add_row(r.name, *[_fmt(r.differences.get(k), 40) for k in keys])
+    return [table(runs, title, with_differences=False), d]
+
+
+def table(runs: list[RunInfo], title: str = "runs", with_differences: bool = True) -> Any:
     """A rich Table of ``runs``: one row per run; the final val metrics (train's without validation), the
     best checkpoint, and the config keys that differ among the runs (named by their last part when
     that is unambiguous: ``lr`` for optimizer.lr)."""
     from rich.table import Table
     t = Table(title=title, title_justify="left")
     t.add_column("run", no_wrap=True, min_width=max((len(r.name) for r in runs), default=3))
-    t.add_column("status", no_wrap=True)
-    t.add_column("steps", justify="right", no_wrap=True)
-    t.add_column("time", justify="right", no_wrap=True)
+    t.add_column("status", no_wrap=True, min_width=max((len(r.status) for r in runs), default=6))
+    t.add_column("steps", justify="right", no_wrap=True, min_width=5)
+    t.add_column("time", justify="right", no_wrap=True, min_width=5)
     split = "val" if any("val" in r.final for r in runs) else "train"
     metrics: list[str] = []
     for r in runs:
@@ -151,11 +168,11 @@ def table(runs: list[RunInfo], title: str = "runs") -> Any:
             if k not in metrics and k != "lr":
                 metrics.append(k)
     metrics = (["loss"] if "loss" in metrics else []) + [m for m in metrics if m != "loss"]
-    metrics = metrics[:4]
+    metrics = metrics[:3]
     for m in metrics:
         t.add_column(m, justify="right", no_wrap=True)
     t.add_column("best", no_wrap=True)
-    diff_keys = sorted({k for r in runs for k in r.differences})
+    diff_keys = sorted({k for r in runs for k in r.differences}) if with_differences else []
     short = {k: k.rsplit(".", 1)[-1] for k in diff_keys}
     if len(set(short.values())) < len(short):
         short = {k: k for k in diff_keys}

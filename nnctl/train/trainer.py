@@ -169,8 +169,10 @@ class Trainer:
         if c.manifest.get("graph_fingerprint") != self.model.fingerprint():
             diff = ckpt.variable_diff(c.state.get("variables", {}), self.model.variable_specs())
             cdiff = config_diff(stored, self.cfg_dict)
-            raise InputError("cannot resume: the config builds a different model than the checkpoint "
-                             f"{c.path.name}\n  " + "\n  ".join(diff + cdiff))
+            more = f"\n  ... and {len(diff) - 4} more" if len(diff) > 4 else ""
+            raise InputError(f"cannot resume {self.run.path}: the config builds a different model than the "
+                             f"checkpoint {c.path.name}; a model change needs a new run (nnctl train CONFIG)\n  "
+                             + "\n  ".join(cdiff + diff[:4]) + more)
         self.changes = resume_rules.check_changes(self.run.path, stored, self.cfg_dict)
         missing = [v.op.name for v in self.model.graph.get_collection("variables") if v.op.name not in c.arrays]
         if missing:
