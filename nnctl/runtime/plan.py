@@ -124,9 +124,13 @@ class Plan:
             except _NeedsInit:
                 return self._trace(feed_values, False, self.ctx)[0]
             self._bind(info, constvals)
-        copyto = self.ctx.xp.copyto
+        be = self.ctx.backend
+        device_type = be.array_type
         for buf, v in zip(self.feed_bufs, feed_values):
-            copyto(buf, v)
+            if type(v) is device_type:
+                be.copyto(buf, v)
+            else:
+                be.upload(v, out=buf)   # host feed -> its bound device buffer, one copy
         i = 0
         steps = self.steps
         try:
@@ -147,8 +151,10 @@ class Plan:
         dry = ctx is not self.ctx
         kernels: dict[int, Any] = {} if dry else self._kernels
         vals: dict[int, Any] = {}
+        be = self.ctx.backend
+        device_type = be.array_type
         for t, v in zip(self.feeds, feed_values):
-            vals[id(t)] = v
+            vals[id(t)] = v if type(v) is device_type else be.upload(v)
         info: dict[int, tuple] = {id(t): (tuple(v.shape), v.dtype) for t, v in zip(self.feeds, feed_values)}
         constvals: dict[int, Any] = {}
         remaining = dict(self._consumer_counts())
@@ -183,6 +189,10 @@ class Plan:
                 if isinstance(v, Uninitialized):
                     vals[id(t)] = v
                     continue
+                if type(v) is not device_type:
+                    raise InternalError(None, op, f"{op.type} '{op.name}' returned a {type(v).__module__}."
+                                                  f"{type(v).__name__}, not an array of the {be.name} backend "
+                                                  f"({device_type.__name__}): its kernel leaks a host value")
                 if v.dtype != t.dtype.np:
                     raise InternalError(None, op, f"{op.type} '{op.name}' produced {v.dtype} where the graph "
                                                   f"says {t.dtype.name}")
@@ -190,7 +200,7 @@ class Plan:
                     raise InternalError(None, op, f"{op.type} '{op.name}' produced shape {fmt_shape(v.shape)} "
                                                   f"where the graph says {fmt_shape(t.static_shape)}")
                 if check_numerics and t.dtype.is_floating and not bool(self.ctx.xp.isfinite(v).all()):
-                    raise _nonfinite(op, ins)
+                    raise _nonfinite(op, ins, self.ctx.backend)
                 vals[id(t)] = v
                 info[id(t)] = (tuple(v.shape), v.dtype)
                 if is_const:
@@ -207,7 +217,7 @@ class Plan:
 
     def _parallel(self, op: Operation, d: Any, in_bufs: list[Any], out: Any, shape: tuple) -> Any:
         """A multi-threaded step for a large elementwise op, or None (see runtime/parallel.py)."""
-        if d is None or not d.elementwise or self.ctx.xp.__name__ != "numpy" or not shape or shape[0] < 2:
+        if d is None or not d.elementwise or not self.ctx.backend.host_memory or not shape or shape[0] < 2:
             return None
         size = 1
         for s in shape:
@@ -235,7 +245,7 @@ class Plan:
 
     def _fetcher(self, buf: Any) -> Any:
         """A zero-argument function returning a host copy of ``buf`` (a numpy scalar for 0-d)."""
-        if self.ctx.backend.name != "numpy":
+        if not self.ctx.backend.host_memory:
             return partial(self._host_copy, buf)
         if buf.ndim == 0:
             return partial(buf.__getitem__, ())
@@ -456,12 +466,12 @@ def _op_failure(op: Operation, e: Exception) -> OpError:
     return cls(None, op, f"{op.type} '{op.name}' failed: {e} (inputs: {shapes})")
 
 
-def _nonfinite(op: Operation, ins: list[Any]) -> NonFiniteError:
+def _nonfinite(op: Operation, ins: list[Any], backend: Any) -> NonFiniteError:
     import numpy as np
     parts = []
     for t, v in zip(op.inputs, ins):
         try:
-            a = np.asarray(v, dtype=np.float64)
+            a = np.asarray(backend.to_host(v), dtype=np.float64)   # the error path: one download per input
             parts.append(f"{t.name} {fmt_shape(a.shape)} range [{np.nanmin(a):.4g}, {np.nanmax(a):.4g}]"
                          + (" (has non-finite)" if not np.isfinite(a).all() else ""))
         except (TypeError, ValueError):
