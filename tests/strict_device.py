@@ -169,6 +169,8 @@ class StrictArray:
         self._a[_unwrap(key, "indexing")] = _unwrap(value, "assignment")
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):   # __array_interface__, __array_struct__ ...: no back door to the host
+            raise AttributeError(name)
         attr = getattr(self._a, name)
         if callable(attr):
             return lambda *a, **k: _call(attr, f"ndarray.{name}", a, k)

@@ -17,6 +17,10 @@ class NumpyBackend(Backend):
     def asarray(self, value, dtype=None):
         return np.asarray(value, dtype=dtype)
 
+    @property
+    def array_type(self) -> tuple:
+        return (np.ndarray, np.generic)   # reductions give numpy scalars
+
     def upload(self, host: np.ndarray, out=None):
         if out is None:
             return host

@@ -685,7 +685,7 @@ def _noise_shape(x: Tensor, noise_shape: Any) -> tuple | None:
 @registry.register_kernel("DropoutMask", stateful=True)
 def _dropout_mask_kernel(op: Operation, ctx: Any) -> Any:
     rng = ctx.rng(op)
-    be, xp = ctx.backend, ctx.xp
+    be = ctx.backend
     dt = op.outputs[0].dtype.np
     ns = op.attrs["noise_shape"]
     draw_dt = dt if dt in (np.float32, np.float64) else np.dtype(np.float32)

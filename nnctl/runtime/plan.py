@@ -112,9 +112,9 @@ class Plan:
         return factory(op, ctx)
 
     # --- execution -------------------------------------------------------------------------
-    def run(self, feed_values: list[Any], check_numerics: bool = False) -> list[Any]:
+    def run(self, feed_values: list[Any], check_numerics: bool = False, download: bool = True) -> list[Any]:
         if check_numerics:
-            return self._trace(feed_values, True, self.ctx)[0]
+            return self._trace(feed_values, True, self.ctx, download)[0]
         if self.bound_version != self.ctx.variables.version:
             # Compile with a dry run on copies of the state, so that every real execution takes the
             # bound path and a resumed run computes bit-identically to an uninterrupted one.
@@ -122,12 +122,12 @@ class Plan:
             try:
                 info, constvals = self._trace(feed_values, False, shadow)[1:]
             except _NeedsInit:
-                return self._trace(feed_values, False, self.ctx)[0]
+                return self._trace(feed_values, False, self.ctx, download)[0]
             self._bind(info, constvals)
         be = self.ctx.backend
         device_type = be.array_type
         for buf, v in zip(self.feed_bufs, feed_values):
-            if type(v) is device_type:
+            if isinstance(v, device_type):
                 be.copyto(buf, v)
             else:
                 be.upload(v, out=buf)   # host feed -> its bound device buffer, one copy
@@ -142,9 +142,12 @@ class Plan:
         except Exception as e:
             op = self._step_ops[i]
             raise _op_failure(op, e) from None
+        if not download:
+            return [b.copy() for b in self.fetch_bufs]
         return [f() for f in self.fetch_fns]
 
-    def _trace(self, feed_values: list[Any], check_numerics: bool, ctx: Any) -> tuple[list[Any], dict, dict]:
+    def _trace(self, feed_values: list[Any], check_numerics: bool, ctx: Any,
+               download: bool = True) -> tuple[list[Any], dict, dict]:
         """Run every kernel in allocating mode, checking dtypes and shapes; record what bind needs.
 
         With a ShadowContext nothing real changes: variables and random streams are copies."""
@@ -154,7 +157,7 @@ class Plan:
         be = self.ctx.backend
         device_type = be.array_type
         for t, v in zip(self.feeds, feed_values):
-            vals[id(t)] = v if type(v) is device_type else be.upload(v)
+            vals[id(t)] = v if isinstance(v, device_type) else be.upload(v)
         info: dict[int, tuple] = {id(t): (tuple(v.shape), v.dtype) for t, v in zip(self.feeds, feed_values)}
         constvals: dict[int, Any] = {}
         remaining = dict(self._consumer_counts())
@@ -189,10 +192,10 @@ class Plan:
                 if isinstance(v, Uninitialized):
                     vals[id(t)] = v
                     continue
-                if type(v) is not device_type:
+                if not isinstance(v, device_type):
                     raise InternalError(None, op, f"{op.type} '{op.name}' returned a {type(v).__module__}."
                                                   f"{type(v).__name__}, not an array of the {be.name} backend "
-                                                  f"({device_type.__name__}): its kernel leaks a host value")
+                                                  "): its kernel leaks a host value")
                 if v.dtype != t.dtype.np:
                     raise InternalError(None, op, f"{op.type} '{op.name}' produced {v.dtype} where the graph "
                                                   f"says {t.dtype.name}")
@@ -212,7 +215,10 @@ class Plan:
         out = []
         for t in self.fetches:
             v = vals.get(id(t))
-            out.append(None if v is None or isinstance(v, Uninitialized) else self._host_copy(v))
+            if v is None or isinstance(v, Uninitialized):
+                out.append(None)
+            else:
+                out.append(self._host_copy(v) if download else v.copy())
         return out, info, constvals
 
     def _parallel(self, op: Operation, d: Any, in_bufs: list[Any], out: Any, shape: tuple) -> Any:

@@ -65,7 +65,10 @@ class Session:
 
     # --- running ---------------------------------------------------------------------------
     def run(self, fetches: Any, feed_dict: dict | None = None, options: Any = None,
-            run_metadata: Any = None) -> Any:
+            run_metadata: Any = None, *, download: bool = True) -> Any:
+        """TF1's ``Session.run``. ``download=False`` (nnctl) returns fetched values as arrays of the
+        session's backend, copied on the device, so a step that does not need them on the host does
+        not wait for the device (the trainer's loss between two log lines)."""
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
         ft = type(fetches)
@@ -84,7 +87,7 @@ class Session:
             self._plans[key] = plan
             if len(self._plans) > _MAX_PLANS:
                 self._plans.popitem(last=False)
-        values = plan.run(feed_values, self.check_numerics)
+        values = plan.run(feed_values, self.check_numerics, download)
         if plan.slots is None:
             results = values
         else:
@@ -147,7 +150,7 @@ class Session:
         device_type = self._ctx.backend.array_type
         checked = self._checked_feeds
         for k, v in feed_dict.items():
-            if type(k) is Tensor and (type(v) is np.ndarray or type(v) is device_type) \
+            if type(k) is Tensor and (type(v) is np.ndarray or isinstance(v, device_type)) \
                     and (id(k), v.shape, v.dtype) in checked:
                 tensors.append(k)  # seen before with this shape and dtype: nothing to check
                 values.append(v)
@@ -159,7 +162,7 @@ class Session:
                 t = t.outputs[0]
             if not isinstance(t, Tensor) or t.graph is not self._graph:
                 raise ValueError(f"Cannot feed {t!r}: it is not an element of this session's graph")
-            if type(v) is device_type and v.dtype == t.dtype.np:
+            if not isinstance(v, np.ndarray) and isinstance(v, device_type) and v.dtype == t.dtype.np:
                 arr = v    # already on the device (a CuPy array fed to a CuPy session)
             else:
                 arr = v if type(v) is np.ndarray and v.dtype == t.dtype.np else self._cast_feed(t, v)
