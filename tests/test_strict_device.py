@@ -160,6 +160,27 @@ def test_a_training_step_does_not_wait_for_the_device(strict, tmp_path):
     assert max(uploads[2:]) <= 3, uploads
 
 
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_scatter_add_accumulates_repeated_indices_on_every_backend(axis):
+    """numpy's add.at, and the CuPy backend's sort-and-segment-sum run here with numpy as its xp."""
+    from nnctl.backends.base import Backend
+    from nnctl.backends.cupy_backend import CupyBackend
+    from nnctl.backends.numpy_backend import NumpyBackend
+    rng = np.random.default_rng(axis)
+    shape = (5, 4, 3)
+    idx = rng.integers(0, shape[axis], size=(2, 6))
+    vals = rng.standard_normal(shape[:axis] + idx.shape + shape[axis + 1:]).astype(np.float32)
+    ref = np.zeros(shape, np.float32)
+    np.add.at(ref, (slice(None),) * axis + (idx,), vals)
+    sorted_backend = CupyBackend.__new__(CupyBackend)
+    Backend.__init__(sorted_backend, np)
+    for be in (NumpyBackend(), sorted_backend, StrictBackend()):
+        out = be.xp.zeros(shape, dtype=np.float32)
+        be.scatter_add(out, be.asarray(idx), be.asarray(vals), axis)
+        got = out.get() if type(out) is StrictArray else out
+        np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-6, err_msg=type(be).__name__)
+
+
 def test_cupy_names_the_kernels_use_exist_in_cupy():
     """Every xp.<name> a kernel calls must exist in CuPy, and take the keywords it is called with
     (checked against the installed package: CuPy installs and imports without a GPU)."""
