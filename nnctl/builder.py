@@ -79,6 +79,7 @@ class Model:
     weights: list             # kernels that L2 applies to
     optimizer: Any
     input_shape: tuple
+    inputs: dict = field(default_factory=dict)   # model input name -> tensor (from x)
 
     @property
     def trainable_params(self) -> int:
@@ -292,7 +293,7 @@ def build_model(cfg: Any, example_shape: tuple | None = None, num_classes: int |
     return Model(graph=graph, x=x, y=y, lr=lr, logits=logits, outputs=outputs, train_logits=tr_logits,
                  train_outputs=tr_outputs, loss=loss, data_loss=data_loss, grad_norm=grad_norm, train_op=train_op,
                  global_step=global_step, head=head, layers=infos, weights=net.weights, optimizer=opt,
-                 input_shape=feat_shape)
+                 input_shape=feat_shape, inputs=xin)
 
 
 def _head(cfg: Any, units: int, num_classes: int | None, label_width: int, out_info: LayerInfo) -> Head:
@@ -304,8 +305,9 @@ def _head(cfg: Any, units: int, num_classes: int | None, label_width: int, out_i
     final = "none"
     la = cfg.model.layer(out_info.name)
     while la is not None:
-        if "activation" in layer_class(la.type).schema:
-            final = la.params.get("activation") or "none"
+        act = layer_class(la.type).final_activation(la.params)
+        if act is not None:
+            final = act
             break
         la = cfg.model.layer(la.inputs[0]) if len(la.inputs) == 1 else None
     name = out_info.name

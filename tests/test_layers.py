@@ -40,6 +40,16 @@ ROWS: dict[str, tuple[dict, list[tuple], tuple, int]] = {
     "add": ({}, [(3, 4), (3, 4)], (3, 4), 0),
     "multiply": ({}, [(4,), (4,), (4,)], (4,), 0),
     "concat": ({"axis": -1}, [(3, 4), (3, 2)], (3, 6), 0),
+    "embedding": ({"input_dim": 7, "output_dim": 3, "padding_id": 0}, [(4,)], (4, 3), 21),
+    "positional_embedding": ({}, [(4, 6)], (4, 6), 24),
+    # parameter counts as Keras: LSTM 4 * (u * (f + u) + u) per direction, GRU (reset_after) 3 * (u * (f + u) + 2u)
+    "lstm": ({"units": 5, "bidirectional": True, "return_sequences": True}, [(4, 3)], (4, 10), 360),
+    "gru": ({"units": 5}, [(4, 3)], (5,), 150),
+    "simple_rnn": ({"units": 5, "bidirectional": True, "merge": "sum"}, [(4, 3)], (5,), 90),
+    "masking": ({}, [(4, 3)], (4, 3), 0),
+    # q, k, v, output projections: 4 * (6 * 6 + 6)
+    "multi_head_attention": ({"heads": 2, "causal": True}, [(4, 6)], (4, 6), 168),
+    "transformer_block": ({"heads": 2, "dropout": 0.1, "mlp_units": 12}, [(4, 6)], (4, 6), 168 + 2 * 12 + 84 + 78),
 }
 
 
@@ -62,7 +72,7 @@ def test_layer_row(type_name, fresh_graph):
     layer = cls.from_params("L", _ctx(), **params)
     rng = np.random.default_rng(1)
     xs = [tf.placeholder(tf.float32, (None, *s), name=f"x{i}") for i, s in enumerate(in_shapes)]
-    feeds = {x: rng.standard_normal((3, *s)).astype(np.float32) for x, s in zip(xs, in_shapes)}
+    feeds = {x: rng.integers(0, 7, (3, *s)).astype(np.float32) for x, s in zip(xs, in_shapes)}
     _, y, _ = layer.apply(xs, training=True)
     assert tuple(y.get_shape().as_list()) == (None, *out_shape)
     assert layer.output_shape == (None, *out_shape)

@@ -5,7 +5,16 @@ Importing this package imports every family module, which registers its classes;
 types up with :func:`layer_types` / :func:`layer_class`. See docs/architecture.md, "Adding a layer".
 """
 
-from nnctl.layers import conv, core, merge, normalization, pooling  # noqa: F401  (registers the layers)
+from nnctl.layers import (  # noqa: F401  (importing a family module registers its layers)
+    attention,
+    conv,
+    core,
+    embedding,
+    merge,
+    normalization,
+    pooling,
+    recurrent,
+)
 from nnctl.layers.base import Context, Key, Layer, LayerError, layer_class, layer_types, register
 
 __all__ = ["Context", "Key", "Layer", "LayerError", "layer_class", "layer_types", "register"]

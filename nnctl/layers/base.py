@@ -89,6 +89,9 @@ class Layer:
     max_inputs: ClassVar[int | None] = 1
     # masks (batch, time) of padded steps flow through layers that keep the time axis
     mask_passthrough: ClassVar[bool] = True
+    # whether the base class applies the `activation` key to the output (a recurrent cell's
+    # activation is internal)
+    output_activation: ClassVar[bool] = True
 
     def __init__(self, name: str, params: Mapping[str, Any], ctx: Context) -> None:
         self.name = name
@@ -194,10 +197,18 @@ class Layer:
             self.build_once([tuple(x.get_shape().as_list()) for x in xs])
         pre = self.call(list(xs), training, masks)
         out = pre
-        if "activation" in self.schema:
+        act = self.final_activation(self.p)
+        if act is not None:
             from nnctl.layers.activations import activate
-            out = activate(pre, self.p.get("activation"))
+            out = activate(pre, act)
         return pre, out, self.output_mask(xs, masks)
+
+    @classmethod
+    def final_activation(cls, params: Mapping[str, Any]) -> str | None:
+        """The activation this layer applies to its output (None: it has no `activation` key)."""
+        if cls.output_activation and "activation" in cls.schema:
+            return params.get("activation") or "none"
+        return None
 
     @property
     def params(self) -> int:
