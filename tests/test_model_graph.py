@@ -193,14 +193,14 @@ def test_several_inputs_need_named_inputs_and_columns(tmp_path):
 MULTI = """
 inputs:
   - {name: top, shape: [4, 8], columns: '0:32'}
-  - {name: bottom, shape: [32], columns: [%s]}
+  - {name: bottom, shape: [32], columns: [COLS]}
 layers:
   - {type: flatten, name: f, inputs: top}
   - {type: dense, name: a, units: 8, activation: relu}
   - {type: dense, name: b, units: 8, activation: relu, inputs: bottom}
   - {type: concat, name: cat, inputs: [a, b]}
   - {type: dense, name: out, units: 10}
-""" % ", ".join(str(i) for i in range(63, 31, -1))
+""".replace("COLS", ", ".join(str(i) for i in range(63, 31, -1)))
 
 
 def test_several_inputs_read_their_columns(tmp_path):
