@@ -31,9 +31,9 @@ from nnctl.config.yaml_lines import (
     read_text_file,
 )
 from nnctl.errors import ConfigError
-from nnctl.layers.activations import ACTIVATIONS
 from nnctl.layers.base import REQUIRED, layer_types
 from nnctl.layers.initializers import INITIALIZERS, Initializer
+from nnctl.vocab import ACTIVATIONS, BACKENDS, LABEL_TYPES, LOSSES, METRICS, metric_mode
 
 __all__ = [
     "Config", "DataConfig", "SourceConfig", "ModelConfig", "LayerConfig", "InputConfig", "Initializer", "LossConfig",
@@ -44,13 +44,9 @@ __all__ = [
 
 # --- vocabularies -------------------------------------------------------------------------------
 
-BACKENDS = ("numpy", "cupy")
 SOURCE_KINDS = ("csv", "npz", "idx", "generator")
 GENERATORS = ("xor", "spirals", "moons", "blobs")
 PREPROCESS = ("none", "standardize", "minmax", "scale")
-LABEL_TYPES = ("class", "onehot", "real")
-LOSSES = ("sum_squares", "mse", "cross_entropy", "binary_cross_entropy")
-METRICS = ("accuracy", "mse", "mae")
 
 _REQUIRED: Any = REQUIRED
 
@@ -714,7 +710,7 @@ def _train(v: _V, value: Any) -> TrainConfig:
         e = _section(v, m["early_stopping"], ep, "a mapping {metric:, patience:, mode:, min_delta:} or null")
         _check_keys(v, e, ep, _EARLY_KEYS)
         metric = _get(v, e, ep, "metric", _Str(), "val_loss").strip()
-        default_mode = "max" if metric.endswith("accuracy") else "min"
+        default_mode = metric_mode(metric)
         mode = _get(v, e, ep, "mode", _Choice(("min", "max"), "mode"), default_mode)
         early = EarlyStoppingConfig(metric=metric, patience=_get(v, e, ep, "patience", _Int(1), 10),
                                     mode=mode,

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 import nnctl as tf
 from nnctl.layers.base import KERNEL_INIT, USE_BIAS, Key, Layer, LayerError, fmt, register
 from nnctl.layers.core import Dense, Dropout
@@ -69,6 +67,7 @@ class MultiHeadAttention(Layer):
         return tf.transpose(tf.reshape(t, [-1, steps, self.p["heads"], self.dk]), [0, 2, 1, 3])
 
     def call(self, xs: list, training: Any, masks: list) -> Any:
+        import numpy as np
         q_in, kv_in = xs[0], xs[-1]
         tq, tk = self.input_shapes[0][1], self.input_shapes[-1][1]
         q = self._heads(self.proj["query"].call([q_in], training, [None]), tq)
