@@ -103,6 +103,7 @@ class Layer:
         self.input_shapes: list[tuple] = []
         self.output_shape: tuple | None = None
         self.built = False
+        self.init_overrides: dict[str, Any] = {}   # variable -> initializer (tf.layers' gamma_initializer ...)
 
     # --- construction -------------------------------------------------------------------------
 
@@ -136,6 +137,7 @@ class Layer:
 
     def add_weight(self, what: str, shape: Sequence[int], init: Any, trainable: bool = True,
                    regularize: bool = False) -> Any:
+        init = self.init_overrides.get(what, init)
         v = self.ctx.make_variable(self, what, tuple(int(d) for d in shape), init, trainable)
         self.variables.append(v)
         if regularize:

@@ -22,12 +22,14 @@ class BatchNorm(Layer):
         "momentum": Key("float", 0.99, "moving average: m <- momentum * m + (1 - momentum) * batch value",
                         lo=0.0, hi=1.0, lo_open=True, hi_open=True),
         "epsilon": EPSILON,
+        "center": Key("bool", True, "learn a shift beta"),
+        "scale": Key("bool", True, "learn a scale gamma (turn off before a relu, which the next layer rescales)"),
     }
 
     def build(self, shapes: list[tuple]) -> tuple:
         c = shapes[0][-1]
-        self.gamma = self.add_weight("gamma", (c,), ONES)
-        self.beta = self.add_weight("beta", (c,), ZEROS)
+        self.gamma = self.add_weight("gamma", (c,), ONES) if self.p["scale"] else None
+        self.beta = self.add_weight("beta", (c,), ZEROS) if self.p["center"] else None
         self.moving_mean = self.add_weight("moving_mean", (c,), ZEROS, trainable=False)
         self.moving_variance = self.add_weight("moving_variance", (c,), ONES, trainable=False)
         return shapes[0]
