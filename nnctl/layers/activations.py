@@ -1,8 +1,7 @@
 """The activation vocabulary: every name a config's ``activation:`` key accepts, in one table.
 
 The names are plain data (the config validator reads ``ACTIVATIONS`` without importing the op
-modules); each function builds graph ops. Where tf.nn has no op, the activation is composed from
-ops that have gradient rules, so first and second derivatives come for free.
+modules); each function builds graph ops from tf.nn (whose gradient rows live in tests/grad_rows_nn.py).
 """
 
 from __future__ import annotations
@@ -11,22 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 import nnctl as tf
-
-
-def _swish(x: Any) -> Any:
-    # swish(x) = silu(x) = x * sigmoid(x)  (Ramachandran et al.; PyTorch's SiLU)
-    return x * tf.sigmoid(x)
-
-
-def _mish(x: Any) -> Any:
-    # mish(x) = x * tanh(softplus(x))  (Misra 2019)
-    return x * tf.tanh(tf.nn.softplus(x))
-
-
-def _hard_sigmoid(x: Any) -> Any:
-    # Keras / tf.keras.activations.hard_sigmoid: clip(0.2 x + 0.5, 0, 1)
-    return tf.clip_by_value(x * 0.2 + 0.5, 0.0, 1.0)
-
 
 _FUNCTIONS: dict[str, Callable[[Any], Any]] = {
     "none": lambda x: x,
@@ -41,10 +24,10 @@ _FUNCTIONS: dict[str, Callable[[Any], Any]] = {
     "tanh": lambda x: tf.tanh(x),
     "softplus": lambda x: tf.nn.softplus(x),
     "softsign": lambda x: tf.nn.softsign(x),
-    "swish": _swish,
-    "silu": _swish,
-    "mish": _mish,
-    "hard_sigmoid": _hard_sigmoid,
+    "swish": lambda x: tf.nn.swish(x),             # x * sigmoid(x)
+    "silu": lambda x: tf.nn.silu(x),               # the same function, PyTorch's name
+    "mish": lambda x: tf.nn.mish(x),               # x * tanh(softplus(x))
+    "hard_sigmoid": lambda x: tf.nn.hard_sigmoid(x),   # clip(0.2 x + 0.5, 0, 1), Keras 2
     "softmax": lambda x: tf.nn.softmax(x),
 }
 
