@@ -112,4 +112,4 @@ def test_config_md_layer_reference_is_current():
     from nnctl.layers.reference import reference
     text = (ROOT / "docs" / "config.md").read_text()
     m = re.search(r"<!-- layers:begin -->\n(.*)<!-- layers:end -->", text, re.S)
-    assert m and m.group(1) == reference(), "run: python -m nnctl.layers.reference, paste into docs/config.md"
+    assert m and m.group(1) == reference(), "run: python -m nnctl.layers.reference --write docs/config.md"

@@ -3,7 +3,7 @@
 ``python -m nnctl.layers.reference`` prints one ``#### `type` `` section per layer type (its shapes,
 a table of its keys, an example); docs/config.md holds that text between the markers
 ``<!-- layers:begin -->`` and ``<!-- layers:end -->``, and tests/test_layers.py checks that it is
-current. Rerun it after adding a layer type.
+current. After adding a layer type, ``python -m nnctl.layers.reference --write docs/config.md``.
 """
 
 from __future__ import annotations
@@ -86,5 +86,24 @@ def reference() -> str:
     return "\n".join(section(n, c) for n, c in types)
 
 
+def write_into(path: str) -> None:
+    """Replace the text between the layer markers of ``path`` (docs/config.md) with the reference."""
+    import re
+    from pathlib import Path
+
+    from nnctl.fileio import atomic_write_text
+    p = Path(path)
+    text = p.read_text()
+    new, n = re.subn(r"(<!-- layers:begin -->\n).*?(<!-- layers:end -->)",
+                     lambda m: m.group(1) + reference() + m.group(2), text, flags=re.S)
+    if n != 1:
+        raise SystemExit(f"{path}: expected one <!-- layers:begin --> ... <!-- layers:end --> block")
+    atomic_write_text(p, new)
+
+
 if __name__ == "__main__":
-    print(reference(), end="")
+    import sys
+    if sys.argv[1:2] == ["--write"]:
+        write_into(sys.argv[2] if len(sys.argv) > 2 else "docs/config.md")
+    else:
+        print(reference(), end="")
