@@ -108,7 +108,9 @@ def freeze(target: Path = typer.Argument(..., help="run directory or checkpoint 
 
 @app.command()
 def predict(frozen: Path = typer.Argument(..., help="frozen model file"),
-            input_: Path = typer.Option(..., "--input", "-i", help="CSV (with or without a header) or NPZ"),
+            input_: list[str] = typer.Option(..., "--input", "-i", help="CSV/TSV/Parquet of raw rows (with or "
+                                             "without a header), NPZ, '-' for standard input; for an image "
+                                             "model image files or folders (repeat --input)"),
             output: Path = typer.Option(None, "--output", "-o", help="write here (atomically) instead of stdout"),
             fmt: str = typer.Option(None, "--format", help="csv (default) or json (JSON Lines)")) -> None:
     """Predictions of a frozen model, one output row per input row."""

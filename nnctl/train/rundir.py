@@ -219,8 +219,8 @@ def config_diff(old: dict, new: dict) -> list[str]:
 
 # --- config -> data and model ------------------------------------------------------------------------
 
-def build_for_config(cfg: Any, *, data_required: bool = True, warn: Callable[[str], None] | None = None
-                     ) -> tuple[Any, Any]:
+def build_for_config(cfg: Any, *, data_required: bool = True, warn: Callable[[str], None] | None = None,
+                     splits: Any = None) -> tuple[Any, Any]:
     """(splits, model) for a config: load its data, then build its graph against the data's shapes.
 
     With ``data_required=False`` a data problem is reported through ``warn`` and the model is built
@@ -230,7 +230,7 @@ def build_for_config(cfg: Any, *, data_required: bool = True, warn: Callable[[st
     from nnctl.data.splits import load_splits
     from nnctl.errors import NnctlError
     try:
-        splits = load_splits(cfg)
+        splits = splits if splits is not None else load_splits(cfg)
     except NnctlError as e:
         if data_required:
             raise

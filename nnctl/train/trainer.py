@@ -198,7 +198,8 @@ class Trainer:
                     idx = self.batcher.next()
                     epoch = self.batcher.epoch
                     try:
-                        _, loss, gnorm = self.sess.run(fetches, {feeds_x: x_tr[idx], feeds_y: y_tr[idx]})
+                        xb = self.splits.train_batch(idx, self.step) if self.splits.augment else x_tr[idx]
+                        _, loss, gnorm = self.sess.run(fetches, {feeds_x: xb, feeds_y: y_tr[idx]})
                     except NonFiniteError as e:  # --debug-nans: the plan names the op
                         self.step += 1
                         self._nonfinite(math.nan, math.nan, str(e))
@@ -320,6 +321,8 @@ class Trainer:
                         "loss_acc": self.loss_acc, "metrics_bytes": self.run.metrics_size()},
             "variables": self.model.variable_specs(),
             "preprocessor": self.splits.preprocessor.to_dict(),
+            # the fitted per-column preprocessing (vocabularies, scalers, fill values, image transform)
+            "features": self.splits.pipeline.to_dict() if self.splits.pipeline is not None else None,
         }
         kw: dict[str, Any] = {"write_file": self.checkpoint_writer} if self.checkpoint_writer else {}
         try:
