@@ -241,14 +241,12 @@ def file_table(path: str | os.PathLike, pipe: FeaturePipeline, with_labels: bool
             t = read_table(path, delimiter=delim, numeric=numeric, strings=strings, skip=skip,
                            separate=labels if with_labels else ())
         else:
-            order = need + labels if with_labels or len(first) == len(need) + len(labels) else need
-            if len(first) not in (len(need), len(need) + len(labels)):
-                raise DataError(f"{src}:1: the first row names none of the model's columns, so it is read as "
-                                f"data by position, but it has {len(first)} columns and the model takes "
-                                f"{len(need)} ({', '.join(need)})"
-                                + (f" or {len(need) + len(labels)} with the labels" if labels else ""))
-            if len(first) == len(need):
-                order = need
+            order = need + labels if with_labels else need
+            if len(first) != len(order):
+                what = "feature and label" if with_labels else "feature"
+                raise DataError(f"{src}:1: expected {len(order)} {what} columns, got {len(first)} (the first "
+                                f"row names none of the model's columns {', '.join(order)}, so the file is read "
+                                "by position)")
             t = read_table(path, delimiter=delim, header=False, names=order, numeric=numeric,
                            strings=strings + [c for c in order if c in labels])
     t.base_dir = Path(path).parent
