@@ -62,7 +62,9 @@ def feature_widths(pipe: Any) -> str:
             how = " (with missing indicator)"
         parts.append(f"{f.name} {f.width}{how}")
     total = sum(f.width for f in pipe.features if f.group == "numeric")
-    return " + ".join(parts) + f" = {total} values"
+    text = " + ".join(parts) + f" = {total} values" if parts else ""
+    others = [f"{name} {list(shape)} {dtype}" for name, (shape, dtype) in pipe.groups().items() if name != "numeric"]
+    return "; ".join(([f"numeric: {text}"] if text and others else [text] if text else []) + others)
 
 
 def features_report(splits: Any) -> str:

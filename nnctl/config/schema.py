@@ -326,6 +326,7 @@ class _V:
                  overrides: Sequence[Override]) -> None:
         self.source, self.lines, self.base_dir = source, lines, base_dir
         self.overrides = {ov.path: ov.text for ov in overrides}
+        self.check_files = True  # False when a run dir holds its own copy of the data
 
     def error(self, key: str, message: str) -> ConfigError:
         return _locate(key, message, self.source, self.lines, self.overrides)
@@ -572,6 +573,8 @@ def _path(v: _V, value: Any, key: str) -> Path:
         raise v.error(key, f"expected a file path, got {describe_value(value)}")
     given = Path(value).expanduser()
     p = (given if given.is_absolute() else v.base_dir / given).resolve()
+    if not v.check_files:
+        return p
     if not p.exists():
         hint = "" if given.is_absolute() else f" (relative paths start at the config's folder {v.base_dir})"
         raise v.error(key, f"file not found: {p}{hint}")
@@ -586,7 +589,7 @@ def _existing(v: _V, value: Any, key: str) -> Path:
         raise v.error(key, f"expected a folder or file path, got {describe_value(value)}")
     given = Path(value).expanduser()
     p = (given if given.is_absolute() else v.base_dir / given).resolve()
-    if not p.exists():
+    if not p.exists() and v.check_files:
         hint = "" if given.is_absolute() else f" (relative paths start at the config's folder {v.base_dir})"
         raise v.error(key, f"not found: {p}{hint}")
     return p
@@ -1097,7 +1100,7 @@ def _cross_checks(v: _V, cfg: Config, raw: Mapping[str, Any]) -> None:
 # --- entry points --------------------------------------------------------------------------------
 
 def _build(data: Any, lines: dict[str, int], *, source: str, source_path: Path | None, base_dir: Path,
-           overrides: Iterable[str]) -> Config:
+           overrides: Iterable[str], check_files: bool = True) -> Config:
     if data is None:
         raise ConfigError("the config is empty; expected a mapping with name:, data:, model:, loss:, "
                           "optimizer:", file=source, line=1)
@@ -1106,6 +1109,7 @@ def _build(data: Any, lines: dict[str, int], *, source: str, source_path: Path |
                           f"{describe_value(data)}", file=source, line=lines.get("", 1))
     applied = apply_overrides(data, lines, overrides)
     v = _V(source, lines, base_dir, applied)
+    v.check_files = check_files
     _check_keys(v, data, "", _TOP_KEYS)
     name = _get(v, data, "", "name", _Name())
     seed = _get(v, data, "", "seed", _Int(0, _MAX_SEED), 0)
@@ -1132,13 +1136,14 @@ def parse_config_text(text: str, source: str = "<string>", overrides: Iterable[s
     return _build(data, lines, source=source, source_path=None, base_dir=base, overrides=overrides)
 
 
-def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
+def load_config(path: str | Path, overrides: Iterable[str] = (), *, check_files: bool = True) -> Config:
     """Read and validate a YAML config file; every problem is a ConfigError (exit code 2)."""
     display = str(path)
     text = read_text_file(path, display)
     data, lines = load_yaml(text, display)
     p = Path(path).resolve()
-    return _build(data, lines, source=display, source_path=p, base_dir=p.parent, overrides=overrides)
+    return _build(data, lines, source=display, source_path=p, base_dir=p.parent, overrides=overrides,
+                  check_files=check_files)
 
 
 # --- back to plain data --------------------------------------------------------------------------

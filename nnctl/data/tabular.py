@@ -235,7 +235,9 @@ def file_table(path: str | os.PathLike, pipe: FeaturePipeline, with_labels: bool
     else:
         first, delim, _ = read_header(path, pipe.delimiter)
         known = set(need) | set(labels) | set(pipe.ignored)
-        if set(first) & known:
+        # A header names the model's columns; a data row that happens to hold one such value does not
+        # make the first row a header (at least half its cells must be known names).
+        if 2 * sum(c in known for c in first) >= len(first):
             check_columns(first, pipe, src)
             skip = [c for c in first if c not in need and c not in labels]
             t = read_table(path, delimiter=delim, numeric=numeric, strings=strings, skip=skip,

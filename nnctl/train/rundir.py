@@ -308,8 +308,10 @@ def reopen(run_dir: str | os.PathLike, which: str | None = None, checkpoint_dir:
     from nnctl.train import checkpoint as ckpt
     warn = warn or (lambda m: None)
     rd = RunDir(run_dir)
-    cfg = load_config(rd.config)
-    splits, model = build_for_config(cfg)
+    from nnctl.data.run_data import DATA_FILE, load_run_data
+    cfg = load_config(rd.config, check_files=not (rd.path / DATA_FILE).is_file())
+    # the run's own copy of its data: no original file needed, a changed one is named through warn
+    splits, model = build_for_config(cfg, splits=load_run_data(rd.path, cfg, warn))
     if checkpoint_dir is not None:
         c = ckpt.load_checkpoint(Path(checkpoint_dir))
         chosen = "folder"

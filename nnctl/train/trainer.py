@@ -27,6 +27,7 @@ from nnctl.backends import get_backend
 from nnctl.builder import Model
 from nnctl.config import config_to_dict, load_config
 from nnctl.data import Batcher
+from nnctl.data.run_data import cfg_has_data_files, load_run_data, save_run_data
 from nnctl.data.splits import Split, Splits
 from nnctl.distributed.ranks import World, world
 from nnctl.errors import FileFormatError, InputError, NonFiniteError, RuntimeFailure
@@ -105,6 +106,8 @@ class Trainer:
             try:
                 atomic_write_text(self.run.config, yaml.safe_dump(self.cfg_dict, sort_keys=False))
                 atomic_write_text(self.run.metrics, "")
+                if cfg_has_data_files(self.cfg):
+                    save_run_data(self.run.path, self.splits, self.cfg)
             except OSError as e:
                 raise RuntimeFailure(f"cannot write to the run directory {self.run.path}: {e.strerror or e}"
                                      + (f" ({e.filename})" if e.filename else "")) from None
@@ -114,7 +117,9 @@ class Trainer:
         self.backend = get_backend(cfg.backend)
         self.splits: Splits
         self.model: Model
-        self.splits, self.model = build_for_config(cfg)
+        # a resumed run trains on its own stored copy of the data (nnctl/data/run_data.py)
+        stored = load_run_data(self.run.path, cfg, self.warn) if self.resume else None
+        self.splits, self.model = build_for_config(cfg, splits=stored)
         tr = self.splits.train
         self.sess = tf.Session(graph=self.model.graph, backend=self.backend)
         self.sess.check_numerics = self.debug_nans
