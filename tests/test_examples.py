@@ -36,8 +36,8 @@ def _overrides(name: str, tmp_path: Path) -> list[str]:
     import sys
     sys.path.insert(0, str(ROOT / "datasets"))
     from make_digits_images import write_digits_images
-    write_digits_images(tmp_path / "digits-images")
-    return [f"data.train.images={tmp_path / 'digits-images'}"]
+    write_digits_images(tmp_path / "png")
+    return [f"data.train.images={tmp_path / 'png'}"]
 
 
 def test_every_shipped_config_has_an_expectation():
