@@ -26,6 +26,10 @@ EXPECTED = {
     "penguins": ("val", 0.95),
     "reviews-text": ("val", 0.95),
     "digits-images": ("val", 0.95),
+    "digits-resnet": ("val", 0.98),
+    "digits-lstm": ("val", 0.95),
+    "digits-transformer": ("val", 0.95),
+    "multi-input": ("val", 0.95),     # as good as the single-input digits-mlp
 }
 
 
