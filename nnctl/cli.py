@@ -107,6 +107,24 @@ def freeze(target: Path = typer.Argument(..., help="run directory or checkpoint 
 
 
 @app.command()
+def export(target: Path = typer.Argument(..., help="run directory, checkpoint folder or frozen model file"),
+           fmt: str = typer.Option(..., "--format", "-f", help="onnx, safetensors or frozen"),
+           output: Path = typer.Option(None, "--output", "-o",
+                                       help="file to write (default: RUN_DIR/model.<format>, or beside a frozen "
+                                            "file)"),
+           checkpoint: str = typer.Option(None, "--checkpoint", help="latest (default), best or a step number")
+           ) -> None:
+    """Export for other tools (ONNX, safetensors) or as a frozen file; the file is run and checked
+    against the checkpoint before it is written, with FILE.report.json beside it."""
+    from nnctl.export.exporter import export as run_export
+    from nnctl.export.exporter import report_renderables
+    rep = run_export(target, fmt, output, checkpoint, warn=_warn)
+    con = _console()
+    for r in report_renderables(rep):
+        con.print(r, soft_wrap=True)
+
+
+@app.command()
 def predict(frozen: Path = typer.Argument(..., help="frozen model file"),
             input_: Path = typer.Option(..., "--input", "-i", help="CSV (with or without a header) or NPZ"),
             output: Path = typer.Option(None, "--output", "-o", help="write here (atomically) instead of stdout"),
