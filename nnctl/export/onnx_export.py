@@ -17,11 +17,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nnctl.errors import InputError
+from nnctl.errors import InputError, RuntimeFailure
 from nnctl.export.onnx_ops import CONVERTERS, OPSET, UNSUPPORTED_REASON, Emitter, UnsupportedOp, onnx_dtype
 from nnctl.graph.graph import Operation, Tensor
 from nnctl.graph.registry import op_def
@@ -119,6 +120,9 @@ def convert(e: Emitter, feeds: dict[Tensor, str], fetches: Sequence[Tensor],
         except UnsupportedOp as err:
             raise InputError(f"cannot export to ONNX: op '{op.name}' (type {op.type}) in layer "
                              f"'{layer_of(op.name)}': {err}; nothing was written") from None
+        except Exception as err:  # a converter bug: name the op it failed on
+            raise RuntimeFailure(f"ONNX export: converting op '{op.name}' (type {op.type}) failed: "
+                                 f"{type(err).__name__}: {err}; nothing was written") from None
         finally:
             e.op = None
         if len(outs) != len(op.outputs):
@@ -301,3 +305,40 @@ def run_onnx(data: bytes, feeds: dict[str, np.ndarray], output_names: list[str] 
 def save(path: str | os.PathLike, data: bytes) -> None:
     from nnctl.fileio import atomic_write_bytes
     atomic_write_bytes(path, data)
+
+
+def _sample_feed(t: Tensor, rng: np.random.Generator, batch: int) -> np.ndarray:
+    shape = tuple(batch if d is None else int(d) for d in (t.static_shape or ()))
+    dt = t.dtype.np
+    if np.dtype(dt).kind == "f":
+        return rng.standard_normal(shape).astype(dt)
+    if np.dtype(dt).kind == "b":
+        return rng.uniform(size=shape) > 0.5
+    return np.zeros(shape, dtype=dt)  # integer inputs are often indices: 0 is always valid
+
+
+def to_onnx(sess: Any, inputs: Any, outputs: Any, path: str | os.PathLike | None = None,
+            sample: dict[str, Any] | None = None, metadata: dict[str, str] | None = None) -> Any:
+    """Export the part of a TF1-API graph that computes ``outputs`` from ``inputs`` to ONNX.
+
+    Variables are folded to their current values in ``sess``. Before anything is written the model
+    runs in onnxruntime on ``sample`` ({input name: array}; by default random arrays of the inputs'
+    shapes, batch 3 where unknown) and every output is compared with ``sess.run``; a difference
+    beyond float32 tolerance raises RuntimeFailure. Returns the onnx.ModelProto; with ``path`` it is
+    also written atomically, with ``path.report.json`` beside it."""
+    from nnctl.export import verify
+    ins, outs = _named(inputs, "input"), _named(outputs, "output")
+    model = tf1_to_onnx(sess, dict(ins), dict(outs), metadata)
+    rng = np.random.default_rng(0)
+    feeds = {n: (np.asarray(sample[n]) if sample and n in sample else _sample_feed(t, rng, 3)) for n, t in ins}
+    ref = sess.run([t for _, t in outs], {t: feeds[n] for n, t in ins})
+    data = model_bytes(model)
+    got = run_onnx(data, {n: np.asarray(v, dtype=t.dtype.np) for (n, t), v in zip(ins, feeds.values())},
+                   [n for n, _ in outs])
+    batch = next((int(np.shape(v)[0]) for v in feeds.values() if np.ndim(v)), 1)
+    comps = [verify.compare(n, r, got[n], batch) for (n, _), r in zip(outs, ref)]
+    verify.check(comps, "ONNX export")
+    if path is not None:
+        save(path, data)
+        verify.write_report(path, verify.report_dict("onnx", Path(path), data, comps, {"opset": OPSET}))
+    return model
