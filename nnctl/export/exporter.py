@@ -20,9 +20,10 @@ import numpy as np
 
 from nnctl.errors import InputError
 from nnctl.export import verify
-from nnctl.export.freeze import LoadedRun, freeze_run, load_run, resolve_target
+from nnctl.export.freeze import freeze_run
 from nnctl.export.frozen import FrozenModel, load_frozen, load_frozen_bytes
 from nnctl.train.evaluation import probabilities, run_outputs
+from nnctl.train.rundir import LoadedRun, reopen, resolve_target
 
 FORMATS = ("onnx", "safetensors", "frozen")
 SUFFIX = {"onnx": ".onnx", "safetensors": ".safetensors", "frozen": ".frozen"}
@@ -180,7 +181,7 @@ def export(target: str | os.PathLike, fmt: str, out: str | os.PathLike | None = 
             x = synthetic_sample(model, sample_size)
             step = model.checkpoint_step
         else:
-            run = load_run(t.run_dir, checkpoint or "latest", t.checkpoint, warn)
+            run = reopen(t.run_dir, checkpoint or "latest", t.checkpoint, warn)
             frozen_data, _ = freeze_run(run, None)
             model = load_frozen_bytes(frozen_data, "<frozen model>")
             x = run_sample(run, sample_size)

@@ -21,14 +21,15 @@ def require_serve() -> None:
 def load_model(target: str | os.PathLike, checkpoint: str | None = None,
                warn: Callable[[str], None] | None = None) -> Any:
     """A FrozenModel for a frozen file, or for a run/checkpoint folder frozen in memory (verified)."""
-    from nnctl.export.freeze import freeze_run, load_run, resolve_target
+    from nnctl.export.freeze import freeze_run
     from nnctl.export.frozen import load_frozen, load_frozen_bytes
+    from nnctl.train.rundir import reopen, resolve_target
     t = resolve_target(target)
     if t.kind == "frozen":
         if checkpoint is not None:
             raise InputError(f"{t.path} is a frozen file; --checkpoint applies to a run directory")
         return load_frozen(t.path)
-    run = load_run(t.run_dir, checkpoint or "latest", t.checkpoint, warn)
+    run = reopen(t.run_dir, checkpoint or "latest", t.checkpoint, warn)
     try:
         data, _ = freeze_run(run, None)
     finally:
