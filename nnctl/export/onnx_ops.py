@@ -518,3 +518,75 @@ def _pool(e: Emitter, op: Any, ins: list[str]) -> list[str]:
     y = e.one("MaxPool" if op.type == "MaxPool" else "AveragePool", [x], kernel_shape=list(k),
               strides=list(strides), **_pads_2d(op, k, strides, (1, 1), a["padding"]), **extra)
     return [e.one("Transpose", [y], perm=TO_NHWC)]
+
+
+def _known(t: Any, what: str) -> tuple:
+    s = _shape(t)
+    if s is None or any(d is None for d in s[1:]):
+        raise UnsupportedOp(f"needs a {what} of known shape, got {s}")
+    return s
+
+
+@converter("DepthwiseConv2dNative")
+def _depthwise(e: Emitter, op: Any, ins: list[str]) -> list[str]:
+    """TF's depthwise filter [kh, kw, C, M] (output channel c*M + m) is ONNX's grouped Conv with
+    group C and weight [C*M, 1, kh, kw]."""
+    a = op.attrs
+    kh, kw, c, m = _known(op.inputs[1], "filter")
+    strides, dil = tuple(a["strides"]), tuple(a["dilations"])
+    w = e.one("Reshape", [ins[1], e.i64([kh, kw, 1, c * m])])
+    w = e.one("Transpose", [w], perm=[3, 2, 0, 1])
+    x = e.one("Transpose", [ins[0]], perm=TO_NCHW)
+    y = e.one("Conv", [x, w], kernel_shape=[int(kh), int(kw)], strides=list(strides), dilations=list(dil),
+              group=int(c), **_pads_2d(op, (kh, kw), strides, dil, a["padding"]))
+    return [e.one("Transpose", [y], perm=TO_NHWC)]
+
+
+@converter("Conv2DTranspose")
+def _conv_transpose(e: Emitter, op: Any, ins: list[str]) -> list[str]:
+    """The adjoint of conv2d with filter [kh, kw, out, in] -> ONNX ConvTranspose (weight [in, out, kh, kw]):
+    the pads are those of the forward conv from the output size; output_padding adds the rows and
+    columns that the forward conv never reads (they receive nothing, as in TF)."""
+    from nnctl.ops.conv_kernels import out_size
+    a = op.attrs
+    kh, kw, _, _ = _known(op.inputs[1], "filter")
+    _, h, w_, _ = _known(op.inputs[0], "input")
+    (sh, sw), (dh, dw) = tuple(a["strides"]), tuple(a["dilations"])
+    oh, ow, _ = (int(v) for v in a["output_shape"])
+    pad = a["padding"]
+    pad_h, pad_w = (pad, pad) if isinstance(pad, str) else pad
+    _, t, b = out_size(oh, kh, sh, dh, pad_h)
+    _, l, r = out_size(ow, kw, sw, dw, pad_w)
+    extra_h = oh - (sh * (h - 1) + (kh - 1) * dh + 1 - t - b)
+    extra_w = ow - (sw * (w_ - 1) + (kw - 1) * dw + 1 - l - r)
+    if extra_h < 0 or extra_w < 0 or extra_h >= max(sh, dh) or extra_w >= max(sw, dw):
+        raise UnsupportedOp(f"output_shape {a['output_shape']} does not fit ConvTranspose's output padding")
+    x = e.one("Transpose", [ins[0]], perm=TO_NCHW)
+    wt = e.one("Transpose", [ins[1]], perm=[3, 2, 0, 1])
+    y = e.one("ConvTranspose", [x, wt], kernel_shape=[int(kh), int(kw)], strides=[int(sh), int(sw)],
+              dilations=[int(dh), int(dw)], pads=[int(t), int(l), int(b), int(r)],
+              output_padding=[int(extra_h), int(extra_w)])
+    return [e.one("Transpose", [y], perm=TO_NHWC)]
+
+
+@converter("ResizeBilinear", "ResizeNearestNeighbor")
+def _resize(e: Emitter, op: Any, ins: list[str]) -> list[str]:
+    """TF1's resize rules as ONNX Resize modes: align_corners -> align_corners; half_pixel_centers ->
+    half_pixel (bilinear) / tf_half_pixel_for_nn (nearest, floor); neither -> asymmetric (floor for
+    nearest, round half up with align_corners)."""
+    a = op.attrs
+    oh, ow = (int(v) for v in a["size"])
+    bilinear = op.type == "ResizeBilinear"
+    if a.get("align_corners"):
+        mode = "align_corners"
+    elif a.get("half_pixel_centers"):
+        mode = "half_pixel" if bilinear else "tf_half_pixel_for_nn"
+    else:
+        mode = "asymmetric"
+    x = e.one("Transpose", [ins[0]], perm=TO_NCHW)
+    nc = e.one("Slice", [e.one("Shape", [x]), e.i64([0], "starts"), e.i64([2], "ends"), e.i64([0], "axes")])
+    sizes = e.one("Concat", [nc, e.i64([oh, ow], "hw")], axis=0)
+    extra = {} if bilinear else {"nearest_mode": "round_prefer_ceil" if a.get("align_corners") else "floor"}
+    y = e.one("Resize", [x, "", "", sizes], mode="linear" if bilinear else "nearest",
+              coordinate_transformation_mode=mode, **extra)
+    return [e.one("Transpose", [y], perm=TO_NHWC)]
