@@ -571,22 +571,23 @@ def _conv_transpose(e: Emitter, op: Any, ins: list[str]) -> list[str]:
 
 @converter("ResizeBilinear", "ResizeNearestNeighbor")
 def _resize(e: Emitter, op: Any, ins: list[str]) -> list[str]:
-    """TF1's resize rules as ONNX Resize modes: align_corners -> align_corners; half_pixel_centers ->
-    half_pixel (bilinear) / tf_half_pixel_for_nn (nearest, floor); neither -> asymmetric (floor for
-    nearest, round half up with align_corners)."""
+    """TF1's resize rules as ONNX Resize modes: align_corners -> align_corners (nearest: round half
+    up); half_pixel_centers -> half_pixel (nearest: floor((i + 0.5) * in / out), which is ONNX's
+    round_prefer_ceil of (i + 0.5) * in / out - 0.5); neither -> asymmetric (nearest: floor)."""
     a = op.attrs
     oh, ow = (int(v) for v in a["size"])
     bilinear = op.type == "ResizeBilinear"
     if a.get("align_corners"):
         mode = "align_corners"
     elif a.get("half_pixel_centers"):
-        mode = "half_pixel" if bilinear else "tf_half_pixel_for_nn"
+        mode = "half_pixel"
     else:
         mode = "asymmetric"
     x = e.one("Transpose", [ins[0]], perm=TO_NCHW)
     nc = e.one("Slice", [e.one("Shape", [x]), e.i64([0], "starts"), e.i64([2], "ends"), e.i64([0], "axes")])
     sizes = e.one("Concat", [nc, e.i64([oh, ow], "hw")], axis=0)
-    extra = {} if bilinear else {"nearest_mode": "round_prefer_ceil" if a.get("align_corners") else "floor"}
+    rounding = "floor" if mode == "asymmetric" else "round_prefer_ceil"
+    extra = {} if bilinear else {"nearest_mode": rounding}
     y = e.one("Resize", [x, "", "", sizes], mode="linear" if bilinear else "nearest",
               coordinate_transformation_mode=mode, **extra)
     return [e.one("Transpose", [y], perm=TO_NHWC)]
