@@ -591,3 +591,40 @@ def _resize(e: Emitter, op: Any, ins: list[str]) -> list[str]:
     y = e.one("Resize", [x, "", "", sizes], mode="linear" if bilinear else "nearest",
               coordinate_transformation_mode=mode, **extra)
     return [e.one("Transpose", [y], perm=TO_NHWC)]
+
+
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+@converter("Selu")
+def _selu(e: Emitter, op: Any, ins: list[str]) -> list[str]:
+    return [e.one("Selu", ins, alpha=_SELU_ALPHA, gamma=_SELU_SCALE)]
+
+
+@converter("DivNoNan")
+def _div_no_nan(e: Emitter, op: Any, ins: list[str]) -> list[str]:
+    # where(y == 0, 0, x / y)
+    zero = e.scalar_like(0.0, op, "zero")
+    return [e.one("Where", [e.one("Equal", [ins[1], zero]), zero, e.one("Div", ins)])]
+
+
+@converter("L2Loss")
+def _l2_loss(e: Emitter, op: Any, ins: list[str]) -> list[str]:
+    # sum(x^2) / 2 over every axis
+    s = e.one("ReduceSum", [e.one("Mul", [ins[0], ins[0]])], keepdims=0)
+    return [e.one("Mul", [s, e.scalar_like(0.5, op, "half")])]
+
+
+@converter("Cumsum")
+def _cumsum(e: Emitter, op: Any, ins: list[str]) -> list[str]:
+    rank = _rank(op.inputs[0], op)
+    ax = e.const(np.asarray(int(op.attrs["axis"]) % rank, dtype=np.int64), "axis")
+    return [e.one("CumSum", [ins[0], ax], exclusive=int(bool(op.attrs["exclusive"])),
+                  reverse=int(bool(op.attrs["reverse"])))]
+
+
+UNSUPPORTED_REASON.update({
+    "Cumprod": "ONNX has no cumulative product",
+    "SoftmaxCrossEntropyWithLogits": "a training loss; export the model's outputs instead",
+    "SparseSoftmaxCrossEntropyWithLogits": "a training loss; export the model's outputs instead",
+})
