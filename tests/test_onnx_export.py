@@ -115,6 +115,8 @@ def test_onnx_matches_nnctl_per_layer_family(family: str, runs: dict[str, Path],
     assert props["format"] == "nnctl-onnx" and "preprocessing" in props and "class_names" in props
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert [i.name for i in sess.get_inputs()] == ["x"]
+    first = "probabilities" if props["prediction_output"] == "probabilities" else "outputs"
+    assert [o.name for o in sess.get_outputs()] == [first, *(["outputs"] if first != "outputs" else []), "logits"]
     assert sess.get_inputs()[0].shape[0] == "batch"
 
     frozen = tmp_path / "m.frozen"

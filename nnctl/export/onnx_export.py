@@ -200,7 +200,8 @@ def probabilities_nodes(e: Emitter, head: Any, logits: str, outputs: str) -> str
 
 
 def output_names(model: Any) -> list[str]:
-    return ["logits", "outputs", "probabilities"] if model.classification else ["logits", "outputs"]
+    """The ONNX outputs in order: the prediction first (what ``nnctl predict`` prints)."""
+    return ["probabilities", "outputs", "logits"] if model.classification else ["outputs", "logits"]
 
 
 def model_metadata(model: Any) -> dict[str, str]:
@@ -216,10 +217,12 @@ def model_metadata(model: Any) -> dict[str, str]:
         "preprocessing": preprocessing_summary(model.preprocessor),
         "preprocessor": json.dumps(meta.get("preprocessor")),
         "head": json.dumps(meta.get("head")),
-        "outputs": json.dumps({"logits": "the last layer before its final softmax/sigmoid",
-                               "outputs": "the last layer's output",
-                               **({"probabilities": "class probabilities [n, k], the columns of nnctl predict"}
-                                  if model.classification else {})}),
+        "outputs": json.dumps({**({"probabilities": "class probabilities [n, k], the columns of nnctl predict"}
+                                  if model.classification else {}),
+                               "outputs": "the last layer's output" + ("" if model.classification else
+                                                                       ", the values nnctl predict prints"),
+                               "logits": "the last layer before its final softmax/sigmoid"}),
+        "prediction_output": output_names(model)[0],
         "source": json.dumps(meta.get("source")),
     }
     return info
@@ -233,12 +236,12 @@ def frozen_to_onnx(model: Any) -> Any:
     pre = _preprocess(e, model.preprocessor, x)
     vals = convert(e, {model.x: pre}, [model.logits, model.outputs], lambda ts: model.session.run(ts))
     units = model.head.units
-    outs = [("logits", vals[model.logits], np.float32, (None, units)),
-            ("outputs", vals[model.outputs], np.float32, (None, units))]
+    outs = [("outputs", vals[model.outputs], np.float32, (None, units)),
+            ("logits", vals[model.logits], np.float32, (None, units))]
     if model.classification:
         k = 2 if units == 1 else units
-        outs.append(("probabilities", probabilities_nodes(e, model.head, vals[model.logits], vals[model.outputs]),
-                     np.float32, (None, k)))
+        outs.insert(0, ("probabilities", probabilities_nodes(e, model.head, vals[model.logits],
+                                                             vals[model.outputs]), np.float32, (None, k)))
     name = (model.meta.get("source") or {}).get("config_name") or "nnctl"
     doc = ("nnctl model. Input x: raw features [batch, " + ", ".join(map(str, model.feature_shape))
            + "] as in the training data; " + preprocessing_summary(model.preprocessor) + ".")
