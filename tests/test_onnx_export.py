@@ -115,8 +115,9 @@ def test_onnx_matches_nnctl_per_layer_family(family: str, runs: dict[str, Path],
     assert props["format"] == "nnctl-onnx" and "preprocessing" in props and "class_names" in props
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert [i.name for i in sess.get_inputs()] == ["x"]
-    first = "probabilities" if props["prediction_output"] == "probabilities" else "outputs"
-    assert [o.name for o in sess.get_outputs()] == [first, *(["outputs"] if first != "outputs" else []), "logits"]
+    first = "probabilities" if "probabilities" in props["outputs"] else "predictions"
+    assert props["prediction_output"] == first
+    assert [o.name for o in sess.get_outputs()] == [first, "outputs", "logits"]
     assert sess.get_inputs()[0].shape[0] == "batch"
 
     frozen = tmp_path / "m.frozen"
@@ -132,6 +133,7 @@ def test_onnx_matches_nnctl_per_layer_family(family: str, runs: dict[str, Path],
             np.testing.assert_allclose(got["probabilities"], fm.predict(x), rtol=1e-4, atol=1e-5)
         else:
             assert "probabilities" not in got
+            np.testing.assert_allclose(got["predictions"], fm.predict(x), rtol=1e-4, atol=1e-5)
 
 
 def test_onnx_graph_has_layer_ops(runs: dict[str, Path], tmp_path: Path) -> None:

@@ -81,10 +81,58 @@ def synthetic_sample(model: FrozenModel, n: int = SAMPLE, seed: int = 0) -> np.n
 
 
 def _with_probabilities(model: FrozenModel, logits: np.ndarray, outputs: np.ndarray) -> dict[str, np.ndarray]:
+    """Every exported output from (logits, outputs): as FrozenModel.predict computes the prediction."""
     ref = {"logits": np.asarray(logits), "outputs": np.asarray(outputs)}
     if model.classification:
         ref["probabilities"] = probabilities(model.head, logits, outputs)
+    else:
+        pipe = getattr(model, "pipeline", None)
+        out = np.asarray(outputs, dtype=np.float64)
+        ref["predictions"] = pipe.unscale_targets(out) if pipe is not None else out
     return ref
+
+
+def _numeric_raw(feats: list, enc: np.ndarray | None, n: int, seed: int = 0) -> np.ndarray:
+    """Raw values of the numeric columns: the inverse of the pipeline on encoded rows ``enc`` (a run's
+    data), or drawn from the fitted statistics; the first row has every fillable value missing (NaN)."""
+    rng = np.random.default_rng(seed)
+    cols, j = [], 0
+    for f in feats:
+        o = f.options
+        if enc is not None:
+            v = np.asarray(enc[:, j], np.float64)
+            n = len(v)
+        else:
+            v = rng.standard_normal(n) if o["scaling"] in ("standardize", "none", "log1p") else rng.uniform(0, 1, n)
+        if o["scaling"] == "scale":
+            v = v / float(o.get("factor", 1.0) or 1.0)
+        elif o["scaling"] != "none":
+            v = v * f.divisor + f.shift
+        if o["scaling"] == "log1p":
+            v = np.expm1(v)
+        if o["missing"] != "drop_row" and len(v):
+            v[0] = np.nan
+        cols.append(v)
+        j += f.width
+    return np.stack(cols, axis=1).astype(np.float32) if cols else np.zeros((n, 0), np.float32)
+
+
+def onnx_sample(model: FrozenModel, run: LoadedRun | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(what the ONNX model is fed, what nnctl is fed) for the same rows: raw numeric columns and
+    their encoding by nnctl's own feature pipeline, or the same array twice."""
+    from nnctl.export.onnx_export import numeric_pipeline
+    feats = numeric_pipeline(model)
+    if feats is None:
+        x = synthetic_sample(model, n) if run is None else run_sample(run, n)
+        return x, x
+    enc = None
+    if run is not None:
+        enc = run_sample(run, n).reshape(-1, int(np.prod(model.feature_shape)))
+    raw = _numeric_raw(feats, enc, n)
+    from nnctl.data.tabular import encode_rows
+    cols = {f.name: [float(v) for v in raw[:, i]] for i, f in enumerate(feats)}
+    x = encode_rows(cols, model.pipeline, "<sample rows>")
+    return raw, np.asarray(x, np.float32).reshape((len(raw), *model.feature_shape))
 
 
 def reference(model: FrozenModel, x: np.ndarray, run: LoadedRun | None) -> dict[str, np.ndarray]:
@@ -112,6 +160,7 @@ def _compare_all(ref: dict[str, np.ndarray], got_fn: Callable[[np.ndarray], dict
 # --- the formats -----------------------------------------------------------------------------------
 
 def _onnx(model: FrozenModel, x: np.ndarray, ref: dict) -> tuple[bytes, list[verify.Comparison], dict]:
+    """``x``: the ONNX model's input rows (raw values), the same rows ``ref`` was computed on."""
     from nnctl.export.onnx_export import OPSET, frozen_to_onnx, run_onnx
     om = frozen_to_onnx(model)
     data = om.SerializeToString()
@@ -178,17 +227,16 @@ def export(target: str | os.PathLike, fmt: str, out: str | os.PathLike | None = 
     try:
         if t.kind == "frozen":
             model = load_frozen(t.path)
-            x = synthetic_sample(model, sample_size)
             step = model.checkpoint_step
         else:
             run = reopen(t.run_dir, checkpoint or "latest", t.checkpoint, warn)
             frozen_data, _ = freeze_run(run, None)
             model = load_frozen_bytes(frozen_data, "<frozen model>")
-            x = run_sample(run, sample_size)
             step = run.step
+        onnx_x, x = onnx_sample(model, run, sample_size)
         ref = reference(model, x, run)
         if fmt == "onnx":
-            data, comps, extra = _onnx(model, x, ref)
+            data, comps, extra = _onnx(model, onnx_x, ref)
         elif fmt == "safetensors":
             data, comps, extra = _safetensors(model, x, ref, _layers(run))
         else:

@@ -201,7 +201,16 @@ def probabilities_nodes(e: Emitter, head: Any, logits: str, outputs: str) -> str
 
 def output_names(model: Any) -> list[str]:
     """The ONNX outputs in order: the prediction first (what ``nnctl predict`` prints)."""
-    return ["probabilities", "outputs", "logits"] if model.classification else ["outputs", "logits"]
+    return ["probabilities", "outputs", "logits"] if model.classification else ["predictions", "outputs", "logits"]
+
+
+def target_unscaling(model: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """(divisor, shift) that map a regression model's outputs back to the label's units, if scaled."""
+    pipe = getattr(model, "pipeline", None)
+    lab = getattr(pipe, "label", None)
+    if lab is None or getattr(lab, "target_shift", None) is None:
+        return None
+    return np.asarray(lab.target_divisor, np.float32), np.asarray(lab.target_shift, np.float32)
 
 
 def model_metadata(model: Any) -> dict[str, str]:
@@ -211,16 +220,19 @@ def model_metadata(model: Any) -> dict[str, str]:
         "format": "nnctl-onnx",
         "created_by": f"nnctl {_version()}",
         "class_names": json.dumps(model.class_names),
-        "feature_names": json.dumps(model.feature_names),
+        "feature_names": json.dumps(raw_input_spec(model)[0]),
+        "input": raw_input_spec(model)[2],
+        "pipeline": json.dumps((meta.get("features") or {}).get("pipeline")),
         "label_names": json.dumps(model.label_names),
-        "feature_shape": json.dumps(list(model.feature_shape)),
-        "preprocessing": preprocessing_summary(model.preprocessor),
+        "feature_shape": json.dumps(list(raw_input_spec(model)[1])),
+        "preprocessing": raw_input_spec(model)[2],
         "preprocessor": json.dumps(meta.get("preprocessor")),
         "head": json.dumps(meta.get("head")),
         "outputs": json.dumps({**({"probabilities": "class probabilities [n, k], the columns of nnctl predict"}
                                   if model.classification else {}),
-                               "outputs": "the last layer's output" + ("" if model.classification else
-                                                                       ", the values nnctl predict prints"),
+                               **({} if model.classification else
+                                  {"predictions": "the values nnctl predict prints (in the label's units)"}),
+                               "outputs": "the last layer's output",
                                "logits": "the last layer before its final softmax/sigmoid"}),
         "prediction_output": output_names(model)[0],
         "source": json.dumps(meta.get("source")),
@@ -233,7 +245,12 @@ def frozen_to_onnx(model: Any) -> Any:
     require_onnx()
     e = Emitter()
     x = e.reserve("x")
-    pre = _preprocess(e, model.preprocessor, x)
+    _, in_shape, _ = raw_input_spec(model)
+    feats = numeric_pipeline(model)
+    pre = pipeline_nodes(e, feats, x) if feats is not None else x
+    if feats is not None and tuple(model.feature_shape) != (int(np.prod(model.feature_shape)),):
+        pre = e.one("Reshape", [pre, e.i64([-1, *model.feature_shape])])
+    pre = _preprocess(e, model.preprocessor, pre)
     vals = convert(e, {model.x: pre}, [model.logits, model.outputs], lambda ts: model.session.run(ts))
     units = model.head.units
     outs = [("outputs", vals[model.outputs], np.float32, (None, units)),
@@ -242,11 +259,17 @@ def frozen_to_onnx(model: Any) -> Any:
         k = 2 if units == 1 else units
         outs.insert(0, ("probabilities", probabilities_nodes(e, model.head, vals[model.logits],
                                                              vals[model.outputs]), np.float32, (None, k)))
+    else:
+        pred = vals[model.outputs]
+        unscale = target_unscaling(model)
+        if unscale is not None:  # predictions in the label's units: outputs * divisor + shift
+            pred = e.one("Add", [e.one("Mul", [pred, e.const(unscale[0], "target/divisor")]),
+                                 e.const(unscale[1], "target/shift")])
+        outs.insert(0, ("predictions", e.one("Identity", [pred]), np.float32, (None, units)))
     name = (model.meta.get("source") or {}).get("config_name") or "nnctl"
-    doc = ("nnctl model. Input x: raw features [batch, " + ", ".join(map(str, model.feature_shape))
-           + "] as in the training data; " + preprocessing_summary(model.preprocessor) + ".")
-    return build_model(e, [("x", np.float32, (None, *model.feature_shape))], outs, str(name),
-                       model_metadata(model), doc)
+    doc = ("nnctl model. Input x [batch, " + ", ".join(map(str, in_shape)) + "]: "
+           + raw_input_spec(model)[2] + ".")
+    return build_model(e, [("x", np.float32, (None, *in_shape))], outs, str(name), model_metadata(model), doc)
 
 
 # --- TF1 graphs ------------------------------------------------------------------------------------
@@ -345,3 +368,52 @@ def to_onnx(sess: Any, inputs: Any, outputs: Any, path: str | os.PathLike | None
         save(path, data)
         verify.write_report(path, verify.report_dict("onnx", Path(path), data, comps, {"opset": OPSET}))
     return model
+
+
+# --- the per-column feature pipeline (nnctl/data/features.py) -----------------------------------
+
+def numeric_pipeline(model: Any) -> list | None:
+    """The pipeline's features when every one is numeric (so raw values can go into the graph), else None."""
+    pipe = getattr(model, "pipeline", None)
+    if pipe is None or not pipe.features or any(f.type != "numeric" for f in pipe.features):
+        return None
+    return list(pipe.features)
+
+
+def pipeline_nodes(e: Emitter, features: list, x: str) -> str:
+    """Numeric columns -> the model's numeric input, as nnctl.data.features.NumericFeature.encode does
+    in float32: missing (NaN) -> the fitted fill value, clip, log1p, then scale or (v - shift) / divisor;
+    a missing indicator column after the value where configured."""
+    blocks = []
+    for i, f in enumerate(features):
+        o = f.options
+        col = e.one("Slice", [x, e.i64([i], "starts"), e.i64([i + 1], "ends"), e.i64([1], "axes")])
+        miss = e.one("IsNaN", [col])
+        v = e.one("Where", [miss, e.const(np.float32(f.fill_value), f"{f.name}/fill"), col])
+        if o.get("clip") is not None:
+            bounds = [("" if b is None else e.const(np.float32(b), f"{f.name}/clip")) for b in o["clip"]]
+            v = e.one("Clip", [v, *bounds])
+        if o["scaling"] == "log1p":
+            v = e.one("Log", [e.one("Add", [v, e.const(np.float32(1), "one")])])
+        if o["scaling"] == "scale":
+            v = e.one("Mul", [v, e.const(np.float32(o.get("factor", 1.0)), f"{f.name}/factor")])
+        elif o["scaling"] != "none":
+            v = e.one("Div", [e.one("Sub", [v, e.const(np.float32(f.shift), f"{f.name}/shift")]),
+                              e.const(np.float32(f.divisor), f"{f.name}/divisor")])
+        blocks.append(v)
+        if f.width == 2:
+            blocks.append(e.one("Cast", [miss], to=onnx_dtype(np.float32)))
+    return blocks[0] if len(blocks) == 1 else e.one("Concat", blocks, axis=1)
+
+
+def raw_input_spec(model: Any) -> tuple[list[str] | None, tuple, str]:
+    """(column names, per-row shape, what the input takes) of the exported model's input x."""
+    feats = numeric_pipeline(model)
+    if feats is not None:
+        return [f.name for f in feats], (len(feats),), ("raw values of the numeric columns " + ", ".join(
+            f.name for f in feats) + " (NaN for a missing value); the fitted per-column preprocessing is inside "
+            "the graph")
+    if getattr(model, "pipeline", None) is not None:
+        return None, tuple(model.feature_shape), ("the features as nnctl's feature pipeline encodes them (see "
+                                                  "metadata 'pipeline'): the model has non-numeric columns")
+    return model.feature_names, tuple(model.feature_shape), preprocessing_summary(model.preprocessor)
