@@ -78,6 +78,9 @@ def features_report(splits: Any) -> str:
         why = pipe.inferred.get(name)
         lines.append("  " + ln + (f"   # inferred: {why}" if why and ln.startswith("  ") else ""))
     lines.append(f"model input: {feature_widths(pipe)}")
+    for f in pipe.features:
+        if f.group != "numeric" and hasattr(f, "n_ids"):
+            lines.append(f"{f.name}: ids 0..{f.n_ids - 1} (embedding input_dim {f.n_ids})")
     lay = pipe.layout()
     if len(lay) > 1:
         lines.append("feature columns (for model.inputs columns: 'start:stop'): "
