@@ -208,3 +208,36 @@ def test_cupy_names_the_kernels_use_exist_in_cupy():
             continue
         bad += [f"xp.{name}({k}=)" for k in kws if k not in params]
     assert not bad, f"CuPy does not take these keywords: {', '.join(sorted(bad))}"
+
+
+def test_eval_freeze_predict_and_validate_honour_the_backend(tmp_path, monkeypatch):
+    """--backend reaches every session a command opens (the stand-in poses as cupy here)."""
+    from conftest import run_cli
+    cfg = ROOT / "configs" / "iris.yaml"
+    run = tmp_path / "run"
+    code, _, err = run_cli("train", cfg, "--run-dir", run, "--quiet", "--set", "train.epochs=5")
+    assert code == 0, err
+    code, ref, err = run_cli("eval", run, "--json")
+    assert code == 0, err
+    code, _, err = run_cli("eval", run, "--backend", "cupy")
+    assert code == 2 and "--backend cupy: backend 'cupy' is not available" in err
+    dev = StrictBackend()
+    monkeypatch.setitem(backends._cache, "cupy", dev)
+    COUNTERS.reset()
+    code, out, err = run_cli("eval", run, "--json", "--backend", "cupy")
+    assert code == 0, err
+    assert out == ref and COUNTERS.uploads > 0   # the same numbers, computed on the device
+    frozen = tmp_path / "m.nnctl"
+    COUNTERS.reset()
+    code, _, err = run_cli("freeze", run, "-o", frozen, "--backend", "cupy")
+    assert code == 0 and COUNTERS.uploads > 0, err
+    rows = tmp_path / "rows.csv"
+    rows.write_text("5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n")
+    code, p_ref, err = run_cli("predict", frozen, "--input", rows)
+    assert code == 0, err
+    COUNTERS.reset()
+    code, p_dev, err = run_cli("predict", frozen, "--input", rows, "--backend", "cupy")
+    assert code == 0 and p_dev == p_ref and COUNTERS.uploads > 0, err
+    COUNTERS.reset()
+    code, _, err = run_cli("validate", cfg, "--backend", "cupy")
+    assert code == 0 and COUNTERS.uploads > 0, err
