@@ -80,7 +80,8 @@ def speed(device: str, torch_device: str, steps: int, warmup: int) -> list[dict]
     for wl, sizes in BATCHES.items():
         for bs in sizes:
             res = {}
-            for impl, env in (("nnctl", _env(NNCTL_BENCH_DEVICE=device)), ("torch", _env(TORCH_BENCH_DEVICE=torch_device))):
+            envs = {"nnctl": _env(NNCTL_BENCH_DEVICE=device), "torch": _env(TORCH_BENCH_DEVICE=torch_device)}
+            for impl, env in envs.items():
                 r = subprocess.run([sys.executable, str(ROOT / "bench" / f"{impl}_bench.py"), "--workload", wl,
                                     "--batch-size", str(bs), "--steps", str(steps), "--warmup", str(warmup), "--json"],
                                    env=env, capture_output=True, text=True)
@@ -113,7 +114,8 @@ def main() -> None:
     print("\n| config | max rel diff vs numpy | float32 ok | resume bit-identical |\n|---|---|---|---|")
     for p in report["parity"]:
         print(f"| {p['config']} | {p['max_rel_diff']:.2e} | {p['float32_ok']} | {p['resume_bit_identical']} |")
-    print(f"\n| workload | batch | nnctl {device} ms/step | PyTorch {torch_device} ms/step | ratio |\n|---|---|---|---|---|")
+    print(f"\n| workload | batch | nnctl {device} ms/step | PyTorch {torch_device} ms/step | ratio |")
+    print("|---|---|---|---|---|")
     for r in report["speed"]:
         ratio = f"{r['ratio']:.2f}" if "ratio" in r else "-"
         print(f"| {r['workload']} | {r['batch']} | {r['nnctl']} | {r['torch']} | {ratio} |")
