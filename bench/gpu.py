@@ -49,8 +49,11 @@ def parity(device: str) -> list[dict]:
     from nnctl.train.trainer import train
     out = []
     short = ["train.steps=20", "train.eval_every=10", "train.checkpoint_every=10", "train.log_every=5"]
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_examples import _overrides
     with tempfile.TemporaryDirectory() as d:
         for cfg in sorted((ROOT / "configs").glob("*.yaml")):
+            short = short[:4] + _overrides(cfg.stem, Path(d))
             recs = {}
             for which, be in (("ref", "numpy"), ("dev", device)):
                 run = Path(d) / f"{cfg.stem}-{which}"

@@ -102,8 +102,11 @@ def test_seed_program_on_the_device_equals_numpy(fresh_graph):
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_every_example_config_trains_on_the_device_exactly_as_on_numpy(config, tmp_path, monkeypatch):
+    from test_examples import _overrides
+
     from nnctl.train.trainer import train
-    short = ["train.steps=12", "train.eval_every=6", "train.checkpoint_every=6", "train.log_every=3"]
+    short = ["train.steps=12", "train.eval_every=6", "train.checkpoint_every=6", "train.log_every=3",
+             *_overrides(config.stem, tmp_path)]
     ref = train(config, run_dir=tmp_path / "numpy", overrides=short, quiet=True)
     monkeypatch.setitem(backends._cache, "numpy", StrictBackend())
     dev = train(config, run_dir=tmp_path / "strict", overrides=short, quiet=True)
