@@ -78,6 +78,10 @@ def features_report(splits: Any) -> str:
         why = pipe.inferred.get(name)
         lines.append("  " + ln + (f"   # inferred: {why}" if why and ln.startswith("  ") else ""))
     lines.append(f"model input: {feature_widths(pipe)}")
+    lay = pipe.layout()
+    if len(lay) > 1:
+        lines.append("feature columns (for model.inputs columns: 'start:stop'): "
+                     + ", ".join(f"{name} '{a}:{b}'" for name, a, b in lay))
     if meta.get("dropped_rows"):
         lines.append(f"dropped {meta['dropped_rows']} training row(s) with gaps (missing: drop_row)")
     return "\n".join(lines) + "\n"
