@@ -394,8 +394,8 @@ def test_adult_like_spaces_question_marks_and_an_image_csv(tmp_path, capsys):
     code, out, err = run_cli("validate", cfg)
     assert code == 0, err
     assert "workclass: category" in out and "education: category" in out
-    from nnctl.data.tabular import load_table_splits
     from nnctl.config import load_config
+    from nnctl.data.tabular import load_table_splits
     s = load_table_splits(load_config(cfg))
     assert s.class_names == ["<=50K", ">50K"]
     wc = next(f for f in s.pipeline.features if f.name == "workclass")
