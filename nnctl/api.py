@@ -127,6 +127,7 @@ from nnctl.ops.math_ops import (
     where,
 )
 from nnctl.ops.random_ops import random_normal, random_uniform, set_random_seed, truncated_normal
+from nnctl.ops.rnn import reverse_sequence
 from nnctl.ops.state_ops import constant, group, no_op, placeholder, placeholder_with_default
 from nnctl.ops.variables import (
     Variable,
