@@ -700,12 +700,17 @@ def _dropout_mask_kernel(op: Operation, ctx: Any) -> Any:
         if not 0.0 < k <= 1.0:
             raise InvalidArgumentError(None, op, f"DropoutMask '{op.name}': keep probability must be in "
                                                  f"(0, 1], got {k:g}")
-        if out is not None and in_place and out.flags.c_contiguous:
+        shard = ctx.batch_shard if (ns is None or ns[0] is None) and shape else None
+        if shard is None and out is not None and in_place and out.flags.c_contiguous:
             rng.random(dtype=draw_dt, out=out)
             kept = scratch("kept", shape, bool)
             np.less(out, k, out=kept)
             return np.multiply(kept, dt.type(1.0 / k), out=out)
-        u = rng.random(shape, dtype=draw_dt)
+        if shard is not None:  # data-parallel: draw for the global batch, keep this process's rows
+            lo, n = shard
+            u = rng.random((n, *shape[1:]), dtype=draw_dt)[lo:lo + shape[0]]
+        else:
+            u = rng.random(shape, dtype=draw_dt)
         mask = (u < k).astype(dt) * dt.type(1.0 / k)
         if out is None:
             return be.asarray(mask)
