@@ -53,6 +53,40 @@ def _flat(v: Any, where: str, out: list[float]) -> None:
         out.append(_number(v, where))
 
 
+def input_columns(model: Any) -> list[str] | None:
+    """The raw columns a request row holds: the feature pipeline's inputs, else the feature names."""
+    pipe = getattr(model, "pipeline", None)
+    if pipe is not None:
+        cols = pipe.input_columns
+        return list(cols() if callable(cols) else cols)
+    return model.feature_names
+
+
+def _pipeline_rows(model: Any, rows: list) -> np.ndarray:
+    """Rows through the model's own feature pipeline (strings, gaps, categories, text ...): the
+    function ``nnctl predict`` uses, so a served prediction is the command line's."""
+    from nnctl.data.tabular import encode_rows
+    cols = input_columns(model) or []
+    dicts = []
+    for i, row in enumerate(rows):
+        if isinstance(row, list):
+            if len(row) != len(cols):
+                raise RowError(f"rows[{i}]: expected {len(cols)} values (columns {', '.join(cols[:20])}), "
+                               f"got {len(row)}")
+            row = dict(zip(cols, row))
+        elif not isinstance(row, dict):
+            raise RowError(f"rows[{i}]: a row must be an object keyed by column name or an array of values, "
+                           f"got a JSON {_json_type(row)}")
+        for k, v in row.items():
+            if isinstance(v, (dict, list)):
+                raise RowError(f"rows[{i}].{k}: expected a number or a string, got a JSON {_json_type(v)}")
+        dicts.append(row)
+    try:
+        return np.asarray(encode_rows(dicts, model.pipeline, "request rows"), dtype=np.float32)
+    except DataError as e:
+        raise RowError(str(e)) from None
+
+
 def rows_to_features(model: Any, rows: Any, max_rows: int | None = None) -> np.ndarray:
     """Raw features [n, *feature_shape] (float32) for a list of request rows."""
     if not isinstance(rows, list):
@@ -61,6 +95,8 @@ def rows_to_features(model: Any, rows: Any, max_rows: int | None = None) -> np.n
         raise RowError("'rows' is empty: send at least one row")
     if max_rows is not None and len(rows) > max_rows:
         raise RowError(f"too many rows: {len(rows)} (this server takes at most {max_rows} per request)")
+    if getattr(model, "pipeline", None) is not None:
+        return _pipeline_rows(model, rows).reshape((len(rows), *model.feature_shape))
     n_feat = int(model.n_features)
     names = model.feature_names
     if names is not None and len(names) != n_feat:
