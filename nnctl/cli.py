@@ -70,7 +70,7 @@ def validate(config: Path = typer.Argument(..., help="YAML config file"),
     """Load and check a config, its data and its whole graph (gradients included) without training."""
     from nnctl.validate import validate_config
     report = validate_config(config, set_)
-    _console().print(report)
+    _console().print(report, markup=False, highlight=False, soft_wrap=True)  # the report quotes config text
 
 
 @app.command("eval")
@@ -152,7 +152,9 @@ def serve(target: Path = typer.Argument(..., help="frozen model file, run direct
 
 @app.command()
 def predict(frozen: Path = typer.Argument(..., help="frozen model file"),
-            input_: Path = typer.Option(..., "--input", "-i", help="CSV (with or without a header) or NPZ"),
+            input_: list[str] = typer.Option(..., "--input", "-i", help="CSV/TSV/Parquet of raw rows (with or "
+                                             "without a header), NPZ, '-' for standard input; for an image "
+                                             "model image files or folders (repeat --input)"),
             output: Path = typer.Option(None, "--output", "-o", help="write here (atomically) instead of stdout"),
             fmt: str = typer.Option(None, "--format", help="csv (default) or json (JSON Lines)")) -> None:
     """Predictions of a frozen model, one output row per input row."""
