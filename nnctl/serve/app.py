@@ -48,7 +48,7 @@ def model_signature(model: Any, limits: dict[str, Any]) -> dict[str, Any]:
                     "kind": "classification" if model.classification else "regression"},
         "class_names": model.class_names,
         "label_columns": model.label_names,
-        "preprocessing": m.get("preprocessor"),
+        "preprocessing": (m.get("features") or {}).get("pipeline") or m.get("preprocessor"),
         "head": m.get("head"),
         "checkpoint_step": model.checkpoint_step,
         "created_by": m.get("created_by"),
