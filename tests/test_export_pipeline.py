@@ -130,10 +130,10 @@ def test_category_model_exports_encoded_input_and_serves_raw_rows(tmp_path: Path
                 np.testing.assert_allclose(got, fm.predict(rows), rtol=1e-6, atol=1e-7)
                 sig = (await c.get("/v1/model")).json()
                 assert "island" in sig["inputs"]["columns"]
-                for bad, msg in (({"island": "Mars"}, "missing column"),
-                                 ({**rows[0], "wings": 2}, "unexpected column"),
+                for bad, msg in (({"island": "Mars"}, "missing columns"),
+                                 ({**rows[0], "wings": 2}, "unknown column 'wings'"),
                                  ({**rows[0], "bill_depth_mm": "abc"}, "expected a number"),
-                                 ({**rows[0], "sex": [1]}, "JSON array")):
+                                 ({**rows[0], "sex": [1]}, "rows[0].sex")):
                     r = await c.post("/v1/predict", json={"rows": [bad]})
                     assert r.status_code == 422 and msg in r.json()["error"], r.text
                 assert (await c.get("/healthz")).status_code == 200
