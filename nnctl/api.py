@@ -5,8 +5,10 @@ without importing numpy and every op module."""
 
 from __future__ import annotations
 
-from nnctl import dtypes, errors, nn, train
+from nnctl import app, dtypes, errors, flags, nn, train
+from nnctl import gfile as gfile
 from nnctl import ops as _ops  # registers every op
+from nnctl import tf_logging as logging
 from nnctl.dtypes import (
     DType,
     as_dtype,
@@ -119,7 +121,10 @@ from nnctl.ops.math_ops import (
     squared_difference,
     subtract,
     tanh,
+    to_double,
     to_float,
+    to_int32,
+    to_int64,
     truediv,
     where,
 )
@@ -150,3 +155,38 @@ from nnctl.runtime.session import (
 from nnctl.train.clipping import clip_by_global_norm, clip_by_norm, global_norm
 
 newaxis = None
+
+
+# --- TF1 sub-namespaces and compatibility switches ---------------------------------------------
+def disable_v2_behavior() -> None:
+    """``tf.disable_v2_behavior()``: nnctl is TF1 graph mode already; nothing to switch."""
+
+
+def enable_v2_behavior() -> None:
+    raise _missing("tf", "enable_v2_behavior")
+
+
+def disable_eager_execution() -> None:
+    """``tf.compat.v1.disable_eager_execution()``: nnctl always builds graphs; nothing to switch."""
+
+
+def executing_eagerly() -> bool:
+    return False
+
+
+def _build_namespaces() -> None:
+    import sys
+
+    from nnctl.namespaces import MATH_NAMES, Namespace, pick
+    g = globals()
+    g["random"] = Namespace("tf.random", pick(g, "", normal=random_normal, uniform=random_uniform,
+                                              truncated_normal=truncated_normal, set_seed=set_random_seed,
+                                              set_random_seed=set_random_seed))
+    g["math"] = Namespace("tf.math", pick({**vars(nn), **g}, MATH_NAMES))
+    g["io"] = Namespace("tf.io", {"gfile": gfile})
+    g["compat"] = Namespace("tf.compat", {"v1": sys.modules["nnctl"]})
+
+
+from nnctl.unsupported import missing as _missing  # noqa: E402
+
+_build_namespaces()

@@ -43,3 +43,10 @@ __all__ = [
     "softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_v2", "softplus", "softsign",
     "sparse_softmax_cross_entropy_with_logits", "tanh", "weighted_cross_entropy_with_logits", "xw_plus_b",
 ]
+
+
+def __getattr__(name: str) -> object:  # a TF1 name nnctl lacks: say so (see nnctl/unsupported.py)
+    if name.startswith("__"):
+        raise AttributeError(name)
+    from nnctl.unsupported import missing
+    raise missing("tf.nn", name)

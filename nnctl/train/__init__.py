@@ -47,3 +47,10 @@ __all__ = [
     "Saver", "CheckpointState", "NewCheckpointReader", "checkpoint_exists", "get_checkpoint_state",
     "latest_checkpoint", "list_variables", "load_checkpoint", "load_variable", "update_checkpoint_state",
 ]
+
+
+def __getattr__(name: str) -> object:  # a TF1 name nnctl lacks: say so (see nnctl/unsupported.py)
+    if name.startswith("__"):
+        raise AttributeError(name)
+    from nnctl.unsupported import missing
+    raise missing("tf.train", name)
