@@ -188,7 +188,8 @@ class FlagValues:
             if id(f) in seen:
                 continue
             seen.add(id(f))
-            lines.append(f"  --{f.name}: {f.help}" + (f"\n    (default: {f.default!r})" if f.default is not None else ""))
+            default = f"\n    (default: {f.default!r})" if f.default is not None else ""
+            lines.append(f"  --{f.name}: {f.help}{default}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:

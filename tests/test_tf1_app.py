@@ -36,7 +36,7 @@ def test_flags_parse_like_absl(fv):
     with pytest.raises(nflags.DuplicateFlagError):
         tf.flags.DEFINE_integer("max_steps", 1, "again", flag_values=fv)
     with pytest.raises(AttributeError, match="no flag named"):
-        fv.missing
+        _ = fv.missing
 
 
 def test_app_run_in_a_script(tmp_path):
