@@ -9,6 +9,8 @@ from nnctl.ops import (  # noqa: F401  (imported to register kernels and gradien
     nn_ops,
     overloads,
     random_ops,
+    shape_grad,
+    shape_ops,
     state_ops,
     variables,
 )
