@@ -69,6 +69,7 @@ from nnctl.ops.array_ops import (
     zeros,
     zeros_like,
 )
+from nnctl.ops.control_flow_ops import case, cond, map_fn, while_loop
 from nnctl.ops.core import convert_to_tensor
 from nnctl.ops.math_ops import (
     abs,

@@ -3,6 +3,8 @@
 from nnctl.ops import (  # noqa: F401  (imported to register kernels and gradients)
     array_grad,
     array_ops,
+    control_flow_grad,
+    control_flow_ops,
     math_grad,
     math_ops,
     nn_grad,
