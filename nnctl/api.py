@@ -5,7 +5,9 @@ without importing numpy and every op module."""
 
 from __future__ import annotations
 
-from nnctl import app, dtypes, errors, flags, nn, train
+from typing import Any
+
+from nnctl import app, dtypes, errors, flags, losses, nn, train
 from nnctl import gfile as gfile
 from nnctl import ops as _ops  # registers every op
 from nnctl import tf_logging as logging
@@ -33,6 +35,7 @@ from nnctl.graph.graph import (
     Tensor,
     add_to_collection,
     control_dependencies,
+    device,
     get_collection,
     get_default_graph,
     name_scope,
@@ -129,6 +132,7 @@ from nnctl.ops.math_ops import (
     truediv,
     where,
 )
+from nnctl.ops.metric_ops import in_top_k
 from nnctl.ops.random_ops import random_normal, random_uniform, set_random_seed, truncated_normal
 from nnctl.ops.state_ops import constant, group, no_op, placeholder, placeholder_with_default
 from nnctl.ops.variables import (
@@ -173,6 +177,16 @@ def disable_eager_execution() -> None:
 
 def executing_eagerly() -> bool:
     return False
+
+
+def arg_max(input: Any, dimension: Any = None, output_type: Any = int64, name: str | None = None) -> Tensor:
+    """``tf.arg_max`` (TF1's older spelling of argmax with ``dimension``)."""
+    return argmax(input, axis=dimension, output_type=output_type, name=name)
+
+
+def arg_min(input: Any, dimension: Any = None, output_type: Any = int64, name: str | None = None) -> Tensor:
+    """``tf.arg_min`` (TF1's older spelling of argmin with ``dimension``)."""
+    return argmin(input, axis=dimension, output_type=output_type, name=name)
 
 
 def _build_namespaces() -> None:

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from nnctl.ops import nn_grad as _nn_grad  # noqa: F401  (registers the gradient rules)
+from nnctl.ops.candidate_sampling_ops import (
+    compute_accidental_hits,
+    log_uniform_candidate_sampler,
+    nce_loss,
+    sampled_softmax_loss,
+    uniform_candidate_sampler,
+)
 from nnctl.ops.math_ops import sigmoid, tanh
+from nnctl.ops.metric_ops import in_top_k
+from nnctl.ops.nn_compat_ops import batch_norm_with_global_normalization, embedding_lookup
 from nnctl.ops.nn_ops import (
     avg_pool,
     avg_pool2d,
@@ -43,6 +52,9 @@ __all__ = [
     "softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_v2", "softplus", "softsign",
     "sparse_softmax_cross_entropy_with_logits", "tanh", "weighted_cross_entropy_with_logits", "xw_plus_b",
 ]
+
+__all__ += ["batch_norm_with_global_normalization", "compute_accidental_hits", "embedding_lookup", "in_top_k",
+            "log_uniform_candidate_sampler", "nce_loss", "sampled_softmax_loss", "uniform_candidate_sampler"]
 
 
 def __getattr__(name: str) -> object:  # a TF1 name nnctl lacks: say so (see nnctl/unsupported.py)

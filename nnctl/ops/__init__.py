@@ -3,10 +3,13 @@
 from nnctl.ops import (  # noqa: F401  (imported to register kernels and gradients)
     array_grad,
     array_ops,
+    candidate_sampling_ops,
     control_flow_grad,
     control_flow_ops,
     math_grad,
     math_ops,
+    metric_ops,
+    nn_compat_ops,
     nn_grad,
     nn_ops,
     overloads,
