@@ -20,9 +20,6 @@ from nnctl.errors import ConfigError
 from nnctl.graph.graph import Tensor
 from nnctl.graph.tensor_shape import fmt_shape
 
-ACTIVATIONS = ("none", "linear", "relu", "relu6", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softplus",
-               "softmax")
-
 
 @dataclass
 class LayerInfo:

@@ -21,8 +21,8 @@ import numpy as np
 
 from nnctl.errors import DataError
 from nnctl.fileio import read_file_bytes
+from nnctl.vocab import LABEL_TYPES
 
-LABEL_TYPES = ("class", "onehot", "real")
 PREPROCESS_MODES = ("none", "standardize", "minmax", "scale")
 
 _GZIP_MAGIC = b"\x1f\x8b"
