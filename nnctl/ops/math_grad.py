@@ -214,6 +214,8 @@ def _keepdims(dy, op):
     if op.attrs["keepdims"]:
         return dy
     if axes is None:
+        if x.static_shape is None:
+            return dy  # a full reduction of unknown rank: the scalar dy broadcasts to any shape
         axes = tuple(range(len(x.static_shape)))
     for a in sorted(axes):
         dy = array_ops.expand_dims(dy, a)
