@@ -221,11 +221,7 @@ def _keepdims(dy, op):
         return dy
     if axes is None:
         if x.static_shape is None:
-<<<<<<< HEAD
-            return dy  # a full reduction of unknown rank: the scalar dy broadcasts to any shape
-=======
             return dy  # a scalar: it broadcasts against an input of any rank
->>>>>>> main
         axes = tuple(range(len(x.static_shape)))
     for a in sorted(axes):
         dy = array_ops.expand_dims(dy, a)
