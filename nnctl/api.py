@@ -137,6 +137,7 @@ from nnctl.ops.math_ops import (
 )
 from nnctl.ops.metric_ops import in_top_k
 from nnctl.ops.random_ops import random_normal, random_uniform, set_random_seed, truncated_normal
+from nnctl.ops.range_ops import range, sequence_mask
 from nnctl.ops.state_ops import constant, group, no_op, placeholder, placeholder_with_default
 from nnctl.ops.variables import (
     Variable,

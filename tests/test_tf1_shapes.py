@@ -59,3 +59,20 @@ def test_bad_shape_tensors(fresh_graph):
         tf.zeros(tf.constant([2.0, 3.0]))
     with pytest.raises(ValueError, match="1-D"):
         tf.reshape(tf.zeros([4]), tf.constant([[2, 2]]))
+
+
+def test_range_and_sequence_mask(fresh_graph):
+    x = tf.placeholder(tf.float32, [None, 3])
+    n = tf.shape(x)[0]
+    idx = tf.range(0, n) * 3 + 2                  # the dynamic_rnn tutorial's last-output index
+    picked = tf.gather(tf.reshape(x, [-1]), idx)
+    assert tf.range(5).shape.as_list() == [5] and tf.range(1.0, 2.0, 0.5).dtype == tf.float32
+    assert tf.range(2, 10, 3, dtype=tf.int64).dtype == tf.int64 and idx.shape.as_list() == [None]
+    m = tf.sequence_mask(tf.constant([1, 3]), 4, dtype=tf.float32)
+    with tf.Session() as s:
+        v = np.arange(12, dtype=np.float32).reshape(4, 3)
+        assert s.run(picked, {x: v}).tolist() == [2.0, 5.0, 8.0, 11.0]
+        assert s.run(tf.range(2, 10, 3)).tolist() == [2, 5, 8]
+        assert s.run(m).tolist() == [[1, 0, 0, 0], [1, 1, 1, 0]]
+    with pytest.raises(ValueError, match="delta"):
+        tf.range(0, 5, 0)

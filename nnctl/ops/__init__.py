@@ -14,6 +14,7 @@ from nnctl.ops import (  # noqa: F401  (imported to register kernels and gradien
     nn_ops,
     overloads,
     random_ops,
+    range_ops,
     shape_grad,
     shape_ops,
     state_ops,
