@@ -33,14 +33,25 @@ def train(config: Path = typer.Argument(..., help="YAML config file"),
           backend: str = typer.Option(None, "--backend", help="numpy (default) or cupy"),
           quiet: bool = typer.Option(False, "--quiet", "-q", help="print only the final summary"),
           debug_nans: bool = typer.Option(False, "--debug-nans",
-                                          help="check every op's output and name the first non-finite one")) -> None:
+                                          help="check every op's output and name the first non-finite one"),
+          nproc: int = typer.Option(None, "--nproc", help="data-parallel: run N processes under mpiexec"),
+          check_replicas: int = typer.Option(0, "--check-replicas", metavar="K",
+                                             help="data-parallel debug: compare every rank's weights every K "
+                                                  "steps")) -> None:
     """Train a model: writes config, metrics, checkpoints and a summary into the run directory."""
+    from nnctl.distributed.ranks import world
+    if nproc is not None and world().size == 1:
+        from nnctl.distributed.launch import exec_under_mpiexec
+        exec_under_mpiexec(nproc, sys.argv[1:])
     from nnctl.model_summary import summary_table
     from nnctl.train.trainer import train as run_train
     console = _console()
+    writer = world().writer
     res = run_train(config, run_dir=run_dir, overrides=set_, resume=resume, backend=backend, quiet=quiet,
-                    debug_nans=debug_nans, warn=_warn,
-                    show_summary=lambda m: console.print(summary_table(m)))
+                    debug_nans=debug_nans, warn=_warn if writer else None, replica_check_every=check_replicas,
+                    show_summary=(lambda m: console.print(summary_table(m))) if writer else None)
+    if not writer:
+        return
     s = res.summary
     final = s.get("final", {})
     parts = []
@@ -59,7 +70,7 @@ def validate(config: Path = typer.Argument(..., help="YAML config file"),
     """Load and check a config, its data and its whole graph (gradients included) without training."""
     from nnctl.validate import validate_config
     report = validate_config(config, set_)
-    _console().print(report)
+    _console().print(report, markup=False, highlight=False, soft_wrap=True)  # the report quotes config text
 
 
 @app.command("eval")
@@ -107,8 +118,43 @@ def freeze(target: Path = typer.Argument(..., help="run directory or checkpoint 
 
 
 @app.command()
+def export(target: Path = typer.Argument(..., help="run directory, checkpoint folder or frozen model file"),
+           fmt: str = typer.Option(..., "--format", "-f", help="onnx, safetensors or frozen"),
+           output: Path = typer.Option(None, "--output", "-o",
+                                       help="file to write (default: RUN_DIR/model.<format>, or beside a frozen "
+                                            "file)"),
+           checkpoint: str = typer.Option(None, "--checkpoint", help="latest (default), best or a step number")
+           ) -> None:
+    """Export for other tools (ONNX, safetensors) or as a frozen file; the file is run and checked
+    against the checkpoint before it is written, with FILE.report.json beside it."""
+    from nnctl.export.exporter import export as run_export
+    from nnctl.export.exporter import report_renderables
+    rep = run_export(target, fmt, output, checkpoint, warn=_warn)
+    con = _console()
+    for r in report_renderables(rep):
+        con.print(r, soft_wrap=True)
+
+
+@app.command()
+def serve(target: Path = typer.Argument(..., help="frozen model file, run directory or checkpoint folder"),
+          host: str = typer.Option("127.0.0.1", "--host", help="address to listen on"),
+          port: int = typer.Option(8000, "--port", help="TCP port (0: pick a free one and print it)"),
+          checkpoint: str = typer.Option(None, "--checkpoint", help="for a run: latest (default), best or a step"),
+          max_body: int = typer.Option(4 * 1024 * 1024, "--max-body", help="largest request body in bytes"),
+          max_batch: int = typer.Option(256, "--max-batch", help="most rows the model runs at once"),
+          max_wait_ms: float = typer.Option(2.0, "--max-wait-ms",
+                                            help="how long a batch waits for more requests")) -> None:
+    """HTTP JSON predictions: POST /v1/predict {"rows": [...]}, GET /v1/model, GET /healthz."""
+    from nnctl.serve.server import serve as run_serve
+    run_serve(target, host, port, checkpoint, max_body=max_body, max_batch=max_batch, max_wait_ms=max_wait_ms,
+              on_ready=lambda m: _console(stderr=True).print(m, soft_wrap=True, highlight=False), warn=_warn)
+
+
+@app.command()
 def predict(frozen: Path = typer.Argument(..., help="frozen model file"),
-            input_: Path = typer.Option(..., "--input", "-i", help="CSV (with or without a header) or NPZ"),
+            input_: list[str] = typer.Option(..., "--input", "-i", help="CSV/TSV/Parquet of raw rows (with or "
+                                             "without a header), NPZ, '-' for standard input; for an image "
+                                             "model image files or folders (repeat --input)"),
             output: Path = typer.Option(None, "--output", "-o", help="write here (atomically) instead of stdout"),
             fmt: str = typer.Option(None, "--format", help="csv (default) or json (JSON Lines)")) -> None:
     """Predictions of a frozen model, one output row per input row."""
@@ -148,14 +194,54 @@ def graph(target: Path = typer.Argument(..., help="config file, run directory, c
         _console(stderr=True).print(f"wrote {output}", soft_wrap=True)
 
 
+@app.command()
+def tune(config: Path = typer.Argument(..., help="YAML config file to search around"),
+         space: Path = typer.Option(..., "--space", help="YAML search space: config keys -> distributions"),
+         trials: int = typer.Option(20, "--trials", help="number of finished trials to reach"),
+         jobs: int = typer.Option(1, "--jobs", help="trials run in parallel processes"),
+         study_dir: Path = typer.Option(None, "--study-dir", help="study folder (default runs/<name>-tune)"),
+         metric: str = typer.Option(None, "--metric", help="objective, e.g. val_accuracy (default: the "
+                                                           "early-stopping metric or val_<first metric>)"),
+         direction: str = typer.Option(None, "--direction", help="max or min (default: from the metric)"),
+         sampler: str = typer.Option("tpe", "--sampler", help="tpe or random"),
+         pruner: str = typer.Option("median", "--pruner", help="median, hyperband or none"),
+         seed: int = typer.Option(None, "--seed", help="sampler seed (default: the config's seed)"),
+         set_: list[str] = typer.Option([], "--set", help="override a config key for every trial: KEY=VALUE")
+         ) -> None:
+    """Search hyper-parameters with Optuna; every trial is a run dir in the study folder (resumable)."""
+    from nnctl.tune import tune as run_tune
+    console = _console()
+
+    def report(r: Any) -> None:
+        params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.params.items())
+        value = f"{r.value:.5g}" if r.value is not None else "-"
+        extra = f" ({r.error})" if r.error else ""
+        console.print(f"trial {r.number}: {r.state} {value}  {params}{extra}", soft_wrap=True, markup=False)
+
+    res = run_tune(config, space, trials, jobs=jobs, study_dir=study_dir, metric=metric, direction=direction,
+                   overrides=set_, sampler=sampler, pruner=pruner, seed=seed, report=report, warn=_warn)
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(res.counts.items()))
+    console.print(f"[bold]study[/bold] {res.study_dir}: {counts}", soft_wrap=True)
+    if res.best is None:
+        console.print("no trial completed", soft_wrap=True)
+        return
+    b = res.best
+    console.print(f"best: trial {b.number}, {res.metric} {b.value:.5g} ({res.direction})\n"
+                  f"best config: {res.best_config}", soft_wrap=True)
+
+
 def main() -> None:
     """Console entry point: runs the app and turns every error into one message and an exit code."""
     from nnctl.errors import NnctlError
     try:
         app(standalone_mode=False)
     except NnctlError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(getattr(e, "exit_code", 1))
+        code = getattr(e, "exit_code", 1)
+        from nnctl.distributed.ranks import rank_report
+        line = rank_report(e)
+        if line is not None:
+            print(f"error: {line}", file=sys.stderr)
+        sys.exit(code)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

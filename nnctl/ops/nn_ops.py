@@ -265,6 +265,41 @@ def softsign(features: Any, name: str | None = None) -> Tensor:
         return m.realdiv(x, m.add(m.scalar_like(1.0, x), m.abs(x)))
 
 
+def swish(features: Any, beta: float = 1.0, name: str | None = None) -> Tensor:
+    """features * sigmoid(beta * features) (Ramachandran et al. 2017; TF's tf.nn.swish / tf.nn.silu).
+
+    Built from Sigmoid and Mul, whose rules give every order of derivative:
+    d/dx x s(bx) = s(bx) + b x s(bx) (1 - s(bx)).
+    """
+    x = _float_input(features, "swish", name, "features")
+    with name_scope(name or "swish"):
+        bx = x if beta == 1.0 else m.multiply(m.scalar_like(float(beta), x), x)
+        return m.multiply(x, m.sigmoid(bx))
+
+
+def silu(features: Any, beta: float = 1.0, name: str | None = None) -> Tensor:
+    """The sigmoid linear unit, another name of :func:`swish`."""
+    return swish(features, beta=beta, name=name or "silu")
+
+
+def mish(features: Any, name: str | None = None) -> Tensor:
+    """features * tanh(softplus(features)) (Misra 2019); softplus never overflows."""
+    x = _float_input(features, "mish", name, "features")
+    with name_scope(name or "mish"):
+        return m.multiply(x, m.tanh(softplus(x)))
+
+
+def hard_sigmoid(features: Any, name: str | None = None) -> Tensor:
+    """Keras' (TF1-era) piecewise-linear sigmoid: clip(0.2 x + 0.5, 0, 1).
+
+    Written as relu6(1.2 x + 3) / 6, so the kinks at x = -2.5 and 2.5 are Relu6's.
+    """
+    x = _float_input(features, "hard_sigmoid", name, "features")
+    with name_scope(name or "hard_sigmoid"):
+        z = m.add(m.multiply(m.scalar_like(1.2, x), x), m.scalar_like(3.0, x))
+        return m.multiply(relu6(z), m.scalar_like(1.0 / 6.0, x))
+
+
 # --- gelu and the error function -----------------------------------------------------------------
 
 # W. J. Cody, "Rational Chebyshev approximations for the error function", Math. Comp. 23 (1969):
@@ -650,33 +685,54 @@ def _noise_shape(x: Tensor, noise_shape: Any) -> tuple | None:
 @registry.register_kernel("DropoutMask", stateful=True)
 def _dropout_mask_kernel(op: Operation, ctx: Any) -> Any:
     rng = ctx.rng(op)
-    be, xp = ctx.backend, ctx.xp
+    be = ctx.backend
     dt = op.outputs[0].dtype.np
     ns = op.attrs["noise_shape"]
     draw_dt = dt if dt in (np.float32, np.float64) else np.dtype(np.float32)
-    in_place = be.name == "numpy" and draw_dt == dt
+    in_place = be.host_memory and draw_dt == dt
     scratch = Scratch(np)
+    keep_op = op.inputs[1].op
+    const_keep = float(keep_op.attrs["value"]) if keep_op.type == "Const" else None
+    if const_keep is not None and not 0.0 < const_keep <= 1.0:
+        raise InvalidArgumentError(None, op, f"DropoutMask '{op.name}': keep probability must be in (0, 1], "
+                                             f"got {const_keep:g}")
 
     # kept with probability keep (u < keep for u uniform in [0, 1)), scaled by 1 / keep so the
     # expectation is unchanged; u is drawn on the host from the op's stream in the session
     def run(x: Any, keep: Any, out: Any = None) -> Any:
         shape = x.shape if ns is None else tuple(x.shape[i] if d is None else d for i, d in enumerate(ns))
-        k = float(keep)
+        if const_keep is None and not be.host_memory:
+            # a fed keep probability on a device: the mask is made there, without reading keep back
+            u = _draw(rng, shape, draw_dt, ctx.batch_shard if (ns is None or ns[0] is None) and shape else None)
+            mask = be.upload(u)
+            kk = keep.astype(dt)
+            res = (mask < kk).astype(dt) / kk
+            if out is None:
+                return res
+            be.copyto(out, res)
+            return out
+        k = const_keep if const_keep is not None else float(keep)
         if not 0.0 < k <= 1.0:
             raise InvalidArgumentError(None, op, f"DropoutMask '{op.name}': keep probability must be in "
                                                  f"(0, 1], got {k:g}")
-        if out is not None and in_place and out.flags.c_contiguous:
+        shard = ctx.batch_shard if (ns is None or ns[0] is None) and shape else None
+        if shard is None and out is not None and in_place and out.flags.c_contiguous:
             rng.random(dtype=draw_dt, out=out)
             kept = scratch("kept", shape, bool)
             np.less(out, k, out=kept)
             return np.multiply(kept, dt.type(1.0 / k), out=out)
-        u = rng.random(shape, dtype=draw_dt)
-        mask = (u < k).astype(dt) * dt.type(1.0 / k)
-        if out is None:
-            return be.asarray(mask)
-        xp.copyto(out, be.asarray(mask))
-        return out
+        mask = (_draw(rng, shape, draw_dt, shard) < k).astype(dt) * dt.type(1.0 / k)
+        return be.upload(mask, out=out)
     return run
+
+
+def _draw(rng: Any, shape: tuple, dtype: Any, shard: tuple[int, int] | None) -> np.ndarray:
+    """Uniform [0, 1) draws on the host; in data-parallel training, this process's rows of a draw for
+    the whole global batch (so every rank consumes the same stream)."""
+    if shard is None:
+        return rng.random(shape, dtype=dtype)
+    lo, n = shard
+    return rng.random((n, *shape[1:]), dtype=dtype)[lo:lo + shape[0]]
 
 
 registry.not_differentiable("DropoutMask")
@@ -878,10 +934,18 @@ def _sparse_softmax_ce_kernel(op: Operation, ctx: Any) -> Any:
     rows_cache: dict[int, Any] = {}
 
     # With s = x - max(x) and S = sum(exp s): loss = log S - s[label], backprop = softmax(x) - onehot(label)
+    host_memory = ctx.backend.host_memory
+
     def run(x: Any, labels: Any, out: Any = None) -> Any:
         c = x.shape[-1]
         lab = labels.reshape(-1)
-        if lab.size:
+        invalid = None
+        if lab.size and not host_memory:
+            # On a device, as TF's GPU kernel: a label outside [0, c) makes that row's loss and gradient
+            # NaN (the trainer's non-finite check reports it) instead of a per-step read-back of the labels.
+            invalid = (lab < 0) | (lab >= c)
+            lab = xp.where(invalid, 0, lab)
+        elif lab.size:
             lo, hi = int(lab.min()), int(lab.max())
             if lo < 0 or hi >= c:
                 bad = lo if lo < 0 else hi
@@ -910,6 +974,9 @@ def _sparse_softmax_ce_kernel(op: Operation, ctx: Any) -> Any:
         xp.log(r.reshape(n), out=l1)
         xp.subtract(l1, picked, out=l1)
         b2[rows, lab] -= 1
+        if invalid is not None:
+            l1[...] = xp.where(invalid, xp.nan, l1)
+            b2[...] = xp.where(invalid[:, None], xp.nan, b2)
         return loss, b
     return run
 
@@ -1000,12 +1067,20 @@ def conv2d(input: Any, filter: Any = None, strides: Any = None, padding: Any = N
     if ws is not None and len(ws) != 4:
         raise ValueError(f"{desc}: filter must be 4-D [height, width, in_channels, out_channels], got shape "
                          f"{fmt_shape(ws)} ({w.name})")
+    grouped = False
     if xs is not None and ws is not None and xs[3] is not None and ws[2] is not None and xs[3] != ws[2]:
-        raise ValueError(f"{desc}: the input's depth {xs[3]} (input shape {fmt_shape(xs)}) does not match "
-                         f"the filter's in_channels {ws[2]} (filter shape {fmt_shape(ws)})")
+        # TF2 semantics: an input depth that is a multiple of in_channels means grouped convolution
+        grouped = xs[3] % ws[2] == 0 and ws[3] is not None and ws[3] % (xs[3] // ws[2]) == 0
+        if not grouped:
+            raise ValueError(f"{desc}: the input's depth {xs[3]} (input shape {fmt_shape(xs)}) does not match "
+                             f"the filter's in_channels {ws[2]} (filter shape {fmt_shape(ws)}), nor is it "
+                             "a multiple of it (grouped convolution) that divides out_channels")
     attrs = {"strides": _spatial(strides, "strides", desc),
              "dilations": _spatial(dilations, "dilations", desc),
              "padding": _padding(padding, desc, explicit_ok=True), "data_format": "NHWC"}
+    if grouped:
+        from nnctl.ops.conv_ops import grouped_conv2d
+        return grouped_conv2d(x, w, attrs, name)
     return conv2d_op(x, w, attrs, name)
 
 
