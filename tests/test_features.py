@@ -148,8 +148,9 @@ def test_category_vocab_on_train_only_with_bucket_and_ids(tmp_path):
     pipe, out = _pipeline(tmp_path, text, {"c": {"type": "category", "encoding": "ids"}})
     assert list(out) == ["c"] and out["c"].dtype == np.int32 and out["c"].tolist() == [3, 1, 3, 2, 3]
     from nnctl.data.tabular import encode_rows
-    with pytest.raises(DataError, match="2 model inputs|model.layers chain"):
-        pipe.single_input({"numeric": np.zeros((1, 1)), "c": np.zeros(1)})
+    assert pipe.layout() == [("c", 0, 1)]
+    with pytest.raises(DataError, match="an image cannot share"):
+        pipe.single_input({"numeric": np.zeros((1, 1)), "c": np.zeros((1, 8, 8, 1))})
     strict, _ = _pipeline(tmp_path, text, {"c": {"type": "category", "unknown": "error"}})
     with pytest.raises(DataError, match=r"row 2\): column 'c': unknown category 'purple'"):
         encode_rows([{"c": "red"}, {"c": "purple"}], strict)
@@ -333,3 +334,91 @@ def test_image_folder_train_predict_and_resume_bit_identical(tmp_path):
     (tmp_path / "fake.png").write_text("hello")
     msg = one_error(*run_cli("predict", frozen, "--input", tmp_path / "fake.png"))
     assert "fake.png" in msg and "not an image" in msg
+
+
+def test_ids_feed_an_embedding_through_model_inputs(tmp_path):
+    """Category and text ids sit in the flat feature block at the columns validate prints; the layer
+    library's model.inputs slice them out and embedding layers (padding id 0 masked) embed them."""
+    rows = [("great sturdy lamp", "red", 1.0, "positive"), ("terrible flimsy lamp broke", "blue", 2.0, "negative")]
+    csv = tmp_path / "r.csv"
+    csv.write_text("review,colour,w,sentiment\n" + "".join(f"{r},{c},{w + i % 3},{s}\n" for i in range(40)
+                                                          for r, c, w, s in rows))
+    cfg = tmp_path / "e.yaml"
+    cfg.write_text(f"""\
+name: emb
+seed: 0
+data:
+  train: {{csv: {csv}, labels: [sentiment]}}
+  val_split: 0.25
+  features:
+    review: {{type: text, encoding: ids, max_length: 4}}
+    colour: {{type: category, encoding: ids}}
+model:
+  inputs:
+    - {{name: num, shape: [1], columns: '0:1'}}
+    - {{name: words, shape: [4], columns: '1:5'}}
+    - {{name: colour, shape: [1], columns: '5:6'}}
+  layers:
+    - {{type: embedding, name: we, input_dim: 9, output_dim: 4, padding_id: 0, inputs: words}}
+    - {{type: flatten, name: wf}}
+    - {{type: embedding, name: ce, input_dim: 3, output_dim: 2, inputs: colour}}
+    - {{type: flatten, name: cf}}
+    - {{type: concat, name: all, inputs: [wf, cf, num]}}
+    - {{type: dense, name: out, units: 2}}
+loss: cross_entropy
+optimizer: {{name: adam, lr: 0.05}}
+train: {{epochs: 5, batch_size: 8}}
+metrics: [accuracy]
+""")
+    code, out, err = run_cli("validate", cfg)
+    assert code == 0, err
+    assert "feature columns (for model.inputs columns: 'start:stop'): numeric '0:1', review '1:5', colour '5:6'" in out
+    run = tmp_path / "run"
+    assert run_cli("train", cfg, "--run-dir", run, "-q")[0] == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["final"]["val"]["accuracy"] == 1.0
+    assert run_cli("freeze", run, "-o", tmp_path / "m.npz")[0] == 0
+    from nnctl.export.frozen import load_frozen
+    m = load_frozen(tmp_path / "m.npz")
+    p = m.predict({"review": ["sturdy great lamp", "broke flimsy"], "colour": ["red", "green"], "w": [1, None]})
+    assert p.shape == (2, 2) and p[0].argmax() == 1 and p[1].argmax() == 0
+    m.close()
+
+
+def test_adult_like_spaces_question_marks_and_an_image_csv(tmp_path, capsys):
+    rows = "".join(f"{20 + i}, {'Private' if i % 3 else '?'}, {'Bachelors' if i % 2 else 'HS-grad'},"
+                   f" {' >50K' if i % 2 else ' <=50K'}\n" for i in range(30))
+    csv = tmp_path / "adult.csv"
+    csv.write_text("age, workclass, education, income\n" + rows)
+    cfg = write_cfg(tmp_path, csv, 6, source_extra="    labels: [income]", epochs=20)
+    code, out, err = run_cli("validate", cfg)
+    assert code == 0, err
+    assert "workclass: category" in out and "education: category" in out
+    from nnctl.config import load_config
+    from nnctl.data.tabular import load_table_splits
+    s = load_table_splits(load_config(cfg))
+    assert s.class_names == ["<=50K", ">50K"]
+    wc = next(f for f in s.pipeline.features if f.name == "workclass")
+    assert wc.vocab == ["Private"]  # '?' is a gap: it goes to the unknown bucket
+    # a CSV of path,label is an image source too (paths relative to the CSV)
+    from make_digits_images import write_digits_images
+    write_digits_images(tmp_path / "png", limit=40)
+    lines = ["file,digit"] + [f"png/{p.parent.name}/{p.name},{p.parent.name}"
+                              for p in sorted((tmp_path / "png").rglob("*.png"))]
+    (tmp_path / "list.csv").write_text("\n".join(lines) + "\n")
+    cfg2 = tmp_path / "i.yaml"
+    cfg2.write_text((ROOT / "configs" / "digits-images.yaml").read_text()
+                    .replace("images: ../datasets/digits-images", f"images: {tmp_path / 'list.csv'}")
+                    .replace("    image: {type: image", "    file: {type: image").replace("epochs: 60", "steps: 3"))
+    code, out, err = run_cli("validate", cfg2)
+    assert code == 0, err
+    assert "file: {type: image" in out
+
+
+def test_a_declared_feature_must_be_a_column(tmp_path):
+    csv = tmp_path / "d.csv"
+    csv.write_text("length,colour,y\n1,red,0\n2,blue,1\n")
+    msg = one_error(*run_cli("validate", write_cfg(tmp_path, csv, 3, data_extra="  features: {lenght: numeric}")))
+    assert "c.yaml:" in msg and "data.features.lenght" in msg and "did you mean 'length'" in msg
+    msg = one_error(*run_cli("validate", write_cfg(tmp_path, csv, 3, data_extra="  features: {y: category}")))
+    assert "data.features.y" in msg and "label column" in msg

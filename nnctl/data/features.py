@@ -30,11 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from nnctl.data.table_reader import Table
+from nnctl.data.table_reader import NULL_VALUES, Table
 from nnctl.errors import DataError
 from nnctl.vocab import FEATURE_TYPES, IMAGE_COLORS
 
 NUMERIC_GROUP = "numeric"
+_NULLS = frozenset(NULL_VALUES)
 COLORS = IMAGE_COLORS
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 TRUE_WORDS = ("1", "true", "t", "yes", "y", "on")
@@ -59,13 +60,14 @@ __all__ = ["FEATURE_TYPES", "FeaturePipeline", "LabelSpec", "infer_type"]
 # --- helpers ------------------------------------------------------------------------------------
 
 def _strings(t: Table, name: str) -> list[str | None]:
-    """A column's cells as stripped Python strings (None for a gap)."""
+    """A column's cells as stripped Python strings (None for a gap: empty, or a null spelling such as
+    ' ?' or ' NA' once its spaces are stripped)."""
     import pyarrow.compute as pc
-    return pc.utf8_trim_whitespace(t.string_column(name)).to_pylist()
+    return [None if c in _NULLS else c for c in pc.utf8_trim_whitespace(t.string_column(name)).to_pylist()]
 
 
 def _missing_cell(c: str | None) -> bool:
-    return c is None or c == ""
+    return c is None or c in _NULLS
 
 
 def _first(mask: np.ndarray) -> int:
@@ -654,14 +656,32 @@ class FeaturePipeline:
             out[NUMERIC_GROUP] = np.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0]
         return out
 
+    def layout(self) -> list[tuple[str, int, int]]:
+        """Where each input group sits in the flat feature block a model reads: (group, start, stop).
+
+        The numeric group comes first, then each id group in column order (a category's id is one
+        column, a text's ids are max_length columns). A model slices them apart with
+        ``model.inputs: [{name: ..., columns: 'start:stop'}]`` and embeds the ids."""
+        out, pos = [], 0
+        for name, (shape, _) in self.groups().items():
+            width = int(np.prod(shape)) if shape else 1
+            out.append((name, pos, pos + width))
+            pos += width
+        return out
+
     def single_input(self, inputs: dict[str, np.ndarray], where: str = "") -> np.ndarray:
-        """The one array a sequential model takes; an error naming the groups when there are several."""
+        """The one array the model reads: the only group as it is (an image batch stays [n, h, w, c]),
+        or every group side by side as float32 columns in :meth:`layout` order (ids are exact in
+        float32 below 2**24; the embedding layer casts them back to integers)."""
         if len(inputs) == 1:
             return next(iter(inputs.values()))
-        groups = ", ".join(f"{k} {list(v.shape[1:])}" for k, v in inputs.items())
-        raise DataError(f"{where}the features make {len(inputs)} model inputs ({groups}); a model.layers chain "
-                        "takes one. Use encoding: onehot (category) or bag (text) to put them into the numeric "
-                        "input, or a model with named inputs")
+        if any(v.ndim > 2 for v in inputs.values()):
+            groups = ", ".join(f"{k} {list(v.shape[1:])}" for k, v in inputs.items())
+            raise DataError(f"{where}the features make {len(inputs)} model inputs ({groups}) and an image cannot "
+                            "share the flat feature block; train on the image column alone")
+        order = [name for name, _, _ in self.layout()]
+        cols = [np.asarray(inputs[k], np.float32).reshape(len(inputs[k]), -1) for k in order]
+        return np.concatenate(cols, axis=1)
 
     # --- labels ----------------------------------------------------------------------------
     def fit_targets(self, y: np.ndarray) -> None:
