@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from nnctl import dtypes
 from nnctl.errors import InvalidArgumentError
 from nnctl.graph import registry
@@ -289,9 +291,10 @@ def _cond_kernel(op: Operation, ctx: Any) -> Any:
     caps = op.inputs[1:]
     kernels: list[dict[int, Any]] = [{}, {}]
     name = op.name
+    host = ctx.backend.to_host  # the predicate is read on the host, also on a GPU backend
 
     def run(pred: Any, *cap_values: Any, out: Any = None) -> Any:
-        which = 0 if bool(pred) else 1
+        which = 0 if bool(host(pred)) else 1
         sub = subs[which]
         values = {id(t): v for t, v in zip(caps, cap_values)}
         values = run_subgraph(sub, ctx, kernels[which], values)
@@ -338,10 +341,11 @@ def _and(a: Tensor, b: Tensor) -> Tensor:
 
 @registry.register_kernel("CaseExclusive", stateful=True)
 def _case_exclusive_kernel(op: Operation, ctx: Any) -> Any:
-    xp = ctx.xp
+    xp, host = ctx.xp, ctx.backend.to_host
 
     def run(preds: Any, out: Any = None) -> Any:
-        n = int(xp.count_nonzero(preds))
+        preds = np.asarray(host(preds))
+        n = int(np.count_nonzero(preds))
         if n > 1:
             raise InvalidArgumentError(None, op, f"tf.case '{op.name}': {n} predicates are true but exclusive=True "
                                                  f"(predicates: {[bool(p) for p in preds]})")
@@ -439,17 +443,18 @@ def _while_kernel(op: Operation, ctx: Any) -> Any:
     kb: dict[int, Any] = {}
     name = op.name
     keep = op.attrs["back_prop"]
+    host = ctx.backend.to_host
 
     def run(*ins: Any, out: Any = None) -> Any:
         vars_ = [ctx.xp.array(v, copy=True) for v in ins[:n_vars]]  # never a view of a plan buffer
         cap_vals = {id(t): v for t, v in zip(caps, ins[n_vars:n_vars + n_caps])}
-        limit = int(ins[-1]) if has_max else None
+        limit = int(host(ins[-1])) if has_max else None
         history: list[dict[int, Any]] = []
         it = 0
         while limit is None or it < limit:
             vals = dict(cap_vals)
             vals.update({id(ph): v for ph, v in zip(c_sub.feeds, vars_)})
-            if not bool(run_subgraph(c_sub, ctx, kc, vals)[id(c_sub.outputs[0])]):
+            if not bool(host(run_subgraph(c_sub, ctx, kc, vals)[id(c_sub.outputs[0])])):
                 break
             vals = dict(cap_vals)
             vals.update({id(ph): v for ph, v in zip(b_sub.feeds, vars_)})

@@ -78,7 +78,8 @@ def _host_draw(op: Operation, ctx: Any, draw) -> Any:
     be = ctx.backend
 
     def run(*shape_in: Any, out: Any = None) -> Any:
-        v = draw(rng, shape_ops.run_time_shape(op, shape_in[0]) if shape_in else shape).astype(dt, copy=False)
+        shp = shape_ops.run_time_shape(op, be.to_host(shape_in[0])) if shape_in else shape
+        v = draw(rng, shp).astype(dt, copy=False)
         if out is None:
             return be.asarray(v)
         ctx.xp.copyto(out, be.asarray(v))

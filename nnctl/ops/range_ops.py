@@ -59,9 +59,10 @@ def range(start: Any, limit: Any = None, delta: Any = 1, dtype: Any = None, name
 
 @registry.register_kernel("Range")
 def _range_kernel(op: Operation, ctx: Any) -> Any:
-    xp, dt = ctx.xp, op.outputs[0].dtype.np
+    xp, dt, host = ctx.xp, op.outputs[0].dtype.np, ctx.backend.to_host
 
     def run(start: Any, limit: Any, delta: Any, out: Any = None) -> Any:
+        start, limit, delta = (host(v)[()] for v in (start, limit, delta))  # bounds are read on the host
         if delta == 0:
             raise ValueError("Requires delta != 0")
         res = xp.arange(start, limit, delta, dtype=dt)
@@ -91,11 +92,11 @@ def sequence_mask(lengths: Any, maxlen: Any = None, dtype: Any = dtypes.bool, na
 
 @registry.register_kernel("SequenceMask")
 def _sequence_mask_kernel(op: Operation, ctx: Any) -> Any:
-    xp, dt, fixed = ctx.xp, op.outputs[0].dtype.np, op.attrs["maxlen"]
+    xp, dt, fixed, host = ctx.xp, op.outputs[0].dtype.np, op.attrs["maxlen"], ctx.backend.to_host
 
     def run(lengths: Any, *maxlen: Any, out: Any = None) -> Any:
-        n = fixed if fixed is not None else (int(maxlen[0]) if maxlen else
-                                             (int(lengths.max()) if lengths.size else 0))
+        n = fixed if fixed is not None else (int(host(maxlen[0])) if maxlen else
+                                             (int(host(lengths.max())) if lengths.size else 0))
         res = (xp.arange(n) < lengths[..., None]).astype(dt)
         if out is None:
             return res

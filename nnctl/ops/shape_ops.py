@@ -168,8 +168,10 @@ def dynamic_reshape(x: Tensor, shape: Any, name: str | None = None) -> Tensor:
 
 @registry.register_kernel("ReshapeDynamic", view=True, out=False)
 def _reshape_dynamic_kernel(op: Operation, ctx: Any) -> Any:
+    host = ctx.backend.to_host  # shape values are read on the host, also on a GPU backend
+
     def run(x: Any, shape: Any, out: Any = None) -> Any:
-        return x.reshape(tuple(int(d) for d in np.asarray(shape).reshape(-1)))
+        return x.reshape(tuple(int(d) for d in np.asarray(host(shape)).reshape(-1)))
     return run
 
 
@@ -185,10 +187,10 @@ def dynamic_fill(dims: Any, value: Any, dtype: Any = None, name: str | None = No
 
 @registry.register_kernel("FillDynamic")
 def _fill_dynamic_kernel(op: Operation, ctx: Any) -> Any:
-    xp = ctx.xp
+    xp, host = ctx.xp, ctx.backend.to_host
 
     def run(dims: Any, value: Any, out: Any = None) -> Any:
-        shape = _dims(dims, op)
+        shape = _dims(host(dims), op)
         if out is None:
             return xp.full(shape, value, dtype=value.dtype)
         _check_out(op, out, shape)
@@ -215,10 +217,10 @@ def dynamic_tile(x: Tensor, multiples: Any, name: str | None = None) -> Tensor:
 
 @registry.register_kernel("TileDynamic")
 def _tile_dynamic_kernel(op: Operation, ctx: Any) -> Any:
-    xp = ctx.xp
+    xp, host = ctx.xp, ctx.backend.to_host
 
     def run(x: Any, multiples: Any, out: Any = None) -> Any:
-        m = _dims(multiples, op)
+        m = _dims(host(multiples), op)
         if len(m) != x.ndim:
             raise InvalidArgumentError(None, op, f"Tile '{op.name}': multiples {list(m)} for an input of rank "
                                                  f"{x.ndim}")
@@ -238,10 +240,10 @@ def tile_grad_dynamic(dy: Tensor, x: Tensor, multiples: Tensor, name: str | None
 
 @registry.register_kernel("TileDynamicGrad", shape_inputs=(1,))
 def _tile_dynamic_grad_kernel(op: Operation, ctx: Any) -> Any:
-    xp = ctx.xp
+    xp, host = ctx.xp, ctx.backend.to_host
 
     def run(dy: Any, x: Any, multiples: Any, out: Any = None) -> Any:
-        m = _dims(multiples, op)
+        m = _dims(host(multiples), op)
         inter = tuple(v for md in zip(m, x.shape) for v in md)  # (m0, d0, m1, d1, ...)
         return xp.sum(dy.reshape(inter), axis=tuple(range(0, 2 * len(m), 2)), out=out)
     return run
