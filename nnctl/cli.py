@@ -70,7 +70,7 @@ def validate(config: Path = typer.Argument(..., help="YAML config file"),
     """Load and check a config, its data and its whole graph (gradients included) without training."""
     from nnctl.validate import validate_config
     report = validate_config(config, set_)
-    _console().print(report)
+    _console().print(report, soft_wrap=True)   # a wide summary table stays one line per layer
 
 
 @app.command("eval")
