@@ -80,17 +80,12 @@ class _Recurrent(Layer):
     def run(self, x: Any, mask: Any, w: dict, backwards: bool) -> tuple[list, Any]:
         steps = self.input_shapes[0][1]
         xw = self.project(x, w)
-        g = self.gates * self.p["units"]
-        # one Split into the steps (its gradient is one concat, where per-step slices would each
-        # scatter into a full-size zero tensor)
-        per_step = [tf.reshape(t, [-1, g]) for t in tf.split(xw, steps, axis=1)] if steps > 1 else \
-            [tf.reshape(xw, [-1, g])]
-        zeros = tf.zeros_like(per_step[0][:, :self.p["units"]])       # (batch, units)
+        zeros = tf.zeros_like(xw[:, 0, :self.p["units"]])       # (batch, units)
         state = self.initial_state(zeros)
         outs: list = [None] * steps
         order = range(steps - 1, -1, -1) if backwards else range(steps)
         for t in order:
-            new = self.step(per_step[t], state, w)
+            new = self.step(xw[:, t, :], state, w)
             if mask is not None:
                 m = tf.cast(mask[:, t:t + 1], xw.dtype)
                 new = _keep(m, new, state)
@@ -150,12 +145,13 @@ class LSTM(_Recurrent):
 
     def step(self, xw: Any, state: Any, w: dict) -> tuple:
         c, h = state
-        zi, zf, zg, zo = tf.split(xw + tf.matmul(h, w["recurrent_kernel"]), 4, axis=1)
+        u = self.p["units"]
+        z = xw + tf.matmul(h, w["recurrent_kernel"])
         ra = self.p["recurrent_activation"]
-        i = activate(zi, ra)
-        f = activate(zf + self.p["forget_bias"] if self.p["forget_bias"] else zf, ra)
-        g = activate(zg, self.p["activation"])
-        o = activate(zo, ra)
+        i = activate(z[:, :u], ra)
+        f = activate(z[:, u:2 * u] + self.p["forget_bias"], ra)
+        g = activate(z[:, 2 * u:3 * u], self.p["activation"])
+        o = activate(z[:, 3 * u:], ra)
         c = f * c + i * g                              # c_t = f c_{t-1} + i g
         return (c, o * activate(c, self.p["activation"]))  # h_t = o tanh(c_t)
 
@@ -184,11 +180,9 @@ class GRU(_Recurrent):
             hu = tf.matmul(h, U)
             if "bias" in w:
                 hu = hu + w["bias"][1]
-            xz, xr, xh = tf.split(xw, 3, axis=1)
-            hz, hr, hh_ = tf.split(hu, 3, axis=1)
-            z = activate(xz + hz, ra)
-            r = activate(xr + hr, ra)
-            hh = activate(xh + r * hh_, self.p["activation"])
+            z = activate(xw[:, :u] + hu[:, :u], ra)
+            r = activate(xw[:, u:2 * u] + hu[:, u:2 * u], ra)
+            hh = activate(xw[:, 2 * u:] + r * hu[:, 2 * u:], self.p["activation"])
         else:
             hu = tf.matmul(h, U[:, :2 * u])
             z = activate(xw[:, :u] + hu[:, :u], ra)
