@@ -217,3 +217,14 @@ def test_zero_state_takes_an_int(fresh_graph):
         s.run(tf.global_variables_initializer())
         c, o = s.run([fixed[0].c, out])
     assert c.shape == (5, 4) and not c.any() and o.shape == (5, 2)
+
+
+def test_zero_state_takes_a_batch_tensor(fresh_graph):
+    x = tf.placeholder(tf.float32, [None, 3])
+    cell = rnn_cell.MultiRNNCell([rnn_cell.BasicLSTMCell(4), rnn_cell.GRUCell(2)])
+    state = cell.zero_state(tf.shape(x)[0], tf.float32)
+    out, _ = cell(x, state)
+    with tf.Session() as s:
+        s.run(tf.global_variables_initializer())
+        c, h2, o = s.run([state[0].c, state[1], out], {x: np.ones((7, 3), np.float32)})
+    assert c.shape == (7, 4) and h2.shape == (7, 2) and not c.any() and o.shape == (7, 2)
