@@ -227,8 +227,10 @@ def graph_view(target: str | os.PathLike, overrides: Iterable[str] = (),
     from nnctl.builder import build_model
     from nnctl.config import load_config
     from nnctl.data.splits import load_splits
+    from nnctl.fileio import check_path_length, user_path
     warn = warn or (lambda m: None)
-    p = Path(target)
+    p = user_path(target, "graph target")
+    check_path_length(p, "graph target")
     if not p.exists():
         raise InputError(f"{p}: no such file or directory (expected a config file, a run directory, a checkpoint "
                          "folder or a frozen model file)")
@@ -457,8 +459,5 @@ def render_dot(view: GraphView, backward: bool = False) -> str:
 
 
 def write_output(path: str | os.PathLike, text: str) -> None:
-    from nnctl.fileio import atomic_write_text
-    parent = Path(path).parent
-    if not parent.is_dir():
-        raise InputError(f"-o {path}: folder {parent} does not exist")
-    atomic_write_text(path, text)
+    from nnctl.fileio import write_output as write_user_output
+    write_user_output(path, text, "graph output")

@@ -23,7 +23,7 @@ from nnctl.data.preprocess import read_data_bytes
 from nnctl.errors import DataError, InputError
 from nnctl.evaluate import is_npz
 from nnctl.export.frozen import FrozenModel, load_frozen
-from nnctl.fileio import atomic_write_text
+from nnctl.fileio import check_output_path, write_output
 
 FORMATS = ("csv", "json")
 PREDICTED = "predicted"
@@ -126,9 +126,7 @@ def predict(frozen: str | os.PathLike, input_path: str | os.PathLike, output: st
     written atomically to ``output`` when given."""
     f = output_format(fmt, output)
     if output is not None:
-        parent = Path(output).parent
-        if not parent.is_dir():
-            raise InputError(f"--output {output}: folder {parent} does not exist")
+        check_output_path(output, "predictions file")
     model = load_frozen(frozen)
     try:
         preds = predict_file(model, input_path)
@@ -136,5 +134,5 @@ def predict(frozen: str | os.PathLike, input_path: str | os.PathLike, output: st
         model.close()
     text = preds.render(f)
     if output is not None:
-        atomic_write_text(output, text)
+        write_output(output, text, "predictions file")
     return preds, text

@@ -68,15 +68,21 @@ def describe_value(value: Any) -> str:
 
 def read_text_file(path: str | Path, display: str) -> str:
     """Read a config file as UTF-8 text, turning every OS/encoding failure into a ConfigError."""
+    from nnctl.errors import InputError
+    from nnctl.fileio import read_file_bytes
     p = Path(path)
-    if p.is_dir():
-        raise ConfigError("is a directory; expected a YAML config file", file=display)
+    if str(path) == "":
+        raise ConfigError("empty path given for the config file", file="<config>")
     try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found (looked for {p.absolute()})", file=display) from None
-    except PermissionError:
-        raise ConfigError("permission denied reading the config file", file=display) from None
+        if not p.exists():
+            raise ConfigError(f"config file not found (looked for {p.absolute()})", file=display)
+        # regular files only: a FIFO or a device is refused without blocking, a huge file by the budget
+        raw = read_file_bytes(p, "YAML config file", InputError)
+    except InputError as e:
+        msg = str(e)
+        if msg.startswith(f"{p}: "):
+            msg = msg[len(f"{p}: "):]
+        raise ConfigError(msg.replace("expected a YAML", "expected a YAML"), file=display) from None
     except OSError as e:
         raise ConfigError(f"cannot read the config file: {e.strerror or e}", file=display) from None
     try:

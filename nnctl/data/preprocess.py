@@ -10,9 +10,7 @@
 from __future__ import annotations
 
 import difflib
-import gzip
 import os
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from nnctl.errors import DataError
-from nnctl.fileio import read_file_bytes
+from nnctl.fileio import check_budget, fmt_bytes, gunzip_bounded, memory_budget, read_file_bytes
 
 LABEL_TYPES = ("class", "onehot", "real")
 PREPROCESS_MODES = ("none", "standardize", "minmax", "scale")
@@ -48,20 +46,21 @@ def check_num_classes(num_classes: int | None) -> None:
         raise DataError(f"num_classes must be a positive integer, got {num_classes!r}")
 
 
-def read_data_bytes(path: str | os.PathLike, *, what: str = "data file") -> bytes:
+def read_data_bytes(path: str | os.PathLike, *, what: str = "data file", expand: int = 1) -> bytes:
     """The bytes of a data file, gunzipped when it starts with the gzip magic (not by extension).
 
-    Missing, directory, unreadable, empty and truncated/corrupt gzip files raise DataError.
+    Missing, directory, FIFO/device, unreadable, empty and truncated/corrupt gzip files raise
+    DataError. ``expand``: how many bytes of memory parsing one byte of this file takes (CSV text
+    parsed into Python rows: about 16); the content times that must fit the memory budget, and gzip
+    data is refused as soon as it inflates past that, before it fills memory.
     """
     p = Path(path)
     data = read_file_bytes(p, what, DataError)
+    limit = memory_budget() // max(expand, 1)
     if data[:2] == _GZIP_MAGIC:
-        try:
-            data = gzip.decompress(data)
-        except EOFError:
-            raise DataError(f"{p}: truncated gzip data (the compressed stream ends early)") from None
-        except (OSError, zlib.error) as e:
-            raise DataError(f"{p}: corrupt gzip data: {e}") from None
+        data = gunzip_bounded(data, str(p), DataError, limit=limit)
+    if len(data) > limit:
+        check_budget(len(data) * expand, f"parsing {p} ({fmt_bytes(len(data))} of {what})")
     if not data:
         raise DataError(f"{p}: empty {what}")
     return data

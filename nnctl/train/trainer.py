@@ -33,10 +33,18 @@ from nnctl.config import config_to_dict, load_config
 from nnctl.data import Batcher
 from nnctl.data.splits import Split, Splits, load_splits
 from nnctl.errors import FileFormatError, InputError, NonFiniteError, RuntimeFailure
-from nnctl.fileio import atomic_write_json, atomic_write_text
+from nnctl.fileio import (
+    append_text,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    check_inside,
+    create_exclusive,
+)
 from nnctl.train import checkpoint as ckpt
 from nnctl.train.evaluation import l2_penalty, run_outputs, score
 from nnctl.train.progress import Reporter
+from nnctl.train.runlock import LOCK_FILE, RunLock
 
 CONFIG_FILE, METRICS_FILE, METRICS_CSV, SUMMARY_FILE = "config.yaml", "metrics.jsonl", "metrics.csv", "summary.json"
 _TRAIN_EVAL_MAX = 10000  # examples of the training split scored at each evaluation
@@ -98,7 +106,9 @@ class RunDir:
         """Fail before training if the run dir cannot be used (exists, missing parent, unwritable).
 
         Returns True when this call created the run directory."""
+        from nnctl.fileio import check_path_length
         p = self.path
+        check_path_length(p, "run directory")
         created = False
         if resume:
             if not self.config.is_file():
@@ -119,18 +129,45 @@ class RunDir:
                 p.mkdir(parents=not explicit, exist_ok=True)
             except OSError as e:
                 raise InputError(f"cannot create run directory {p}: {e.strerror}") from None
+        self.refuse_links()
         probe = p / f".write-test-{os.getpid()}"
         try:
-            probe.write_bytes(b"ok")
+            with contextlib.suppress(FileNotFoundError):
+                probe.unlink()  # left by a killed start with the same pid
+            create_exclusive(p, probe, b"ok")
             probe.unlink()
-            self.checkpoints.mkdir(exist_ok=True)
+            if not self.checkpoints.is_symlink():
+                self.checkpoints.mkdir(exist_ok=True)
         except OSError as e:
             raise InputError(f"run directory {p} is not writable: {e.strerror}") from None
         return created
 
+    def refuse_links(self) -> None:
+        """InputError for a symbolic link where nnctl writes (a file, checkpoints/, a checkpoint
+        folder): a run directory is never a way to write elsewhere."""
+        targets = [self.config, self.metrics, self.metrics_csv, self.summary, self.checkpoints,
+                   self.path / LOCK_FILE]
+        if self.checkpoints.is_dir() and not self.checkpoints.is_symlink():
+            targets += [self.checkpoints / ckpt.BEST_FILE]
+            targets += [q for _, q in ckpt.list_checkpoints(self.checkpoints)]
+        for t in targets:
+            check_inside(self.path, t)
+
+    def clean_temporaries(self) -> None:
+        """Remove the temporary files of atomic writes killed mid-way (``.metrics.csv.*.tmp`` ...);
+        called once this process holds the run's lock, so no live writer owns them."""
+        for q in self.path.glob(".*.tmp"):
+            if q.is_file() and not q.is_symlink():
+                with contextlib.suppress(OSError):
+                    q.unlink()
+        for q in self.path.glob(".write-test-*"):
+            with contextlib.suppress(OSError):
+                q.unlink()
+
     def _is_fresh(self) -> bool:
-        """Empty, or holding only the empty checkpoints/ folder that a start which failed early leaves."""
-        entries = list(self.path.iterdir())
+        """Empty, or holding only the empty checkpoints/ folder that a start which failed early leaves
+        (and the lock file of a process that is starting there)."""
+        entries = [e for e in self.path.iterdir() if e.name != LOCK_FILE]
         return all(e == self.checkpoints and e.is_dir() and not any(e.iterdir()) for e in entries)
 
     def remove_if_empty(self) -> None:
@@ -160,22 +197,29 @@ class Trainer:
         self.show_summary = show_summary
         self.cfg_dict = config_to_dict(cfg)
         self._stop_signal: int | None = None
+        self.lock = RunLock(self.run.path)
 
     # --- setup -----------------------------------------------------------------------------
     def _setup(self) -> None:
         created = self.run.prepare(self.resume, self.explicit)
         try:
+            self.lock.acquire(self.warn)
+            if not self.resume and not self.run._is_fresh():
+                raise InputError(f"run directory {self.run.path} already exists; use --resume to continue it, or "
+                                 "choose a new --run-dir")
+            self.run.clean_temporaries()
             self._setup_model()
         except BaseException:
             if created:
+                self.lock.release(remove=True)
                 self.run.remove_if_empty()
             raise
         if self.resume:
             self._restore()
         else:
             try:
-                atomic_write_text(self.run.config, yaml.safe_dump(self.cfg_dict, sort_keys=False))
-                atomic_write_text(self.run.metrics, "")
+                atomic_write_text(self.run.config, yaml.safe_dump(self.cfg_dict, sort_keys=False), root=self.run.path)
+                atomic_write_text(self.run.metrics, "", root=self.run.path)
             except OSError as e:
                 raise RuntimeFailure(f"cannot write to the run directory {self.run.path}: {e.strerror or e}"
                                      + (f" ({e.filename})" if e.filename else "")) from None
@@ -255,11 +299,17 @@ class Trainer:
             # the SHA-256 only proves the file is what was written; a hand-edited state still lands here
             raise FileFormatError(f"{c.path / 'state.json'}: malformed trainer state ({type(e).__name__}: {e})"
                                   ) from None
-        _truncate(self.run.metrics, metrics_bytes)
+        _truncate(self.run.metrics, metrics_bytes, c.path)
         self.resumed_from = c
 
     # --- loop ------------------------------------------------------------------------------
     def run_training(self) -> TrainResult:
+        try:
+            return self._run_training()
+        finally:
+            self.lock.release()
+
+    def _run_training(self) -> TrainResult:
         self._setup()
         if self.show_summary is not None and not self.quiet:
             self.show_summary(self.model)
@@ -321,7 +371,8 @@ class Trainer:
                     if self.step % cfg.checkpoint_every == 0 or final or improved or stop:
                         self.save_checkpoint(t0)
                         if improved:
-                            ckpt.mark_best(self.run.checkpoints, self.step, self.es_metric, self.best["value"])
+                            ckpt.mark_best(self.run.checkpoints, self.step, self.es_metric, self.best["value"],
+                                           root=self.run.path)
                         ckpt.prune(self.run.checkpoints, cfg.keep_last)
                     if stop:
                         status = "early_stopped"
@@ -336,6 +387,16 @@ class Trainer:
         except OSError as e:
             # e.g. ENOSPC appending to metrics.jsonl; checkpoints are written atomically, so the newest stays good
             raise self._write_failure(e) from None
+        except KeyboardInterrupt:
+            # a second SIGINT/SIGTERM before the stop checkpoint was saved: stop at once
+            sig = self._stop_signal or signal.SIGINT
+            name = "SIGINT" if sig == signal.SIGINT else "SIGTERM"
+            last = ckpt.list_checkpoints(self.run.checkpoints)
+            where = (f"the newest checkpoint is {last[-1][1].name} (step {last[-1][0]})" if last
+                     else "no checkpoint was written")
+            raise Interrupted(f"{name} twice: stopped at step {self.step} without saving a checkpoint for it; "
+                              f"{where}. Continue with: nnctl train {self.cfg.source_path or 'CONFIG'} --run-dir "
+                              f"{self.run.path} --resume", 130 if sig == signal.SIGINT else 143) from None
         finally:
             self._restore_signals(old_handlers)
         try:
@@ -359,9 +420,7 @@ class Trainer:
         return round(self.elapsed_before + time.perf_counter() - t0, 4)
 
     def _log(self, rec: dict[str, Any]) -> None:
-        with open(self.run.metrics, "a", encoding="utf-8") as f:
-            f.write(json.dumps(rec, allow_nan=True) + "\n")
-            f.flush()
+        append_text(self.run.path, self.run.metrics, json.dumps(rec, allow_nan=True) + "\n")
 
     def _early_stopping(self, scores: dict[str, float]) -> tuple[bool, bool]:
         key = self.es_metric[4:] if self.es_metric.startswith("val_") else self.es_metric
@@ -418,7 +477,7 @@ class Trainer:
             raise RuntimeFailure(f"could not write the checkpoint for step {self.step} in {self.run.checkpoints}: "
                                  f"{e.strerror or e}; earlier checkpoints are intact") from None
         _fsync_file(self.run.metrics)
-        write_metrics_csv(self.run.metrics, self.run.metrics_csv)
+        write_metrics_csv(self.run.metrics, self.run.metrics_csv, root=self.run.path)
         return path
 
     def write_summary(self, status: str, t0: float | None) -> dict[str, Any]:
@@ -432,9 +491,9 @@ class Trainer:
                    "epochs": self.batcher.epoch, "wall_time": self._elapsed(t0) if t0 is not None else None,
                    "final": final, "best": self.best, "metrics": list(self.cfg.metrics),
                    "params": self.model.trainable_params}
-        atomic_write_json(self.run.summary, _json_safe(summary))
+        atomic_write_json(self.run.summary, _json_safe(summary), root=self.run.path)
         try:
-            write_metrics_csv(self.run.metrics, self.run.metrics_csv)
+            write_metrics_csv(self.run.metrics, self.run.metrics_csv, root=self.run.path)
         except OSError as e:  # the summary is written; metrics.csv is derived from metrics.jsonl
             self.warn(f"could not rewrite {self.run.metrics_csv}: {e.strerror or e}")
         return summary
@@ -490,29 +549,44 @@ def _fsync_file(path: Path) -> None:
         os.fsync(f.fileno())
 
 
-def _truncate(path: Path, size: int) -> None:
-    """Cut metrics.jsonl back to what it held at the checkpoint (atomically)."""
-    data = path.read_bytes() if path.exists() else b""
+def _truncate(path: Path, size: int, checkpoint: Path | None = None) -> None:
+    """Cut metrics.jsonl back to what it held at the checkpoint (atomically). The cut must fall at
+    the end of a record that is there: a log shorter than the checkpoint says, or a cut inside a
+    line, means the log or the checkpoint state is damaged, and resuming would tear or lose records."""
+    from nnctl.fileio import read_file_bytes
+    data = b"" if not path.exists() and not path.is_symlink() else read_file_bytes(path, "metrics log")
+    where = f" (metrics_bytes in {checkpoint / 'state.json'})" if checkpoint is not None else ""
+    if size > len(data):
+        raise FileFormatError(f"{path}: holds {len(data)} bytes but the checkpoint recorded {size}{where}: the "
+                              "metrics log was truncated or replaced; restore it or start a new run")
+    if size > 0 and data[size - 1:size] != b"\n":
+        raise FileFormatError(f"{path}: the checkpoint's cut at byte {size}{where} falls inside a record, not at "
+                              "the end of one: the metrics log or the checkpoint state is damaged")
     if len(data) != size:
-        atomic_write_text(path, data[:size].decode("utf-8", errors="replace"))
+        atomic_write_bytes(path, data[:size], root=path.parent)
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    out = []
-    if not Path(path).exists():
+    """The records of metrics.jsonl; lines that do not parse (a torn last line) are skipped."""
+    from nnctl.fileio import read_file_bytes
+    out: list[dict[str, Any]] = []
+    p = Path(path)
+    if not p.exists() and not p.is_symlink():
         return out
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
+    for line in read_file_bytes(p, "metrics log").decode("utf-8", errors="replace").splitlines():
         line = line.strip()
         if not line:
             continue
         try:
-            out.append(json.loads(line))
+            rec = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if isinstance(rec, dict):
+            out.append(rec)
     return out
 
 
-def write_metrics_csv(jsonl: Path, out: Path) -> None:
+def write_metrics_csv(jsonl: Path, out: Path, root: Path | None = None) -> None:
     recs = read_metrics(jsonl)
     cols: list[str] = []
     for r in recs:
@@ -524,7 +598,7 @@ def write_metrics_csv(jsonl: Path, out: Path) -> None:
     w.writeheader()
     for r in recs:
         w.writerow(r)
-    atomic_write_text(out, buf.getvalue())
+    atomic_write_text(out, buf.getvalue(), root=root)
 
 
 def train(config: str | Path, run_dir: str | Path | None = None, overrides: list[str] | tuple = (),
@@ -537,6 +611,9 @@ def train(config: str | Path, run_dir: str | Path | None = None, overrides: list
     if backend is not None:
         ov.append(f"backend={backend}")
     explicit = run_dir is not None
+    if explicit:
+        from nnctl.fileio import user_path
+        run_dir = user_path(run_dir, "--run-dir")
     cfg = load_config(config, ov)
     if resume and run_dir is None:
         run_dir = Path("runs") / cfg.name
