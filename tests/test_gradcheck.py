@@ -46,3 +46,46 @@ def test_every_kernel_op_is_classified():
     unclassified = sorted(t for t, d in registry.all_op_defs().items()
                           if d.kernel is not None and d.differentiable and d.grad is None)
     assert not unclassified, f"ops with a kernel but neither a gradient nor not_differentiable: {unclassified}"
+
+
+def _scaled(rule, factor):
+    """A gradient rule that returns ``factor`` times what ``rule`` returns: a wrong rule on purpose."""
+    from nnctl.ops import math_ops
+
+    def wrong(op, *dys):
+        gs = rule(op, *dys)
+        gs = gs if isinstance(gs, (list, tuple)) else [gs]
+        return [None if g is None else math_ops.multiply(g, math_ops.scalar_like(factor, g)) for g in gs]
+    return wrong
+
+
+_STRICT_ROWS = [r for r in ROWS if r.rtol <= 1e-7]
+
+
+@pytest.mark.parametrize("row", _STRICT_ROWS, ids=[r.name for r in _STRICT_ROWS])
+def test_a_gradient_off_by_one_part_in_a_million_fails(row, monkeypatch):
+    """Every row (at its declared tolerance) catches a rule of one of its ops scaled by 1 + 1e-6.
+
+    Each op type the row covers is perturbed in turn; at least one of them must make the check fail
+    (ops such as SumToShape only appear inside another op's gradient)."""
+    caught = []
+    for t in row.ops:
+        d = registry.op_def(t)
+        if d is None or d.grad is None:
+            continue
+        with monkeypatch.context() as mp:
+            mp.setattr(d, "grad", _scaled(d.grad, 1.0 + 1e-6))
+            try:
+                check_row(row)
+            except AssertionError:
+                caught.append(t)
+    assert caught, f"{row.name}: no perturbed rule among {row.ops} was detected"
+
+
+def test_a_perturbed_second_order_rule_fails(monkeypatch):
+    """SigmoidGrad's own rule only enters the Hessian-vector product: the second-order check sees it."""
+    row = next(r for r in ROWS if r.name == "sigmoid")
+    d = registry.op_def("SigmoidGrad")
+    monkeypatch.setattr(d, "grad", _scaled(d.grad, 1.0 + 1e-6))
+    with pytest.raises(AssertionError, match="second-order"):
+        check_row(row)

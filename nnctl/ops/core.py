@@ -54,8 +54,30 @@ def binary_operands(x: Any, y: Any) -> tuple[Tensor, Tensor]:
         y = operand(y, x)
     if x.dtype != y.dtype:
         raise TypeError(f"Input 'y' has type {y.dtype.name} that does not match type {x.dtype.name} of "
-                        f"argument 'x' ({x.name} vs {y.name}); use tf.cast")
+                        f"argument 'x' ({x.name} vs {y.name}): {dtype_trail(x)}; {dtype_trail(y)}. "
+                        "Give both the same dtype (note: as in TensorFlow, dtype=\"float\" means float32 and "
+                        "\"double\" float64) or convert one with tf.cast")
     return x, y
+
+
+def dtype_trail(t: Tensor, depth: int = 8) -> str:
+    """How ``t`` got its dtype: follow dtype-preserving ops back to the source that fixed it."""
+    seen = t
+    for _ in range(depth):
+        if getattr(seen, "_dtype_spelling", None) is not None or not (seen.op.inputs or seen.op.type == "VariableV2"):
+            break
+        if seen.op.type == "VariableV2":  # a variable's dtype is its initial value's
+            init = [c for c in seen.consumers() if c.type == "Assign" and c.name == f"{seen.op.name}/Assign"]
+            if not init:
+                break
+            seen = init[0].inputs[1]
+            continue
+        same = [u for u in seen.op.inputs if u.dtype == seen.dtype]
+        if not same or seen.op.type in ("Cast",):
+            break
+        seen = same[0]
+    text = dtypes.describe_origin(seen)
+    return text if seen is t else f"{t.name} comes from {text}"
 
 
 def make_op(op_type: str, inputs: Sequence[Tensor], *, shape: tuple | None = None, dtype: Any = None,

@@ -48,7 +48,8 @@ def constant(value: Any, dtype: Any = None, shape: Any = None, name: str = "Cons
         else:
             arr = arr.reshape(shp)
     arr.setflags(write=False)
-    return make_op("Const", [], attrs={"value": arr}, shape=arr.shape, dtype=dt, name=name)
+    return dtypes.record_spelling(make_op("Const", [], attrs={"value": arr}, shape=arr.shape, dtype=dt, name=name),
+                                  dtype)
 
 
 @registry.register_kernel("Const", out=False)
@@ -68,8 +69,8 @@ registry.not_differentiable("Const")
 def placeholder(dtype: Any, shape: Any = None, name: str | None = None) -> Tensor:
     """``tf.placeholder``: a tensor whose value must be fed to ``Session.run``."""
     dt = dtypes.as_dtype(dtype)
-    return make_op("Placeholder", [], attrs={"dtype": dt, "shape": as_shape_tuple(shape)},
-                   shape=as_shape_tuple(shape), dtype=dt, name=name or "Placeholder")
+    return dtypes.record_spelling(make_op("Placeholder", [], attrs={"dtype": dt, "shape": as_shape_tuple(shape)},
+                                          shape=as_shape_tuple(shape), dtype=dt, name=name or "Placeholder"), dtype)
 
 
 def placeholder_with_default(input: Any, shape: Any, name: str | None = None) -> Tensor:

@@ -1,4 +1,4 @@
-"""``tf.train``: optimizers, learning-rate schedules, global step, gradient clipping."""
+"""``tf.train``: optimizers, learning-rate schedules, global step, gradient clipping, Saver."""
 
 from nnctl.train.clipping import clip_by_global_norm, clip_by_norm, global_norm
 from nnctl.train.optimizer import Optimizer
@@ -10,6 +10,18 @@ from nnctl.train.optimizers import (
     GradientDescentOptimizer,
     MomentumOptimizer,
     RMSPropOptimizer,
+)
+from nnctl.train.saver import (
+    CheckpointState,
+    NewCheckpointReader,
+    Saver,
+    checkpoint_exists,
+    get_checkpoint_state,
+    latest_checkpoint,
+    list_variables,
+    load_checkpoint,
+    load_variable,
+    update_checkpoint_state,
 )
 from nnctl.train.schedules import (
     cosine_decay,
@@ -32,4 +44,6 @@ __all__ = [
     "exponential_decay", "inverse_time_decay", "natural_exp_decay", "polynomial_decay", "piecewise_constant",
     "cosine_decay", "linear_warmup",
     "clip_by_global_norm", "global_norm", "clip_by_norm",
+    "Saver", "CheckpointState", "NewCheckpointReader", "checkpoint_exists", "get_checkpoint_state",
+    "latest_checkpoint", "list_variables", "load_checkpoint", "load_variable", "update_checkpoint_state",
 ]
