@@ -19,6 +19,7 @@ import nnctl as tf
 from nnctl.errors import ConfigError
 from nnctl.graph.graph import Tensor
 from nnctl.graph.tensor_shape import fmt_shape
+from nnctl.sizecheck import check_model_memory
 
 ACTIVATIONS = ("none", "linear", "relu", "relu6", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softplus",
                "softmax")
@@ -394,6 +395,7 @@ def build_model(cfg: Any, example_shape: tuple | None = None, num_classes: int |
         train_op = opt.apply_gradients(gv, global_step=global_step)
         if b.bn_updates:
             train_op = tf.group(train_op, *b.bn_updates, name="train")
+    check_model_memory(graph, cfg)  # static shapes only: nothing is allocated yet
     return Model(graph=graph, x=x, y=y, lr=lr, logits=logits, outputs=outputs, train_logits=tr_logits,
                  train_outputs=tr_outputs, loss=loss, data_loss=data_loss, grad_norm=grad_norm, train_op=train_op,
                  global_step=global_step, head=head, layers=infos, weights=b.weights, optimizer=opt,

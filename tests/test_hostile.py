@@ -45,6 +45,11 @@ SHORT = ["train.steps=10", "train.checkpoint_every=5", "train.eval_every=5", "tr
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
+def xor_text() -> str:
+    """The xor config's text with its data path made absolute, to be written anywhere."""
+    return XOR.read_text().replace("../datasets/xor.csv", str(ROOT / "datasets" / "xor.csv"))
+
+
 def sets(*pairs: str) -> list[str]:
     return [a for p in pairs for a in ("--set", p)]
 
@@ -483,10 +488,17 @@ def test_atomic_write_of_a_255_byte_name(tmp_path):
 
 # --- 10 / 13. signals and a full stdout -----------------------------------------------------------------
 
-def _signal_cli(sig: int, *argv: str | os.PathLike, after: float = 1.5, second: float | None = None
+# A child that imports everything first and says so, so the signal lands inside the command.
+_READY_CHILD = ("import sys\nimport nnctl.cli, nnctl.validate, nnctl.train.trainer\n"
+                "sys.argv = ['nnctl', *sys.argv[1:]]\nsys.stderr.write('READY\\n'); sys.stderr.flush()\n"
+                "nnctl.cli.main()\n")
+
+
+def _signal_cli(sig: int, *argv: str | os.PathLike, after: float = 0.5, second: float | None = None
                 ) -> subprocess.CompletedProcess:
-    p = subprocess.Popen([sys.executable, "-m", "nnctl.cli", *map(str, argv)], stdout=subprocess.PIPE,
+    p = subprocess.Popen([sys.executable, "-c", _READY_CHILD, *map(str, argv)], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, env=env())
+    assert p.stderr.readline().strip() == "READY"
     time.sleep(after)
     p.send_signal(sig)
     if second is not None:
@@ -497,18 +509,41 @@ def _signal_cli(sig: int, *argv: str | os.PathLike, after: float = 1.5, second: 
     return subprocess.CompletedProcess(p.args, p.returncode, out, err)
 
 
+@pytest.fixture(scope="module")
+def slow_config(tmp_path_factory) -> Path:
+    """A config whose data (a 400,000-row CSV) takes seconds to load, so a signal lands during it."""
+    d = tmp_path_factory.mktemp("slow")
+    rng = np.random.default_rng(0)
+    x = rng.random((400_000, 2))
+    y = (x.sum(1) > 1).astype(int)
+    with open(d / "big.csv", "w") as f:
+        f.write("x1,x2,y\n")
+        f.writelines(f"{a:.6f},{b:.6f},{c}\n" for (a, b), c in zip(x, y))
+    cfg = d / "slow.yaml"
+    cfg.write_text(XOR.read_text().replace("../datasets/xor.csv", str(d / "big.csv")).replace("batch_size: full",
+                                                                                              "batch_size: 32"))
+    return cfg
+
+
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_interrupted_validate_exits_130_or_143(sig, code):
-    r = _signal_cli(sig, "validate", ROOT / "configs" / "digits-cnn.yaml", after=1.0)
+def test_interrupted_validate_exits_130_or_143(slow_config, sig, code):
+    r = _signal_cli(sig, "validate", slow_config)
     line = clean_error(r.returncode, r.stderr, code)
     assert "interrupted" in line and "validate" in line and "did not finish" in line
+
+
+def test_ctrl_c_while_train_loads_data(slow_config, tmp_path):
+    r = _signal_cli(signal.SIGINT, "train", slow_config, "--run-dir", tmp_path / "run", "--quiet")
+    line = clean_error(r.returncode, r.stderr, 130)
+    assert "no step ran" in line
+    assert not (tmp_path / "run").exists()  # the failed start leaves nothing
 
 
 def test_double_ctrl_c_during_training_exits_130(tmp_path):
     run = tmp_path / "run"
     r = _signal_cli(signal.SIGINT, "train", ROOT / "configs" / "digits-mlp.yaml", "--run-dir", run, "--quiet",
                     *sets("train.steps=100000", "train.checkpoint_every=100000", "train.eval_every=100000"),
-                    after=4.0, second=0.003)
+                    after=3.0, second=0.003)
     assert r.returncode == 130, r.stderr
     assert "Traceback" not in r.stderr and "SIGINT" in r.stderr
 
@@ -520,3 +555,231 @@ def test_stdout_that_is_dev_full():
     assert r.returncode == 1
     assert "cannot write to standard output" in r.stderr and "internal error" not in r.stderr
     assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr
+
+
+# --- 5. every field of every state file -------------------------------------------------------------
+
+def reseal(folder: Path) -> None:
+    """Recompute a checkpoint's manifest hashes after an edit: what a hand-edited run looks like."""
+    from nnctl.fileio import sha256_bytes
+    m = json.loads((folder / "manifest.json").read_text())
+    for name in m["files"]:
+        m["files"][name] = sha256_bytes((folder / name).read_bytes())
+    m["checksum"] = ckpt._manifest_checksum(m)
+    (folder / "manifest.json").write_text(json.dumps(m))
+
+
+STATE_EDITS = {
+    "trainer.step": ("trainer", "step", "abc"),
+    "trainer.loss_acc": ("trainer", "loss_acc", []),
+    "rng": (None, "rng", [1, 2]),
+    "trainer.elapsed": ("trainer", "elapsed", "x"),
+    "trainer.step ": ("trainer", "step", 10**30),
+    "trainer.step  ": ("trainer", "step", 20.5),
+    "trainer.metrics_bytes": ("trainer", "metrics_bytes", -400),
+    "trainer.best.step": ("trainer", "best", {"step": 99, "value": 0.1, "metric": "val_accuracy"}),
+    "trainer.wait": ("trainer", "wait", -1),
+}
+
+
+@pytest.mark.parametrize("case", list(STATE_EDITS))
+def test_hand_edited_state_is_refused_naming_the_field_and_resume_falls_back(xor_run, tmp_path, case):
+    run = copy_run(xor_run, tmp_path / "run")
+    newest = run / "checkpoints" / ckpt.checkpoint_name(10)
+    section, key, value = STATE_EDITS[case]
+    st = json.loads((newest / "state.json").read_text())
+    (st[section] if section else st)[key] = value
+    (newest / "state.json").write_text(json.dumps(st))
+    reseal(newest)
+    metrics_before = (run / "metrics.jsonl").read_bytes()
+    code, _, err = run_cli("train", XOR, "--run-dir", run, "--resume", "--quiet", *sets(*SHORT[1:], "train.steps=10"))
+    assert code == 0, err
+    assert "state.json" in err and case.strip() in err and "skipped" in err
+    assert "Traceback" not in err and "internal error" not in err
+    def records(text: str) -> list[dict]:
+        return [{k: v for k, v in json.loads(x).items() if k != "time"} for x in text.splitlines()]
+    after = records((run / "metrics.jsonl").read_text())
+    assert [r["step"] for r in after if r["kind"] == "batch"] == [5, 10]  # from step 5: not torn, not duplicated
+    assert after == records(metrics_before.decode())  # the same records as the uninterrupted run
+
+
+def test_edited_manifest_fields_are_refused(xor_run, tmp_path):
+    run = copy_run(xor_run, tmp_path / "run")
+    folder = run / "checkpoints" / ckpt.checkpoint_name(10)
+    m = json.loads((folder / "manifest.json").read_text())
+    m["arrays"] = "everything"
+    m["checksum"] = ckpt._manifest_checksum(m)
+    (folder / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(FileFormatError, match=r"manifest.json: arrays: expected a list"):
+        ckpt.load_checkpoint(folder)
+
+
+@pytest.mark.parametrize("value", [{"step": "abc"}, [], {"step": -3}, {"step": 5, "value": "x", "metric": "m"}])
+def test_malformed_best_json_is_ignored(tmp_path, value):
+    d = tmp_path / "checkpoints"
+    ckpt.save_checkpoint(d, 5, {"w": np.zeros(1)}, {"trainer": {"step": 5, "best": None}}, "c", "g")
+    (d / "best.json").write_text(json.dumps(value))
+    assert ckpt.read_best(d) is None
+    with pytest.raises(FileFormatError, match="no best checkpoint"):
+        ckpt.find_checkpoint(d, "best", lambda m: None)
+
+
+def test_summary_json_validation_names_the_field(tmp_path):
+    from nnctl.train.state_schema import validate_summary
+    with pytest.raises(FileFormatError, match=r"summary.json: steps: expected an integer"):
+        validate_summary({"status": "completed", "steps": "10", "total_steps": 10}, tmp_path / "summary.json")
+    validate_summary({"status": "completed", "steps": 10, "total_steps": 10, "best": None, "wall_time": 1.5},
+                     tmp_path / "summary.json")
+
+
+# --- frozen-file metadata and sizes --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def frozen_file(xor_run, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("frozen") / "xor.nnf"
+    code, _, err = run_cli("freeze", xor_run, "-o", out)
+    assert code == 0, err
+    return out
+
+
+def _reframe(src: Path, dest: Path, edit) -> Path:
+    from nnctl.export.frozen import frozen_bytes, read_frozen_file
+    graph_json, meta, arrays = read_frozen_file(src)
+    meta = {k: v for k, v in meta.items() if k not in ("format", "version")}
+    graph_json, meta, arrays = edit(graph_json, meta, arrays)
+    import io
+    # frozen_bytes refuses nothing it is given: json with allow_nan=False keeps huge ints as ints
+    dest.write_bytes(frozen_bytes(graph_json, arrays, meta))
+    del io
+    return dest
+
+
+@pytest.mark.parametrize(("field", "value", "words"), [
+    ("l2_penalty", 10**400, "l2_penalty must be a finite number"),
+    ("data_source", {"kind": 5, "features": None, "labels": None, "x_key": None, "y_key": None},
+     "data_source.kind must be a string"),
+    ("signature", "dtype", "float1024"),
+])
+def test_frozen_metadata_is_validated(frozen_file, tmp_path, field, value, words):
+    def edit(g, meta, arrays):
+        if field == "signature":
+            meta["signature"]["inputs"][0]["dtype"] = "float1024"
+        else:
+            meta[field] = value
+        return g, meta, arrays
+    bad = _reframe(frozen_file, tmp_path / "bad.nnf", edit)
+    code, _, err = run_cli("predict", bad, "-i", ROOT / "datasets" / "xor.csv")
+    line = clean_error(code, err, 2)
+    assert "bad.nnf" in line and words in line
+
+
+def test_frozen_graph_declaring_2_39_features_is_refused_with_bounded_memory(frozen_file, tmp_path):
+    def edit(g, meta, arrays):
+        text = json.dumps(g)
+        text = text.replace("[null, 2]", f"[null, {2**39}]")
+        meta["signature"]["inputs"][0]["shape"] = [None, 2**39]
+        meta["features"]["shape"] = [2**39]
+        return json.loads(text), meta, arrays
+    bad = _reframe(frozen_file, tmp_path / "huge.nnf", edit)
+    code, err, peak = cli_peak("predict", bad, "-i", ROOT / "datasets" / "xor.csv")
+    line = clean_error(code, err, code if code in (1, 2) else 2)
+    assert "huge.nnf" in line
+    assert peak < 400, f"peak RSS {peak} MiB"
+
+
+# --- 7. absurd sizes in configs -------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "new", "key", "limit"), [
+    ("      units: 3\n", f"      units: {2**70}\n", "model.layers[0].units", None),
+    ("  train:\n    csv: ../datasets/xor.csv\n    features: [x1, x2]\n    labels: [y]\n",
+     "  train:\n    generator: xor\n    n: 100000000000\n", "data.train.n", "100000000"),
+    ("initializer: {name: uniform, min: 0.1, max: 0.9}\n      bias",
+     "initializer: {name: uniform, min: -1.7e308, max: 1.7e308}\n      bias", "initializer.min", "1000000"),
+    ("name: xor\n", "name: " + "x" * 300 + "\n", "name", "128"),
+    ("      units: 3\n", "      units: 1000000\n", "model.layers[0].units", "memory budget"),
+])
+def test_absurd_sizes_are_refused_at_validate_naming_the_key(tmp_path, monkeypatch, text, new, key, limit):
+    monkeypatch.setenv("NNCTL_MEMORY_BUDGET", "8M")  # 1,000,000 units: 2 kernels + a bias, 16 MB
+    src = XOR.read_text()
+    assert text in src
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(src.replace(text, new, 1).replace("../datasets/xor.csv", str(ROOT / "datasets" / "xor.csv")))
+    code, _, err = run_cli("validate", cfg)
+    line = clean_error(code, err, 2)
+    assert key in line
+    if limit is not None:
+        assert limit in line
+
+
+def test_huge_class_names_and_feature_lists_validate(tmp_path):
+    n = 100_000
+    cfg = tmp_path / "c.yaml"
+    names = "[" + ", ".join(f"c{i}" for i in range(n)) + "]"
+    cfg.write_text(xor_text().replace("  label_type: class\n", f"  label_type: class\n  class_names: {names}\n"))
+    code, _, err = run_cli("validate", cfg)
+    # refused for a real reason (the output layer has 1 unit for 100,000 classes), after the whole list was read
+    line = clean_error(code, err, 2)
+    assert "100000" in line.replace(",", "")
+    feats = "[" + ", ".join(f"f{i}" for i in range(n)) + "]"
+    cfg.write_text(xor_text().replace("features: [x1, x2]", f"features: {feats}"))
+    code, _, err = run_cli("validate", cfg)
+    line = clean_error(code, err, 2)
+    assert "data.train.features[0]" in line and "f0" in line
+
+
+# --- 8 / 11. data errors at the config key; labels checked before training ------------------------------
+
+def test_bad_feature_column_is_named_at_the_config_key(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(xor_text().replace("features: [x1, x2]", "features: [x1, banana]")
+                   .replace("../datasets/xor.csv", str(ROOT / "datasets" / "xor.csv")))
+    code, _, err = run_cli("validate", cfg)
+    line = clean_error(code, err, 2)
+    assert f"{cfg}:9: data.train.features[1]: unknown feature column 'banana'" in line
+    cfg.write_text(cfg.read_text().replace("features: [x1, banana]", "features: [x1, x2]")
+                   .replace("labels: [y]", "labels: [why]"))
+    code, _, err = run_cli("train", cfg, "--run-dir", tmp_path / "run", "--quiet")
+    assert "data.train.labels[0]: unknown label column 'why'" in clean_error(code, err, 2)
+
+
+@pytest.mark.parametrize("dtype", [np.uint64, np.int64, np.float64])
+def test_npz_label_that_would_wrap_is_named_by_array_and_index(tmp_path, dtype):
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
+    big = {np.uint64: np.uint64(2**64 - 1), np.int64: np.int64(2**62), np.float64: 1e300}[dtype]
+    y = np.array([0, 1, big, 0], dtype=dtype)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    cfg = tmp_path / "c.yaml"
+    text = XOR.read_text().replace("csv: ../datasets/xor.csv", f"npz: {tmp_path / 'd.npz'}")
+    cfg.write_text(text.replace("    features: [x1, x2]\n", "").replace("    labels: [y]\n", "")
+                   .replace("  label_type: class\n", "  label_type: class\n  num_classes: 2\n")
+                   .replace("batch_size: full", "batch_size: 4"))
+    for cmd in (("validate", cfg), ("train", cfg, "--run-dir", tmp_path / "run", "--quiet")):
+        code, _, err = run_cli(*cmd)
+        line = clean_error(code, err, 2)
+        assert "d.npz:y[2]" in line
+
+
+def test_idx_header_whose_dimensions_overflow(tmp_path):
+    import struct
+    imgs = tmp_path / "imgs.idx"
+    imgs.write_bytes(struct.pack(">IIII", 0x803, 2**32 - 1, 2**32 - 1, 2**32 - 1) + b"\0" * 64)
+    labs = tmp_path / "labs.idx"
+    labs.write_bytes(struct.pack(">II", 0x801, 1) + b"\0")
+    from nnctl.data.idx_loader import load_idx
+    from nnctl.errors import DataError
+    with pytest.raises(DataError, match=r"imgs.idx: truncated IDX images: the header says 4294967295 x"):
+        load_idx(imgs, labs)
+
+
+# --- 13. no RuntimeWarning noise ----------------------------------------------------------------------------
+
+def test_extreme_but_valid_values_print_no_runtime_warning(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(xor_text().replace("{name: uniform, min: 0.1, max: 0.9}",
+                                      "{name: uniform, min: -1000000, max: 1000000}")
+                   .replace("type: sum_squares", "type: sum_squares\n  l2: 1000000"))
+    r = subprocess.run([sys.executable, "-W", "default", "-m", "nnctl.cli", "train", str(cfg), "--run-dir",
+                        str(tmp_path / "run"), "--quiet", *sets("train.steps=3")], capture_output=True, text=True,
+                       env=env(), timeout=120)
+    assert "RuntimeWarning" not in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and r.returncode in (0, 1), r.stderr

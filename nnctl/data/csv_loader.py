@@ -156,29 +156,42 @@ def _features(t: _Table, idx: Sequence[int]) -> np.ndarray:
     return x
 
 
+class ColumnError(DataError):
+    """A column the config names (``what``: feature or label, ``position`` in its list) is not in the
+    file; the caller that knows the config key reports it there."""
+
+    def __init__(self, where: str, message: str, what: str, position: int) -> None:
+        super().__init__(f"{where}: {message}")
+        self.bare, self.what, self.position = message, what, position
+
+
 def _resolve_columns(spec: ColumnSpec, t: _Table, what: str) -> list[int]:
     if isinstance(spec, (str, int)):
         spec = [spec]
     width = t.width
     where = f"{t.src}:{t.header_line}" if t.header_line is not None else t.src
     out: list[int] = []
-    for s in spec:
+    index = {n: j for j, n in enumerate(t.names or [])}  # one dict, not a list search per column
+    taken: set[int] = set()
+    for pos, s in enumerate(spec):
         if isinstance(s, (bool, np.bool_)) or not isinstance(s, (str, int, np.integer)):
             raise DataError(f"{where}: {what} columns must be names or integer indices, got {s!r}")
         if isinstance(s, str):
-            names = t.names or []
-            if s not in names:
-                raise DataError(f"{where}: unknown {what} column {s!r}{did_you_mean(s, names)}; "
-                                f"the columns are: {', '.join(names)}")
-            k = names.index(s)
+            if s not in index:
+                names = t.names or []
+                shown = ", ".join(names[:20]) + (f" ... ({len(names)} in all)" if len(names) > 20 else "")
+                raise ColumnError(where, f"unknown {what} column {s!r} in {t.src}{did_you_mean(s, names[:1000])}; "
+                                  f"the columns are: {shown}", what, pos)
+            k = index[s]
         else:
             k = int(s)
             if not -width <= k < width:
-                raise DataError(f"{where}: {what} column index {k} is out of range "
-                                f"(the file has {width} columns, 0..{width - 1})")
+                raise ColumnError(where, f"{what} column index {k} is out of range in {t.src} "
+                                  f"(the file has {width} columns, 0..{width - 1})", what, pos)
             k %= width
-        if k in out:
+        if k in taken:
             raise DataError(f"{where}: {what} column {t.colname(k)!r} is listed twice")
+        taken.add(k)
         out.append(k)
     if not out:
         raise DataError(f"{where}: no {what} columns selected")

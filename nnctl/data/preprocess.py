@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ from nnctl.errors import DataError
 from nnctl.fileio import check_budget, fmt_bytes, gunzip_bounded, memory_budget, read_file_bytes
 
 LABEL_TYPES = ("class", "onehot", "real")
+MAX_CLASSES = 1_000_000  # the largest class index + 1 nnctl accepts (a one-hot row per example is built)
 PREPROCESS_MODES = ("none", "standardize", "minmax", "scale")
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -83,13 +85,17 @@ def class_labels_from_array(y: np.ndarray, name: str, num_classes: int | None) -
         raise DataError(f"{name}: class labels must be 1-D, got shape {y.shape}{hint}")
     if y.dtype.kind == "b" or y.dtype.kind not in "iuf":
         raise DataError(f"{name}: class labels must be integers, got dtype {y.dtype}")
+    # Checked in the file's own dtype before the cast: uint64 2**64-1 would wrap to class -1.
     if y.dtype.kind == "f":
-        ok = np.isfinite(y) & (np.floor(y) == y) & (y >= 0)
+        ok = np.isfinite(y) & (np.floor(y) == y) & (y >= 0) & (y < MAX_CLASSES)
     else:
-        ok = y >= 0
+        ok = (y >= 0) & (y < MAX_CLASSES)
     if not ok.all():
         i = int(np.argmin(ok))
-        raise DataError(f"{name}[{i}]: expected a non-negative integer class index, got {y[i]!r}")
+        v = y[i].item()
+        why = (f" (more than the {MAX_CLASSES:,} classes nnctl builds)" if isinstance(v, (int, float))
+               and math.isfinite(v) and v >= MAX_CLASSES else "")
+        raise DataError(f"{name}[{i}]: expected a non-negative integer class index, got {v!r}{why}")
     out = y.astype(np.int64)
     check_class_range(out, name, num_classes)
     return out
@@ -100,7 +106,7 @@ def check_class_range(y: np.ndarray, name: str, num_classes: int | None,
     """Class indices must lie in [0, num_classes). ``lines`` maps rows to file lines for the message."""
     if num_classes is None or y.size == 0:
         return
-    bad = np.flatnonzero(y >= num_classes)
+    bad = np.flatnonzero((y >= num_classes) | (y < 0))
     if bad.size:
         i = int(bad[0])
         where = f"{name}:{lines[i]}" if lines is not None else f"{name}[{i}]"

@@ -25,6 +25,7 @@ import numpy as np
 
 from nnctl.errors import FileFormatError
 from nnctl.fileio import atomic_write_json, fsync_dir, load_npz_bytes, npz_bytes, read_file_bytes, sha256_bytes
+from nnctl.train.state_schema import validate_best, validate_manifest, validate_state
 
 FORMAT = "nnctl-checkpoint"
 VERSION = 1
@@ -157,6 +158,7 @@ def _load_checkpoint(path: Path, expect_graph: str | None) -> Checkpoint:
                               f"(this nnctl reads version {VERSION})")
     if manifest.get("checksum") != _manifest_checksum(manifest):
         raise FileFormatError(f"{mpath}: manifest checksum mismatch (damaged)")
+    validate_manifest(manifest, mpath)
     files = manifest.get("files")
     if not isinstance(files, dict) or set(files) != {"arrays.npz", "state.json"}:
         raise FileFormatError(f"{mpath}: manifest lists unexpected files")
@@ -209,8 +211,13 @@ def list_checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
     return sorted(out, key=lambda sp: sp[0])
 
 
-def latest_intact(ckpt_dir: Path, warn: Callable[[str], None], expect_graph: str | None = None
-                  ) -> Checkpoint | None:
+def check_trainer_state(c: Checkpoint) -> None:
+    """FileFormatError naming state.json and the field when its trainer state is not valid."""
+    validate_state(c.state, c.path / "state.json", c.step, c.arrays)
+
+
+def latest_intact(ckpt_dir: Path, warn: Callable[[str], None], expect_graph: str | None = None,
+                  check: Callable[[Checkpoint], None] | None = None) -> Checkpoint | None:
     """The newest checkpoint that verifies; damaged newer ones are named in a warning, never deleted.
 
     A folder that disappears while it is read was pruned by the live run writing it: the listing
@@ -221,7 +228,10 @@ def latest_intact(ckpt_dir: Path, warn: Callable[[str], None], expect_graph: str
             if p in skipped:
                 continue
             try:
-                return load_checkpoint(p, expect_graph)
+                c = load_checkpoint(p, expect_graph)
+                if check is not None:
+                    check(c)
+                return c
             except FileFormatError as e:
                 if not p.exists() and not p.is_symlink():
                     break  # pruned under us: list again
@@ -267,12 +277,9 @@ def read_best(ckpt_dir: Path) -> dict | None:
     """best.json as {step, metric, value}, or None when it is missing, not a file or malformed."""
     p = Path(ckpt_dir) / BEST_FILE
     try:
-        d = json.loads(read_file_bytes(p, "best-checkpoint record").decode("utf-8"))
-    except (FileFormatError, ValueError, UnicodeDecodeError):
+        return validate_best(json.loads(read_file_bytes(p, "best-checkpoint record").decode("utf-8")), p)
+    except (FileFormatError, ValueError, UnicodeDecodeError, RecursionError):
         return None
-    ok = isinstance(d, dict) and isinstance(d.get("step"), int) and not isinstance(d.get("step"), bool) \
-        and d["step"] >= 0
-    return d if ok else None
 
 
 def _recorded_best(c: Checkpoint) -> int | None:

@@ -257,12 +257,18 @@ class Trainer:
                                   "config the run was started with and cannot be resumed without it") from None
         if not isinstance(stored, dict):
             raise FileFormatError(f"{self.run.config}: damaged run config (not a mapping)")
-        c = ckpt.latest_intact(self.run.checkpoints, self.warn)
+        skipped: list[str] = []
+
+        def warn(msg: str) -> None:
+            skipped.append(msg)
+            self.warn(msg)
+        c = ckpt.latest_intact(self.run.checkpoints, warn, check=self._check_resumable)
         if c is None:
             n = len(ckpt.list_checkpoints(self.run.checkpoints))
             if n:
+                newest = skipped[0].split(" was skipped: ", 1)[-1] if skipped else ""
                 raise FileFormatError(f"{self.run.checkpoints}: no intact checkpoint to resume from "
-                                      f"({n} found, all damaged)")
+                                      f"({n} found, all damaged)" + (f"; the newest: {newest}" if newest else ""))
             # Stopped before its first checkpoint: starting again from step 0 is exactly what an
             # uninterrupted run did (initial values and random streams come from the seed).
             cdiff = config_diff(stored, self.cfg_dict)
@@ -301,6 +307,25 @@ class Trainer:
                                   ) from None
         _truncate(self.run.metrics, metrics_bytes, c.path)
         self.resumed_from = c
+
+    def _check_resumable(self, c: ckpt.Checkpoint) -> None:
+        """A checkpoint resume can use: valid trainer state (types, ranges, the manifest's step, the
+        arrays), batcher and random-stream states this run accepts, and a metrics.jsonl cut at a record
+        boundary. FileFormatError naming the file and field otherwise, so resume falls back past it."""
+        ckpt.check_trainer_state(c)
+        st = c.state
+        probe = Batcher(self.batcher.n_examples, self.batcher.batch_size, shuffle=self.batcher.shuffle,
+                        seed=self.cfg.seed)
+        try:
+            probe.load_state_dict(st["batcher"])
+        except (InputError, KeyError, TypeError, ValueError) as e:
+            raise FileFormatError(f"{c.path / 'state.json'}: batcher: {e}") from None
+        for name, g in st["rng"].items():
+            try:
+                np.random.Generator(np.random.PCG64()).bit_generator.state = g
+            except (TypeError, ValueError, KeyError, OverflowError) as e:
+                raise FileFormatError(f"{c.path / 'state.json'}: rng.{name}: not a valid generator state ({e})"
+                                      ) from None
 
     # --- loop ------------------------------------------------------------------------------
     def run_training(self) -> TrainResult:
