@@ -21,9 +21,6 @@ from nnctl.graph.graph import Tensor
 from nnctl.graph.tensor_shape import fmt_shape
 from nnctl.sizecheck import check_model_memory
 
-ACTIVATIONS = ("none", "linear", "relu", "relu6", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softplus",
-               "softmax")
-
 
 @dataclass
 class LayerInfo:

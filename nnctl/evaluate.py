@@ -1,7 +1,7 @@
 """``nnctl eval``: the loss and metrics of a run's checkpoint or a frozen model on a split or a data file.
 
-Every path ends in :func:`nnctl.train.evaluation.score` (a run dir through the trainer's own
-``evaluate_model``), so a run dir, its frozen file and the trainer's validation records agree.
+Every path ends in :func:`nnctl.train.evaluation.score` (a run dir through ``evaluate_model``, which
+the trainer uses too), so a run dir, its frozen file and the trainer's validation records agree.
 """
 
 from __future__ import annotations
@@ -112,8 +112,8 @@ def evaluate(target: str | os.PathLike, data: str | None = None, checkpoint: str
     ``target``: a run dir, a checkpoint folder or a frozen file. ``data``: ``train``/``val``/``test``
     (a run's split; default val when the run has validation data, else train) or a data file path.
     ``checkpoint``: ``latest`` (default), ``best`` or a step, for a run dir."""
-    from nnctl.export.freeze import load_run, resolve_target
     from nnctl.export.frozen import load_frozen
+    from nnctl.train.rundir import reopen, resolve_target
     t = resolve_target(target)
     if t.kind == "frozen":
         if checkpoint is not None:
@@ -132,9 +132,9 @@ def evaluate(target: str | os.PathLike, data: str | None = None, checkpoint: str
                           model.meta["source"].get("checkpoint"))
     if t.kind == "checkpoint" and checkpoint is not None:
         raise InputError(f"{t.path} already names a checkpoint; drop --checkpoint or give the run directory")
-    run = load_run(t.run_dir, checkpoint or "latest", t.checkpoint, warn)
+    run = reopen(t.run_dir, checkpoint, t.checkpoint, warn)
     try:
-        from nnctl.train.trainer import evaluate_model
+        from nnctl.train.evaluation import evaluate_model
         splits, split_name, data_path = run.splits, None, None
         if data is None:
             split_name = "val" if splits.val is not None else "train"

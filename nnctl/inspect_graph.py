@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from nnctl.errors import InputError, NnctlError
+from nnctl.errors import InputError
 from nnctl.graph.graph import FORWARD, GRADIENT, OPTIMIZER, Graph, Operation, Tensor
 from nnctl.graph.registry import op_def
 from nnctl.graph.tensor_shape import fmt_shape
@@ -224,10 +224,9 @@ def _looks_like_config(p: Path) -> bool:
 def graph_view(target: str | os.PathLike, overrides: Iterable[str] = (),
                warn: Callable[[str], None] | None = None) -> GraphView:
     """Build the model of a CONFIG (or of a run dir / checkpoint folder), or load a frozen file, and analyse it."""
-    from nnctl.builder import build_model
     from nnctl.config import load_config
-    from nnctl.data.splits import load_splits
     from nnctl.fileio import check_path_length, user_path
+    from nnctl.train.rundir import build_for_config, resolve_target
     warn = warn or (lambda m: None)
     p = user_path(target, "graph target")
     check_path_length(p, "graph target")
@@ -237,7 +236,6 @@ def graph_view(target: str | os.PathLike, overrides: Iterable[str] = (),
     if _looks_like_config(p):
         cfg_path = p
     else:
-        from nnctl.export.freeze import resolve_target
         t = resolve_target(p)
         if t.kind == "frozen":
             from nnctl.export.frozen import load_frozen
@@ -250,20 +248,7 @@ def graph_view(target: str | os.PathLike, overrides: Iterable[str] = (),
             return view
         cfg_path = t.run_dir / "config.yaml"
     cfg = load_config(cfg_path, list(overrides))
-    example_shape: tuple | None = None
-    num_classes = None
-    label_width = 1
-    try:
-        splits = load_splits(cfg)
-        tr = splits.train
-        example_shape, num_classes = tuple(tr.x.shape[1:]), splits.num_classes
-        label_width = tr.y.shape[1] if tr.y.ndim == 2 else 1
-    except NnctlError as e:
-        warn(f"could not load the data ({e}); using model.input_shape {list(cfg.model.input_shape)}")
-        last = cfg.model.layers[-1] if cfg.model.layers else None
-        if cfg.data.label_type == "real" and last is not None and last.units:
-            label_width = int(last.units)
-    model = build_model(cfg, example_shape, num_classes, label_width)
+    _, model = build_for_config(cfg, data_required=False, warn=warn)
     view = analyse(model.graph, model.loss, f"{cfg.name} ({cfg_path})", model)
     n_inf = sum(1 for op in model.graph.get_operations() if op.name.startswith("inference/"))
     view.note = (f"the inference branch (inference/, {n_inf} ops) shares these variables; without dropout and "

@@ -12,21 +12,18 @@ def validate_config(config: str | Path, overrides: list[str] | tuple = ()) -> st
     """Return a short report; raise ConfigError/DataError/InputError on any problem."""
     import nnctl as tf
     from nnctl.backends import get_backend
-    from nnctl.builder import build_model
     from nnctl.config import load_config
-    from nnctl.data.splits import load_splits
     from nnctl.errors import RuntimeFailure
     from nnctl.model_summary import summary_text
+    from nnctl.train.rundir import build_for_config
     from nnctl.train.trainer import out_of_memory
 
     cfg = load_config(config, list(overrides))
     get_backend(cfg.backend)
-    splits = load_splits(cfg)
-    tr = splits.train
-    label_width = tr.y.shape[1] if tr.y.ndim == 2 else 1
-    n = min(len(tr), 8)
     try:
-        model = build_model(cfg, tr.x.shape[1:], splits.num_classes, label_width)
+        splits, model = build_for_config(cfg)
+        tr = splits.train
+        n = min(len(tr), 8)
         sess = tf.Session(graph=model.graph)
         with model.graph.as_default():
             sess.run(tf.global_variables_initializer())

@@ -143,3 +143,34 @@ ROWS += [
     GradRow("reduce_max_times_x", ("Max",), lambda a: tf.reduce_max(a, axis=1, keepdims=True) * a,
             [_distinct(3, 4)], second_order=False),
 ]
+
+# --- reduce_prod with zeros, cumulative sums and products, div_no_nan, sign -------------------------
+
+_ZEROS = np.array([[0.0, 0.7, -1.2, 0.9], [1.1, 0.0, 0.0, -0.8], [0.6, -1.3, 0.8, 1.4]])
+ROWS += [
+    # exclusive cumulative products make the gradient exact at zeros (prod / x would be NaN); the
+    # second order goes through Cumprod's rule, which (as TF's) divides with div_no_nan and is exact
+    # only away from zeros, so rows with zeros check the first order
+    GradRow("reduce_prod_one_zero_all", ("Prod", "Cumprod"), lambda a: tf.reduce_prod(a),
+            [np.array([[0.9, 0.0, -1.2], [1.1, 0.7, -0.8]])], second_order=False),
+    GradRow("reduce_prod_zeros_axis1", ("Prod", "Cumprod"), lambda a: tf.reduce_prod(a, axis=1), [_ZEROS],
+            second_order=False),
+    GradRow("reduce_prod_zeros_axis0_keepdims", ("Prod", "Cumprod"),
+            lambda a: tf.reduce_prod(a, axis=0, keepdims=True), [_ZEROS], second_order=False),
+    GradRow("reduce_prod_axes_02", ("Prod",), lambda a: tf.reduce_prod(a, axis=[0, 2]),
+            [_away(2, 3, 2, lo=0.5, hi=1.5)]),
+    GradRow("reduce_prod_axes_02_zeros", ("Prod",), lambda a: tf.reduce_prod(a, axis=[0, 2]),
+            [np.where(_r.uniform(size=(2, 3, 2)) < 0.3, 0.0, _away(2, 3, 2, lo=0.5, hi=1.5))],
+            second_order=False),
+    GradRow("cumsum", ("Cumsum",), lambda a: tf.square(tf.cumsum(a, axis=1)), [_u(3, 4)]),
+    GradRow("cumsum_exclusive_reverse", ("Cumsum",),
+            lambda a: tf.square(tf.cumsum(a, axis=0, exclusive=True, reverse=True)), [_u(3, 4)]),
+    GradRow("cumprod", ("Cumprod", "DivNoNan"), lambda a: tf.cumprod(a, axis=1), [_away(3, 4, lo=0.5, hi=1.5)]),
+    GradRow("cumprod_exclusive", ("Cumprod",), lambda a: tf.cumprod(a, axis=0, exclusive=True),
+            [_away(3, 4, lo=0.5, hi=1.5)]),
+    GradRow("cumprod_exclusive_reverse", ("Cumprod",),
+            lambda a: tf.cumprod(a, axis=-1, exclusive=True, reverse=True), [_away(3, 4, lo=0.5, hi=1.5)]),
+    GradRow("div_no_nan", ("DivNoNan",), lambda a, b: tf.div_no_nan(a, b), [_u(3, 4), _away(4)]),
+    # sign is piecewise constant: its gradient is a zeros tensor (as TF), so abs has a second order
+    GradRow("sign_times_x", ("Sign",), lambda a: tf.sign(a) * tf.square(a), [_away(3, 4)]),
+]

@@ -59,7 +59,8 @@ def _scaled(rule, factor):
     return wrong
 
 
-_STRICT_ROWS = [r for r in ROWS if r.rtol <= 1e-7]
+# sign's rule returns zeros (a piecewise constant), which no scaling changes
+_STRICT_ROWS = [r for r in ROWS if r.rtol <= 1e-7 and r.name != "sign_times_x"]
 
 
 @pytest.mark.parametrize("row", _STRICT_ROWS, ids=[r.name for r in _STRICT_ROWS])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from nnctl.backends.base import Backend
 from nnctl.errors import InputError
+from nnctl.vocab import BACKENDS
 
-BACKENDS = ("numpy", "cupy")
 _cache: dict[str, Backend] = {}
 
 

@@ -30,6 +30,7 @@ from nnctl.config.yaml_lines import (
     read_text_file,
 )
 from nnctl.errors import ConfigError
+from nnctl.vocab import ACTIVATIONS, BACKENDS, LABEL_TYPES, LOSSES, METRICS, metric_mode
 
 __all__ = [
     "Config", "DataConfig", "SourceConfig", "ModelConfig", "LayerConfig", "Initializer", "LossConfig",
@@ -40,15 +41,9 @@ __all__ = [
 
 # --- vocabularies -------------------------------------------------------------------------------
 
-BACKENDS = ("numpy", "cupy")
 SOURCE_KINDS = ("csv", "npz", "idx", "generator")
 GENERATORS = ("xor", "spirals", "moons", "blobs")
 PREPROCESS = ("none", "standardize", "minmax", "scale")
-LABEL_TYPES = ("class", "onehot", "real")
-ACTIVATIONS = ("none", "linear", "relu", "relu6", "leaky_relu", "elu", "gelu", "sigmoid", "tanh",
-               "softplus", "softmax")
-LOSSES = ("sum_squares", "mse", "cross_entropy", "binary_cross_entropy")
-METRICS = ("accuracy", "mse", "mae")
 PADDINGS = ("same", "valid")
 
 _REQUIRED: Any = object()
@@ -866,7 +861,7 @@ def _train(v: _V, value: Any) -> TrainConfig:
         e = _section(v, m["early_stopping"], ep, "a mapping {metric:, patience:, mode:, min_delta:} or null")
         _check_keys(v, e, ep, _EARLY_KEYS)
         metric = _get(v, e, ep, "metric", _Str(), "val_loss").strip()
-        default_mode = "max" if metric.endswith("accuracy") else "min"
+        default_mode = metric_mode(metric)
         mode = _get(v, e, ep, "mode", _Choice(("min", "max"), "mode"), default_mode)
         early = EarlyStoppingConfig(metric=metric, patience=_get(v, e, ep, "patience", _Int(1), 10),
                                     mode=mode,

@@ -20,8 +20,8 @@ import numpy as np
 
 from nnctl.errors import DataError
 from nnctl.fileio import check_budget, fmt_bytes, gunzip_bounded, memory_budget, read_file_bytes
+from nnctl.vocab import LABEL_TYPES
 
-LABEL_TYPES = ("class", "onehot", "real")
 MAX_CLASSES = 1_000_000  # the largest class index + 1 nnctl accepts (a one-hot row per example is built)
 PREPROCESS_MODES = ("none", "standardize", "minmax", "scale")
 

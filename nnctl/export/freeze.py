@@ -1,8 +1,8 @@
 """Freezing: a run's checkpoint -> a frozen model file holding only the inference graph.
 
-:func:`load_run` reopens a run (its stored config, data and a verified checkpoint) as a live
-session; :func:`freeze_run` keeps only the ops that the inference outputs (``logits`` and
-``outputs``) need, folds each variable read into a Const holding the checkpoint's value, checks
+:func:`nnctl.train.rundir.reopen` (``load_run`` here) reopens a run (its stored config, data and
+a verified checkpoint) as a live session; :func:`freeze_run` keeps only the ops that the inference
+outputs (``logits`` and ``outputs``) need, folds each variable read into a Const holding the checkpoint's value, checks
 that the result computes what the checkpoint computes, and writes the file atomically.
 """
 
@@ -17,10 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from nnctl.builder import Model, build_model
-from nnctl.config import load_config
-from nnctl.data.splits import Splits, load_splits
-from nnctl.errors import FileFormatError, InputError, RuntimeFailure
+from nnctl.builder import Model
+from nnctl.errors import InputError, RuntimeFailure
 from nnctl.export.frozen import (
     FrozenModel,
     Signature,
@@ -32,96 +30,14 @@ from nnctl.export.serialize import graph_to_json
 from nnctl.fileio import check_output_path, write_output
 from nnctl.graph.graph import FORWARD, GRADIENT, INIT, OPTIMIZER, Operation, Tensor
 from nnctl.graph.registry import op_def
-from nnctl.train import checkpoint as ckpt
 from nnctl.train.evaluation import l2_penalty, run_outputs
+from nnctl.train.rundir import CONFIG_FILE, LoadedRun, resolve_target
+from nnctl.train.rundir import reopen as load_run
 
-CONFIG_FILE = "config.yaml"
+__all__ = ["FreezeReport", "LoadedRun", "freeze", "freeze_graph", "freeze_run", "load_run", "report_renderables",
+           "resolve_target"]
+
 TOLERANCE = 1e-6
-_CKPT_DIR = "checkpoints"
-
-
-# --- what a TARGET names -------------------------------------------------------------------------
-
-@dataclass
-class Target:
-    kind: str                    # "run" | "checkpoint" | "frozen"
-    path: Path
-    run_dir: Path | None = None
-    checkpoint: Path | None = None
-
-
-def resolve_target(target: str | os.PathLike) -> Target:
-    """A run dir, a checkpoint folder (run_dir/checkpoints/ckpt-N) or a frozen file."""
-    from nnctl.fileio import check_path_length, user_path
-    p = user_path(target, "target (a run directory, a checkpoint folder or a frozen model file)")
-    check_path_length(p, "target")
-    if not p.exists():
-        raise InputError(f"{p}: no such file or directory (expected a run directory, a checkpoint folder or "
-                         "a frozen model file)")
-    if p.is_file():
-        return Target("frozen", p)
-    if (p / CONFIG_FILE).is_file():
-        return Target("run", p, run_dir=p)
-    if ckpt._NAME.match(p.name) and p.parent.name == _CKPT_DIR:
-        rd = p.parent.parent
-        if not (rd / CONFIG_FILE).is_file():
-            raise InputError(f"{p}: looks like a checkpoint folder but {rd / CONFIG_FILE} is missing, so the model "
-                             "cannot be rebuilt")
-        return Target("checkpoint", p, run_dir=rd, checkpoint=p)
-    raise InputError(f"{p}: not a run directory (no {CONFIG_FILE}), a checkpoint folder "
-                     f"(run_dir/{_CKPT_DIR}/ckpt-N) or a frozen model file")
-
-
-# --- a run, reopened -----------------------------------------------------------------------------
-
-@dataclass
-class LoadedRun:
-    run_dir: Path
-    cfg: Any
-    splits: Splits
-    model: Model
-    sess: Any
-    checkpoint: ckpt.Checkpoint
-
-    @property
-    def step(self) -> int:
-        return int(self.checkpoint.step)
-
-    def close(self) -> None:
-        self.sess.close()
-
-
-def load_run(run_dir: str | os.PathLike, which: str | None = "latest", checkpoint_dir: str | os.PathLike | None = None,
-             warn: Callable[[str], None] | None = None) -> LoadedRun:
-    """Rebuild a run's model from its config.yaml and load a verified checkpoint into a new session.
-
-    ``which`` is ``latest`` (newest intact; damaged newer ones are named through ``warn``), ``best``
-    or a step; ``checkpoint_dir`` names one checkpoint folder instead."""
-    import nnctl as tf
-    warn = warn or (lambda m: None)
-    rd = Path(run_dir)
-    cfg = load_config(rd / CONFIG_FILE)
-    splits = load_splits(cfg)
-    tr = splits.train
-    label_width = tr.y.shape[1] if tr.y.ndim == 2 else 1
-    model = build_model(cfg, tr.x.shape[1:], splits.num_classes, label_width)
-    if checkpoint_dir is not None:
-        c = ckpt.load_checkpoint(Path(checkpoint_dir))
-    else:
-        c = ckpt.find_checkpoint(rd / _CKPT_DIR, which or "latest", warn)
-    if c.manifest.get("graph_fingerprint") != model.fingerprint():
-        diff = ckpt.variable_diff(c.state.get("variables", {}), model.variable_specs())
-        raise FileFormatError(f"{c.path}: the checkpoint does not match the model that {rd / CONFIG_FILE} builds "
-                              "(graph fingerprint differs)" + ("; " + "; ".join(diff) if diff else ""))
-    saved = c.state.get("preprocessor")
-    if saved is not None and saved != splits.preprocessor.to_dict():
-        from nnctl.data import Preprocessor
-        warn(f"the training data of {rd} changed since checkpoint {c.path.name}: using the preprocessing saved "
-             "with the checkpoint")
-        splits.preprocessor = Preprocessor.from_dict(saved)
-    sess = tf.Session(graph=model.graph)
-    ckpt.load_into(model, sess, c.arrays, str(c.path))
-    return LoadedRun(rd, cfg, splits, model, sess, c)
 
 
 # --- freezing ------------------------------------------------------------------------------------

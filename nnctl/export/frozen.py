@@ -34,15 +34,14 @@ from nnctl.errors import DataError, FileFormatError, NnctlError, RuntimeFailure
 from nnctl.export.serialize import GraphFormatError, graph_from_json
 from nnctl.fileio import load_npz_bytes, npz_bytes, read_file_bytes
 from nnctl.graph.graph import Graph, Tensor
-from nnctl.train.evaluation import METRICS, predicted_class, probabilities, run_outputs, score
+from nnctl.train.evaluation import predicted_class, probabilities, run_outputs, score
+from nnctl.vocab import LABEL_TYPES, LOSSES, METRICS
 
 FORMAT = "nnctl-frozen"
 VERSION = 1
 GRAPH_KEY, META_KEY, CHECKSUM_KEY = "__graph__", "__meta__", "__checksum__"
 _RESERVED = (GRAPH_KEY, META_KEY, CHECKSUM_KEY)
-_LABEL_TYPES = ("class", "onehot", "real")
 _MAX_MEMBERS = 100_000
-_LOSSES = ("sum_squares", "mse", "cross_entropy", "binary_cross_entropy")
 
 
 # --- bytes ------------------------------------------------------------------------------------
@@ -357,7 +356,7 @@ def _validate(meta: dict, graph: Graph) -> Signature:
     if not isinstance(head, dict):
         raise ValueError("head missing")
     h = Head.from_dict(head)
-    if h.loss not in _LOSSES or h.label_type not in _LABEL_TYPES or h.units < 1:
+    if h.loss not in LOSSES or h.label_type not in LABEL_TYPES or h.units < 1:
         raise ValueError(f"bad head {head!r}")
     if list(signature.output("logits").shape[1:]) != [h.units]:
         raise ValueError("head units do not match the output signature")

@@ -138,13 +138,20 @@ def _reshape_kernel(op: Operation, ctx: Any) -> Any:
     return run
 
 
-def expand_dims(input: Any, axis: int, name: str | None = None, dim: Any = None) -> Tensor:
+def expand_dims(input: Any, axis: Any = None, name: str | None = None, dim: Any = None) -> Tensor:
     x = convert_to_tensor(input)
     if dim is not None:
+        if axis is not None:
+            raise ValueError("Cannot specify both 'axis' and 'dim'")
         axis = dim
+    if axis is None:
+        raise ValueError("Must specify an axis argument to tf.expand_dims()")
+    if isinstance(axis, Tensor):
+        raise TypeError("expand_dims: axis must be a Python int, not a Tensor")
+    axis = int(np.asarray(axis).reshape(-1)[0]) if np.ndim(axis) else int(axis)
     s = x.static_shape
-    if s is None:
-        raise ValueError("expand_dims needs a known rank")
+    if s is None:  # unknown rank: numpy's rule for a negative axis is TF's (-1 appends)
+        return make_op("ExpandDims", [x], attrs={"axis": axis}, shape=None, dtype=x.dtype, name=name)
     r = len(s) + 1
     if not -r <= axis < r:
         raise ValueError(f"ExpandDims: axis {axis} out of range for result rank {r}")

@@ -102,13 +102,24 @@ def make_void_op(op_type: str, inputs: Sequence[Tensor], attrs: dict[str, Any] |
     return graph.create_op(op_type, list(inputs), attrs or {}, [], name=name, control_inputs=control_inputs)
 
 
-def static_axes(axis: Any, rank: int | None, op_desc: str) -> tuple[int, ...] | None:
-    """Normalise an axis argument (int, list, None = all) to sorted non-negative ints."""
+def static_axes(axis: Any, rank: int | None, op_desc: str, unique: bool = False) -> tuple[int, ...] | None:
+    """Normalise an axis argument (int, list, None = all) to sorted non-negative ints.
+
+    ``unique``: an axis named twice (``[1, -1]`` on a rank-2 tensor) is a ValueError, as in TF's
+    reductions."""
     if axis is None:
         return None if rank is None else tuple(range(rank))
     if isinstance(axis, Tensor):
         raise TypeError(f"{op_desc}: axis must be a Python int or list of ints, not a Tensor")
+    if isinstance(axis, np.ndarray):
+        axis = axis.tolist()
     axes = [axis] if isinstance(axis, (int, np.integer)) else list(axis)
+    if any(isinstance(a, (bool, np.bool_)) or not isinstance(a, (int, np.integer)) for a in axes):
+        raise TypeError(f"{op_desc}: axis must be a Python int or list of ints, got {axis!r}")
+    if unique and rank is not None:
+        seen = [int(a) % rank if -rank <= int(a) < rank else int(a) for a in axes]
+        if len(set(seen)) != len(seen):
+            raise ValueError(f"{op_desc}: axes {list(axes)} contain duplicate dimensions")
     if rank is None:
         if any(a < 0 for a in axes):
             raise ValueError(f"{op_desc}: negative axis needs a known rank")

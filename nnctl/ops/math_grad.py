@@ -123,6 +123,12 @@ def _abs_grad(op, dy):
     return [m.multiply(dy, m.sign(op.inputs[0]))]
 
 
+@register_gradient("Sign")
+def _sign_grad(op, dy):
+    # piecewise constant: zero almost everywhere (TF returns zeros, not None)
+    return [array_ops.zeros_like(op.inputs[0])]
+
+
 @register_gradient("Reciprocal")
 def _reciprocal_grad(op, dy):
     # d(1/x) = -1/x^2 = -y^2
@@ -214,6 +220,8 @@ def _keepdims(dy, op):
     if op.attrs["keepdims"]:
         return dy
     if axes is None:
+        if x.static_shape is None:
+            return dy  # a scalar: it broadcasts against an input of any rank
         axes = tuple(range(len(x.static_shape)))
     for a in sorted(axes):
         dy = array_ops.expand_dims(dy, a)
@@ -248,13 +256,69 @@ register_gradient("Max")(_minmax_grad)
 register_gradient("Min")(_minmax_grad)
 
 
+def _exclusive_products(x, axis):
+    """prod_{j != i} x_j along ``axis``, without dividing: the exclusive cumulative products from the
+    left times those from the right (TF's rule, exact where some x_j = 0)."""
+    return m.multiply(m.cumprod(x, axis, exclusive=True), m.cumprod(x, axis, exclusive=True, reverse=True))
+
+
 @register_gradient("Prod")
 def _prod_grad(op, dy):
-    # d prod / dx_i = prod / x_i (inputs must be non-zero for this rule)
+    # d prod / dx_i = prod_{j != i} x_j over the reduced elements. The reduced axes are moved to the
+    # front and flattened into one (as TF does), so the exclusive products run over them in one pass.
     x = op.inputs[0]
-    y = m.broadcast_like(_keepdims(op.outputs[0], op), x)
     g = m.broadcast_like(_keepdims(dy, op), x)
-    return [m.multiply(g, m.realdiv(y, x))]
+    s = x.static_shape
+    axes = op.attrs["axis"]
+    if axes is None or (s is not None and len(axes) == len(s)):
+        flat = array_ops.reshape(x, [-1])
+        return [m.multiply(g, array_ops.reshape_like(_exclusive_products(flat, 0), x))]
+    if s is None:
+        raise ValueError(f"gradient of Prod '{op.name}' over axes {list(axes)} needs a known input rank")
+    if len(axes) == 1:
+        return [m.multiply(g, _exclusive_products(x, axes[0]))]
+    rest = [i for i in range(len(s)) if i not in axes]
+    reduced_n = other_n = 1
+    for i in axes:
+        reduced_n = None if reduced_n is None or s[i] is None else reduced_n * s[i]
+    for i in rest:
+        other_n = None if other_n is None or s[i] is None else other_n * s[i]
+    perm = list(axes) + rest
+    xt = array_ops.transpose(x, perm)
+    if reduced_n is not None:
+        mat = array_ops.reshape(xt, [reduced_n, -1])
+    elif other_n is not None:
+        mat = array_ops.reshape(xt, [-1, other_n])
+    else:
+        raise ValueError(f"gradient of Prod '{op.name}' over axes {list(axes)} needs the sizes of either the "
+                         f"reduced or the kept dimensions (input shape {s})")
+    y = array_ops.reshape_like(_exclusive_products(mat, 0), xt)
+    return [m.multiply(g, array_ops.transpose(y, array_ops.inverse_permutation(perm)))]
+
+
+@register_gradient("Cumsum")
+def _cumsum_grad(op, dy):
+    # the adjoint of a running sum is the running sum in the other direction
+    a = op.attrs
+    return [m.cumsum(dy, a["axis"], exclusive=a["exclusive"], reverse=not a["reverse"])]
+
+
+@register_gradient("Cumprod")
+def _cumprod_grad(op, dy):
+    # d/dx_i sum_k dy_k prod_{j<=k} x_j = sum_{k>=i} dy_k y_k / x_i, with TF's div_no_nan (0 where x_i = 0)
+    x = op.inputs[0]
+    a = op.attrs
+    prod = m.cumprod(x, a["axis"], exclusive=a["exclusive"], reverse=a["reverse"])
+    out = m.cumsum(m.multiply(prod, dy), a["axis"], exclusive=a["exclusive"], reverse=not a["reverse"])
+    return [m.div_no_nan(out, x)]
+
+
+@register_gradient("DivNoNan")
+def _div_no_nan_grad(op, dy):
+    # as RealDiv's, with 0 where y = 0
+    x, y = op.inputs
+    return [unbroadcast(m.div_no_nan(dy, y), x),
+            unbroadcast(m.multiply(dy, m.div_no_nan(m.div_no_nan(m.negative(x), y), y)), y)]
 
 
 @register_gradient("SumToShape")

@@ -170,7 +170,7 @@ _UNARY_UFUNC = {
 }
 for _t, _uf in _UNARY_UFUNC.items():
     registry.register_kernel(_t, inplace=(0,), elementwise=True)(_ufunc_kernel(_uf))
-registry.not_differentiable("Sign", "Floor", "Ceil", "Round", "LogicalNot")
+registry.not_differentiable("Floor", "Ceil", "Round", "LogicalNot")
 
 
 def _unary(op_type: str, x: Any, name: str | None, float_only: bool = False) -> Tensor:
@@ -412,8 +412,9 @@ def _add_n_kernel(op: Operation, ctx: Any) -> Any:
 
 
 def clip_by_value(t: Any, clip_value_min: Any, clip_value_max: Any, name: str | None = None) -> Tensor:
+    """TF's order: ``maximum(minimum(t, max), min)``, so ``min > max`` gives ``min`` everywhere."""
     t = convert_to_tensor(t)
-    return minimum(maximum(t, clip_value_min), clip_value_max, name=name)
+    return maximum(minimum(t, clip_value_max), clip_value_min, name=name)
 
 
 def where(condition: Any, x: Any = None, y: Any = None, name: str | None = None) -> Tensor:
@@ -515,9 +516,12 @@ registry.register_kernel("BatchMatMul")(_matmul_factory)
 def _reduce(op_type: str, x: Any, axis: Any, keepdims: bool, name: str | None,
             out_dtype: Any = None) -> Tensor:
     x = convert_to_tensor(x)
+    if x.dtype.is_bool:
+        raise TypeError(f"{op_type} '{name or op_type}': input {x.name} is bool; reductions need a numeric "
+                        "tensor (cast it first)")
     s = x.static_shape
     rank = None if s is None else len(s)
-    axes = static_axes(axis, rank, op_type)
+    axes = static_axes(axis, rank, op_type, unique=True)
     if s is None:
         shape = None
     elif keepdims:
@@ -563,6 +567,13 @@ def reduce_prod(input_tensor: Any, axis: Any = None, keepdims: Any = False, name
 _REDUCE_UFUNC = {"Sum": "add", "Max": "maximum", "Min": "minimum", "Prod": "multiply", "Mean": "add"}
 
 
+def _extreme(dt: np.dtype, lowest: bool) -> Any:
+    if dt.kind == "f":
+        return -np.inf if lowest else np.inf
+    info = np.iinfo(dt)
+    return info.min if lowest else info.max
+
+
 def _reduce_kernel(op_type: str, fname: str):
     def factory(op: Operation, ctx: Any) -> Any:
         xp = ctx.xp
@@ -576,14 +587,32 @@ def _reduce_kernel(op_type: str, fname: str):
 
         def run(x: Any, out: Any = None) -> Any:
             ax = axes if axes is not None else tuple(range(x.ndim))
-            if integer_mean:  # TF: integer mean truncates
+            if integer_mean:
+                # TF accumulates integers in a wide type and truncates the quotient toward zero
+                # (mean([-1, -2]) = -1, uint8 mean([200, 200, 255]) = 218); an empty mean is 0
                 n = 1
                 for a in ax:
                     n *= x.shape[a]
-                r = xp.asarray(xp.sum(x, axis=ax, keepdims=keep, dtype=dt) // max(n, 1), dtype=dt)
+                wide = xp.uint64 if dt.kind == "u" else xp.int64
+                total = xp.sum(x, axis=ax, keepdims=keep, dtype=wide)
+                if dt.kind == "u":
+                    q = total // max(n, 1)
+                else:
+                    q = xp.sign(total) * (xp.abs(total) // max(n, 1))
+                r = xp.asarray(q).astype(dt)
                 if out is None:
                     return r
                 xp.copyto(out, r)
+                return out
+            if op_type in ("Mean", "Max", "Min") and any(x.shape[a] == 0 for a in ax):
+                # TF's values for a reduction over nothing: the mean is 0 / 0 = NaN, the max the
+                # lowest value of the dtype (-inf), the min the highest (numpy warns or raises)
+                shape = tuple(1 if i in ax else d for i, d in enumerate(x.shape)) if keep else \
+                    tuple(d for i, d in enumerate(x.shape) if i not in ax)
+                fill = np.nan if op_type == "Mean" else _extreme(dt, op_type == "Max")
+                if out is None:
+                    return xp.full(shape, fill, dtype=dt)
+                out.fill(fill)
                 return out
             r = f(x, axis=ax, keepdims=keep, out=out, **kw)
             if out is None and not hasattr(r, "shape"):
@@ -592,7 +621,7 @@ def _reduce_kernel(op_type: str, fname: str):
 
         def bind(x: Any, out: Any) -> Any:
             ax = axes if axes is not None else tuple(range(x.ndim))
-            if ufunc_reduce is None or xp.__name__ != "numpy" or integer_mean:
+            if ufunc_reduce is None or xp.__name__ != "numpy" or integer_mean or any(x.shape[a] == 0 for a in ax):
                 return partial(run, x, out=out)
             red = partial(ufunc_reduce, x, axis=ax, keepdims=keep, out=out, **kw)
             if op_type != "Mean":
@@ -600,7 +629,8 @@ def _reduce_kernel(op_type: str, fname: str):
             n = 1
             for a in ax:
                 n *= x.shape[a]
-            inv = xp.asarray(1.0 / max(n, 1), dtype=out.dtype)
+            # the mean of nothing is 0 / 0 = NaN, as on the allocating path and in TF
+            inv = xp.asarray(1.0 / n if n else np.nan, dtype=out.dtype)
             mul = xp.multiply
 
             def step() -> None:
@@ -642,11 +672,19 @@ def _arg(op_type: str, x: Any, axis: Any, name: str | None, output_type: Any) ->
 
 def _arg_kernel(fname: str):
     def factory(op: Operation, ctx: Any) -> Any:
-        f = getattr(ctx.xp, fname)
+        xp = ctx.xp
+        f = getattr(xp, fname)
         ax = op.attrs["axis"]
         dt = op.outputs[0].dtype.np
 
+        # TF's kernel compares with > (<), so a NaN never wins: argmax([1, nan, 3]) = 2
+        fill = -np.inf if fname == "argmax" else np.inf
+
         def run(x: Any, out: Any = None) -> Any:
+            if x.dtype.kind == "f":
+                nan = xp.isnan(x)
+                if nan.any():
+                    x = xp.where(nan, xp.asarray(fill, dtype=x.dtype), x)
             r = f(x, axis=ax)
             if out is None:
                 return r.astype(dt, copy=False)
@@ -659,6 +697,94 @@ def _arg_kernel(fname: str):
 registry.register_kernel("ArgMax")(_arg_kernel("argmax"))
 registry.register_kernel("ArgMin")(_arg_kernel("argmin"))
 registry.not_differentiable("ArgMax", "ArgMin")
+
+
+# --- cumulative sums and products, div_no_nan ---------------------------------------------------
+
+def _cumulative(op_type: str, x: Any, axis: Any, exclusive: bool, reverse: bool, name: str | None) -> Tensor:
+    x = convert_to_tensor(x)
+    if isinstance(axis, Tensor):
+        raise TypeError(f"{op_type}: axis must be a Python int, not a Tensor")
+    if x.dtype.is_bool:
+        raise TypeError(f"{op_type} '{name or op_type}': input {x.name} must be numeric, got bool")
+    s = x.static_shape
+    ax = int(axis)
+    if s is not None:
+        if len(s) == 0 or not -len(s) <= ax < len(s):
+            raise ValueError(f"{op_type} '{name or op_type}': axis {ax} is out of range for {x.name} of shape "
+                             f"{fmt_shape(s)}")
+        ax %= len(s)
+    return make_op(op_type, [x], attrs={"axis": ax, "exclusive": bool(exclusive), "reverse": bool(reverse)},
+                   shape=s, dtype=x.dtype, name=name)
+
+
+def cumsum(x: Any, axis: Any = 0, exclusive: bool = False, reverse: bool = False,
+           name: str | None = None) -> Tensor:
+    """Running sums along ``axis``; ``exclusive`` leaves out the element itself, ``reverse`` runs backwards."""
+    return _cumulative("Cumsum", x, axis, exclusive, reverse, name)
+
+
+def cumprod(x: Any, axis: Any = 0, exclusive: bool = False, reverse: bool = False,
+            name: str | None = None) -> Tensor:
+    """Running products along ``axis`` (``exclusive``, ``reverse`` as in ``cumsum``)."""
+    return _cumulative("Cumprod", x, axis, exclusive, reverse, name)
+
+
+def _cumulative_kernel(fname: str, identity: int):
+    def factory(op: Operation, ctx: Any) -> Any:
+        xp = ctx.xp
+        excl, rev = op.attrs["exclusive"], op.attrs["reverse"]
+        dt = op.outputs[0].dtype.np
+
+        def run(x: Any, out: Any = None) -> Any:
+            ax = op.attrs["axis"] % x.ndim
+            v = xp.flip(x, ax) if rev else x
+            r = getattr(xp, fname)(v, axis=ax, dtype=dt)
+            if excl:  # shift by one: [identity, r_0, ..., r_{n-2}]
+                shifted = xp.empty_like(r)
+                head = [slice(None)] * x.ndim
+                head[ax] = slice(0, 1)
+                shifted[tuple(head)] = identity
+                dst, src = list(head), list(head)
+                dst[ax], src[ax] = slice(1, None), slice(0, -1)
+                shifted[tuple(dst)] = r[tuple(src)]
+                r = shifted
+            if rev:
+                r = xp.flip(r, ax)
+            if out is None:
+                return xp.ascontiguousarray(r)
+            xp.copyto(out, r)
+            return out
+        return run
+    return factory
+
+
+registry.register_kernel("Cumsum")(_cumulative_kernel("cumsum", 0))
+registry.register_kernel("Cumprod")(_cumulative_kernel("cumprod", 1))
+
+
+def div_no_nan(x: Any, y: Any, name: str | None = None) -> Tensor:
+    """x / y, and 0 where y is 0 (floating-point inputs)."""
+    x, y = binary_operands(x, y)
+    if not x.dtype.is_floating:
+        raise TypeError(f"div_no_nan needs floating-point inputs, got {x.name} of {x.dtype.name}")
+    shape = broadcast_static(x.static_shape, y.static_shape, f"DivNoNan '{name or 'div_no_nan'}'")
+    return make_op("DivNoNan", [x, y], shape=shape, dtype=x.dtype, name=name)
+
+
+@registry.register_kernel("DivNoNan")
+def _div_no_nan_kernel(op: Operation, ctx: Any) -> Any:
+    xp = ctx.xp
+    dt = op.outputs[0].dtype.np
+
+    def run(x: Any, y: Any, out: Any = None) -> Any:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = xp.where(y == 0, xp.asarray(0, dtype=dt), xp.divide(x, y))
+        if out is None:
+            return xp.asarray(r, dtype=dt)
+        xp.copyto(out, r)
+        return out
+    return run
 
 
 # --- broadcasting helpers used by gradients ---------------------------------------------------

@@ -14,10 +14,6 @@ def _is_zero(t) -> bool:
     return t is None or t.op.type == "ZerosLike"
 
 
-def _zero(x):
-    return m.scalar_like(0.0, x)
-
-
 # --- activations -----------------------------------------------------------------------------------
 
 @register_gradient("Relu")
@@ -29,38 +25,57 @@ def _relu_grad(op, dy):
 def _relu_grad_grad(op, ddx):
     # ReluGrad(dy, y) = dy * (y > 0): linear in dy, piecewise constant in y
     _, y = op.inputs
-    return [nn.relu_grad(ddx, y), None]
-
-
-def _mask(cond, like):
-    """cond as 0/1 in like's dtype, so a piecewise slope is one multiply rather than a select."""
-    return m.cast(cond, like.dtype)
+    return [nn.relu_grad(ddx, y), array_ops.zeros_like(y)]
 
 
 @register_gradient("Relu6")
 def _relu6_grad(op, dy):
-    (x,) = op.inputs
-    inside = m.logical_and(m.greater(x, _zero(x)), m.less(x, m.scalar_like(6.0, x)))
-    return [m.multiply(dy, _mask(inside, dy))]
+    return [nn.relu6_grad(dy, op.outputs[0])]
+
+
+@register_gradient("Relu6Grad")
+def _relu6_grad_grad(op, ddx):
+    # linear in dy, piecewise constant in y: zeros (a tensor, as TF) for y
+    _, y = op.inputs
+    return [nn.relu6_grad(ddx, y), array_ops.zeros_like(y)]
 
 
 @register_gradient("LeakyRelu")
 def _leaky_relu_grad(op, dy):
-    # d/dx = 1 for x > 0, alpha otherwise: alpha + (1 - alpha) [x > 0]
-    (x,) = op.inputs
-    alpha = op.attrs["alpha"]
-    positive = _mask(m.greater(x, _zero(x)), dy)
-    slope = m.add(m.scalar_like(alpha, dy), m.multiply(m.scalar_like(1.0 - alpha, dy), positive))
-    return [m.multiply(dy, slope)]
+    return [nn.leaky_relu_grad(dy, op.inputs[0], op.attrs["alpha"])]
+
+
+@register_gradient("LeakyReluGrad")
+def _leaky_relu_grad_grad(op, ddx):
+    _, x = op.inputs
+    return [nn.leaky_relu_grad(ddx, x, op.attrs["alpha"]), array_ops.zeros_like(x)]
 
 
 @register_gradient("Elu")
 def _elu_grad(op, dy):
-    # d/dx elu = 1 for x > 0, exp(x) = y + 1 otherwise: 1 + [x <= 0] y
-    (x,) = op.inputs
-    y = op.outputs[0]
-    slope = m.add(m.scalar_like(1.0, y), m.multiply(_mask(m.less_equal(x, _zero(x)), y), y))
-    return [m.multiply(dy, slope)]
+    # d/dx elu = 1 for x >= 0, exp(x) = y + 1 for x < 0 (TF takes the positive branch at 0)
+    return [nn.elu_grad(dy, op.outputs[0])]
+
+
+@register_gradient("EluGrad")
+def _elu_grad_grad(op, ddx):
+    # EluGrad(dy, y) = dy (y + 1) for y < 0, dy otherwise: d/d(dy) is EluGrad again, d/dy = dy for y < 0
+    dy, y = op.inputs
+    zeros = array_ops.zeros_like(y)
+    return [nn.elu_grad(ddx, y), m.where(m.less(y, zeros), m.multiply(ddx, dy), zeros)]
+
+
+@register_gradient("Selu")
+def _selu_grad(op, dy):
+    return [nn.selu_grad(dy, op.outputs[0])]
+
+
+@register_gradient("SeluGrad")
+def _selu_grad_grad(op, ddx):
+    # SeluGrad(dy, y) = dy (y + scale alpha) for y < 0, dy scale otherwise
+    dy, y = op.inputs
+    zeros = array_ops.zeros_like(y)
+    return [nn.selu_grad(ddx, y), m.where(m.less(y, zeros), m.multiply(ddx, dy), zeros)]
 
 
 @register_gradient("Softplus")
@@ -148,6 +163,8 @@ def _softmax_jvp_t(g, p, axis):
 def _softmax_ce_grad(op, dloss, dbackprop):
     # loss = L lse(x) - sum(z x), backprop b = p L - z with p = softmax(x), L = sum(z).
     # d loss/dx = b, d loss/dz = -log_softmax(x); db/dx = L (diag p - p p^T), db/dz_j = p - e_j.
+    # TF's rule: d loss/dx = b = softmax(x) - z (the true gradient p sum(z) - z when the labels sum
+    # to one), d loss/dz = -log_softmax(x); through b only x's path (diag p - p p^T) is followed.
     x, z = op.inputs
     ax = op.attrs["axis"]
     b = op.outputs[1]
@@ -155,10 +172,7 @@ def _softmax_ce_grad(op, dloss, dbackprop):
     gx = m.multiply(d, b)
     gz = m.multiply(d, m.negative(nn.log_softmax(x, axis=ax)))
     if not _is_zero(dbackprop):
-        p = nn.softmax(x, axis=ax)
-        zsum = m.reduce_sum(z, axis=ax, keepdims=True)
-        gx = m.add(gx, m.multiply(zsum, _softmax_jvp_t(dbackprop, p, ax)))
-        gz = m.add(gz, m.subtract(m.reduce_sum(m.multiply(dbackprop, p), axis=ax, keepdims=True), dbackprop))
+        gx = m.add(gx, _softmax_jvp_t(dbackprop, nn.softmax(x, axis=ax), ax))
     return [gx, gz]
 
 
@@ -212,13 +226,13 @@ def _max_pool_grad(op, dy):
 def _max_pool_grad_grad(op, ddx):
     # linear in dy (the routing is piecewise constant in x): the adjoint gathers ddx at the argmax
     x, y, _ = op.inputs
-    return [None, None, nn.max_pool_grad_grad(x, y, ddx, nn._pool_attrs(op))]
+    return [array_ops.zeros_like(x), array_ops.zeros_like(y), nn.max_pool_grad_grad(x, y, ddx, nn._pool_attrs(op))]
 
 
 @register_gradient("MaxPoolGradGrad")
 def _max_pool_grad_grad_grad(op, dz):
     x, y, _ = op.inputs
-    return [None, None, nn.max_pool_grad(x, y, dz, nn._pool_attrs(op))]
+    return [array_ops.zeros_like(x), array_ops.zeros_like(y), nn.max_pool_grad(x, y, dz, nn._pool_attrs(op))]
 
 
 @register_gradient("AvgPool")

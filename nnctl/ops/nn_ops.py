@@ -124,6 +124,30 @@ def _relu6_kernel(op: Operation, ctx: Any) -> Any:
     return run
 
 
+def _elementwise(fn):
+    """A kernel from ``fn(xp, attrs, *inputs) -> array`` (allocating; copied into ``out`` when given)."""
+    def factory(op: Operation, ctx: Any) -> Any:
+        xp, attrs, dt = ctx.xp, op.attrs, op.outputs[0].dtype.np
+
+        def run(*ins: Any, out: Any = None) -> Any:
+            r = fn(xp, attrs, *ins)
+            if out is None:
+                return xp.asarray(r, dtype=dt)
+            xp.copyto(out, r, casting="unsafe")
+            return out
+        return run
+    return factory
+
+
+def relu6_grad(dy: Tensor, y: Tensor, name: str | None = None) -> Tensor:
+    """Relu6Grad(dy, y) = dy * (0 < y < 6), from relu6's output y (TF's rule)."""
+    return make_op("Relu6Grad", [dy, y], shape=y.static_shape, dtype=dy.dtype, name=name)
+
+
+registry.register_kernel("Relu6Grad", elementwise=True)(_elementwise(
+    lambda xp, a, dy, y: dy * ((y > 0) & (y < 6))))
+
+
 def leaky_relu(features: Any, alpha: float = 0.2, name: str | None = None) -> Tensor:
     """features where positive, alpha * features elsewhere."""
     x = convert_to_tensor(features)
@@ -143,6 +167,16 @@ def _leaky_relu_kernel(op: Operation, ctx: Any) -> Any:
         out = xp.multiply(x, alpha, out=out)
         return pick(out, x, out=out)
     return run
+
+
+def leaky_relu_grad(dy: Tensor, x: Tensor, alpha: float, name: str | None = None) -> Tensor:
+    """LeakyReluGrad(dy, x) = dy for x > 0, alpha * dy otherwise."""
+    return make_op("LeakyReluGrad", [dy, x], attrs={"alpha": float(alpha)}, shape=x.static_shape,
+                   dtype=dy.dtype, name=name)
+
+
+registry.register_kernel("LeakyReluGrad", elementwise=True)(_elementwise(
+    lambda xp, a, dy, x: xp.where(x > 0, dy, dy * xp.asarray(a["alpha"], dtype=dy.dtype))))
 
 
 def elu(features: Any, name: str | None = None) -> Tensor:
@@ -167,15 +201,38 @@ def _elu_kernel(op: Operation, ctx: Any) -> Any:
     return run
 
 
+def elu_grad(dy: Tensor, y: Tensor, name: str | None = None) -> Tensor:
+    """EluGrad(dy, y) = dy * (y + 1) for y < 0, dy otherwise: from elu's output y; at 0 the positive
+    branch, as TF."""
+    return make_op("EluGrad", [dy, y], shape=y.static_shape, dtype=dy.dtype, name=name)
+
+
+registry.register_kernel("EluGrad", elementwise=True)(_elementwise(
+    lambda xp, a, dy, y: xp.where(y < 0, dy * (y + 1), dy)))
+
+# the self-normalising constants of Klambauer et al. (2017)
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
 def selu(features: Any, name: str | None = None) -> Tensor:
-    """scale * elu with alpha, the self-normalising constants of Klambauer et al. (2017)."""
-    alpha, scale = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+    """scale * x for x > 0, scale * alpha * (exp(x) - 1) otherwise."""
     x = _float_input(features, "Selu", name, "features")
-    with name_scope(name or "Selu"):
-        # elu(x) - relu(x) is 0 for x > 0 and elu(x) otherwise
-        r = relu(x)
-        return m.multiply(m.scalar_like(scale, x),
-                          m.add(r, m.multiply(m.scalar_like(alpha, x), m.subtract(elu(x), r))))
+    return _same_op("Selu", x, name)
+
+
+registry.register_kernel("Selu", elementwise=True)(_elementwise(
+    lambda xp, a, x: xp.asarray(_SELU_SCALE, dtype=x.dtype) * xp.where(
+        x > 0, x, xp.asarray(_SELU_ALPHA, dtype=x.dtype) * xp.expm1(xp.minimum(x, 0)))))
+
+
+def selu_grad(dy: Tensor, y: Tensor, name: str | None = None) -> Tensor:
+    """SeluGrad(dy, y) = dy * (y + scale * alpha) for y < 0, dy * scale otherwise (y: selu's output)."""
+    return make_op("SeluGrad", [dy, y], shape=y.static_shape, dtype=dy.dtype, name=name)
+
+
+registry.register_kernel("SeluGrad", elementwise=True)(_elementwise(
+    lambda xp, a, dy, y: xp.where(y < 0, dy * (y + xp.asarray(_SELU_SCALE * _SELU_ALPHA, dtype=y.dtype)),
+                                  dy * xp.asarray(_SELU_SCALE, dtype=y.dtype))))
 
 
 def softplus(features: Any, name: str | None = None) -> Tensor:
@@ -680,7 +737,12 @@ def sigmoid_cross_entropy_with_logits(_sentinel: Any = None, labels: Any = None,
             a is not None and b is not None and a != b for a, b in zip(xs, zs))):
         raise ValueError(f"logits and labels must have the same shape ({fmt_shape(xs)} vs {fmt_shape(zs)})")
     with name_scope(name or "logistic_loss"):
-        return m.add(m.subtract(relu(x), m.multiply(x, z)), m.log1p(m.exp(m.negative(m.abs(x)))))
+        # TF's form: max(x, 0) and -|x| as selects on x >= 0, so at x = 0 both take the x >= 0 branch
+        # and the gradient there is 1 - z - 1/2 = 0.5 - z (relu and abs would give -z)
+        cond = m.greater_equal(x, array_ops.zeros_like(x))
+        relu_logits = m.where(cond, x, array_ops.zeros_like(x))
+        neg_abs_logits = m.where(cond, m.negative(x), x)
+        return m.add(m.subtract(relu_logits, m.multiply(x, z)), m.log1p(m.exp(neg_abs_logits)))
 
 
 def weighted_cross_entropy_with_logits(labels: Any = None, logits: Any = None, pos_weight: Any = None,
@@ -746,8 +808,9 @@ def _softmax_ce_kernel(op: Operation, ctx: Any) -> Any:
     scratch = Scratch(xp)
 
     # One pass for loss and backprop. With s = x - max(x), S = sum(exp s) and L = sum(z):
-    #   loss = L log S - sum(z s),   backprop = d loss / dx = softmax(x) L - z
-    # (softmax - z when the labels sum to one, as in TF's op).
+    #   loss = L log S - sum(z s),   backprop = softmax(x) - z
+    # backprop is d loss / dx when the labels sum to one; TF's op returns softmax - z for any labels
+    # (and uses it as the gradient), so nnctl does too.
     def run(x: Any, z: Any, out: Any = None) -> Any:
         ax = op.attrs["axis"] % x.ndim
         if out is None:
@@ -768,7 +831,7 @@ def _softmax_ce_kernel(op: Operation, ctx: Any) -> Any:
         xp.sum(b, axis=ax, keepdims=True, out=r)
         xp.sum(z, axis=ax, keepdims=True, out=zsum)
         f = scratch("f", rshape, x.dtype)
-        xp.divide(zsum, r, out=f)
+        xp.reciprocal(r, out=f)
         xp.log(r, out=r)
         xp.multiply(r, zsum, out=r)
         xp.subtract(r, lk, out=lk)

@@ -83,9 +83,24 @@ def _host_draw(op: Operation, ctx: Any, draw) -> Any:
 @registry.register_kernel("RandomUniform", stateful=True)
 def _uniform_kernel(op: Operation, ctx: Any) -> Any:
     lo, hi = op.attrs["minval"], op.attrs["maxval"]
+    dt = op.attrs["dtype"].np
     if op.attrs["dtype"].is_integer:
         return _host_draw(op, ctx, lambda rng, s: rng.integers(int(lo), int(hi), size=s))
-    return _host_draw(op, ctx, lambda rng, s: lo + (hi - lo) * rng.random(s))
+    if dt == np.float16:
+        # as TF: u = k / 1024 with 10 random mantissa bits, then minval + u (maxval - minval) in float16,
+        # so rounding never lands on maxval for the default [0, 1)
+        span, base = np.float16(hi - lo), np.float16(lo)
+        return _host_draw(op, ctx, lambda rng, s: (rng.integers(0, 1024, size=s).astype(np.float16)
+                                                   * np.float16(1 / 1024)) * span + base)
+    top = np.nextafter(dt.type(hi), dt.type(lo)) if hi > lo else dt.type(hi)
+
+    # [minval, maxval): a draw that rounds up to maxval in the output dtype is moved just below it
+    def draw(rng: np.random.Generator, s: tuple) -> np.ndarray:
+        v = (lo + (hi - lo) * rng.random(s)).astype(dt)
+        if hi > lo:
+            np.minimum(v, top, out=v)
+        return v
+    return _host_draw(op, ctx, draw)
 
 
 @registry.register_kernel("RandomStandardNormal", stateful=True)

@@ -10,8 +10,6 @@ from typing import Any
 
 import numpy as np
 
-METRICS = ("accuracy", "mse", "mae")
-
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
     m = z.max(axis=1, keepdims=True)
@@ -105,3 +103,12 @@ def run_outputs(run_fn: Any, x: np.ndarray, batch_size: int = 1024) -> tuple[np.
     if not ls:
         return np.zeros((0, 1)), np.zeros((0, 1))
     return np.concatenate(ls), np.concatenate(os_)
+
+
+def evaluate_model(model: Any, sess: Any, split: Any, cfg: Any) -> dict[str, float]:
+    """Loss and metrics of the inference branch of ``model`` (in ``sess``) over a whole split."""
+    def fn(xb: np.ndarray) -> Any:
+        return sess.run([model.logits, model.outputs], {model.x: xb})
+    logits, outputs = run_outputs(fn, split.x)
+    weights = sess.run([w.value() for w in model.weights]) if cfg.loss.l2 else []
+    return score(model.head, logits, outputs, split.y, list(cfg.metrics), l2_penalty(cfg.loss.l2, weights))

@@ -8,13 +8,8 @@ state, how far metrics.jsonl had got), so a resumed run ends bit-identical to an
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import hashlib
-import io
 import json
 import math
-import os
 import signal
 import threading
 import time
@@ -28,25 +23,27 @@ import yaml
 
 import nnctl as tf
 from nnctl.backends import get_backend
-from nnctl.builder import Model, build_model
+from nnctl.builder import Model
 from nnctl.config import config_to_dict, load_config
 from nnctl.data import Batcher
-from nnctl.data.splits import Split, Splits, load_splits
+from nnctl.data.splits import Split, Splits
 from nnctl.errors import FileFormatError, InputError, NonFiniteError, RuntimeFailure
-from nnctl.fileio import (
-    append_text,
-    atomic_write_bytes,
-    atomic_write_json,
-    atomic_write_text,
-    check_inside,
-    create_exclusive,
-)
+from nnctl.fileio import atomic_write_json, atomic_write_text
 from nnctl.train import checkpoint as ckpt
-from nnctl.train.evaluation import l2_penalty, run_outputs, score
+from nnctl.train.evaluation import evaluate_model
 from nnctl.train.progress import Reporter
-from nnctl.train.runlock import LOCK_FILE, RunLock
+from nnctl.train.runlock import RunLock
+from nnctl.train.rundir import (  # noqa: F401  (read_metrics, write_metrics_csv: long-standing imports from here)
+    RunDir,
+    build_for_config,
+    config_diff,
+    config_fingerprint,
+    json_safe,
+    read_metrics,
+    write_metrics_csv,
+)
+from nnctl.vocab import metric_mode
 
-CONFIG_FILE, METRICS_FILE, METRICS_CSV, SUMMARY_FILE = "config.yaml", "metrics.jsonl", "metrics.csv", "summary.json"
 _TRAIN_EVAL_MAX = 10000  # examples of the training split scored at each evaluation
 
 
@@ -64,119 +61,6 @@ class TrainResult:
     status: str
     steps: int
     summary: dict[str, Any] = field(default_factory=dict)
-
-
-def config_fingerprint(cfg_dict: dict) -> str:
-    return hashlib.sha256(json.dumps(cfg_dict, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(d, dict):
-        out: dict[str, Any] = {}
-        for k, v in d.items():
-            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    if isinstance(d, list) and d and all(isinstance(x, dict) for x in d):
-        out = {}
-        for i, v in enumerate(d):
-            out.update(_flatten(v, f"{prefix}[{i}]"))
-        return out
-    return {prefix: d}
-
-
-def config_diff(old: dict, new: dict) -> list[str]:
-    a, b = _flatten(old), _flatten(new)
-    lines = []
-    for k in sorted(set(a) | set(b)):
-        if a.get(k, "<absent>") != b.get(k, "<absent>"):
-            lines.append(f"{k}: {a.get(k, '<absent>')!r} -> {b.get(k, '<absent>')!r}")
-    return lines
-
-
-class RunDir:
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.config = self.path / CONFIG_FILE
-        self.metrics = self.path / METRICS_FILE
-        self.metrics_csv = self.path / METRICS_CSV
-        self.summary = self.path / SUMMARY_FILE
-        self.checkpoints = self.path / "checkpoints"
-
-    def prepare(self, resume: bool, explicit: bool) -> bool:
-        """Fail before training if the run dir cannot be used (exists, missing parent, unwritable).
-
-        Returns True when this call created the run directory."""
-        from nnctl.fileio import check_path_length
-        p = self.path
-        check_path_length(p, "run directory")
-        created = False
-        if resume:
-            if not self.config.is_file():
-                raise InputError(f"--resume: {p} is not a run directory (no {CONFIG_FILE}); nothing to resume")
-        else:
-            if p.exists() and (not p.is_dir() or not self._is_fresh()):
-                raise InputError(f"run directory {p} already exists; use --resume to continue it, or choose a "
-                                 "new --run-dir")
-            for anc in [p.parent, *p.parent.parents]:
-                if anc.exists():
-                    if not anc.is_dir():
-                        raise InputError(f"cannot create run directory {p}: {anc} is a file, not a folder")
-                    break
-            if explicit and not p.parent.is_dir():
-                raise InputError(f"cannot create run directory {p}: its parent {p.parent} does not exist")
-            created = not p.exists()
-            try:
-                p.mkdir(parents=not explicit, exist_ok=True)
-            except OSError as e:
-                raise InputError(f"cannot create run directory {p}: {e.strerror}") from None
-        self.refuse_links()
-        probe = p / f".write-test-{os.getpid()}"
-        try:
-            with contextlib.suppress(FileNotFoundError):
-                probe.unlink()  # left by a killed start with the same pid
-            create_exclusive(p, probe, b"ok")
-            probe.unlink()
-            if not self.checkpoints.is_symlink():
-                self.checkpoints.mkdir(exist_ok=True)
-        except OSError as e:
-            raise InputError(f"run directory {p} is not writable: {e.strerror}") from None
-        return created
-
-    def refuse_links(self) -> None:
-        """InputError for a symbolic link where nnctl writes (a file, checkpoints/, a checkpoint
-        folder): a run directory is never a way to write elsewhere."""
-        targets = [self.config, self.metrics, self.metrics_csv, self.summary, self.checkpoints,
-                   self.path / LOCK_FILE]
-        if self.checkpoints.is_dir() and not self.checkpoints.is_symlink():
-            targets += [self.checkpoints / ckpt.BEST_FILE]
-            targets += [q for _, q in ckpt.list_checkpoints(self.checkpoints)]
-        for t in targets:
-            check_inside(self.path, t)
-
-    def clean_temporaries(self) -> None:
-        """Remove the temporary files of atomic writes killed mid-way (``.metrics.csv.*.tmp`` ...);
-        called once this process holds the run's lock, so no live writer owns them."""
-        for q in self.path.glob(".*.tmp"):
-            if q.is_file() and not q.is_symlink():
-                with contextlib.suppress(OSError):
-                    q.unlink()
-        for q in self.path.glob(".write-test-*"):
-            with contextlib.suppress(OSError):
-                q.unlink()
-
-    def _is_fresh(self) -> bool:
-        """Empty, or holding only the empty checkpoints/ folder that a start which failed early leaves
-        (and the lock file of a process that is starting there)."""
-        entries = [e for e in self.path.iterdir() if e.name != LOCK_FILE]
-        return all(e == self.checkpoints and e.is_dir() and not any(e.iterdir()) for e in entries)
-
-    def remove_if_empty(self) -> None:
-        """Undo ``prepare`` after a failed start; only empty folders are removed, never a file."""
-        for d in (self.checkpoints, self.path):
-            try:
-                d.rmdir()
-            except OSError:
-                return
 
 
 class Trainer:
@@ -203,6 +87,7 @@ class Trainer:
     def _setup(self) -> None:
         created = self.run.prepare(self.resume, self.explicit)
         try:
+            # one writer per run dir, held until this process exits (nnctl.train.runlock)
             self.lock.acquire(self.warn)
             if not self.resume and not self.run._is_fresh():
                 raise InputError(f"run directory {self.run.path} already exists; use --resume to continue it, or "
@@ -227,10 +112,10 @@ class Trainer:
     def _setup_model(self) -> None:
         cfg = self.cfg
         self.backend = get_backend(cfg.backend)
-        self.splits: Splits = load_splits(cfg)
+        self.splits: Splits
+        self.model: Model
+        self.splits, self.model = build_for_config(cfg)
         tr = self.splits.train
-        label_width = tr.y.shape[1] if tr.y.ndim == 2 else 1
-        self.model: Model = build_model(cfg, tr.x.shape[1:], self.splits.num_classes, label_width)
         self.sess = tf.Session(graph=self.model.graph, backend=self.backend)
         self.sess.check_numerics = self.debug_nans
         with self.model.graph.as_default():
@@ -247,16 +132,10 @@ class Trainer:
         self.loss_acc = [0.0, 0]
         es = cfg.train.early_stopping
         self.es_metric = es.metric if es else ("val_" + (cfg.metrics[0] if cfg.metrics else "loss"))
-        self.es_mode = es.mode if es else ("max" if self.es_metric.endswith("accuracy") else "min")
+        self.es_mode = es.mode if es else metric_mode(self.es_metric)
 
     def _restore(self) -> None:
-        try:
-            stored = yaml.safe_load(self.run.config.read_text(encoding="utf-8")) or {}
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-            raise FileFormatError(f"{self.run.config}: damaged run config ({type(e).__name__}); it records the "
-                                  "config the run was started with and cannot be resumed without it") from None
-        if not isinstance(stored, dict):
-            raise FileFormatError(f"{self.run.config}: damaged run config (not a mapping)")
+        stored = self.run.read_config_dict()
         skipped: list[str] = []
 
         def warn(msg: str) -> None:
@@ -277,7 +156,7 @@ class Trainer:
                                  "\n  " + "\n  ".join(cdiff))
             self.warn(f"{self.run.path} has no checkpoint yet (stopped before the first one): starting again "
                       "from step 0")
-            _truncate(self.run.metrics, 0)
+            self.run.truncate_metrics(0)
             self.resumed_from = None
             return
         if c.manifest.get("graph_fingerprint") != self.model.fingerprint():
@@ -305,13 +184,13 @@ class Trainer:
             # the SHA-256 only proves the file is what was written; a hand-edited state still lands here
             raise FileFormatError(f"{c.path / 'state.json'}: malformed trainer state ({type(e).__name__}: {e})"
                                   ) from None
-        _truncate(self.run.metrics, metrics_bytes, c.path)
+        self.run.truncate_metrics(metrics_bytes, c.path)
         self.resumed_from = c
 
     def _check_resumable(self, c: ckpt.Checkpoint) -> None:
         """A checkpoint resume can use: valid trainer state (types, ranges, the manifest's step, the
-        arrays), batcher and random-stream states this run accepts, and a metrics.jsonl cut at a record
-        boundary. FileFormatError naming the file and field otherwise, so resume falls back past it."""
+        arrays), and batcher and random-stream states this run accepts. FileFormatError naming the
+        file and field otherwise, so resume falls back past it as past a bit flip."""
         ckpt.check_trainer_state(c)
         st = c.state
         probe = Batcher(self.batcher.n_examples, self.batcher.batch_size, shuffle=self.batcher.shuffle,
@@ -445,7 +324,7 @@ class Trainer:
         return round(self.elapsed_before + time.perf_counter() - t0, 4)
 
     def _log(self, rec: dict[str, Any]) -> None:
-        append_text(self.run.path, self.run.metrics, json.dumps(rec, allow_nan=True) + "\n")
+        self.run.append_metrics(rec)
 
     def _early_stopping(self, scores: dict[str, float]) -> tuple[bool, bool]:
         key = self.es_metric[4:] if self.es_metric.startswith("val_") else self.es_metric
@@ -489,7 +368,7 @@ class Trainer:
             "batcher": self.batcher.state_dict(),
             "rng": _rng_to_json(self.sess.context.rng_states()),
             "trainer": {"step": self.step, "elapsed": self._elapsed(t0), "best": self.best, "wait": self.wait,
-                        "loss_acc": self.loss_acc, "metrics_bytes": self.run.metrics.stat().st_size},
+                        "loss_acc": self.loss_acc, "metrics_bytes": self.run.metrics_size()},
             "variables": self.model.variable_specs(),
             "preprocessor": self.splits.preprocessor.to_dict(),
         }
@@ -501,12 +380,12 @@ class Trainer:
         except OSError as e:
             raise RuntimeFailure(f"could not write the checkpoint for step {self.step} in {self.run.checkpoints}: "
                                  f"{e.strerror or e}; earlier checkpoints are intact") from None
-        _fsync_file(self.run.metrics)
-        write_metrics_csv(self.run.metrics, self.run.metrics_csv, root=self.run.path)
+        self.run.sync_metrics()
+        self.run.write_csv()
         return path
 
     def write_summary(self, status: str, t0: float | None) -> dict[str, Any]:
-        recs = read_metrics(self.run.metrics)
+        recs = self.run.records()
         final = {}
         for split in ("train", "val"):
             last = [r for r in recs if r.get("split") == split and r.get("kind") == "eval"]
@@ -516,9 +395,9 @@ class Trainer:
                    "epochs": self.batcher.epoch, "wall_time": self._elapsed(t0) if t0 is not None else None,
                    "final": final, "best": self.best, "metrics": list(self.cfg.metrics),
                    "params": self.model.trainable_params}
-        atomic_write_json(self.run.summary, _json_safe(summary), root=self.run.path)
+        atomic_write_json(self.run.summary, json_safe(summary), root=self.run.path)
         try:
-            write_metrics_csv(self.run.metrics, self.run.metrics_csv, root=self.run.path)
+            self.run.write_csv()
         except OSError as e:  # the summary is written; metrics.csv is derived from metrics.jsonl
             self.warn(f"could not rewrite {self.run.metrics_csv}: {e.strerror or e}")
         return summary
@@ -542,88 +421,12 @@ class Trainer:
         self._stop_signal = signum
 
 
-def evaluate_model(model: Model, sess: Any, split: Split, cfg: Any) -> dict[str, float]:
-    """Loss and metrics of the inference branch over a whole split."""
-    def fn(xb: np.ndarray) -> Any:
-        return sess.run([model.logits, model.outputs], {model.x: xb})
-    logits, outputs = run_outputs(fn, split.x)
-    weights = sess.run([w.value() for w in model.weights]) if cfg.loss.l2 else []
-    return score(model.head, logits, outputs, split.y, list(cfg.metrics), l2_penalty(cfg.loss.l2, weights))
-
-
-def _json_safe(o: Any) -> Any:
-    if isinstance(o, float) and not math.isfinite(o):
-        return str(o)
-    if isinstance(o, dict):
-        return {k: _json_safe(v) for k, v in o.items()}
-    if isinstance(o, list):
-        return [_json_safe(v) for v in o]
-    return o
-
-
 def _rng_to_json(states: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(states, default=lambda v: int(v)))
 
 
 def _rng_from_json(states: dict[str, Any]) -> dict[str, Any]:
     return states
-
-
-def _fsync_file(path: Path) -> None:
-    with contextlib.suppress(OSError), open(path, "rb+") as f:  # best effort: the checkpoint is already durable
-        os.fsync(f.fileno())
-
-
-def _truncate(path: Path, size: int, checkpoint: Path | None = None) -> None:
-    """Cut metrics.jsonl back to what it held at the checkpoint (atomically). The cut must fall at
-    the end of a record that is there: a log shorter than the checkpoint says, or a cut inside a
-    line, means the log or the checkpoint state is damaged, and resuming would tear or lose records."""
-    from nnctl.fileio import read_file_bytes
-    data = b"" if not path.exists() and not path.is_symlink() else read_file_bytes(path, "metrics log")
-    where = f" (metrics_bytes in {checkpoint / 'state.json'})" if checkpoint is not None else ""
-    if size > len(data):
-        raise FileFormatError(f"{path}: holds {len(data)} bytes but the checkpoint recorded {size}{where}: the "
-                              "metrics log was truncated or replaced; restore it or start a new run")
-    if size > 0 and data[size - 1:size] != b"\n":
-        raise FileFormatError(f"{path}: the checkpoint's cut at byte {size}{where} falls inside a record, not at "
-                              "the end of one: the metrics log or the checkpoint state is damaged")
-    if len(data) != size:
-        atomic_write_bytes(path, data[:size], root=path.parent)
-
-
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """The records of metrics.jsonl; lines that do not parse (a torn last line) are skipped."""
-    from nnctl.fileio import read_file_bytes
-    out: list[dict[str, Any]] = []
-    p = Path(path)
-    if not p.exists() and not p.is_symlink():
-        return out
-    for line in read_file_bytes(p, "metrics log").decode("utf-8", errors="replace").splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(rec, dict):
-            out.append(rec)
-    return out
-
-
-def write_metrics_csv(jsonl: Path, out: Path, root: Path | None = None) -> None:
-    recs = read_metrics(jsonl)
-    cols: list[str] = []
-    for r in recs:
-        for k in r:
-            if k not in cols:
-                cols.append(k)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
-    w.writeheader()
-    for r in recs:
-        w.writerow(r)
-    atomic_write_text(out, buf.getvalue(), root=root)
 
 
 def train(config: str | Path, run_dir: str | Path | None = None, overrides: list[str] | tuple = (),

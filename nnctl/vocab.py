@@ -1,0 +1,37 @@
+"""The names nnctl accepts, in one place: activations, losses, metrics, label types, backends.
+
+The config schema, the builder, the evaluation code, the data loaders and the frozen-file loader
+all read these tuples, so a name added here is accepted (and suggested in "did you mean") everywhere.
+This module imports nothing, so the CLI can use it without loading numpy.
+"""
+
+from __future__ import annotations
+
+BACKENDS = ("numpy", "cupy")
+
+LABEL_TYPES = ("class", "onehot", "real")
+CLASS_LABEL_TYPES = ("class", "onehot")
+
+ACTIVATIONS = ("none", "linear", "relu", "relu6", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softplus",
+               "softmax")
+
+LOSSES = ("sum_squares", "mse", "cross_entropy", "binary_cross_entropy")
+
+# Metrics by what they need: class labels, real-valued targets, or either.
+CLASS_METRICS = ("accuracy",)
+REGRESSION_METRICS: tuple[str, ...] = ()
+ANY_METRICS = ("mse", "mae")
+METRICS = (*CLASS_METRICS, *ANY_METRICS, *REGRESSION_METRICS)
+
+# Metrics where a larger value is better (early stopping defaults to mode max for them).
+MAX_METRICS = frozenset({"accuracy"})
+
+
+def metric_mode(metric: str) -> str:
+    """'max' when larger is better for ``metric`` (with or without a ``val_``/``train_`` prefix), else 'min'."""
+    name = metric
+    for prefix in ("val_", "train_"):
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+            break
+    return "max" if name in MAX_METRICS else "min"
