@@ -351,7 +351,7 @@ def test_gzip_csv_bomb_is_refused_with_bounded_memory(tmp_path):
     _bomb_csv(bomb, 400)  # ~1.2 MB of gzip -> 400 MiB of CSV -> gigabytes once parsed
     cfg = tmp_path / "c.yaml"
     cfg.write_text(XOR.read_text().replace("../datasets/xor.csv", str(bomb)))
-    code, err, peak = cli_peak("validate", cfg, budget="512M")
+    code, err, peak = cli_peak("validate", cfg, budget="128M")
     line = clean_error(code, err, 1)
     assert "out of memory" in line and "bomb.csv.gz" in line and "NNCTL_MEMORY_BUDGET" in line
     assert peak < 400, f"peak RSS {peak} MiB"

@@ -396,8 +396,8 @@ def _validate(meta: dict, graph: Graph) -> Signature:
     nc = lab.get("num_classes")
     if nc is not None and (isinstance(nc, bool) or not isinstance(nc, int) or not 1 <= nc <= 1_000_000):
         raise ValueError(f"labels.num_classes must be an integer in [1, 1000000] or null, got {repr(nc)[:40]}")
-    if lab.get("type") is not None and lab.get("type") not in _LABEL_TYPES:
-        raise ValueError(f"labels.type must be one of {', '.join(_LABEL_TYPES)}")
+    if lab.get("type") is not None and lab.get("type") not in LABEL_TYPES:
+        raise ValueError(f"labels.type must be one of {', '.join(LABEL_TYPES)}")
     _str_list(meta["features"].get("names"), "features.names")
     _str_list(meta["labels"].get("names"), "labels.names")
     _str_list(meta["labels"].get("class_names"), "labels.class_names")

@@ -32,7 +32,6 @@ from nnctl.fileio import atomic_write_json, atomic_write_text
 from nnctl.train import checkpoint as ckpt
 from nnctl.train.evaluation import evaluate_model
 from nnctl.train.progress import Reporter
-from nnctl.train.runlock import RunLock
 from nnctl.train.rundir import (  # noqa: F401  (read_metrics, write_metrics_csv: long-standing imports from here)
     RunDir,
     build_for_config,
@@ -42,6 +41,7 @@ from nnctl.train.rundir import (  # noqa: F401  (read_metrics, write_metrics_csv
     read_metrics,
     write_metrics_csv,
 )
+from nnctl.train.runlock import RunLock
 from nnctl.vocab import metric_mode
 
 _TRAIN_EVAL_MAX = 10000  # examples of the training split scored at each evaluation
