@@ -207,17 +207,13 @@ _INTERRUPTED = {
     "freeze": "no frozen model file was written",
     "graph": "no graph output was written",
 }
-_signal_seen: list[int] = []
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    _signal_seen.append(signum)
-    raise KeyboardInterrupt
-
-
-def _interrupted(code: int | None = None) -> None:
+def _interrupted() -> None:
     import signal
-    sig = _signal_seen[-1] if _signal_seen else signal.SIGINT
+
+    from nnctl import interrupts
+    sig = interrupts.pending() or signal.SIGINT
     name = "SIGTERM" if sig == signal.SIGTERM else "SIGINT"
     cmd = next((a for a in sys.argv[1:] if a in _INTERRUPTED), None)
     what = _INTERRUPTED.get(cmd or "", "the command did not finish")
@@ -238,17 +234,15 @@ def _stdout_failed(e: OSError) -> None:
 
 def main() -> None:
     """Console entry point: runs the app and turns every error into one message and an exit code."""
-    import signal
-    import threading
-
+    from nnctl import interrupts
     from nnctl.errors import NnctlError
-    if threading.current_thread() is threading.main_thread():
-        with contextlib.suppress(ValueError, OSError):
-            signal.signal(signal.SIGTERM, _on_sigterm)
-    _signal_seen.clear()
+    interrupts.clear()
+    old_handlers = interrupts.install()
     try:
         rc = app(standalone_mode=False)
-        if rc == 130:  # typer turns a KeyboardInterrupt outside the training loop into a return value
+        # typer turns a KeyboardInterrupt outside the training loop into a return value; a signal a
+        # library swallowed is still pending
+        if rc == 130 or interrupts.pending() is not None:
             _interrupted()
         sys.stdout.flush()
     except NnctlError as e:
@@ -297,9 +291,7 @@ def main() -> None:
               file=sys.stderr)
         sys.exit(1)
     finally:
-        if threading.current_thread() is threading.main_thread():
-            with contextlib.suppress(ValueError, OSError):
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        interrupts.restore(old_handlers)
 
 
 if __name__ == "__main__":

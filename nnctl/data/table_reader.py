@@ -47,6 +47,10 @@ _CONVERSION = re.compile(r"In CSV column #(\d+): CSV conversion error to (\w+): 
 def _pa() -> tuple[Any, Any]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
+    # pyarrow's own SIGINT handler stops a read and swallows the signal when the read ends first: a
+    # Ctrl-C while data loads would be lost and training would start. Python's handler raises
+    # KeyboardInterrupt as soon as each streamed batch returns, which the CLI reports (exit 130).
+    pa.enable_signal_handlers(False)
     return pa, pacsv
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import yaml
 
 import nnctl as tf
+from nnctl import interrupts
 from nnctl.backends import get_backend
 from nnctl.builder import Model
 from nnctl.config import config_to_dict, load_config
@@ -97,6 +98,7 @@ class Trainer:
         created = self.world.agree(self._prepare_run_dir)
         try:
             self._setup_model()
+            interrupts.raise_if_pending()  # a Ctrl-C while the data loaded, even one a library swallowed
         except BaseException:
             if created and self.world.writer:
                 self.lock.release(remove=True)
