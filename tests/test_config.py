@@ -215,7 +215,7 @@ def test_numbers_and_numeric_strings_accepted_for_floats(root: Path, value: str)
     ("lr: 1.0", "lr: 0", "optimizer.lr", "> 0"),
     ("lr: 1.0", "lr: -1e-3", "optimizer.lr", "> 0"),
     ("lr: 1.0", "lr: .nan", "optimizer.lr", "not finite"),
-    ("units: 3", "units: 0", "model.layers[0].units", ">= 1"),
+    ("units: 3", "units: 0", "model.layers[0].units", "[1, 1000000]"),
     ("batch_size: full", "batch_size: 0", "train.batch_size", ">= 1"),
     ("steps: 500", "steps: 0", "train.steps", ">= 1"),
     ("steps: 500", "steps: 500\n  keep_last: 0", "train.keep_last", ">= 1"),

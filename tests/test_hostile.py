@@ -783,3 +783,30 @@ def test_extreme_but_valid_values_print_no_runtime_warning(tmp_path):
                        env=env(), timeout=120)
     assert "RuntimeWarning" not in r.stderr, r.stderr
     assert "Traceback" not in r.stderr and r.returncode in (0, 1), r.stderr
+
+
+def test_reading_checkpoints_of_a_live_run_is_consistent(tmp_path):
+    """A run pruning a checkpoint at every step (keep_last 1): readers never see a half-deleted one."""
+    run = tmp_path / "run"
+    p = subprocess.Popen([sys.executable, "-m", "nnctl.cli", "train", str(XOR), "--run-dir", str(run), "--quiet",
+                          *sets("train.steps=100000", "train.checkpoint_every=1", "train.keep_last=1",
+                                "train.eval_every=100000", "train.log_every=100000")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+    try:
+        deadline = time.time() + 120
+        while not list((run / "checkpoints").glob("ckpt-*")) and time.time() < deadline:
+            time.sleep(0.1)
+        warnings: list[str] = []
+        steps = []
+        for _ in range(30):
+            c = ckpt.latest_intact(run / "checkpoints", warnings.append)
+            assert c is not None
+            steps.append(c.step)
+        assert warnings == [], warnings
+        assert steps == sorted(steps) and steps[-1] > steps[0]  # the run was live, and moving
+        code, _, err = run_cli("train", XOR, "--run-dir", run, "--resume", "--quiet")
+        assert "in use by pid" in clean_error(code, err, 2)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.communicate(timeout=120)
+    assert p.returncode == 143
