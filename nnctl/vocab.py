@@ -12,8 +12,9 @@ BACKENDS = ("numpy", "cupy")
 LABEL_TYPES = ("class", "onehot", "real")
 CLASS_LABEL_TYPES = ("class", "onehot")
 
-ACTIVATIONS = ("none", "linear", "relu", "relu6", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softplus",
-               "softmax")
+# The activation names live with their graph functions (nnctl/layers/activations.py, which imports
+# no op module either).
+from nnctl.layers.activations import ACTIVATIONS  # noqa: E402, F401
 
 LOSSES = ("sum_squares", "mse", "cross_entropy", "binary_cross_entropy")
 

@@ -23,6 +23,10 @@ EXPECTED = {
     "spirals": ("val", 0.97),
     "digits-mlp": ("val", 0.95),
     "digits-cnn": ("val", 0.97),
+    "digits-resnet": ("val", 0.98),
+    "digits-lstm": ("val", 0.95),
+    "digits-transformer": ("val", 0.95),
+    "multi-input": ("val", 0.95),     # as good as the single-input digits-mlp
 }
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nnctl.config.model_schema import InputConfig, LayerConfig, ModelConfig, model_to_dict, read_model
 from nnctl.config.overrides import SOURCE as OVERRIDE_SOURCE
 from nnctl.config.overrides import Override, apply_overrides
 from nnctl.config.yaml_lines import (
@@ -30,10 +31,12 @@ from nnctl.config.yaml_lines import (
     read_text_file,
 )
 from nnctl.errors import ConfigError
+from nnctl.layers.base import REQUIRED, layer_types
+from nnctl.layers.initializers import INITIALIZERS, Initializer
 from nnctl.vocab import ACTIVATIONS, BACKENDS, LABEL_TYPES, LOSSES, METRICS, metric_mode
 
 __all__ = [
-    "Config", "DataConfig", "SourceConfig", "ModelConfig", "LayerConfig", "Initializer", "LossConfig",
+    "Config", "DataConfig", "SourceConfig", "ModelConfig", "LayerConfig", "InputConfig", "Initializer", "LossConfig",
     "OptimizerConfig", "ScheduleConfig", "TrainConfig", "EarlyStoppingConfig",
     "load_config", "parse_config_text", "config_to_dict",
     "ACTIVATIONS", "INITIALIZERS", "LAYER_TYPES", "LOSSES", "OPTIMIZERS", "SCHEDULES", "METRICS",
@@ -44,32 +47,11 @@ __all__ = [
 SOURCE_KINDS = ("csv", "npz", "idx", "generator")
 GENERATORS = ("xor", "spirals", "moons", "blobs")
 PREPROCESS = ("none", "standardize", "minmax", "scale")
-PADDINGS = ("same", "valid")
 
-_REQUIRED: Any = object()
+_REQUIRED: Any = REQUIRED
 
-# Initializer parameters and their defaults (Keras' small-scale defaults: TF1's raw random
-# initializers default to stddev 1 / range [0, 1), far too large for weights).
-INITIALIZERS: dict[str, dict[str, Any]] = {
-    "glorot_uniform": {}, "glorot_normal": {}, "he_normal": {}, "he_uniform": {},
-    "zeros": {}, "ones": {},
-    "normal": {"mean": 0.0, "stddev": 0.05},
-    "truncated_normal": {"mean": 0.0, "stddev": 0.05},
-    "uniform": {"min": -0.05, "max": 0.05},
-    "constant": {"value": _REQUIRED},
-}
-
-LAYER_TYPES: dict[str, tuple[str, ...]] = {
-    "dense": ("units", "activation", "initializer", "bias_initializer", "use_bias"),
-    "conv2d": ("filters", "kernel", "stride", "padding", "activation", "initializer", "bias_initializer",
-               "use_bias"),
-    "max_pool": ("size", "stride", "padding"),
-    "avg_pool": ("size", "stride", "padding"),
-    "flatten": (),
-    "dropout": ("rate",),
-    "batch_norm": ("momentum", "epsilon"),
-    "activation": ("activation",),
-}
+# Layer types and the keys each one takes, from the layer registry (nnctl/layers/).
+LAYER_TYPES: dict[str, tuple[str, ...]] = {t: tuple(c.schema) for t, c in layer_types().items()}
 
 # Optimizer-specific hyper-parameters with their defaults (TF1's, except where TF1 has none:
 # adamw follows PyTorch's weight_decay 0.01, adagrad Keras' epsilon 1e-7).
@@ -107,19 +89,12 @@ MAX_COLUMNS = 10_000_000       # CSV column indices
 MAX_NAME_LENGTH = 128          # config and layer names: runs/<name> must fit a 255-byte file name
 MAX_PARAM = 1e6                # |initializer parameter|: min, max, mean, stddev, value
 MAX_L2 = 1e6
-MAX_UNITS = 1_000_000          # dense units, conv filters
+MAX_UNITS = 1_000_000          # layer sizes: dense units, conv filters, heads, state and vocabulary sizes
+MAX_STEPS = 10**12             # train.steps / epochs (a checkpoint's step must fit int64)
 MAX_WINDOW = 65_536            # kernel, stride and pool sizes
 
 
 # --- dataclasses ---------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Initializer:
-    """A weight initializer: ``name`` and its parameters, all filled (e.g. uniform: min, max)."""
-
-    name: str
-    params: dict[str, float] = field(default_factory=dict)
-
 
 @dataclass(frozen=True)
 class SourceConfig:
@@ -152,39 +127,6 @@ class DataConfig:
     label_type: str = "class"
     num_classes: int | None = None
     class_names: list[str] | None = None
-
-
-@dataclass(frozen=True)
-class LayerConfig:
-    """One layer. ``index`` is its position in ``model.layers``; fields that do not apply are None."""
-
-    type: str
-    name: str
-    units: int | None = None
-    filters: int | None = None
-    kernel: tuple[int, int] | None = None
-    stride: tuple[int, int] | None = None
-    padding: str | None = None
-    size: tuple[int, int] | None = None
-    activation: str | None = None
-    initializer: Initializer | None = None
-    bias_initializer: Initializer | None = None
-    use_bias: bool | None = None
-    rate: float | None = None
-    momentum: float | None = None
-    epsilon: float | None = None
-    index: int = 0
-
-    @property
-    def key(self) -> str:
-        """The dotted key of this layer, for error messages: ``model.layers[2]``."""
-        return f"model.layers[{self.index}]"
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    input_shape: tuple[int, ...]
-    layers: list[LayerConfig]
 
 
 @dataclass(frozen=True)
@@ -705,78 +647,6 @@ class _InitReader(_Reader):
         return _initializer(v, value, key)
 
 
-def _layer(v: _V, value: Any, index: int) -> LayerConfig:
-    path = index_key("model.layers", index)
-    # `- flatten` is shorthand for `- {type: flatten}`.
-    m = {"type": value} if isinstance(value, str) else _section(
-        v, value, path, "a layer: a mapping with a `type` key")
-    every = ("type", "name", *sorted({k for ks in LAYER_TYPES.values() for k in ks}))
-    if "type" not in m:
-        _check_keys(v, m, path, every)
-        raise v.error(path, f"missing required key 'type' (one of {', '.join(LAYER_TYPES)})")
-    kind = _Choice(LAYER_TYPES, "layer type")(v, m["type"], join_key(path, "type"))
-    _check_keys(v, m, path, ("type", "name", *LAYER_TYPES[kind]), owner=f"a {kind} layer",
-                elsewhere=_users({t: ks for t, ks in LAYER_TYPES.items() if t != kind}))
-    name = _get(v, m, path, "name", _Name(), f"{kind}_{index}")
-    act = _Choice(ACTIVATIONS, "activation")
-    f: dict[str, Any] = {}
-    if kind in ("dense", "conv2d"):
-        width = "units" if kind == "dense" else "filters"
-        f[width] = _get(v, m, path, width, _Int(1, MAX_UNITS))
-        if kind == "conv2d":
-            f["kernel"] = _get(v, m, path, "kernel", _Pair(), (3, 3))
-            f["stride"] = _get(v, m, path, "stride", _Pair(), (1, 1))
-            f["padding"] = _get(v, m, path, "padding", _Choice(PADDINGS, "padding"), "same")
-        f["activation"] = _get(v, m, path, "activation", act, "none")
-        f["initializer"] = _get(v, m, path, "initializer", _InitReader(), Initializer("glorot_uniform"))
-        f["bias_initializer"] = _get(v, m, path, "bias_initializer", _InitReader(), Initializer("zeros"))
-        f["use_bias"] = _get(v, m, path, "use_bias", _Bool(), True)
-    elif kind in ("max_pool", "avg_pool"):
-        f["size"] = _get(v, m, path, "size", _Pair(), (2, 2))
-        f["stride"] = _get(v, m, path, "stride", _Pair(), f["size"])
-        f["padding"] = _get(v, m, path, "padding", _Choice(PADDINGS, "padding"), "valid")
-    elif kind == "dropout":
-        f["rate"] = _get(v, m, path, "rate", _Float(0.0, 1.0, hi_open=True))
-    elif kind == "batch_norm":
-        f["momentum"] = _get(v, m, path, "momentum", _Float(0.0, 1.0, lo_open=True, hi_open=True), 0.99)
-        f["epsilon"] = _get(v, m, path, "epsilon", _Float(0.0, lo_open=True), 0.001)
-    elif kind == "activation":
-        f["activation"] = _get(v, m, path, "activation", act)
-    return LayerConfig(type=kind, name=name, index=index, **f)
-
-
-def _model(v: _V, value: Any) -> ModelConfig:
-    m = _section(v, value, "model", "a mapping with input_shape: and layers:")
-    _check_keys(v, m, "model", ("input_shape", "layers"))
-    if "input_shape" not in m:
-        raise v.error("model.input_shape", "missing required key 'input_shape' (a list of integers >= 1, "
-                                           "e.g. [2] or [8, 8, 1])")
-    raw_shape = m["input_shape"]
-    dims = raw_shape if isinstance(raw_shape, list) else [raw_shape]
-    if not dims or not (isinstance(raw_shape, list) or isinstance(raw_shape, int)):
-        raise v.error("model.input_shape", f"expected a non-empty list of integers >= 1, "
-                                           f"got {describe_value(raw_shape)}")
-    shape = tuple(_Int(1)(v, d, index_key("model.input_shape", i) if isinstance(raw_shape, list)
-                          else "model.input_shape") for i, d in enumerate(dims))
-    if "layers" not in m:
-        raise v.error("model.layers", "missing required key 'layers' (a list of layers)")
-    raw_layers = m["layers"]
-    if not isinstance(raw_layers, list) or not raw_layers:
-        got = "an empty list" if raw_layers == [] else describe_value(raw_layers)
-        raise v.error("model.layers", f"expected a non-empty list of layers, got {got}")
-    layers = [_layer(v, item, i) for i, item in enumerate(raw_layers)]
-    owner: dict[str, int] = {}
-    for layer in layers:
-        if layer.name in owner:
-            given = isinstance(raw_layers[layer.index], dict) and "name" in raw_layers[layer.index]
-            what = f"name '{layer.name}'" if given else f"default name '{layer.name}'"
-            fix = "rename one of them" if given else "give this layer a `name`"
-            raise v.error(join_key(layer.key, "name") if given else layer.key,
-                          f"{what} is already used by model.layers[{owner[layer.name]}]; {fix}")
-        owner[layer.name] = layer.index
-    return ModelConfig(input_shape=shape, layers=layers)
-
-
 def _loss(v: _V, value: Any) -> LossConfig:
     # `loss: mse` is shorthand for `loss: {type: mse}`.
     m = {"type": value} if isinstance(value, str) else _section(v, value, "loss", "a mapping with type:")
@@ -847,8 +717,8 @@ def _train(v: _V, value: Any) -> TrainConfig:
     path = "train"
     m = {} if value is None else _section(v, value, path, "a mapping (steps:, batch_size:, ...)")
     _check_keys(v, m, path, _TRAIN_KEYS)
-    steps = _get(v, m, path, "steps", _Nullable(_Int(1)), None)
-    epochs = _get(v, m, path, "epochs", _Nullable(_Int(1)), None)
+    steps = _get(v, m, path, "steps", _Nullable(_Int(1, MAX_STEPS)), None)
+    epochs = _get(v, m, path, "epochs", _Nullable(_Int(1, MAX_STEPS)), None)
     if steps is not None and epochs is not None:
         second = max(("train.steps", "train.epochs"), key=lambda k: (v.from_override(k), v.lines.get(k, 0)))
         raise v.error(second, "'steps' and 'epochs' are mutually exclusive: set one (train length in "
@@ -888,13 +758,16 @@ def _metrics(v: _V, value: Any, label_type: str) -> list[str]:
     return out
 
 
-def _output_width(layers: Sequence[LayerConfig]) -> LayerConfig | None:
+def _output_width(model: ModelConfig) -> LayerConfig | None:
     """The dense layer that fixes the output width, when no later layer can change it."""
-    for layer in reversed(layers):
+    layer = model.layer(model.output)
+    while layer is not None:
         if layer.type == "dense":
             return layer
-        if layer.type not in ("activation", "dropout", "batch_norm", "flatten"):
+        if layer.type not in ("activation", "dropout", "batch_norm", "layer_norm", "flatten") or \
+                len(layer.inputs) != 1:
             return None
+        layer = model.layer(layer.inputs[0])
     return None
 
 
@@ -907,7 +780,7 @@ def _cross_checks(v: _V, cfg: Config, raw: Mapping[str, Any]) -> None:
         if m == "accuracy" and d.label_type == "real":
             key = index_key("metrics", i) if isinstance(raw.get("metrics"), list) else "metrics"
             raise v.error(key, "'accuracy' needs class labels, but data.label_type is 'real'; use mse or mae")
-    out = _output_width(cfg.model.layers)
+    out = _output_width(cfg.model)
     if out is not None:
         units, where = out.units, join_key(out.key, "units")
         if loss.type == "cross_entropy" and units == 1:
@@ -961,7 +834,7 @@ def _build(data: Any, lines: dict[str, int], *, source: str, source_path: Path |
         if key not in data:
             raise v.error(key, f"missing required section '{key}'")
     dc = _data(v, data["data"], seed)
-    cfg = Config(name=name, seed=seed, backend=backend, data=dc, model=_model(v, data["model"]),
+    cfg = Config(name=name, seed=seed, backend=backend, data=dc, model=read_model(v, data["model"]),
                  loss=_loss(v, data["loss"]), optimizer=_optimizer(v, data["optimizer"]),
                  train=_train(v, data.get("train")), metrics=_metrics(v, data.get("metrics"), dc.label_type),
                  source_path=source_path, base_dir=base_dir, lines=dict(lines),
@@ -990,10 +863,6 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
 
 # --- back to plain data --------------------------------------------------------------------------
 
-def _init_to_dict(init: Initializer) -> str | dict[str, Any]:
-    return {"name": init.name, **init.params} if init.params else init.name
-
-
 def _source_to_dict(s: SourceConfig) -> dict[str, Any]:
     if s.kind == "csv":
         return {"csv": str(s.path), "features": s.features, "labels": s.labels}
@@ -1005,18 +874,6 @@ def _source_to_dict(s: SourceConfig) -> dict[str, Any]:
     if s.classes is not None:
         out["classes"] = s.classes
     out["seed"] = s.seed
-    return out
-
-
-def _layer_to_dict(layer: LayerConfig) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": layer.type, "name": layer.name}
-    for key in LAYER_TYPES[layer.type]:
-        val = getattr(layer, key)
-        if isinstance(val, Initializer):
-            val = _init_to_dict(val)
-        elif isinstance(val, tuple):
-            val = list(val)
-        out[key] = val
     return out
 
 
@@ -1046,8 +903,7 @@ def config_to_dict(cfg: Config) -> dict[str, Any]:
     es = t.early_stopping
     return {
         "name": cfg.name, "seed": cfg.seed, "backend": cfg.backend, "data": data,
-        "model": {"input_shape": list(cfg.model.input_shape),
-                  "layers": [_layer_to_dict(layer) for layer in cfg.model.layers]},
+        "model": model_to_dict(cfg.model),
         "loss": {"type": cfg.loss.type, "l2": cfg.loss.l2},
         "optimizer": opt,
         "train": {"steps": t.steps, "epochs": t.epochs, "batch_size": t.batch_size,

@@ -45,6 +45,7 @@ from nnctl.train.rundir import (  # noqa: F401  (read_metrics, write_metrics_csv
     write_metrics_csv,
 )
 from nnctl.train.runlock import RunLock
+from nnctl.train.step_meter import StepMeter
 from nnctl.vocab import metric_mode
 
 _TRAIN_EVAL_MAX = 10000  # examples of the training split scored at each evaluation
@@ -251,6 +252,8 @@ class Trainer:
                                                                            dp.stop_out]
         feeds_x, feeds_y = m.x, m.y
         writer = self.world.writer
+        meter = StepMeter(self.backend) if dp is None and not self.backend.host_memory else None
+        last_loss = math.nan
         cfg = self.cfg.train
         status = "completed"
         old_handlers = self._install_signals()
@@ -269,7 +272,10 @@ class Trainer:
                     idx = self.batcher.next()
                     epoch = self.batcher.epoch
                     try:
-                        if dp is None:
+                        if meter is not None:  # a device: the step's loss stays there until a sync point
+                            _, loss, gnorm = self.sess.run(fetches, {feeds_x: x_tr[idx], feeds_y: y_tr[idx]},
+                                                           download=False)
+                        elif dp is None:
                             _, loss, gnorm = self.sess.run(fetches, {feeds_x: x_tr[idx], feeds_y: y_tr[idx]})
                         else:
                             loss, gnorm = self._dp_step(fetches, idx, x_tr, y_tr)
@@ -277,17 +283,35 @@ class Trainer:
                         self.step += 1
                         self._nonfinite(math.nan, math.nan, str(e))
                     self.step += 1
-                    if not (math.isfinite(float(loss)) and math.isfinite(float(gnorm))):
-                        self._nonfinite(float(loss), float(gnorm))
-                    self.loss_acc[0] += float(loss)
-                    self.loss_acc[1] += 1
-                    rate = (self.step - first_step) / max(time.perf_counter() - t0, 1e-9)
-                    rep.step(self.step, epoch, float(loss), rate)
                     final = self.step == self.total_steps
-                    if self.step % cfg.log_every == 0 or final:
+                    logging = self.step % cfg.log_every == 0 or final
+                    lr_now = None
+                    if meter is None:
+                        if not (math.isfinite(float(loss)) and math.isfinite(float(gnorm))):
+                            self._nonfinite(float(loss), float(gnorm))
+                        self.loss_acc[0] += float(loss)
+                        self.loss_acc[1] += 1
+                        last_loss = float(loss)
+                    else:
+                        meter.add(self.step, loss, gnorm)
+                        if logging or self.step % cfg.eval_every == 0 or self.step % cfg.checkpoint_every == 0 \
+                                or self._stop_signal is not None:
+                            # the sync point: one download for the losses, the guard and the learning rate
+                            total, n, bad, lr_now = meter.flush(self.sess.run(m.lr, download=False)
+                                                                if logging else None)
+                            if bad is not None:
+                                self.step = bad
+                                self._nonfinite(math.nan, math.nan)
+                            self.loss_acc[0] += total
+                            self.loss_acc[1] += n
+                            last_loss = total / max(n, 1)
+                    rate = (self.step - first_step) / max(time.perf_counter() - t0, 1e-9)
+                    rep.step(self.step, epoch, last_loss, rate)
+                    if logging:
                         rec = {"step": self.step, "epoch": epoch, "split": "train", "kind": "batch",
                                "loss": self.loss_acc[0] / max(self.loss_acc[1], 1),
-                               "lr": float(self.sess.run(m.lr)), "time": self._elapsed(t0)}
+                               "lr": lr_now if lr_now is not None else float(self.sess.run(m.lr)),
+                               "time": self._elapsed(t0)}
                         if writer:
                             self._log(rec)
                         rep.record(rec, rate)
