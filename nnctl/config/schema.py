@@ -90,7 +90,6 @@ MAX_NAME_LENGTH = 128          # config and layer names: runs/<name> must fit a 
 MAX_PARAM = 1e6                # |initializer parameter|: min, max, mean, stddev, value
 MAX_L2 = 1e6
 MAX_UNITS = 1_000_000          # layer sizes: dense units, conv filters, heads, state and vocabulary sizes
-MAX_STEPS = 10**12             # train.steps / epochs (a checkpoint's step must fit int64)
 MAX_WINDOW = 65_536            # kernel, stride and pool sizes
 
 
@@ -717,8 +716,8 @@ def _train(v: _V, value: Any) -> TrainConfig:
     path = "train"
     m = {} if value is None else _section(v, value, path, "a mapping (steps:, batch_size:, ...)")
     _check_keys(v, m, path, _TRAIN_KEYS)
-    steps = _get(v, m, path, "steps", _Nullable(_Int(1, MAX_STEPS)), None)
-    epochs = _get(v, m, path, "epochs", _Nullable(_Int(1, MAX_STEPS)), None)
+    steps = _get(v, m, path, "steps", _Nullable(_Int(1)), None)
+    epochs = _get(v, m, path, "epochs", _Nullable(_Int(1)), None)
     if steps is not None and epochs is not None:
         second = max(("train.steps", "train.epochs"), key=lambda k: (v.from_override(k), v.lines.get(k, 0)))
         raise v.error(second, "'steps' and 'epochs' are mutually exclusive: set one (train length in "
