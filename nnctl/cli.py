@@ -26,6 +26,15 @@ def _warn(msg: str) -> None:
     _console(stderr=True).print(f"[yellow]warning:[/yellow] {msg}", soft_wrap=True)
 
 
+_BACKEND_HELP = "numpy or cupy (default: the config's backend; numpy for a frozen file)"
+
+
+def _use_backend(name: str | None) -> None:
+    """Every session this command opens runs on ``--backend`` when given."""
+    from nnctl.backends import set_backend_override
+    set_backend_override(name)
+
+
 @app.command()
 def train(config: str = typer.Argument(..., help="YAML config file"),
           run_dir: str = typer.Option(None, "--run-dir", help="run directory (default runs/<name>)"),
@@ -67,11 +76,13 @@ def train(config: str = typer.Argument(..., help="YAML config file"),
 
 @app.command()
 def validate(config: str = typer.Argument(..., help="YAML config file"),
-             set_: list[str] = typer.Option([], "--set", help="override a config key: KEY=VALUE")) -> None:
+             set_: list[str] = typer.Option([], "--set", help="override a config key: KEY=VALUE"),
+             backend: str = typer.Option(None, "--backend", help=_BACKEND_HELP)) -> None:
     """Load and check a config, its data and its whole graph (gradients included) without training."""
+    _use_backend(backend)
     from nnctl.validate import validate_config
     report = validate_config(config, set_)
-    _console().print(report)
+    _console().print(report, markup=False, highlight=False, soft_wrap=True)  # the report quotes config text
 
 
 @app.command("eval")
@@ -79,8 +90,10 @@ def eval_(target: str = typer.Argument(..., help="run directory, checkpoint fold
           data: str = typer.Option(None, "--data", help="train, val or test (a run's split), or a CSV/NPZ file in "
                                                          "the training format"),
           checkpoint: str = typer.Option(None, "--checkpoint", help="latest (default), best or a step number"),
-          as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout")) -> None:
+          as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+          backend: str = typer.Option(None, "--backend", help=_BACKEND_HELP)) -> None:
     """Loss and metrics of a checkpoint or a frozen model on a split or a data file."""
+    _use_backend(backend)
     from nnctl.evaluate import evaluate
     res = evaluate(target, data, checkpoint, warn=_warn)
     where = f"split {res.split}" if res.split else f"data {res.data}"
@@ -107,9 +120,10 @@ def eval_(target: str = typer.Argument(..., help="run directory, checkpoint fold
 @app.command()
 def freeze(target: str = typer.Argument(..., help="run directory or checkpoint folder"),
            output: str = typer.Option(..., "--output", "-o", help="frozen model file to write"),
-           checkpoint: str = typer.Option(None, "--checkpoint", help="latest (default), best or a step number")
-           ) -> None:
+           checkpoint: str = typer.Option(None, "--checkpoint", help="latest (default), best or a step number"),
+           backend: str = typer.Option(None, "--backend", help=_BACKEND_HELP)) -> None:
     """Write one self-contained file holding only the inference graph, variables folded to constants."""
+    _use_backend(backend)
     from nnctl.export.freeze import freeze as run_freeze
     from nnctl.export.freeze import report_renderables
     rep = run_freeze(target, output, checkpoint, warn=_warn)
@@ -119,11 +133,48 @@ def freeze(target: str = typer.Argument(..., help="run directory or checkpoint f
 
 
 @app.command()
+def export(target: str = typer.Argument(..., help="run directory, checkpoint folder or frozen model file"),
+           fmt: str = typer.Option(..., "--format", "-f", help="onnx, safetensors or frozen"),
+           output: str = typer.Option(None, "--output", "-o",
+                                       help="file to write (default: RUN_DIR/model.<format>, or beside a frozen "
+                                            "file)"),
+           checkpoint: str = typer.Option(None, "--checkpoint", help="latest (default), best or a step number")
+           ) -> None:
+    """Export for other tools (ONNX, safetensors) or as a frozen file; the file is run and checked
+    against the checkpoint before it is written, with FILE.report.json beside it."""
+    from nnctl.export.exporter import export as run_export
+    from nnctl.export.exporter import report_renderables
+    rep = run_export(target, fmt, output, checkpoint, warn=_warn)
+    con = _console()
+    for r in report_renderables(rep):
+        con.print(r, soft_wrap=True)
+
+
+@app.command()
+def serve(target: Path = typer.Argument(..., help="frozen model file, run directory or checkpoint folder"),
+          host: str = typer.Option("127.0.0.1", "--host", help="address to listen on"),
+          port: int = typer.Option(8000, "--port", help="TCP port (0: pick a free one and print it)"),
+          checkpoint: str = typer.Option(None, "--checkpoint", help="for a run: latest (default), best or a step"),
+          max_body: int = typer.Option(4 * 1024 * 1024, "--max-body", help="largest request body in bytes"),
+          max_batch: int = typer.Option(256, "--max-batch", help="most rows the model runs at once"),
+          max_wait_ms: float = typer.Option(2.0, "--max-wait-ms",
+                                            help="how long a batch waits for more requests")) -> None:
+    """HTTP JSON predictions: POST /v1/predict {"rows": [...]}, GET /v1/model, GET /healthz."""
+    from nnctl.serve.server import serve as run_serve
+    run_serve(target, host, port, checkpoint, max_body=max_body, max_batch=max_batch, max_wait_ms=max_wait_ms,
+              on_ready=lambda m: _console(stderr=True).print(m, soft_wrap=True, highlight=False), warn=_warn)
+
+
+@app.command()
 def predict(frozen: str = typer.Argument(..., help="frozen model file"),
-            input_: str = typer.Option(..., "--input", "-i", help="CSV (with or without a header) or NPZ"),
+            input_: list[str] = typer.Option(..., "--input", "-i", help="CSV/TSV/Parquet of raw rows (with or "
+                                             "without a header), NPZ, '-' for standard input; for an image "
+                                             "model image files or folders (repeat --input)"),
             output: str = typer.Option(None, "--output", "-o", help="write here (atomically) instead of stdout"),
-            fmt: str = typer.Option(None, "--format", help="csv (default) or json (JSON Lines)")) -> None:
+            fmt: str = typer.Option(None, "--format", help="csv (default) or json (JSON Lines)"),
+            backend: str = typer.Option(None, "--backend", help=_BACKEND_HELP)) -> None:
     """Predictions of a frozen model, one output row per input row."""
+    _use_backend(backend)
     from nnctl.predict import predict as run_predict
     preds, text = run_predict(frozen, input_, output, fmt)
     if output is None:
@@ -236,6 +287,7 @@ def main() -> None:
     """Console entry point: runs the app and turns every error into one message and an exit code."""
     from nnctl import interrupts
     from nnctl.errors import NnctlError
+    _use_backend(None)   # one command, one choice (the in-process tests run many)
     interrupts.clear()
     old_handlers = interrupts.install()
     try:

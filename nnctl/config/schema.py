@@ -33,7 +33,27 @@ from nnctl.config.yaml_lines import (
 from nnctl.errors import ConfigError
 from nnctl.layers.base import REQUIRED, layer_types
 from nnctl.layers.initializers import INITIALIZERS, Initializer
-from nnctl.vocab import ACTIVATIONS, BACKENDS, LABEL_TYPES, LOSSES, METRICS, metric_mode
+from nnctl.vocab import (
+    ACTIVATIONS,
+    BACKENDS,
+    BINARY_MISSING,
+    CATEGORY_ENCODINGS,
+    CATEGORY_MISSING,
+    FEATURE_OPTIONS,
+    FEATURE_TYPES,
+    IMAGE_AUGMENTS,
+    IMAGE_COLORS,
+    LABEL_TYPES,
+    LOSSES,
+    METRICS,
+    NUMERIC_MISSING,
+    NUMERIC_SCALINGS,
+    TARGET_SCALINGS,
+    TEXT_ENCODINGS,
+    TEXT_TOKENIZERS,
+    UNKNOWN_POLICIES,
+    metric_mode,
+)
 
 __all__ = [
     "Config", "DataConfig", "SourceConfig", "ModelConfig", "LayerConfig", "InputConfig", "Initializer", "LossConfig",
@@ -44,7 +64,7 @@ __all__ = [
 
 # --- vocabularies -------------------------------------------------------------------------------
 
-SOURCE_KINDS = ("csv", "npz", "idx", "generator")
+SOURCE_KINDS = ("csv", "parquet", "images", "npz", "idx", "generator")
 GENERATORS = ("xor", "spirals", "moons", "blobs")
 PREPROCESS = ("none", "standardize", "minmax", "scale")
 
@@ -75,8 +95,9 @@ SCHEDULES: dict[str, dict[str, Any]] = {
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 _TOP_KEYS = ("name", "seed", "backend", "data", "model", "loss", "optimizer", "train", "metrics")
 _DATA_KEYS = ("train", "val", "test", "val_split", "shuffle", "preprocess", "scale_factor", "label_type",
-              "num_classes", "class_names")
-_SOURCE_KEYS = {"csv": ("features", "labels"), "npz": ("x_key", "y_key"), "idx": (),
+              "num_classes", "class_names", "features", "target_scaling")
+_SOURCE_KEYS = {"csv": ("features", "labels", "delimiter"), "parquet": ("features", "labels"),
+                "images": ("labels",), "npz": ("x_key", "y_key"), "idx": (),
                 "generator": ("n", "noise", "classes", "seed")}
 _TRAIN_KEYS = ("steps", "epochs", "batch_size", "eval_every", "checkpoint_every", "keep_last", "log_every",
                "early_stopping")
@@ -99,8 +120,8 @@ MAX_WINDOW = 65_536            # kernel, stride and pool sizes
 class SourceConfig:
     """One data source. Paths are absolute; fields that do not apply to ``kind`` are None."""
 
-    kind: str                                   # csv | npz | idx | generator
-    path: Path | None = None                    # csv / npz file
+    kind: str                                   # csv | parquet | images | npz | idx | generator
+    path: Path | None = None                    # csv / parquet / npz file, images folder or CSV
     features: list[str | int] | None = None     # csv columns; None: all but the labels
     labels: list[str | int] | None = None       # csv columns; None: the last column
     x_key: str | None = None                    # npz
@@ -112,6 +133,7 @@ class SourceConfig:
     noise: float | None = None
     classes: int | None = None                  # spirals / blobs
     seed: int | None = None                     # generator seed (defaults to the top-level seed)
+    delimiter: str | None = None                # csv; None: sniffed from the first lines
 
 
 @dataclass(frozen=True)
@@ -126,6 +148,14 @@ class DataConfig:
     label_type: str = "class"
     num_classes: int | None = None
     class_names: list[str] | None = None
+    # column -> {"type": ..., option: value}: the declared input features (the rest are inferred)
+    features: dict[str, dict[str, Any]] | None = None
+    target_scaling: str = "none"
+
+    @property
+    def tabular(self) -> bool:
+        """True when the training data is a table of typed columns (CSV, Parquet, an image folder)."""
+        return self.train.kind in ("csv", "parquet", "images")
 
 
 @dataclass(frozen=True)
@@ -246,6 +276,7 @@ class _V:
                  overrides: Sequence[Override]) -> None:
         self.source, self.lines, self.base_dir = source, lines, base_dir
         self.overrides = {ov.path: ov.text for ov in overrides}
+        self.check_files = True  # False when a run dir holds its own copy of the data
 
     def error(self, key: str, message: str) -> ConfigError:
         return _locate(key, message, self.source, self.lines, self.overrides)
@@ -499,12 +530,37 @@ def _path(v: _V, value: Any, key: str) -> Path:
         raise v.error(key, f"expected a file path, got {describe_value(value)}")
     given = Path(value).expanduser()
     p = (given if given.is_absolute() else v.base_dir / given).resolve()
+    if not v.check_files:
+        return p
     if not p.exists():
         hint = "" if given.is_absolute() else f" (relative paths start at the config's folder {v.base_dir})"
         raise v.error(key, f"file not found: {p}{hint}")
     if p.is_dir():
         raise v.error(key, f"expected a file, found a directory: {p}")
     return p
+
+
+def _existing(v: _V, value: Any, key: str) -> Path:
+    """A file or a folder that exists."""
+    if not isinstance(value, str) or not value.strip():
+        raise v.error(key, f"expected a folder or file path, got {describe_value(value)}")
+    given = Path(value).expanduser()
+    p = (given if given.is_absolute() else v.base_dir / given).resolve()
+    if not p.exists() and v.check_files:
+        hint = "" if given.is_absolute() else f" (relative paths start at the config's folder {v.base_dir})"
+        raise v.error(key, f"not found: {p}{hint}")
+    return p
+
+
+class _Delimiter(_Reader):
+    expected = "one character (',', ';', '|', 'tab' or '\\t')"
+
+    def __call__(self, v: _V, value: Any, key: str) -> str:
+        if isinstance(value, str) and value.lower() in ("tab", "\\t"):
+            return "\t"
+        if not isinstance(value, str) or len(value) != 1 or value in ('"', "\n", "\r"):
+            raise self.bad(v, value, key)
+        return value
 
 
 def _source(v: _V, value: Any, path: str, default_seed: int) -> SourceConfig:
@@ -525,7 +581,7 @@ def _source(v: _V, value: Any, path: str, default_seed: int) -> SourceConfig:
               if k not in _SOURCE_KEYS[kind]}
     _check_keys(v, m, path, (kind, *_SOURCE_KEYS[kind]), owner=f"a {kind} source", elsewhere=others)
     k = join_key(path, kind)
-    if kind == "csv":
+    if kind in ("csv", "parquet"):
         features = _get(v, m, path, "features", _Nullable(_ColumnList()), None)
         labels = _get(v, m, path, "labels", _Nullable(_ColumnList()), None)
         if features and labels:
@@ -533,7 +589,11 @@ def _source(v: _V, value: Any, path: str, default_seed: int) -> SourceConfig:
             both = [c for c in features if c in label_set]
             if both:
                 raise v.error(join_key(path, "labels"), f"column {both[0]!r} is both a feature and a label")
-        return SourceConfig(kind, path=_path(v, m[kind], k), features=features, labels=labels)
+        return SourceConfig(kind, path=_path(v, m[kind], k), features=features, labels=labels,
+                            delimiter=_get(v, m, path, "delimiter", _Nullable(_Delimiter()), None))
+    if kind == "images":
+        labels = _get(v, m, path, "labels", _Nullable(_ColumnList()), None)
+        return SourceConfig(kind, path=_existing(v, m[kind], k), labels=labels)
     if kind == "npz":
         return SourceConfig(kind, path=_path(v, m[kind], k), x_key=_get(v, m, path, "x_key", _Str(), "x"),
                             y_key=_get(v, m, path, "y_key", _Str(), "y"))
@@ -569,7 +629,10 @@ def _data(v: _V, value: Any, seed: int) -> DataConfig:
     if val is not None and val_split > 0:
         raise v.error("data.val_split", "'val_split' and 'val' are mutually exclusive: val_split holds out "
                                         "part of train only when there is no val source")
-    preprocess = _get(v, m, "data", "preprocess", _Choice(PREPROCESS, "preprocess"), "none")
+    # Tables standardize their numeric columns unless told otherwise (as Ludwig's zscore default):
+    # raw units such as grams next to millimetres slow every optimizer down.
+    preprocess = _get(v, m, "data", "preprocess", _Choice(PREPROCESS, "preprocess"),
+                      "standardize" if train.kind in ("csv", "parquet") else "none")
     if "scale_factor" in m and preprocess != "scale":
         raise v.error("data.scale_factor", f"'scale_factor' applies only with preprocess: scale "
                                            f"(preprocess is '{preprocess}')")
@@ -603,10 +666,123 @@ def _data(v: _V, value: Any, seed: int) -> DataConfig:
             num_classes = len(class_names)
         elif len(class_names) != num_classes:
             raise v.error(key, f"{len(class_names)} class names for num_classes {num_classes}")
+    features = None
+    if m.get("features") is not None:
+        features = _features(v, m["features"], "data.features")
+    target_scaling = _get(v, m, "data", "target_scaling", _Choice(TARGET_SCALINGS, "target_scaling"), "none")
+    if target_scaling != "none" and label_type != "real":
+        raise v.error("data.target_scaling", "target_scaling applies to regression targets (label_type: real)")
+    if features is not None and train.kind not in ("csv", "parquet", "images"):
+        raise v.error("data.features", f"per-column features apply to csv, parquet and images sources, not "
+                                       f"{train.kind}")
     return DataConfig(train=train, val=val, test=test, val_split=val_split,
                       shuffle=_get(v, m, "data", "shuffle", _Bool(), True), preprocess=preprocess,
                       scale_factor=scale, label_type=label_type, num_classes=num_classes,
-                      class_names=class_names)
+                      class_names=class_names, features=features, target_scaling=target_scaling)
+
+
+class _Clip(_Reader):
+    expected = "a list [low, high] of numbers with low < high, or null"
+
+    def __call__(self, v: _V, value: Any, key: str) -> list[float] | None:
+        if value is None:
+            return None
+        if not isinstance(value, list) or len(value) != 2:
+            raise self.bad(v, value, key)
+        lo, hi = (_Float()(v, value[i], index_key(key, i)) for i in range(2))
+        if not lo < hi:
+            raise v.error(key, f"clip needs low < high, got [{_fmt(lo)}, {_fmt(hi)}]")
+        return [lo, hi]
+
+
+class _Text(_Reader):
+    """A cell value: a string, or a number/boolean written unquoted in YAML (kept as its text)."""
+
+    expected = "a value (text or number)"
+
+    def __call__(self, v: _V, value: Any, key: str) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (int, float, str)) and str(value) != "":
+            return str(value)
+        raise self.bad(v, value, key)
+
+
+class _Regex(_Str):
+    def __call__(self, v: _V, value: Any, key: str) -> str:
+        text = super().__call__(v, value, key)
+        try:
+            re.compile(text)
+        except re.error as e:
+            raise v.error(key, f"invalid regular expression {text!r}: {e}") from None
+        return text
+
+
+_FEATURE_READERS: dict[str, dict[str, _Reader]] = {
+    "numeric": {"missing": _Choice(NUMERIC_MISSING, "missing strategy"), "fill": _Float(),
+                "missing_indicator": _Bool(), "scaling": _Choice(NUMERIC_SCALINGS, "scaling"), "clip": _Clip()},
+    "category": {"encoding": _Choice(CATEGORY_ENCODINGS, "encoding"), "min_count": _Int(1),
+                 "max_size": _Nullable(_Int(1)), "unknown": _Choice(UNKNOWN_POLICIES, "unknown policy"),
+                 "missing": _Choice(CATEGORY_MISSING, "missing strategy"), "fill": _Text()},
+    "binary": {"positive": _Text(), "missing": _Choice(BINARY_MISSING, "missing strategy"), "fill": _Text()},
+    "text": {"tokenizer": _Choice(TEXT_TOKENIZERS, "tokenizer"), "pattern": _Regex(), "lowercase": _Bool(),
+             "max_length": _Int(1), "min_count": _Int(1), "max_size": _Int(1),
+             "encoding": _Choice(TEXT_ENCODINGS, "encoding"), "unknown": _Choice(("bucket",), "unknown policy")},
+    "image": {"size": _Pair(), "color": _Choice(IMAGE_COLORS, "color"), "scale": _Float(0.0, lo_open=True)},
+    "ignore": {},
+}
+assert all(set(FEATURE_OPTIONS[t]) - {"augment"} == set(r) for t, r in _FEATURE_READERS.items())
+
+
+def _augment(v: _V, value: Any, key: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    m = _section(v, value, key, "a mapping {crop: pixels, flip: true, rotate: degrees}")
+    _check_keys(v, m, key, IMAGE_AUGMENTS)
+    return {"crop": _get(v, m, key, "crop", _Int(0, 64), 0), "flip": _get(v, m, key, "flip", _Bool(), False),
+            "rotate": _get(v, m, key, "rotate", _Float(0.0, 180.0), 0.0)}
+
+
+def _feature(v: _V, value: Any, key: str, name: str) -> dict[str, Any]:
+    m = {"type": value} if isinstance(value, str) else _section(
+        v, value, key, f"a feature type ({', '.join(FEATURE_TYPES)}) or a mapping with type:")
+    if "type" not in m:
+        raise v.error(key, f"missing required key 'type' (one of {', '.join(FEATURE_TYPES)})")
+    tkey = key if isinstance(value, str) else join_key(key, "type")
+    kind = _Choice(FEATURE_TYPES, "feature type")(v, m["type"], tkey)
+    _check_keys(v, m, key, ("type", "name", *FEATURE_OPTIONS[kind]), owner=f"a {kind} feature",
+                elsewhere=_users({t: ks for t, ks in FEATURE_OPTIONS.items() if t != kind}))
+    out: dict[str, Any] = {"type": kind}
+    for opt in FEATURE_OPTIONS[kind]:
+        if opt not in m:
+            continue
+        okey = join_key(key, opt)
+        out[opt] = _augment(v, m[opt], okey) if opt == "augment" else _FEATURE_READERS[kind][opt](v, m[opt], okey)
+        if isinstance(out[opt], tuple):
+            out[opt] = list(out[opt])
+    if kind == "numeric" and out.get("missing") != "constant" and "fill" in out:
+        raise v.error(join_key(key, "fill"), "'fill' applies with missing: constant")
+    return out
+
+
+def _features(v: _V, value: Any, key: str) -> dict[str, dict[str, Any]]:
+    """data.features: {column: type-or-mapping} or a list of mappings with name: (Ludwig's form)."""
+    out: dict[str, dict[str, Any]] = {}
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            ikey = index_key(key, i)
+            m = _section(v, item, ikey, "a mapping with name: and type:")
+            if "name" not in m:
+                raise v.error(ikey, "missing required key 'name' (the column name)")
+            name = _Text()(v, m["name"], join_key(ikey, "name"))
+            if name in out:
+                raise v.error(join_key(ikey, "name"), f"column {name!r} is listed twice")
+            out[name] = _feature(v, m, ikey, name)
+        return out
+    m = _section(v, value, key, "a mapping {column: type or {type: ..., options}} or a list of features")
+    for name, spec in m.items():
+        out[str(name)] = _feature(v, spec, join_key(key, str(name)), str(name))
+    return out
 
 
 def _initializer(v: _V, value: Any, key: str) -> Initializer:
@@ -816,7 +992,7 @@ def _cross_checks(v: _V, cfg: Config, raw: Mapping[str, Any]) -> None:
 # --- entry points --------------------------------------------------------------------------------
 
 def _build(data: Any, lines: dict[str, int], *, source: str, source_path: Path | None, base_dir: Path,
-           overrides: Iterable[str]) -> Config:
+           overrides: Iterable[str], check_files: bool = True) -> Config:
     if data is None:
         raise ConfigError("the config is empty; expected a mapping with name:, data:, model:, loss:, "
                           "optimizer:", file=source, line=1)
@@ -825,6 +1001,7 @@ def _build(data: Any, lines: dict[str, int], *, source: str, source_path: Path |
                           f"{describe_value(data)}", file=source, line=lines.get("", 1))
     applied = apply_overrides(data, lines, overrides)
     v = _V(source, lines, base_dir, applied)
+    v.check_files = check_files
     _check_keys(v, data, "", _TOP_KEYS)
     name = _get(v, data, "", "name", _Name())
     seed = _get(v, data, "", "seed", _Int(0, _MAX_SEED), 0)
@@ -851,20 +1028,26 @@ def parse_config_text(text: str, source: str = "<string>", overrides: Iterable[s
     return _build(data, lines, source=source, source_path=None, base_dir=base, overrides=overrides)
 
 
-def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
+def load_config(path: str | Path, overrides: Iterable[str] = (), *, check_files: bool = True) -> Config:
     """Read and validate a YAML config file; every problem is a ConfigError (exit code 2)."""
     display = str(path)
     text = read_text_file(path, display)
     data, lines = load_yaml(text, display)
     p = Path(path).resolve()
-    return _build(data, lines, source=display, source_path=p, base_dir=p.parent, overrides=overrides)
+    return _build(data, lines, source=display, source_path=p, base_dir=p.parent, overrides=overrides,
+                  check_files=check_files)
 
 
 # --- back to plain data --------------------------------------------------------------------------
 
 def _source_to_dict(s: SourceConfig) -> dict[str, Any]:
-    if s.kind == "csv":
-        return {"csv": str(s.path), "features": s.features, "labels": s.labels}
+    if s.kind in ("csv", "parquet"):
+        out = {s.kind: str(s.path), "features": s.features, "labels": s.labels}
+        if s.kind == "csv" and s.delimiter is not None:
+            out["delimiter"] = s.delimiter
+        return out
+    if s.kind == "images":
+        return {"images": str(s.path), "labels": s.labels}
     if s.kind == "npz":
         return {"npz": str(s.path), "x_key": s.x_key, "y_key": s.y_key}
     if s.kind == "idx":
@@ -894,6 +1077,10 @@ def config_to_dict(cfg: Config) -> dict[str, Any]:
     if d.label_type != "real":
         data["num_classes"] = d.num_classes
         data["class_names"] = list(d.class_names) if d.class_names is not None else None
+    else:
+        data["target_scaling"] = d.target_scaling
+    if d.features is not None:
+        data["features"] = {k: dict(f) for k, f in d.features.items()}
     sched: dict[str, Any] = {"type": o.schedule.type, "warmup_steps": o.schedule.warmup_steps}
     sched.update({k: getattr(o.schedule, k) for k in SCHEDULES[o.schedule.type]})
     opt: dict[str, Any] = {"name": o.name, "lr": o.lr}

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from nnctl.builder import Head
+from nnctl.data.features import FeaturePipeline
 from nnctl.data.preprocess import Preprocessor
 from nnctl.dtypes import as_dtype
 from nnctl.errors import DataError, FileFormatError, NnctlError, RuntimeFailure
@@ -189,6 +190,8 @@ class FrozenModel:
         self.signature = signature
         self.head = Head.from_dict(meta["head"])
         self.preprocessor = Preprocessor.from_dict(meta["preprocessor"])
+        pipe = meta["features"].get("pipeline") if isinstance(meta.get("features"), dict) else None
+        self.pipeline: FeaturePipeline | None = FeaturePipeline.from_dict(pipe) if pipe else None
         self.metrics: list[str] = list(meta["metrics"])
         self.l2_penalty = float(meta["l2_penalty"])
         self.x: Tensor = graph.get_tensor_by_name(signature.input("x").tensor)
@@ -242,8 +245,9 @@ class FrozenModel:
     @property
     def session(self) -> Any:
         if self._sess is None:
+            from nnctl.backends import choose_backend
             from nnctl.runtime.session import Session
-            self._sess = Session(graph=self.graph)
+            self._sess = Session(graph=self.graph, backend=choose_backend(None))
         return self._sess
 
     def _check_x(self, x: Any, source: str | None) -> np.ndarray:
@@ -262,6 +266,9 @@ class FrozenModel:
 
     def run(self, x: Any, preprocessed: bool = False, source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(logits, outputs) of the inference graph for raw features ``x`` ([n, features])."""
+        if self.pipeline is not None and not isinstance(x, np.ndarray):
+            from nnctl.data.tabular import encode_rows
+            x = encode_rows(x, self.pipeline, source)  # raw rows, a data file, image paths
         x = self._check_x(x, source)
         if not preprocessed:
             x = self.preprocessor.transform(x)
@@ -285,7 +292,8 @@ class FrozenModel:
         logits, outputs = self.run(x, source=source)
         if self.classification:
             return probabilities(self.head, logits, outputs)
-        return np.asarray(outputs, dtype=np.float64)
+        out = np.asarray(outputs, dtype=np.float64)
+        return self.pipeline.unscale_targets(out) if self.pipeline is not None else out
 
     def predict_classes(self, x: Any, source: str | None = None) -> np.ndarray:
         """Predicted class indices [n] (classification heads only)."""

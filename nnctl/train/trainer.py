@@ -28,6 +28,7 @@ from nnctl.backends import get_backend
 from nnctl.builder import Model
 from nnctl.config import config_to_dict, load_config
 from nnctl.data import Batcher
+from nnctl.data.run_data import cfg_has_data_files, load_run_data, save_run_data
 from nnctl.data.splits import Split, Splits
 from nnctl.distributed.ranks import World, world
 from nnctl.errors import FileFormatError, InputError, NonFiniteError, RuntimeFailure
@@ -111,6 +112,8 @@ class Trainer:
             try:
                 atomic_write_text(self.run.config, yaml.safe_dump(self.cfg_dict, sort_keys=False), root=self.run.path)
                 atomic_write_text(self.run.metrics, "", root=self.run.path)
+                if cfg_has_data_files(self.cfg):
+                    save_run_data(self.run.path, self.splits, self.cfg)
             except OSError as e:
                 raise RuntimeFailure(f"cannot write to the run directory {self.run.path}: {e.strerror or e}"
                                      + (f" ({e.filename})" if e.filename else "")) from None
@@ -137,7 +140,9 @@ class Trainer:
         self.backend = get_backend(cfg.backend)
         self.splits: Splits
         self.model: Model
-        self.splits, self.model = build_for_config(cfg)
+        # a resumed run trains on its own stored copy of the data (nnctl/data/run_data.py)
+        stored = load_run_data(self.run.path, cfg, self.warn) if self.resume else None
+        self.splits, self.model = build_for_config(cfg, splits=stored)
         tr = self.splits.train
         self.sess = tf.Session(graph=self.model.graph, backend=self.backend)
         self.sess.check_numerics = self.debug_nans
@@ -273,10 +278,15 @@ class Trainer:
                     epoch = self.batcher.epoch
                     try:
                         if meter is not None:  # a device: the step's loss stays there until a sync point
-                            _, loss, gnorm = self.sess.run(fetches, {feeds_x: x_tr[idx], feeds_y: y_tr[idx]},
+                            xb = self.splits.train_batch(idx, self.step) if self.splits.augment else x_tr[idx]
+                            _, loss, gnorm = self.sess.run(fetches, {feeds_x: xb, feeds_y: y_tr[idx]},
                                                            download=False)
                         elif dp is None:
-                            _, loss, gnorm = self.sess.run(fetches, {feeds_x: x_tr[idx], feeds_y: y_tr[idx]})
+                            xb = self.splits.train_batch(idx, self.step) if self.splits.augment else x_tr[idx]
+                            _, loss, gnorm = self.sess.run(fetches, {feeds_x: xb, feeds_y: y_tr[idx]})
+                        elif self.splits.augment:  # augment the global batch, then shard it
+                            loss, gnorm = self._dp_step(fetches, np.arange(len(idx)),
+                                                        self.splits.train_batch(idx, self.step), y_tr[idx])
                         else:
                             loss, gnorm = self._dp_step(fetches, idx, x_tr, y_tr)
                     except NonFiniteError as e:  # --debug-nans: the plan names the op
@@ -478,6 +488,8 @@ class Trainer:
                         "loss_acc": self.loss_acc, "metrics_bytes": self.run.metrics_size()},
             "variables": self.model.variable_specs(),
             "preprocessor": self.splits.preprocessor.to_dict(),
+            # the fitted per-column preprocessing (vocabularies, scalers, fill values, image transform)
+            "features": self.splits.pipeline.to_dict() if self.splits.pipeline is not None else None,
         }
         kw: dict[str, Any] = {"write_file": self.checkpoint_writer} if self.checkpoint_writer else {}
         try:
