@@ -90,12 +90,17 @@ def _load_at(cfg: Any, key: str, src: Any, seed: int, class_names: list[str] | N
     try:
         return load_source(src, cfg.data, seed, class_names)
     except ColumnError as e:
-        field = "features" if e.what == "feature" else "labels"
-        given = getattr(src, field)
-        k = f"{key}.{field}" + (f"[{e.position}]" if isinstance(given, list) else "")
-        if given is None:  # the default label column: the file itself is at fault
-            raise DataError(str(e)) from None
-        raise cfg.error(k, e.bare) from None
+        raise _column_error(cfg, key, src, e) from None
+
+
+def _column_error(cfg: Any, key: str, src: Any, e: ColumnError) -> Exception:
+    """A ColumnError at the config key that named the column (``data.train.features[1]``)."""
+    field = "features" if e.what == "feature" else "labels"
+    given = getattr(src, field, None)
+    if not given:  # the default label column: the file itself is at fault
+        return DataError(str(e))
+    k = f"{key}.{field}" + (f"[{e.position}]" if isinstance(given, list) else "")
+    return cfg.error(k, e.bare)
 
 
 def load_splits(cfg: Any) -> Splits:
@@ -103,7 +108,10 @@ def load_splits(cfg: Any) -> Splits:
     d = cfg.data
     if d.tabular:
         from nnctl.data.tabular import load_table_splits
-        return load_table_splits(cfg)
+        try:
+            return load_table_splits(cfg)
+        except ColumnError as e:
+            raise _column_error(cfg, "data.train", d.train, e) from None
     x, y, meta = _load_at(cfg, "data.train", d.train, cfg.seed, d.class_names)
     class_names = d.class_names or meta.get("class_names")
     val = test = None
