@@ -413,3 +413,12 @@ def test_adult_like_spaces_question_marks_and_an_image_csv(tmp_path, capsys):
     code, out, err = run_cli("validate", cfg2)
     assert code == 0, err
     assert "file: {type: image" in out
+
+
+def test_a_declared_feature_must_be_a_column(tmp_path):
+    csv = tmp_path / "d.csv"
+    csv.write_text("length,colour,y\n1,red,0\n2,blue,1\n")
+    msg = one_error(*run_cli("validate", write_cfg(tmp_path, csv, 3, data_extra="  features: {lenght: numeric}")))
+    assert "c.yaml:" in msg and "data.features.lenght" in msg and "did you mean 'length'" in msg
+    msg = one_error(*run_cli("validate", write_cfg(tmp_path, csv, 3, data_extra="  features: {y: category}")))
+    assert "data.features.y" in msg and "label column" in msg

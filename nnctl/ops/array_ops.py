@@ -17,6 +17,7 @@ from nnctl import dtypes
 from nnctl.graph import registry
 from nnctl.graph.graph import Operation, Tensor
 from nnctl.graph.tensor_shape import TensorShape, as_shape_tuple, fmt_shape, num_elements
+from nnctl.ops import shape_ops
 from nnctl.ops.core import convert_to_tensor, make_op
 
 _pyslice = builtins.slice  # this module defines tf.slice
@@ -77,6 +78,8 @@ registry.not_differentiable("ZerosLike", "OnesLike")
 
 def fill(dims: Any, value: Any, name: str | None = None) -> Tensor:
     from nnctl.ops.state_ops import constant
+    if shape_ops.is_dynamic(dims):
+        return shape_ops.dynamic_fill(dims, value, name=name)
     shape = as_shape_tuple(dims)
     if shape is None or None in shape:
         raise ValueError("fill: dims must be fully known")
@@ -87,11 +90,15 @@ def fill(dims: Any, value: Any, name: str | None = None) -> Tensor:
 
 def zeros(shape: Any, dtype: Any = dtypes.float32, name: str | None = None) -> Tensor:
     from nnctl.ops.state_ops import constant
+    if shape_ops.is_dynamic(shape):
+        return shape_ops.dynamic_fill(shape, np.zeros((), dtypes.as_dtype(dtype).np), name=name or "zeros")
     return constant(np.zeros(as_shape_tuple(shape), dtype=dtypes.as_dtype(dtype).np), name=name or "zeros")
 
 
 def ones(shape: Any, dtype: Any = dtypes.float32, name: str | None = None) -> Tensor:
     from nnctl.ops.state_ops import constant
+    if shape_ops.is_dynamic(shape):
+        return shape_ops.dynamic_fill(shape, np.ones((), dtypes.as_dtype(dtype).np), name=name or "ones")
     return constant(np.ones(as_shape_tuple(shape), dtype=dtypes.as_dtype(dtype).np), name=name or "ones")
 
 
@@ -100,8 +107,8 @@ def ones(shape: Any, dtype: Any = dtypes.float32, name: str | None = None) -> Te
 def reshape(tensor: Any, shape: Any, name: str | None = None) -> Tensor:
     """``tf.reshape``; one dimension may be -1 (inferred)."""
     x = convert_to_tensor(tensor)
-    if isinstance(shape, Tensor):
-        raise TypeError("reshape: shape must be a list of ints (a Tensor shape is not supported)")
+    if shape_ops.is_dynamic(shape):
+        return shape_ops.dynamic_reshape(x, shape, name=name)
     target = [int(d) for d in (shape if not isinstance(shape, int) else [shape])]
     if sum(1 for d in target if d == -1) > 1:
         raise ValueError(f"Reshape '{name or 'Reshape'}': only one dimension may be -1, got {target}")
@@ -832,6 +839,8 @@ registry.not_differentiable("OneHot")
 def tile(input: Any, multiples: Any, name: str | None = None) -> Tensor:
     """``tf.tile``: repeat the whole tensor ``multiples[i]`` times along axis i."""
     x = convert_to_tensor(input)
+    if shape_ops.is_dynamic(multiples):
+        return shape_ops.dynamic_tile(x, multiples, name=name)
     desc = _desc("Tile", name)
     s = _known_rank(x, desc)
     m = _static_ints(multiples, "multiples", desc)

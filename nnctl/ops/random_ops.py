@@ -12,6 +12,7 @@ from nnctl import dtypes
 from nnctl.graph import registry
 from nnctl.graph.graph import Operation, Tensor, get_default_graph
 from nnctl.graph.tensor_shape import as_shape_tuple
+from nnctl.ops import shape_ops
 from nnctl.ops.core import make_op
 
 _DEFAULT_GRAPH_SEED = 87654321
@@ -33,13 +34,18 @@ def get_seed(op_seed: int | None) -> tuple[int | None, int | None]:
 
 
 def _random(op_type: str, shape: Any, dtype: Any, seed: int | None, name: str | None, **attrs: Any) -> Tensor:
-    shp = as_shape_tuple(shape)
-    if shp is None or None in shp:
-        raise ValueError(f"{op_type}: shape must be fully defined, got {shape!r}")
+    inputs: list[Tensor] = []
+    if shape_ops.is_dynamic(shape):  # a shape tensor, e.g. tf.shape(x): read at run time
+        inputs = [shape_ops.shape_tensor(shape, f"{op_type} '{name}'")]
+        shp = shape_ops.static_shape_of(inputs[0])
+    else:
+        shp = as_shape_tuple(shape)
+        if shp is None or None in shp:
+            raise ValueError(f"{op_type}: shape must be fully defined, got {shape!r}")
     dt = dtypes.as_dtype(dtype)
     s1, s2 = get_seed(seed)
-    return make_op(op_type, [], attrs={"shape": shp, "dtype": dt, "seed": s1, "seed2": s2, **attrs}, shape=shp,
-                   dtype=dt, name=name)
+    return make_op(op_type, inputs, attrs={"shape": shp, "dtype": dt, "seed": s1, "seed2": s2, **attrs},
+                   shape=shp, dtype=dt, name=name)
 
 
 def random_uniform(shape: Any, minval: float = 0, maxval: float | None = None, dtype: Any = dtypes.float32,
@@ -71,8 +77,9 @@ def _host_draw(op: Operation, ctx: Any, draw) -> Any:
     shape, dt = op.attrs["shape"], op.attrs["dtype"].np
     be = ctx.backend
 
-    def run(out: Any = None) -> Any:
-        v = draw(rng, shape).astype(dt, copy=False)
+    def run(*shape_in: Any, out: Any = None) -> Any:
+        shp = shape_ops.run_time_shape(op, be.to_host(shape_in[0])) if shape_in else shape
+        v = draw(rng, shp).astype(dt, copy=False)
         if out is None:
             return be.asarray(v)
         ctx.xp.copyto(out, be.asarray(v))
