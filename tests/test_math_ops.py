@@ -284,7 +284,7 @@ def test_broadcast_mismatch_names_op_and_shapes():
     with pytest.raises(ValueError) as e:
         tf.add(tf.zeros([3, 4]), tf.zeros([3, 5]))
     msg = str(e.value)
-    assert "Add" in msg and "(3, 4)" in msg and "(3, 5)" in msg
+    assert "add" in msg.lower() and "(3, 4)" in msg and "(3, 5)" in msg
     with pytest.raises(ValueError, match=r"Mul.*\(2, 3\).*\(4,\)"):
         tf.zeros([2, 3]) * tf.zeros([4])
 

@@ -39,6 +39,18 @@ def _float_input(x: Any, op_type: str, name: str | None, what: str = "input") ->
     return x
 
 
+def _numeric_input(x: Any, op_type: str, name: str | None, ints: tuple[str, ...], what: str = "input") -> Tensor:
+    """A float tensor, or one of the integer dtypes ``ints`` that TF's op also takes."""
+    x = convert_to_tensor(x)
+    if not x.dtype.is_floating and x.dtype.name not in ints:
+        raise TypeError(f"{_desc(op_type, name)}: {what} must be a floating-point tensor"
+                        + (f" or one of {', '.join(ints)}" if ints else "") + f", got {x.name} of dtype {x.dtype.name}")
+    return x
+
+
+_SIGNED_AND_UNSIGNED = ("int8", "int16", "int32", "int64", "uint8")
+
+
 def _like(value: Any, like: Tensor, op_type: str, name: str | None, what: str) -> Tensor:
     """``value`` as a tensor of ``like``'s dtype (numpy/Python values are cast; tensors must match)."""
     if isinstance(value, Tensor) or hasattr(value, "_as_graph_element"):
@@ -153,7 +165,8 @@ def leaky_relu(features: Any, alpha: float = 0.2, name: str | None = None) -> Te
     x = convert_to_tensor(features)
     if x.dtype.is_integer:
         x = m.cast(x, dtypes.float32)
-    return _same_op("LeakyRelu", x, name, {"alpha": float(alpha)})
+    # TF keeps alpha as a float32 attribute, so alpha = 0.2 is 0.2f even for float64 features
+    return _same_op("LeakyRelu", x, name, {"alpha": float(np.float32(alpha))})
 
 
 @registry.register_kernel("LeakyRelu")
@@ -470,7 +483,7 @@ def _channel_axis(data_format: str | None, rank: int | None, op_type: str, name:
 
 def bias_add(value: Any, bias: Any, data_format: str | None = None, name: str | None = None) -> Tensor:
     """value + bias, with the 1-D bias added along the channel dimension (the last one for NHWC)."""
-    x = _float_input(value, "BiasAdd", name, "value")
+    x = _numeric_input(value, "BiasAdd", name, _SIGNED_AND_UNSIGNED, "value")
     b = _like(bias, x, "BiasAdd", name, "bias")
     xs, bs = x.static_shape, b.static_shape
     d = _desc("BiasAdd", name)
@@ -484,6 +497,8 @@ def bias_add(value: Any, bias: Any, data_format: str | None = None, name: str | 
     if xs is not None and bs is not None and xs[ch] is not None and bs[0] is not None and xs[ch] != bs[0]:
         raise ValueError(f"{d}: bias of shape {fmt_shape(bs)} must match the channel dimension {ch} of value "
                          f"{fmt_shape(xs)} ({bs[0]} vs {xs[ch]})")
+    if xs is not None and bs is not None and xs[ch] is None and bs[0] is not None:
+        xs = xs[:ch] + (bs[0],) + xs[ch + 1:]  # the bias tells the channel count (TF's shape function)
     return make_op("BiasAdd", [x, b], attrs={"channel_axis": ch}, shape=xs, dtype=x.dtype, name=name)
 
 
@@ -687,13 +702,19 @@ registry.not_differentiable("DropoutMask")
 def moments(x: Any, axes: Any, shift: Any = None, name: str | None = None, keep_dims: Any = None,
             keepdims: Any = None) -> tuple[Tensor, Tensor]:
     """(mean, variance) of x over ``axes``; ``shift`` is accepted and unused, as in TF."""
+    if keep_dims is not None and keepdims is not None:
+        raise ValueError("Cannot specify both 'keep_dims' and 'keepdims'")
     keep = bool(keep_dims if keep_dims is not None else keepdims)
-    x = _float_input(x, "moments", name, "x")
+    x = convert_to_tensor(x)
+    if x.dtype.is_bool:
+        raise TypeError(f"moments: x {x.name} must be numeric, got bool")
     with name_scope(name or "moments"):
         y = m.cast(x, dtypes.float32) if x.dtype == dtypes.float16 else x
         mean = m.reduce_mean(y, axis=axes, keepdims=True, name="mean")
-        # the exact derivative: no stop_gradient on the mean, so second derivatives are right too
-        variance = m.reduce_mean(m.squared_difference(y, mean), axis=axes, keepdims=keep, name="variance")
+        # TF's form: the mean inside the variance is a stop_gradient. The first derivative is exact
+        # either way (d variance / d mean = 0 at the mean); second derivatives follow TF's.
+        variance = m.reduce_mean(m.squared_difference(y, array_ops.stop_gradient(mean)), axis=axes,
+                                 keepdims=keep, name="variance")
         if not keep:
             mean = array_ops.squeeze(mean, axis=list(static_axes(axes, _rank(y), "moments") or []))
         if x.dtype == dtypes.float16:
@@ -772,15 +793,23 @@ def softmax_cross_entropy_with_logits_v2(labels: Any = None, logits: Any = None,
         axis = dim
     op_type = "SoftmaxCrossEntropyWithLogits"
     x = _float_input(logits, op_type, name, "logits")
-    z = _like(labels, x, op_type, name, "labels")
+    z = convert_to_tensor(labels)
+    if z.dtype != x.dtype:  # TF casts the labels to the logits' dtype
+        z = m.cast(z, x.dtype)
     xs, zs = x.static_shape, z.static_shape
     d = _desc(op_type, name)
     if xs is not None and len(xs) == 0:
         raise ValueError(f"{d}: logits must have rank >= 1, got a scalar")
     if xs is not None and zs is not None and (len(xs) != len(zs) or any(
             a is not None and b is not None and a != b for a, b in zip(xs, zs))):
-        raise ValueError(f"{d}: logits and labels must have the same shape, got logits {fmt_shape(xs)} and "
-                         f"labels {fmt_shape(zs)}")
+        try:  # labels that broadcast to the logits' shape (TF's kernel broadcasts them)
+            bshape = m.broadcast_static(zs, xs, op_type)
+        except ValueError:
+            bshape = None
+        if bshape is None or tuple(bshape) != tuple(xs) or len(zs) != len(xs):
+            raise ValueError(f"{d}: logits and labels must have the same shape, got logits {fmt_shape(xs)} and "
+                             f"labels {fmt_shape(zs)}") from None
+        z = m.broadcast_like(z, x)
     shape = xs if xs is not None else zs
     ax = _axis(axis, None if shape is None else len(shape), op_type, name)
     loss_shape = None if shape is None else shape[:ax] + shape[ax + 1:]
@@ -940,7 +969,7 @@ def _spatial(value: Any, what: str, desc: str) -> tuple[int, int]:
 
 def _padding(padding: Any, desc: str, explicit_ok: bool) -> Any:
     if isinstance(padding, str):
-        p = padding.upper()
+        p = padding  # case-sensitive, as TF ("same" is an error there)
         if p not in ("SAME", "VALID"):
             raise ValueError(f"{desc}: padding must be 'SAME' or 'VALID', got {padding!r}")
         return p
@@ -991,7 +1020,7 @@ def conv2d(input: Any, filter: Any = None, strides: Any = None, padding: Any = N
     if filter is None or strides is None or padding is None:
         raise ValueError(f"{desc}: filter, strides and padding are required")
     _check_nhwc(data_format, desc)
-    x = _float_input(input, "Conv2D", name)
+    x = _numeric_input(input, "Conv2D", name, ("int32",))
     w = _like(filter, x, "Conv2D", name, "filter")
     xs, ws = x.static_shape, w.static_shape
     if xs is not None and len(xs) != 4:
@@ -1047,7 +1076,7 @@ def _pool(op_type: str, value: Any, ksize: Any, strides: Any, padding: Any, data
           name: str | None) -> Tensor:
     desc = _desc(op_type, name)
     _check_nhwc(data_format, desc)
-    x = _float_input(value, op_type, name)
+    x = _numeric_input(value, op_type, name, _SIGNED_AND_UNSIGNED if op_type == "MaxPool" else ())
     xs = x.static_shape
     if xs is not None and len(xs) != 4:
         raise ValueError(f"{desc}: input must be a 4-D NHWC tensor [batch, height, width, channels], got "
