@@ -32,6 +32,8 @@ DIFFERENCES: dict[str, str] = {
     "transpose_negative_perm": "TF's gradient of a transpose with a negative perm fails at run time "
                                "(InvalidPermutation); nnctl normalises the perm, so the gradient works",
     "conv2d_dilated": "TF's CPU kernels cannot backpropagate a dilated conv2d; nnctl's can",
+    "where_shape_mismatch": "nnctl's tf.where broadcasts x, y and the condition like numpy (TF's where_v2 "
+                            "rule); TF1's where requires equal shapes",
     "softmax_ce_broadcast_labels": "TF's gradient rule cannot handle labels broadcast against the logits "
                                    "(ValueError); nnctl's sums the labels' gradient back to their shape",
 }

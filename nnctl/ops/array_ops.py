@@ -50,12 +50,12 @@ registry.not_differentiable("StopGradient")
 
 def zeros_like(tensor: Any, dtype: Any = None, name: str | None = None, optimize: bool = True) -> Tensor:
     x = convert_to_tensor(tensor)
-    return make_op("ZerosLike", [x], shape=x.static_shape, dtype=dtype or x.dtype, name=name)
+    return make_op("ZerosLike", [x], shape=x.static_shape, dtype=dtype or x.dtype, name=name or "zeros_like")
 
 
 def ones_like(tensor: Any, dtype: Any = None, name: str | None = None, optimize: bool = True) -> Tensor:
     x = convert_to_tensor(tensor)
-    return make_op("OnesLike", [x], shape=x.static_shape, dtype=dtype or x.dtype, name=name)
+    return make_op("OnesLike", [x], shape=x.static_shape, dtype=dtype or x.dtype, name=name or "ones_like")
 
 
 def _fill_like(value: float):
@@ -881,7 +881,7 @@ def one_hot(indices: Any, depth: int, on_value: Any = None, off_value: Any = Non
             ax = len(s)
         shape = s[:ax] + (depth,) + s[ax:]
     return make_op("OneHot", [i], attrs={"depth": depth, "on": on.item(), "off": off.item(), "axis": ax},
-                   shape=shape, dtype=dt, name=name)
+                   shape=shape, dtype=dt, name=name or "one_hot")
 
 
 @registry.register_kernel("OneHot")

@@ -40,6 +40,9 @@ def _binary(op_type: str, x: Any, y: Any, name: str | None) -> Tensor:
         raise TypeError(f"{op_type} '{name or op_type}': needs bool inputs, got {x.name} of {x.dtype.name}")
     if op_type.startswith("Bitwise") and not x.dtype.is_integer:
         raise TypeError(f"{op_type} '{name or op_type}': needs integer inputs, got {x.name} of {x.dtype.name}")
+    if x.dtype.name in _NO_KERNEL.get(op_type, ()):
+        raise TypeError(f"{op_type} '{name or op_type}': input {x.name} of dtype {x.dtype.name} is not accepted "
+                        f"(TF has no {op_type} for {x.dtype.name})")
     if x.dtype.is_bool and op_type not in _BOOL_OK:
         raise TypeError(f"{op_type} '{name or op_type}': input {x.name} is bool, which {op_type} does not "
                         "accept (cast it first)")
@@ -50,6 +53,8 @@ def _binary(op_type: str, x: Any, y: Any, name: str | None) -> Tensor:
 
 
 _BOOL_OK = {"Equal", "NotEqual", "LogicalAnd", "LogicalOr"}
+# dtypes TF 2.21 has no kernel for (checked with tests/tf_reference)
+_NO_KERNEL = {"Pow": ("uint8",), "SquaredDifference": ("int8", "int16", "uint8")}
 
 
 def _ufunc_kernel(ufunc_name: str):
@@ -557,6 +562,8 @@ def matmul(a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = False,
            name: str | None = None) -> Tensor:
     """``tf.matmul``: (batched) matrix product; inner dimensions must agree."""
     a, b = binary_operands(a, b)
+    if a.dtype.is_bool:
+        raise TypeError(f"MatMul '{name or 'MatMul'}': bool inputs ({a.name}, {b.name}) are not accepted")
     ta, tb = transpose_a or adjoint_a, transpose_b or adjoint_b
     sa, sb = a.static_shape, b.static_shape
     desc = f"MatMul '{name or 'MatMul'}'"
@@ -870,7 +877,7 @@ def div_no_nan(x: Any, y: Any, name: str | None = None) -> Tensor:
     if not x.dtype.is_floating:
         raise TypeError(f"div_no_nan needs floating-point inputs, got {x.name} of {x.dtype.name}")
     shape = broadcast_static(x.static_shape, y.static_shape, f"DivNoNan '{name or 'div_no_nan'}'")
-    return make_op("DivNoNan", [x, y], shape=shape, dtype=x.dtype, name=name)
+    return make_op("DivNoNan", [x, y], shape=shape, dtype=x.dtype, name=name or "div_no_nan")
 
 
 @registry.register_kernel("DivNoNan")

@@ -638,9 +638,15 @@ def dropout(x: Any, keep_prob: Any = None, noise_shape: Any = None, seed: int | 
                              f"{fmt_shape(keep.static_shape)}")
         ns = _noise_shape(x, noise_shape)
         s1, s2 = random_ops.get_seed(seed)
-        mask = make_op("DropoutMask", [x, keep], attrs={"noise_shape": ns, "seed": s1, "seed2": s2},
+        # a fixed keep probability is folded into the mask (kept / keep); a Tensor one is TF's
+        # x * (1 / keep) * kept, so the gradient reaches keep_prob (or rate) as in TF
+        fixed = keep.op.type == "Const"
+        mask = make_op("DropoutMask", [x, keep], attrs={"noise_shape": ns, "seed": s1, "seed2": s2,
+                                                        "scaled": fixed},
                        shape=ns, dtype=x.dtype, name="mask")
-        return m.multiply(x, mask)
+        if fixed:
+            return m.multiply(x, mask)
+        return m.multiply(m.multiply(x, m.reciprocal(keep)), mask)
 
 
 def _noise_shape(x: Tensor, noise_shape: Any) -> tuple | None:
@@ -669,6 +675,7 @@ def _dropout_mask_kernel(op: Operation, ctx: Any) -> Any:
     dt = op.outputs[0].dtype.np
     ns = op.attrs["noise_shape"]
     draw_dt = dt if dt in (np.float32, np.float64) else np.dtype(np.float32)
+    scaled = op.attrs.get("scaled", True)  # kept / keep, or the plain 0/1 mask
     in_place = be.name == "numpy" and draw_dt == dt
     scratch = Scratch(np)
 
@@ -684,9 +691,9 @@ def _dropout_mask_kernel(op: Operation, ctx: Any) -> Any:
             rng.random(dtype=draw_dt, out=out)
             kept = scratch("kept", shape, bool)
             np.less(out, k, out=kept)
-            return np.multiply(kept, dt.type(1.0 / k), out=out)
+            return np.multiply(kept, dt.type(1.0 / k if scaled else 1.0), out=out)
         u = rng.random(shape, dtype=draw_dt)
-        mask = (u < k).astype(dt) * dt.type(1.0 / k)
+        mask = (u < k).astype(dt) * dt.type(1.0 / k if scaled else 1.0)
         if out is None:
             return be.asarray(mask)
         xp.copyto(out, be.asarray(mask))

@@ -112,9 +112,9 @@ class Plan:
         return factory(op, ctx)
 
     # --- execution -------------------------------------------------------------------------
-    def run(self, feed_values: list[Any], check_numerics: bool = False) -> list[Any]:
-        if check_numerics:
-            return self._trace(feed_values, True, self.ctx)[0]
+    def run(self, feed_values: list[Any], check_numerics: bool = False, allocating: bool = False) -> list[Any]:
+        if check_numerics or allocating:
+            return self._trace(feed_values, check_numerics, self.ctx)[0]
         if self.bound_version != self.ctx.variables.version:
             # Compile with a dry run on copies of the state, so that every real execution takes the
             # bound path and a resumed run computes bit-identically to an uninterrupted one.

@@ -541,3 +541,149 @@ case("max_pool_unknown", lambda tf, x: tf.nn.max_pool(x, [1, 2, 2, 1], [1, 2, 2,
      In(_IMG, F32, shape=[None, 5, 5, 3]), order2=False)
 case("max_pool_lowercase", lambda tf, x: tf.nn.max_pool(x, [1, 2, 2, 1], [1, 2, 2, 1], "same"), In(_IMG),
      grad=False)
+
+# --- more dtypes, unknown shapes, gradients API ------------------------------------------------------
+
+for _n in ("sigmoid", "tanh", "exp", "log1p", "softplus", "elu", "selu", "relu", "square", "abs", "sqrt",
+           "reciprocal", "sin", "leaky_relu"):
+    _vals = _POSITIVE if _n in ("sqrt",) else [-2.5, -1.0, -0.25, 0.5, 1.5, 3.0]
+    case(f"{_n}_f32_grad2", _UNARY[_n][0], In(_vals, F32))
+    case(f"{_n}_f16_grad", _UNARY[_n][0], In(_vals, F16), order2=False)
+    case(f"{_n}_unknown_rank", _UNARY[_n][0], In(np.reshape(_vals, (2, 3)), shape=None), order2=False)
+for _n in ("add", "multiply", "maximum", "squared_difference", "divide", "pow", "subtract"):
+    case(f"{_n}_f32_grad2", _BINARY[_n], In(u(2, 3, lo=0.5, hi=2.0), F32), In(u(3, lo=0.5, hi=1.5), F32))
+    case(f"{_n}_unknown_rank", _BINARY[_n], In(u(2, 3, lo=0.5, hi=2.0), shape=None), In(u(3, lo=0.5, hi=1.5)),
+         order2=False)
+    case(f"{_n}_both_unknown_dims", _BINARY[_n], In(u(2, 3, lo=0.5, hi=2.0), shape=[None, None]),
+         In(u(2, 1, lo=0.5, hi=1.5), shape=[None, 1]), order2=False)
+    case(f"{_n}_int8", _BINARY[_n], In([3, 4, 5], I8), In([2, 1, 2], I8), grad=False)
+    case(f"{_n}_uint8", _BINARY[_n], In([3, 4, 5], U8), In([2, 1, 2], U8), grad=False)
+    case(f"{_n}_int16", _BINARY[_n], In([3, 4, 5], I16), In([2, 1, 2], I16), grad=False)
+for _n, _fname in _REDUCE.items():
+    case(f"reduce_{_n}_f32_grad2", lambda tf, x, fn=_fname: getattr(tf, fn)(x, axis=[0, 1]),
+         In(u(2, 3, 2, lo=0.5, hi=1.5), F32))
+    case(f"reduce_{_n}_keep_unknown_rank", lambda tf, x, fn=_fname: getattr(tf, fn)(x, keepdims=True),
+         In(u(2, 3), shape=None), order2=False)
+    case(f"reduce_{_n}_int64", lambda tf, x, fn=_fname: getattr(tf, fn)(x, axis=1), In([[2, -3], [4, 5]], I64),
+         grad=False)
+    case(f"reduce_{_n}_f16_axis0", lambda tf, x, fn=_fname: getattr(tf, fn)(x, axis=0), In(u(3, 2), F16),
+         grad=False)
+    case(f"reduce_{_n}_both_spellings", lambda tf, x, fn=_fname: getattr(tf, fn)(x, axis=0, reduction_indices=0),
+         In(u(3, 2)), grad=False)
+    case(f"reduce_{_n}_scalar", lambda tf, x, fn=_fname: getattr(tf, fn)(x), In(2.5))
+case("gradients_grad_ys", lambda tf, x: tf.gradients(x * x, x, grad_ys=tf.constant([1.0, -2.0, 0.5],
+                                                                                 dtype=tf.float64))[0],
+     In([1.0, 2.0, 3.0]))
+case("gradients_stop", lambda tf, x: tf.gradients(tf.square(x * 2.0) + x, x, stop_gradients=[x * 2.0])[0],
+     In([1.0, 2.0]), grad=False)
+case("gradients_of_gradients", lambda tf, x: tf.gradients(tf.gradients(tf.reduce_sum(x ** 3.0), x)[0], x)[0],
+     In([1.0, -2.0]))
+case("hessians", lambda tf, x: tf.hessians(tf.reduce_sum(x * x * x), x)[0], In([1.0, -2.0]), grad=False)
+case("hessians_matmul", lambda tf, x: tf.hessians(tf.reduce_sum(tf.matmul(x, x)), x)[0], In(u(2, 2)),
+     grad=False)
+case("gradients_unconnected_int", lambda tf, x: tf.gradients(tf.cast(tf.cast(x, tf.int32), tf.float64), x)[0]
+     is None and tf.constant(1.0) or tf.constant(0.0), In([1.5]), grad=False)
+case("where_broadcast_scalar", lambda tf, c, a: tf.where(c, a, 0.0 * a), In([True, False, True], BOOL), In(u(3)))
+case("where_shape_mismatch", lambda tf, c, a, b: tf.where(c, a, b), In([True, False], BOOL), In(u(2, 3)),
+     In(u(3)), grad=False)
+case("one_hot_unknown", lambda tf, i: tf.one_hot(i, 3), In([[0, 2]], I32, shape=[None, None]), grad=False)
+case("one_hot_float_indices", lambda tf, i: tf.one_hot(i, 3), In([0.0, 2.0], F32), grad=False)
+case("gather_negative_axis", lambda tf, x, i: tf.gather(x, i, axis=-1), In(u(3, 4)), In([0, 3], I32))
+case("gather_unknown", lambda tf, x, i: tf.gather(x, i), In(u(4, 3), shape=[None, 3]),
+     In([1, 0], I32, shape=[None]))
+case("gather_scalar_index", lambda tf, x, i: tf.gather(x, i), In(u(4, 3)), In(2, I32))
+case("tile_int", lambda tf, x: tf.tile(x, [2]), In([1, 2], I32), grad=False)
+case("tile_bad_rank", lambda tf, x: tf.tile(x, [2]), In(u(2, 3)), grad=False)
+case("split_num_unknown", lambda tf, x: tf.split(x, 2, axis=0), In(u(4, 2), shape=[None, 2]), grad=False)
+case("split_neg_axis", lambda tf, x: tf.split(x, 2, axis=-1), In(u(2, 4)))
+case("unstack_num", lambda tf, x: tf.unstack(x, num=2, axis=0), In(u(2, 3), shape=[None, 3]))
+case("slice_size_minus_one", lambda tf, x: tf.slice(x, [1, 0], [-1, -1]), In(u(3, 3)))
+case("slice_out_of_range", lambda tf, x: tf.slice(x, [2, 0], [2, 1]), In(u(3, 3)), grad=False)
+case("reshape_unknown_rank", lambda tf, x: tf.reshape(x, [-1]), In(u(2, 3), shape=None))
+case("reshape_int", lambda tf, x: tf.reshape(x, [2, 2]), In([1, 2, 3, 4], I32), grad=False)
+case("expand_dims_out_of_range", lambda tf, x: tf.expand_dims(x, 4), In(u(2, 3)), grad=False)
+case("transpose_bad_perm", lambda tf, x: tf.transpose(x, [0, 0]), In(u(2, 3)), grad=False)
+case("transpose_int", lambda tf, x: tf.transpose(x), In([[1, 2]], I32), grad=False)
+case("concat_int", lambda tf, a, b: tf.concat([a, b], 0), In([1, 2], I32), In([3], I32), grad=False)
+case("concat_python_list_value", lambda tf, a: tf.concat([a, [[9.0, 9.0, 9.0]]], 0), In(u(2, 3)))
+case("stack_int", lambda tf, a, b: tf.stack([a, b], 1), In([1, 2], I32), In([3, 4], I32), grad=False)
+case("stack_mismatch", lambda tf, a, b: tf.stack([a, b]), In(u(2)), In(u(3)), grad=False)
+case("pad_unknown", lambda tf, x: tf.pad(x, [[1, 0], [0, 2]]), In(u(2, 3), shape=[None, 3]))
+case("pad_reflect_too_big", lambda tf, x: tf.pad(x, [[3, 0]], mode="REFLECT"), In(u(3)), grad=False)
+case("pad_bad_mode", lambda tf, x: tf.pad(x, [[1, 0]], mode="WRAP"), In(u(3)), grad=False)
+case("broadcast_to_bad", lambda tf, x: tf.broadcast_to(x, [2, 4]), In(u(3)), grad=False)
+case("broadcast_to_unknown", lambda tf, x: tf.broadcast_to(x, [2, 3]), In(u(3), shape=[None]))
+case("reverse_int", lambda tf, x: tf.reverse(x, [0]), In([1, 2, 3], I32), grad=False)
+case("cast_grad_f16", lambda tf, x: tf.cast(x, tf.float16), In([1.5, -2.0]), order2=False)
+case("cast_int_grad_none", lambda tf, x: tf.cast(tf.cast(x, tf.int32), tf.float64) + x, In([1.5, -2.0]))
+case("l2_loss_f32", lambda tf, x: tf.nn.l2_loss(x), In(u(2, 3), F32))
+case("sigmoid_ce_shape_mismatch", lambda tf, z, x: tf.nn.sigmoid_cross_entropy_with_logits(labels=z, logits=x),
+     In(u(2)), In(u(3)), grad=False)
+case("sigmoid_ce_int_labels", lambda tf, z, x: tf.nn.sigmoid_cross_entropy_with_logits(labels=z, logits=x),
+     In([1, 0], I32), In(u(2)), grad=False)
+case("sparse_softmax_ce_unknown", lambda tf, y, x: tf.nn.sparse_softmax_cross_entropy_with_logits(
+    labels=y, logits=x), In([0, 2], I32, shape=[None]), In(u(2, 3), F32, shape=[None, 3]), order2=False)
+case("sparse_softmax_ce_float_labels", lambda tf, y, x: tf.nn.sparse_softmax_cross_entropy_with_logits(
+    labels=y, logits=x), In([0.0, 2.0], F32), In(u(2, 3), F32), grad=False)
+case("sparse_softmax_ce_rank_mismatch", lambda tf, y, x: tf.nn.sparse_softmax_cross_entropy_with_logits(
+    labels=y, logits=x), In([[0, 2]], I32), In(u(2, 3)), grad=False)
+case("softmax_ce_shape_mismatch", lambda tf, z, x: tf.nn.softmax_cross_entropy_with_logits_v2(labels=z, logits=x),
+     In(u(2, 4)), In(u(2, 3)), grad=False)
+case("softmax_f16", lambda tf, x: tf.nn.softmax(x), In(u(2, 3), F16), grad=False)
+case("log_softmax_f32_grad2", lambda tf, x: tf.nn.log_softmax(x), In(u(2, 3), F32))
+case("softmax_scalar", lambda tf, x: tf.nn.softmax(x), In(1.0), grad=False)
+case("dropout_keep_tensor_one", lambda tf, x, k: tf.nn.dropout(x, keep_prob=k), In(u(2, 3)), In(1.0))
+case("bias_add_rank1", lambda tf, x, b: tf.nn.bias_add(x, b), In(u(3)), In(u(3)), grad=False)
+case("bias_add_f32_grad2", lambda tf, x, b: tf.nn.bias_add(x, b) * tf.nn.bias_add(x, b), In(u(2, 3), F32),
+     In(u(3), F32))
+case("moments_axes_int", lambda tf, x: list(tf.nn.moments(x, axes=0)), In(u(3, 2)), grad=False)
+case("l2_normalize_f32", lambda tf, x: tf.nn.l2_normalize(x, 1), In(u(2, 3), F32))
+case("conv2d_strides_hw", lambda tf, x, w: tf.nn.conv2d(x, w, [1, 2, 1, 1], "SAME"), In(_IMG), In(u(2, 3, 3, 2)))
+case("conv2d_f32", lambda tf, x, w: tf.nn.conv2d(x, w, [1, 1, 1, 1], "VALID"), In(_IMG, F32),
+     In(u(2, 2, 3, 2), F32))
+case("conv2d_bad_strides", lambda tf, x, w: tf.nn.conv2d(x, w, [2, 1, 1, 1], "VALID"), In(_IMG),
+     In(u(2, 2, 3, 2)), grad=False)
+case("conv2d_filters_kw", lambda tf, x, w: tf.nn.conv2d(x, filters=w, strides=1, padding="VALID"), In(_IMG),
+     In(u(2, 2, 3, 2)), grad=False)
+case("max_pool_f32", lambda tf, x: tf.nn.max_pool(x, [1, 3, 3, 1], [1, 2, 2, 1], "SAME"), In(_IMG, F32))
+case("avg_pool_f32", lambda tf, x: tf.nn.avg_pool(x, [1, 2, 2, 1], [1, 1, 1, 1], "VALID"), In(_IMG, F32))
+case("max_pool_bad_ksize", lambda tf, x: tf.nn.max_pool(x, [2, 2, 2, 1], [1, 1, 1, 1], "VALID"), In(_IMG),
+     grad=False)
+case("max_pool2d", lambda tf, x: tf.nn.max_pool2d(x, 2, 2, "VALID"), In(_IMG), grad=False)
+case("clip_by_norm_f32", lambda tf, x: tf.clip_by_norm(x, 1.0), In(u(2, 3), F32))
+case("clip_by_norm_int", lambda tf, x: tf.clip_by_norm(x, 1), In([[3, 4]], I32), grad=False)
+case("clip_by_value_f32_grad2", lambda tf, x: tf.clip_by_value(x * x, 0.5, 2.0), In(u(2, 3), F32))
+case("argmax_bool", lambda tf, x: tf.argmax(x), In([True, False], BOOL), grad=False)
+case("argmax_axis_out_of_range", lambda tf, x: tf.argmax(x, 2), In(u(2, 3)), grad=False)
+case("argmax_both_spellings", lambda tf, x: tf.argmax(x, axis=0, dimension=0), In(u(2, 3)), grad=False)
+case("cumsum_int", lambda tf, x: tf.cumsum(x), In([1, 2, 3], I32), grad=False)
+case("cumprod_reverse", lambda tf, x: tf.cumprod(x, reverse=True), In([1.5, 2.0, -1.0]))
+case("matmul_f32_grad2", lambda tf, a, b: tf.matmul(a, b) * tf.matmul(a, b), In(u(2, 3), F32), In(u(3, 2), F32))
+case("matmul_f16", lambda tf, a, b: tf.matmul(a, b), In(u(2, 3), F16), In(u(3, 2), F16), grad=False)
+case("matmul_mixed", lambda tf, a, b: tf.matmul(a, b), In(u(2, 3), F32), In(u(3, 2)), grad=False)
+case("matmul_bool", lambda tf, a, b: tf.matmul(a, b), In([[True]], BOOL), In([[True]], BOOL), grad=False)
+case("add_n_mixed", lambda tf, a, b: tf.add_n([a, b]), In(u(2), F32), In(u(2)), grad=False)
+case("add_n_broadcast", lambda tf, a, b: tf.add_n([a, b]), In(u(2, 3)), In(u(1, 3)), grad=False)
+case("add_n_unknown", lambda tf, a, b: tf.add_n([a, b]), In(u(2, 3), shape=[None, 3]), In(u(2, 3), shape=[2, None]))
+case("add_n_python", lambda tf, a: tf.add_n([a, [1.0, 2.0]]), In(u(2)), grad=False)
+case("identity_int", lambda tf, x: tf.identity(x), In([1, 2], I32), grad=False)
+case("placeholder_with_default_shape_bad", lambda tf, x: tf.placeholder_with_default(x, [3]), In(u(2)),
+     grad=False)
+case("zeros_like_int", lambda tf, x: tf.zeros_like(x), In([1, 2], I32), grad=False)
+case("ones_like_unknown", lambda tf, x: tf.ones_like(x), In(u(2, 3), shape=[None, 3]))
+case("fill_unknown_value_dtype_int64", lambda tf, v: tf.fill([2], v), In(3, I64), grad=False)
+case("fill_nonscalar", lambda tf, v: tf.fill([2], v), In([3.0, 4.0]), grad=False)
+case("truediv_bool", lambda tf, a, b: a / b, In([True], BOOL), In([True], BOOL), grad=False)
+case("pow_negative_int_exponent", lambda tf, a, b: tf.pow(a, b), In([2, 3], I32), In([-1, 2], I32), grad=False)
+case("sqrt_negative_grad", lambda tf, x: tf.sqrt(x), In([-1.0, 0.0, 4.0]), order2=False)
+case("log_zero_grad", lambda tf, x: tf.log(x), In([0.0, 1.0]), order2=False)
+case("reciprocal_zero", lambda tf, x: tf.reciprocal(x), In([0.0, -0.0, 2.0]), order2=False)
+case("divide_by_zero_float", lambda tf, a, b: a / b, In([1.0, -1.0, 0.0]), In([0.0, 0.0, 0.0]), order2=False)
+case("exp_overflow", lambda tf, x: tf.exp(x), In([1000.0, -1000.0], F32), order2=False)
+case("tanh_nan", lambda tf, x: tf.tanh(x), In([np.nan, np.inf, -np.inf]), order2=False)
+case("relu_nan", lambda tf, x: tf.nn.relu(x), In([np.nan, 1.0]), order2=False)
+case("maximum_nan", lambda tf, a, b: tf.maximum(a, b), In([np.nan, 1.0]), In([0.0, np.nan]), order2=False)
+case("reduce_max_nan", lambda tf, x: tf.reduce_max(x), In([1.0, np.nan, 3.0]), order2=False)
+case("sign_nan", lambda tf, x: tf.sign(x), In([np.nan, -0.0, 0.0]), grad=False)
+case("round_half", lambda tf, x: tf.round(x), In([0.5, 1.5, 2.5, -0.5, -1.5]), grad=False)
+case("floor_f32", lambda tf, x: tf.floor(x), In([-1.5, 1.5], F32))

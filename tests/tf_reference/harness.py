@@ -49,6 +49,7 @@ def run_case(tf: Any, case: Case) -> dict:
             return rec
         outs = list(out) if isinstance(out, (list, tuple)) else [out]
         rec["outs"] = [{"dtype": o.dtype.name, "static_shape": _shape(o)} for o in outs]
+        rec["names"] = [[o.name, o.op.type] for o in outs]
         sess = tf.Session(graph=g)
         try:
             vals = sess.run(outs, feed)
