@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 import nnctl as tf
+from nnctl.distributed.ranks import world
 from nnctl.errors import ConfigError
 from nnctl.graph.graph import Tensor
 from nnctl.graph.tensor_shape import fmt_shape
@@ -78,6 +79,7 @@ class Model:
     weights: list             # kernels that L2 applies to
     optimizer: Any
     input_shape: tuple
+    data_parallel: Any = None  # nnctl.distributed.allreduce.DataParallel when several ranks train
 
     @property
     def trainable_params(self) -> int:
@@ -383,6 +385,11 @@ def build_model(cfg: Any, example_shape: tuple | None = None, num_classes: int |
         missing = [v.op.name for g, v in gv if g is None]
         if missing:
             raise cfg.error("model", "these parameters have no path to the loss: " + ", ".join(missing))
+        dp = None
+        if world().size > 1:  # data-parallel: sum the shard-weighted gradients over the ranks
+            from nnctl.distributed.allreduce import allreduce_gradients
+            grads, dp = allreduce_gradients(grads, loss)
+            gv = list(zip(grads, [v for _, v in gv]))
         with tf.name_scope("grad_norm"):
             grad_norm = tf.train.global_norm(grads)
         if cfg.optimizer.clip_norm:
@@ -394,7 +401,7 @@ def build_model(cfg: Any, example_shape: tuple | None = None, num_classes: int |
     return Model(graph=graph, x=x, y=y, lr=lr, logits=logits, outputs=outputs, train_logits=tr_logits,
                  train_outputs=tr_outputs, loss=loss, data_loss=data_loss, grad_norm=grad_norm, train_op=train_op,
                  global_step=global_step, head=head, layers=infos, weights=b.weights, optimizer=opt,
-                 input_shape=feat_shape)
+                 input_shape=feat_shape, data_parallel=dp)
 
 
 def _head(cfg: Any, units: int, num_classes: int | None, label_width: int, layers: list) -> Head:

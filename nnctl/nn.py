@@ -3,6 +3,17 @@
 from __future__ import annotations
 
 from nnctl.ops import nn_grad as _nn_grad  # noqa: F401  (registers the gradient rules)
+from nnctl.ops.conv_ops import (
+    atrous_conv2d,
+    avg_pool1d,
+    conv1d,
+    conv2d_transpose,
+    depthwise_conv2d,
+    depthwise_conv2d_native,
+    max_pool1d,
+    pool,
+    separable_conv2d,
+)
 from nnctl.ops.math_ops import sigmoid, tanh
 from nnctl.ops.nn_ops import (
     avg_pool,
@@ -13,33 +24,39 @@ from nnctl.ops.nn_ops import (
     dropout,
     elu,
     gelu,
+    hard_sigmoid,
     l2_loss,
     l2_normalize,
     leaky_relu,
     log_softmax,
     max_pool,
     max_pool2d,
+    mish,
     moments,
     relu,
     relu6,
     relu_layer,
     selu,
     sigmoid_cross_entropy_with_logits,
+    silu,
     softmax,
     softmax_cross_entropy_with_logits,
     softmax_cross_entropy_with_logits_v2,
     softplus,
     softsign,
     sparse_softmax_cross_entropy_with_logits,
+    swish,
     weighted_cross_entropy_with_logits,
     xw_plus_b,
 )
 
 __all__ = [
+    "atrous_conv2d", "avg_pool1d", "conv1d", "conv2d_transpose", "depthwise_conv2d", "depthwise_conv2d_native",
+    "max_pool1d", "pool", "separable_conv2d",
     "avg_pool", "avg_pool2d", "batch_normalization", "bias_add", "conv2d", "dropout", "elu", "gelu",
-    "l2_loss",
-    "l2_normalize", "leaky_relu", "log_softmax", "max_pool", "max_pool2d", "moments", "relu", "relu6",
-    "relu_layer", "selu", "sigmoid", "sigmoid_cross_entropy_with_logits", "softmax",
+    "hard_sigmoid", "l2_loss",
+    "l2_normalize", "leaky_relu", "log_softmax", "max_pool", "max_pool2d", "mish", "moments", "relu", "relu6",
+    "relu_layer", "selu", "sigmoid", "silu", "sigmoid_cross_entropy_with_logits", "softmax",
     "softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_v2", "softplus", "softsign",
-    "sparse_softmax_cross_entropy_with_logits", "tanh", "weighted_cross_entropy_with_logits", "xw_plus_b",
+    "sparse_softmax_cross_entropy_with_logits", "swish", "tanh", "weighted_cross_entropy_with_logits", "xw_plus_b",
 ]

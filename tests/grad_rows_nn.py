@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 from gradcheck_util import GradRow
 
-from nnctl import nn
-from nnctl.ops import nn_ops
+from nnctl import image, nn
+from nnctl.ops import conv_ops as cv
+from nnctl.ops import image_ops, nn_ops
 
 _r = np.random.default_rng(3)
 
@@ -182,4 +183,89 @@ ROWS = [
     GradRow("avg_pool_grad", ("AvgPoolGrad", "AvgPool"),
             lambda x, dy: nn_ops.avg_pool_grad(x, dy, _pool_attrs(3, 2, "SAME")),
             [_u(1, 5, 6, 2), _u(1, 3, 3, 2)], wrt=(1,)),
+]
+
+
+# --- activations composed from graph ops, convolution variants, 1-D pools (conv_ops.py) -----------
+
+def _dw_attrs(strides, padding, dilations=1):
+    s = (strides, strides) if isinstance(strides, int) else tuple(strides)
+    return {"strides": s, "dilations": (dilations, dilations), "padding": padding, "data_format": "NHWC"}
+
+
+def _dw_row(name, xs, ws, strides, padding, rate=None):
+    return GradRow(name, ("DepthwiseConv2dNative", "DepthwiseConv2dNativeBackpropInput",
+                          "DepthwiseConv2dNativeBackpropFilter"),
+                   lambda x, w: nn.depthwise_conv2d(x, w, [1, strides, strides, 1], padding, rate=rate),
+                   [_u(*xs), _u(*ws)])
+
+
+def _convt_row(name, xs, ws, out, strides, padding):
+    return GradRow(name, ("Conv2DTranspose", "Conv2D", "Conv2DBackpropFilter"),
+                   lambda x, w: nn.conv2d_transpose(x, w, out, strides, padding), [_u(*xs), _u(*ws)])
+
+
+ROWS += [
+    GradRow("swish", ("Sigmoid", "Mul"), nn.swish, [_u(3, 4, lo=-4, hi=4)]),
+    GradRow("swish_beta", ("Sigmoid", "Mul"), lambda x: nn.swish(x, beta=1.5), [_u(3, 4, lo=-4, hi=4)]),
+    GradRow("silu", ("Sigmoid", "Mul"), nn.silu, [_u(3, 4, lo=-4, hi=4)]),
+    GradRow("mish", ("Softplus", "Tanh"), nn.mish, [_u(3, 4, lo=-4, hi=4)]),
+    GradRow("hard_sigmoid", ("Relu6",), nn.hard_sigmoid,
+            [np.array([[-4.0, -2.0, -0.3], [0.7, 2.2, 3.5]])]),
+    # conv1d (Conv2D on a height of 1), dilated/atrous, grouped
+    GradRow("conv1d_same_s2", ("Conv2D",), lambda x, w: nn.conv1d(x, w, 2, "SAME"), [_u(2, 7, 3), _u(3, 3, 2)]),
+    GradRow("conv1d_valid_dilated", ("Conv2D",), lambda x, w: nn.conv1d(x, w, 1, "VALID", dilations=2),
+            [_u(2, 8, 2), _u(3, 2, 3)]),
+    GradRow("atrous_conv2d", ("Conv2D",), lambda x, w: nn.atrous_conv2d(x, w, 2, "SAME"),
+            [_u(1, 6, 5, 2), _u(2, 3, 2, 2)]),
+    GradRow("conv2d_dilated_valid_2x1", ("Conv2D",),
+            lambda x, w: nn.conv2d(x, w, 1, "VALID", dilations=[1, 2, 1, 1]), [_u(1, 7, 5, 2), _u(3, 2, 2, 3)]),
+    GradRow("conv2d_grouped", ("Conv2D", "Split", "ConcatV2"), lambda x, w: nn.conv2d(x, w, 1, "SAME"),
+            [_u(2, 4, 4, 4), _u(3, 3, 2, 6)]),
+    GradRow("conv2d_grouped_depthwise", ("DepthwiseConv2dNative",), lambda x, w: nn.conv2d(x, w, 2, "VALID"),
+            [_u(1, 5, 5, 3), _u(2, 2, 1, 6)]),
+    # depthwise: SAME/VALID, strides, multiplier 1 and 2, dilation
+    _dw_row("depthwise_valid_m2", (2, 5, 6, 3), (3, 2, 3, 2), 1, "VALID"),
+    _dw_row("depthwise_same_s2_m1", (1, 5, 5, 2), (3, 3, 2, 1), 2, "SAME"),
+    _dw_row("depthwise_same_dilated", (1, 6, 6, 2), (2, 2, 2, 2), 1, "SAME", rate=2),
+    GradRow("depthwise_backprop_input", ("DepthwiseConv2dNativeBackpropInput",),
+            lambda x, w, dy: cv.depthwise_conv2d_backprop_input(x, w, dy, _dw_attrs(2, "SAME")),
+            [_u(1, 5, 5, 2), _u(3, 3, 2, 2), _u(1, 3, 3, 4)], wrt=(1, 2)),
+    GradRow("depthwise_backprop_filter", ("DepthwiseConv2dNativeBackpropFilter",),
+            lambda x, w, dy: cv.depthwise_conv2d_backprop_filter(x, w, dy, _dw_attrs(1, "VALID")),
+            [_u(2, 4, 5, 2), _u(2, 3, 2, 3), _u(2, 3, 3, 6)], wrt=(0, 2)),
+    GradRow("separable_conv2d", ("DepthwiseConv2dNative", "Conv2D"),
+            lambda x, d, p: nn.separable_conv2d(x, d, p, [1, 1, 1, 1], "SAME"),
+            [_u(2, 4, 5, 3), _u(3, 3, 3, 2), _u(1, 1, 6, 4)]),
+    # conv2d_transpose: SAME with both output sizes stride 2 maps back from, VALID, stride 1
+    _convt_row("conv2d_transpose_same_s2_even", (2, 3, 3, 3), (3, 3, 2, 3), [2, 6, 6, 2], [1, 2, 2, 1], "SAME"),
+    _convt_row("conv2d_transpose_same_s2_odd", (1, 3, 4, 2), (3, 3, 3, 2), [1, 5, 7, 3], [1, 2, 2, 1], "SAME"),
+    _convt_row("conv2d_transpose_valid_s2", (2, 3, 3, 2), (3, 2, 2, 2), [2, 7, 6, 2], 2, "VALID"),
+    _convt_row("conv2d_transpose_valid_s1", (1, 3, 3, 2), (2, 2, 3, 2), [1, 4, 4, 3], 1, "VALID"),
+    # 1-D pools (MaxPool/AvgPool on a height of 1)
+    GradRow("max_pool1d_same", ("MaxPool",), lambda x: nn.max_pool1d(x, 3, 2, "SAME"), [_distinct(2, 7, 3)]),
+    GradRow("avg_pool1d_same", ("AvgPool",), lambda x: nn.avg_pool1d(x, 3, 2, "SAME"), [_u(2, 7, 3)]),
+    GradRow("pool_avg_1d", ("AvgPool",), lambda x: nn.pool(x, [2], "AVG", "VALID", strides=[2]), [_u(2, 6, 2)]),
+]
+
+
+# --- image resizing (image_ops.py): linear maps, so second order checks the Grad ops' rules -------
+
+def _resize_row(name, kind, xs, size, **kw):
+    fn = image.resize_bilinear if kind == "bilinear" else image.resize_nearest_neighbor
+    t = "ResizeBilinear" if kind == "bilinear" else "ResizeNearestNeighbor"
+    return GradRow(name, (t, t + "Grad"), lambda x: fn(x, size, **kw), [_u(*xs)])
+
+
+ROWS += [
+    _resize_row("resize_bilinear_up", "bilinear", (2, 3, 4, 2), [7, 9]),
+    _resize_row("resize_bilinear_align_corners", "bilinear", (1, 3, 4, 2), [5, 7], align_corners=True),
+    _resize_row("resize_bilinear_half_pixel_down", "bilinear", (1, 6, 5, 2), [4, 3], half_pixel_centers=True),
+    _resize_row("resize_nearest_up", "nearest", (2, 3, 3, 2), [6, 7]),
+    _resize_row("resize_nearest_half_pixel", "nearest", (1, 4, 5, 1), [6, 3], half_pixel_centers=True),
+    _resize_row("resize_nearest_align_corners_3d", "nearest", (3, 4, 2), [5, 5], align_corners=True),
+    GradRow("resize_bilinear_grad", ("ResizeBilinearGrad", "ResizeBilinear"),
+            lambda dy, x: image_ops.resize_grad("ResizeBilinear", dy, x, {"size": (5, 6), "align_corners": False,
+                                                                           "half_pixel_centers": True}),
+            [_u(2, 5, 6, 2), _u(2, 3, 4, 2)], wrt=(0,)),
 ]

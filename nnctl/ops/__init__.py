@@ -3,6 +3,10 @@
 from nnctl.ops import (  # noqa: F401  (imported to register kernels and gradients)
     array_grad,
     array_ops,
+    conv_grad,
+    conv_ops,
+    image_grad,
+    image_ops,
     math_grad,
     math_ops,
     nn_grad,

@@ -415,3 +415,111 @@ def make_avg_pool_grad(xp: Any, ksize: tuple[int, int], strides: tuple[int, int]
             xp.copyto(out, acc[g.interior()])
         return out
     return run
+
+
+# --- depthwise convolution -----------------------------------------------------------------------
+
+class ShapeOnly:
+    """Stands in for an input that a kernel reads only for its shape (conv2d_transpose's output)."""
+
+    __slots__ = ("shape",)
+
+    def __init__(self, shape: tuple) -> None:
+        self.shape = tuple(shape)
+
+
+def _depthwise_geom(strides: tuple[int, int], dilations: tuple[int, int], padding: Padding):
+    cache: dict[tuple, Geom] = {}
+
+    def get(xshape: tuple, wshape: tuple) -> Geom:
+        key = (xshape, wshape)
+        g = cache.get(key)
+        if g is None:
+            g = cache[key] = Geom(xshape, wshape[0], wshape[1], strides, dilations, padding)
+        return g
+    return get
+
+
+def make_depthwise_conv2d(xp: Any, strides: tuple[int, int], dilations: tuple[int, int],
+                          padding: Padding) -> Any:
+    """DepthwiseConv2dNative(x [N,H,W,C], w [KH,KW,C,M]) -> [N,OH,OW,C*M]:
+    out[..., c*M + m] = sum_{i,j} x_pad[window(i, j), c] * w[i, j, c, m], one pass per kernel offset."""
+    scratch = Scratch(xp)
+    geom = _depthwise_geom(strides, dilations, padding)
+
+    def run(x: Any, w: Any, out: Any = None) -> Any:
+        g = geom(x.shape, w.shape)
+        c, mult = w.shape[2], w.shape[3]
+        shape5 = (g.n, g.oh, g.ow, c, mult)
+        res = out if out is not None and out.flags.c_contiguous else xp.empty(shape5, dtype=x.dtype)
+        o5 = res.reshape(shape5)
+        src = _padded(xp, scratch, g, x, 0)
+        tmp = scratch("tmp", shape5, x.dtype)
+        for k, s in enumerate(g.offsets()):
+            i, j = divmod(k, g.kw)
+            win = src[s][..., None]
+            if k == 0:
+                xp.multiply(win, w[i, j], out=o5)
+            else:
+                xp.multiply(win, w[i, j], out=tmp)
+                xp.add(o5, tmp, out=o5)
+        if out is None:
+            return res.reshape(g.n, g.oh, g.ow, c * mult)
+        if res is not out:
+            xp.copyto(out, res.reshape(out.shape))
+        return out
+    return run
+
+
+def make_depthwise_conv2d_backprop_input(xp: Any, strides: tuple[int, int], dilations: tuple[int, int],
+                                         padding: Padding) -> Any:
+    """DepthwiseConv2dNativeBackpropInput(x_like, w, dy) -> dx:
+    dx_pad[window(i, j), c] += sum_m dy[..., c, m] w[i, j, c, m] for every kernel offset."""
+    scratch = Scratch(xp)
+    geom = _depthwise_geom(strides, dilations, padding)
+
+    def run(x: Any, w: Any, dy: Any, out: Any = None) -> Any:
+        g = geom(tuple(x.shape), w.shape)
+        c, mult = w.shape[2], w.shape[3]
+        dy5 = dy.reshape(g.n, g.oh, g.ow, c, mult)
+        out = _into(xp, out, tuple(x.shape), dy.dtype)
+        acc = scratch("dxpad", (g.n, g.hp, g.wp, g.c), dy.dtype) if g.padded else out
+        acc.fill(0)
+        tmp = scratch("tmp", (g.n, g.oh, g.ow, c), dy.dtype)
+        prod = scratch("prod", dy5.shape, dy.dtype) if mult > 1 else None
+        for k, s in enumerate(g.offsets()):
+            i, j = divmod(k, g.kw)
+            if mult == 1:
+                xp.multiply(dy5[..., 0], w[i, j, :, 0], out=tmp)
+            else:
+                xp.multiply(dy5, w[i, j], out=prod)
+                xp.sum(prod, axis=-1, out=tmp)
+            t = acc[s]
+            xp.add(t, tmp, out=t)
+        if g.padded:
+            xp.copyto(out, acc[g.interior()])
+        return out
+    return run
+
+
+def make_depthwise_conv2d_backprop_filter(xp: Any, strides: tuple[int, int], dilations: tuple[int, int],
+                                          padding: Padding) -> Any:
+    """DepthwiseConv2dNativeBackpropFilter(x, w_like, dy) -> dw:
+    dw[i, j, c, m] = sum_{n, oh, ow} x_pad[window(i, j), c] dy[..., c, m]."""
+    scratch = Scratch(xp)
+    geom = _depthwise_geom(strides, dilations, padding)
+
+    def run(x: Any, w: Any, dy: Any, out: Any = None) -> Any:
+        g = geom(x.shape, tuple(w.shape))
+        c, mult = w.shape[2], w.shape[3]
+        p = g.n * g.oh * g.ow
+        dy3 = dy.reshape(p, c, mult)
+        out = _into(xp, out, tuple(w.shape), dy.dtype)
+        src = _padded(xp, scratch, g, x, 0)
+        win = scratch("win", (g.n, g.oh, g.ow, c), x.dtype)
+        for k, s in enumerate(g.offsets()):
+            i, j = divmod(k, g.kw)
+            xp.copyto(win, src[s])
+            out[i, j] = xp.einsum("pc,pcm->cm", win.reshape(p, c), dy3)
+        return out
+    return run

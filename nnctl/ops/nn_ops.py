@@ -278,6 +278,41 @@ def softsign(features: Any, name: str | None = None) -> Tensor:
         return m.realdiv(x, m.add(m.scalar_like(1.0, x), m.abs(x)))
 
 
+def swish(features: Any, beta: float = 1.0, name: str | None = None) -> Tensor:
+    """features * sigmoid(beta * features) (Ramachandran et al. 2017; TF's tf.nn.swish / tf.nn.silu).
+
+    Built from Sigmoid and Mul, whose rules give every order of derivative:
+    d/dx x s(bx) = s(bx) + b x s(bx) (1 - s(bx)).
+    """
+    x = _float_input(features, "swish", name, "features")
+    with name_scope(name or "swish"):
+        bx = x if beta == 1.0 else m.multiply(m.scalar_like(float(beta), x), x)
+        return m.multiply(x, m.sigmoid(bx))
+
+
+def silu(features: Any, beta: float = 1.0, name: str | None = None) -> Tensor:
+    """The sigmoid linear unit, another name of :func:`swish`."""
+    return swish(features, beta=beta, name=name or "silu")
+
+
+def mish(features: Any, name: str | None = None) -> Tensor:
+    """features * tanh(softplus(features)) (Misra 2019); softplus never overflows."""
+    x = _float_input(features, "mish", name, "features")
+    with name_scope(name or "mish"):
+        return m.multiply(x, m.tanh(softplus(x)))
+
+
+def hard_sigmoid(features: Any, name: str | None = None) -> Tensor:
+    """Keras' (TF1-era) piecewise-linear sigmoid: clip(0.2 x + 0.5, 0, 1).
+
+    Written as relu6(1.2 x + 3) / 6, so the kinks at x = -2.5 and 2.5 are Relu6's.
+    """
+    x = _float_input(features, "hard_sigmoid", name, "features")
+    with name_scope(name or "hard_sigmoid"):
+        z = m.add(m.multiply(m.scalar_like(1.2, x), x), m.scalar_like(3.0, x))
+        return m.multiply(relu6(z), m.scalar_like(1.0 / 6.0, x))
+
+
 # --- gelu and the error function -----------------------------------------------------------------
 
 # W. J. Cody, "Rational Chebyshev approximations for the error function", Math. Comp. 23 (1969):
@@ -687,12 +722,17 @@ def _dropout_mask_kernel(op: Operation, ctx: Any) -> Any:
         if not 0.0 < k <= 1.0:
             raise InvalidArgumentError(None, op, f"DropoutMask '{op.name}': keep probability must be in "
                                                  f"(0, 1], got {k:g}")
-        if out is not None and in_place and out.flags.c_contiguous:
+        shard = ctx.batch_shard if (ns is None or ns[0] is None) and shape else None
+        if shard is None and out is not None and in_place and out.flags.c_contiguous:
             rng.random(dtype=draw_dt, out=out)
             kept = scratch("kept", shape, bool)
             np.less(out, k, out=kept)
             return np.multiply(kept, dt.type(1.0 / k if scaled else 1.0), out=out)
-        u = rng.random(shape, dtype=draw_dt)
+        if shard is not None:  # data-parallel: draw for the global batch, keep this process's rows
+            lo, n = shard
+            u = rng.random((n, *shape[1:]), dtype=draw_dt)[lo:lo + shape[0]]
+        else:
+            u = rng.random(shape, dtype=draw_dt)
         mask = (u < k).astype(dt) * dt.type(1.0 / k if scaled else 1.0)
         if out is None:
             return be.asarray(mask)
@@ -1036,12 +1076,20 @@ def conv2d(input: Any, filter: Any = None, strides: Any = None, padding: Any = N
     if ws is not None and len(ws) != 4:
         raise ValueError(f"{desc}: filter must be 4-D [height, width, in_channels, out_channels], got shape "
                          f"{fmt_shape(ws)} ({w.name})")
+    grouped = False
     if xs is not None and ws is not None and xs[3] is not None and ws[2] is not None and xs[3] != ws[2]:
-        raise ValueError(f"{desc}: the input's depth {xs[3]} (input shape {fmt_shape(xs)}) does not match "
-                         f"the filter's in_channels {ws[2]} (filter shape {fmt_shape(ws)})")
+        # TF2 semantics: an input depth that is a multiple of in_channels means grouped convolution
+        grouped = xs[3] % ws[2] == 0 and ws[3] is not None and ws[3] % (xs[3] // ws[2]) == 0
+        if not grouped:
+            raise ValueError(f"{desc}: the input's depth {xs[3]} (input shape {fmt_shape(xs)}) does not match "
+                             f"the filter's in_channels {ws[2]} (filter shape {fmt_shape(ws)}), nor is it "
+                             "a multiple of it (grouped convolution) that divides out_channels")
     attrs = {"strides": _spatial(strides, "strides", desc),
              "dilations": _spatial(dilations, "dilations", desc),
              "padding": _padding(padding, desc, explicit_ok=True), "data_format": "NHWC"}
+    if grouped:
+        from nnctl.ops.conv_ops import grouped_conv2d
+        return grouped_conv2d(x, w, attrs, name)
     return conv2d_op(x, w, attrs, name)
 
 

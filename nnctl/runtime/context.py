@@ -55,6 +55,9 @@ class RuntimeContext:
         self.xp = backend.xp
         self.variables = VariableStore(backend)
         self._rngs: dict[str, np.random.Generator] = {}
+        # (first row, global rows) of the batch this process feeds, in data-parallel training: random
+        # ops draw for the global batch and keep these rows, so results do not depend on the rank count
+        self.batch_shard: tuple[int, int] | None = None
 
     def rng(self, op: Operation) -> np.random.Generator:
         """The random stream of a random op: seeded from (graph seed, op seed) as in TF1."""
@@ -122,6 +125,10 @@ class ShadowContext:
         self.variables = _ShadowStore(real.variables)
         self._real = real
         self._rngs: dict[str, np.random.Generator] = {}
+
+    @property
+    def batch_shard(self) -> tuple[int, int] | None:
+        return self._real.batch_shard
 
     def rng(self, op: Operation) -> np.random.Generator:
         g = self._rngs.get(op.name)

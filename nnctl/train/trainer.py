@@ -8,6 +8,7 @@ state, how far metrics.jsonl had got), so a resumed run ends bit-identical to an
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import signal
@@ -27,6 +28,7 @@ from nnctl.builder import Model
 from nnctl.config import config_to_dict, load_config
 from nnctl.data import Batcher
 from nnctl.data.splits import Split, Splits
+from nnctl.distributed.ranks import World, world
 from nnctl.errors import FileFormatError, InputError, NonFiniteError, RuntimeFailure
 from nnctl.fileio import atomic_write_json, atomic_write_text
 from nnctl.train import checkpoint as ckpt
@@ -66,9 +68,13 @@ class Trainer:
     def __init__(self, cfg: Any, run_dir: Path, *, resume: bool = False, quiet: bool = False,
                  debug_nans: bool = False, stream: Any = None, explicit_run_dir: bool = True,
                  checkpoint_writer: Callable[[Path, bytes], None] | None = None,
-                 warn: Callable[[str], None] | None = None, show_summary: Callable[[Model], None] | None = None
-                 ) -> None:
+                 warn: Callable[[str], None] | None = None, show_summary: Callable[[Model], None] | None = None,
+                 on_eval: Callable[[int, str, dict[str, float]], bool] | None = None,
+                 replica_check_every: int = 0) -> None:
         self.cfg = cfg
+        # data-parallel: every rank runs this loop on its shard of each global batch; rank 0 writes
+        self.world: World = world()
+        self.replica_check_every = replica_check_every
         self.run = RunDir(run_dir)
         self.resume = resume
         self.quiet = quiet
@@ -78,12 +84,15 @@ class Trainer:
         self.checkpoint_writer = checkpoint_writer
         self.warn = warn or (lambda m: None)
         self.show_summary = show_summary
+        # called after each evaluation with (step, split, scores); True stops the run as "pruned"
+        self.on_eval = on_eval
         self.cfg_dict = config_to_dict(cfg)
         self._stop_signal: int | None = None
+        self._stop_agreed = False
 
     # --- setup -----------------------------------------------------------------------------
     def _setup(self) -> None:
-        created = self.run.prepare(self.resume, self.explicit)
+        created = self.world.agree(lambda: self.run.prepare(self.resume, self.explicit))
         try:
             self._setup_model()
         except BaseException:
@@ -92,7 +101,7 @@ class Trainer:
             raise
         if self.resume:
             self._restore()
-        else:
+        elif self.world.writer:
             try:
                 atomic_write_text(self.run.config, yaml.safe_dump(self.cfg_dict, sort_keys=False))
                 atomic_write_text(self.run.metrics, "")
@@ -113,6 +122,9 @@ class Trainer:
             self.sess.run(tf.global_variables_initializer())
         bs = cfg.train.batch_size
         self.batch_size = len(tr) if bs == "full" else min(int(bs), len(tr))
+        if self.batch_size < self.world.size:
+            raise cfg.error("train.batch_size", f"a global batch of {self.batch_size} cannot be shared by "
+                                                f"{self.world.size} ranks (each needs one example at least)")
         self.batcher = Batcher(len(tr), self.batch_size, shuffle=cfg.data.shuffle, seed=cfg.seed)
         spe = self.batcher.steps_per_epoch
         self.total_steps = cfg.train.steps if cfg.train.steps else cfg.train.epochs * spe
@@ -141,7 +153,8 @@ class Trainer:
                                  "\n  " + "\n  ".join(cdiff))
             self.warn(f"{self.run.path} has no checkpoint yet (stopped before the first one): starting again "
                       "from step 0")
-            self.run.truncate_metrics(0)
+            if self.world.writer:
+                self.run.truncate_metrics(0)
             self.resumed_from = None
             return
         if c.manifest.get("graph_fingerprint") != self.model.fingerprint():
@@ -169,7 +182,8 @@ class Trainer:
             # the SHA-256 only proves the file is what was written; a hand-edited state still lands here
             raise FileFormatError(f"{c.path / 'state.json'}: malformed trainer state ({type(e).__name__}: {e})"
                                   ) from None
-        self.run.truncate_metrics(metrics_bytes)
+        if self.world.writer:
+            self.run.truncate_metrics(metrics_bytes)
         self.resumed_from = c
 
     # --- loop ------------------------------------------------------------------------------
@@ -179,8 +193,11 @@ class Trainer:
             self.show_summary(self.model)
         m = self.model
         x_tr, y_tr = self.splits.train.x, self.splits.train.y
-        fetches = [m.train_op, m.loss, m.grad_norm]
+        dp = m.data_parallel
+        fetches = [m.train_op, m.loss, m.grad_norm] if dp is None else [m.train_op, dp.loss, m.grad_norm,
+                                                                           dp.stop_out]
         feeds_x, feeds_y = m.x, m.y
+        writer = self.world.writer
         cfg = self.cfg.train
         status = "completed"
         old_handlers = self._install_signals()
@@ -189,16 +206,20 @@ class Trainer:
         try:
             # overflow/invalid warnings from numpy would only repeat what the non-finite guard reports
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"), \
-                    Reporter(self.total_steps, self.quiet, self.stream) as rep:
+                    Reporter(self.total_steps, self.quiet or not writer, self.stream) as rep:
                 if self.resume and self.resumed_from is not None and not self.quiet:
                     rep.message(f"resumed from {self.resumed_from.path.name} (step {self.step})")
                 while self.step < self.total_steps:
-                    if self._stop_signal is not None:
+                    # data-parallel: a signal stops every rank after the same step (the flag rides on the Allreduce)
+                    if self._stop_signal is not None and (dp is None or self._stop_agreed):
                         break
                     idx = self.batcher.next()
                     epoch = self.batcher.epoch
                     try:
-                        _, loss, gnorm = self.sess.run(fetches, {feeds_x: x_tr[idx], feeds_y: y_tr[idx]})
+                        if dp is None:
+                            _, loss, gnorm = self.sess.run(fetches, {feeds_x: x_tr[idx], feeds_y: y_tr[idx]})
+                        else:
+                            loss, gnorm = self._dp_step(fetches, idx, x_tr, y_tr)
                     except NonFiniteError as e:  # --debug-nans: the plan names the op
                         self.step += 1
                         self._nonfinite(math.nan, math.nan, str(e))
@@ -214,11 +235,14 @@ class Trainer:
                         rec = {"step": self.step, "epoch": epoch, "split": "train", "kind": "batch",
                                "loss": self.loss_acc[0] / max(self.loss_acc[1], 1),
                                "lr": float(self.sess.run(m.lr)), "time": self._elapsed(t0)}
-                        self._log(rec)
+                        if writer:
+                            self._log(rec)
                         rep.record(rec, rate)
                         self.loss_acc = [0.0, 0]
-                    improved = stop = False
-                    if self.step % cfg.eval_every == 0 or final:
+                    if self.replica_check_every and self.step % self.replica_check_every == 0:
+                        self._check_replicas()
+                    improved = stop = pruned = False
+                    if (self.step % cfg.eval_every == 0 or final) and writer:
                         for name in ("train", "val"):
                             split = getattr(self.splits, name)
                             if split is None:
@@ -232,11 +256,20 @@ class Trainer:
                             rep.record(rec, rate)
                             if name == "val":
                                 improved, stop = self._early_stopping(scores)
-                    if self.step % cfg.checkpoint_every == 0 or final or improved or stop:
+                            if self.on_eval is not None and self.on_eval(self.step, name, scores) and not final:
+                                pruned = True
+                    if dp is not None and (self.step % cfg.eval_every == 0 or final):
+                        improved, stop, pruned = self.world.bcast((improved, stop, pruned))
+                    stop = stop or pruned
+                    if (self.step % cfg.checkpoint_every == 0 or final or improved or stop) and writer:
                         self.save_checkpoint(t0)
                         if improved:
                             ckpt.mark_best(self.run.checkpoints, self.step, self.es_metric, self.best["value"])
                         ckpt.prune(self.run.checkpoints, cfg.keep_last)
+                    if pruned:
+                        status = "pruned"
+                        rep.message(f"pruned at step {self.step}")
+                        break
                     if stop:
                         status = "early_stopped"
                         rep.message(f"early stopping at step {self.step}: {self.es_metric} has not improved for "
@@ -244,8 +277,9 @@ class Trainer:
                                     f"{self.best['step']})")
                         break
                 if self._stop_signal is not None:
-                    self.save_checkpoint(t0)
-                    ckpt.prune(self.run.checkpoints, cfg.keep_last)
+                    if writer:
+                        self.save_checkpoint(t0)
+                        ckpt.prune(self.run.checkpoints, cfg.keep_last)
                     status = "interrupted"
         except OSError as e:
             # e.g. ENOSPC appending to metrics.jsonl; checkpoints are written atomically, so the newest stays good
@@ -253,16 +287,52 @@ class Trainer:
         finally:
             self._restore_signals(old_handlers)
         try:
-            summary = self.write_summary(status, t0)
+            summary = self.write_summary(status, t0) if writer else {}
         except OSError as e:
             raise self._write_failure(e) from None
         if status == "interrupted":
             sig = self._stop_signal
             name = "SIGINT" if sig == signal.SIGINT else "SIGTERM"
             raise Interrupted(f"{name}: stopped at step {self.step}; checkpoint saved. Continue with: "
+                              f"{self.world.launch_prefix()}"
                               f"nnctl train {self.cfg.source_path or 'CONFIG'} --run-dir {self.run.path} --resume",
                               130 if sig == signal.SIGINT else 143)
         return TrainResult(self.run.path, status, self.step, summary)
+
+    def _dp_step(self, fetches: list, idx: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """One data-parallel step: this rank's rows of the global batch, gradients summed over ranks.
+
+        Random ops (dropout) draw for the whole global batch and keep this rank's rows, so every rank
+        consumes the same random stream and the result does not depend on the number of ranks."""
+        dp = self.model.data_parallel
+        lo, hi = self.world.shard(len(idx))
+        rows = idx[lo:hi]
+        self.sess.context.batch_shard = (lo, len(idx))
+        feeds = {self.model.x: x[rows], self.model.y: y[rows], dp.shard_weight: np.float32((hi - lo) / len(idx)),
+                 dp.stop_in: np.float32(self._stop_signal is not None)}
+        try:
+            _, loss, gnorm, stop = self.sess.run(fetches, feeds)
+        finally:
+            self.sess.context.batch_shard = None
+        if stop > 0:  # some rank was signalled: every rank stops after this step
+            self._stop_agreed = True
+            if self._stop_signal is None:
+                self._stop_signal = signal.SIGINT
+        return loss, gnorm
+
+    def _check_replicas(self) -> None:
+        """Weights and optimizer slots must be bit-identical on every rank (debug mode)."""
+        if self.world.size == 1:
+            return
+        values = self.sess.variable_values()
+        mine = {k: hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest()[:16] for k, v in values.items()
+                if "moving_" not in k}  # batch-norm moving statistics follow each rank's own shard
+        every = self.world.allgather(mine)
+        for r, theirs in enumerate(every):
+            bad = sorted(k for k in mine if theirs.get(k) != mine[k])
+            if bad:
+                raise RuntimeFailure(f"step {self.step}: rank {r} holds different values than rank "
+                                     f"{self.world.rank} for {', '.join(bad[:5])}; the replicas diverged")
 
     def _write_failure(self, e: OSError) -> RuntimeFailure:
         where = f" ({e.filename})" if e.filename else ""
@@ -334,6 +404,8 @@ class Trainer:
         return path
 
     def write_summary(self, status: str, t0: float | None) -> dict[str, Any]:
+        if not self.world.writer:
+            return {}
         recs = self.run.records()
         final = {}
         for split in ("train", "val"):
@@ -382,7 +454,9 @@ def train(config: str | Path, run_dir: str | Path | None = None, overrides: list
           resume: bool = False, backend: str | None = None, quiet: bool = False, debug_nans: bool = False,
           stream: Any = None, warn: Callable[[str], None] | None = None,
           show_summary: Callable[[Model], None] | None = None,
-          checkpoint_writer: Callable[[Path, bytes], None] | None = None) -> TrainResult:
+          checkpoint_writer: Callable[[Path, bytes], None] | None = None,
+          on_eval: Callable[[int, str, dict[str, float]], bool] | None = None,
+          replica_check_every: int = 0) -> TrainResult:
     """Train ``config`` into ``run_dir`` (default runs/<name>); the library form of ``nnctl train``."""
     ov = list(overrides)
     if backend is not None:
@@ -393,7 +467,8 @@ def train(config: str | Path, run_dir: str | Path | None = None, overrides: list
         run_dir = Path("runs") / cfg.name
     rd = Path(run_dir) if run_dir is not None else Path("runs") / cfg.name
     t = Trainer(cfg, rd, resume=resume, quiet=quiet, debug_nans=debug_nans, stream=stream, explicit_run_dir=explicit,
-                checkpoint_writer=checkpoint_writer, warn=warn, show_summary=show_summary)
+                checkpoint_writer=checkpoint_writer, warn=warn, show_summary=show_summary, on_eval=on_eval,
+                replica_check_every=replica_check_every)
     try:
         return t.run_training()
     except MemoryError as e:
