@@ -34,6 +34,10 @@ DIFFERENCES: dict[str, str] = {
     "conv2d_dilated": "TF's CPU kernels cannot backpropagate a dilated conv2d; nnctl's can",
     "where_shape_mismatch": "nnctl's tf.where broadcasts x, y and the condition like numpy (TF's where_v2 "
                             "rule); TF1's where requires equal shapes",
+    "gather_negative_index": "nnctl's gather wraps negative indices like numpy; TF raises on the CPU",
+    "maximum_python_left": "a Python number as the first argument of tf.maximum (tf.add, tf.pow ...) takes the "
+                           "other argument's dtype in nnctl; TF converts it alone (to float32) and raises",
+    "pow_python_base": "as maximum_python_left",
     "softmax_ce_broadcast_labels": "TF's gradient rule cannot handle labels broadcast against the logits "
                                    "(ValueError); nnctl's sums the labels' gradient back to their shape",
 }

@@ -550,7 +550,10 @@ def reverse(tensor: Any, axis: Any, name: str | None = None) -> Tensor:
     x = convert_to_tensor(tensor)
     desc = _desc("ReverseV2", name)
     s = _known_rank(x, desc)
-    axes = sorted({_axis(a, len(s), desc) for a in _static_ints(axis, "axis", desc)})
+    named = [_axis(a, len(s), desc) for a in _static_ints(axis, "axis", desc)]
+    if len(set(named)) != len(named):
+        raise ValueError(f"{desc}: axis {list(np.asarray(axis).reshape(-1))} names a dimension twice")
+    axes = sorted(named)
     return make_op("ReverseV2", [x], attrs={"axis": tuple(axes)}, shape=s, dtype=x.dtype, name=name)
 
 
@@ -849,6 +852,11 @@ def one_hot(indices: Any, depth: int, on_value: Any = None, off_value: Any = Non
     depth = int(_static_ints(depth, "depth", desc)[0])
     if depth < 0:
         raise ValueError(f"{desc}: depth must be >= 0, got {depth}")
+    kinds = {("b" if isinstance(v, (bool, np.bool_)) else "i" if isinstance(v, (int, np.integer)) else "f")
+             for v in (on_value, off_value) if v is not None and not isinstance(v, (Tensor, np.ndarray))
+             and not hasattr(v, "_as_graph_element")}
+    if len(kinds) > 1:
+        raise TypeError(f"{desc}: on_value {on_value!r} and off_value {off_value!r} have different types")
     if dtype is not None:
         dt = dtypes.as_dtype(dtype)
     else:

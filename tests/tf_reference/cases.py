@@ -42,6 +42,7 @@ class Case:
     grad: bool = True           # record first-order gradients for the floating-point inputs
     order2: bool = True         # and second order
     rtol: float | None = None   # default from the dtypes involved
+    train_steps: int = 0        # fn returns (outputs, train_op): run train_op this often, then the outputs
 
 
 CASES: list[Case] = []
@@ -687,3 +688,161 @@ case("reduce_max_nan", lambda tf, x: tf.reduce_max(x), In([1.0, np.nan, 3.0]), o
 case("sign_nan", lambda tf, x: tf.sign(x), In([np.nan, -0.0, 0.0]), grad=False)
 case("round_half", lambda tf, x: tf.round(x), In([0.5, 1.5, 2.5, -0.5, -1.5]), grad=False)
 case("floor_f32", lambda tf, x: tf.floor(x), In([-1.5, 1.5], F32))
+
+# --- indexing, slicing and shape edge cases; small models ------------------------------------------
+
+_B = u(4, 3, 5)
+_NEW: list[str] = []
+
+
+def new_case(name: str, fn: Callable[..., Any], *inputs: In, **kw: Any) -> None:
+    case(name, fn, *inputs, **kw)
+    _NEW.append(name)
+
+
+for _i, _ix in enumerate([
+        (slice(None, None, -1),), (slice(-1, None),), (slice(1, -1), 0), (Ellipsis, slice(None, None, 2)),
+        (0, Ellipsis, -1), (slice(None), None, slice(1, 3)), (slice(10, 20),), (slice(-10, 2),),
+        (slice(3, 0, -1), slice(None), 4), (None, Ellipsis, None), (-4,), (slice(None, None, 3), 1, slice(None, 2)),
+        (Ellipsis,), (1, 2, 3), (slice(2, 2),)]):
+    new_case(f"index_{_i}", lambda tf, x, ix=_ix: x[ix], In(_B))
+    new_case(f"index_{_i}_unknown", lambda tf, x, ix=_ix: x[ix], In(_B, shape=[None, 3, None]), order2=False)
+new_case("index_int_tensor_value", lambda tf, x: x[1:3] * 2, In([1, 2, 3, 4], I32), grad=False)
+new_case("reshape_zero_dim", lambda tf, x: tf.reshape(x, [0, 3]), In(np.zeros((0, 3))), grad=False)
+new_case("reshape_to_same", lambda tf, x: tf.reshape(x, [4, 3, 5]), In(_B))
+new_case("tile_zero", lambda tf, x: tf.tile(x, [0, 2]), In(u(2, 3)))
+new_case("tile_rank3", lambda tf, x: tf.tile(x, [1, 2, 2]), In(u(2, 1, 3)))
+new_case("concat_axis_neg_rank", lambda tf, a, b: tf.concat([a, b], -2), In(u(2, 3)), In(u(1, 3)))
+new_case("concat_three", lambda tf, a, b, c: tf.concat([a, b, c], 1), In(u(2, 1)), In(u(2, 2)), In(u(2, 3)))
+new_case("concat_axis_out_of_range", lambda tf, a, b: tf.concat([a, b], 2), In(u(2, 3)), In(u(1, 3)), grad=False)
+new_case("split_list_unknown", lambda tf, x: tf.split(x, [1, -1], axis=0), In(u(3, 2), shape=[None, 2]))
+new_case("split_axis0_three", lambda tf, x: tf.split(x, 3), In(u(3, 2)))
+new_case("split_bad_sizes", lambda tf, x: tf.split(x, [1, 1], axis=1), In(u(2, 3)), grad=False)
+new_case("gather_rank3_axis1", lambda tf, x, i: tf.gather(x, i, axis=1), In(_B), In([2, 0, 2], I64))
+new_case("gather_2d_indices", lambda tf, x, i: tf.gather(x, i), In(u(4, 2)), In([[0, 1], [3, 3]], I32))
+new_case("gather_negative_index", lambda tf, x, i: tf.gather(x, i), In(u(4, 2)), In([-1], I32), grad=False)
+new_case("gather_float_indices", lambda tf, x, i: tf.gather(x, i), In(u(4, 2)), In([1.0], F32), grad=False)
+new_case("one_hot_depth_zero", lambda tf, i: tf.one_hot(i, 0), In([0, 1], I32), grad=False)
+new_case("one_hot_int64_dtype", lambda tf, i: tf.one_hot(i, 2, dtype=tf.int64), In([0, 1], I32), grad=False)
+new_case("one_hot_bool_values", lambda tf, i: tf.one_hot(i, 2, on_value=True, off_value=False), In([0, 1], I32),
+         grad=False)
+new_case("one_hot_mixed_values", lambda tf, i: tf.one_hot(i, 2, on_value=1, off_value=0.5), In([0, 1], I32),
+         grad=False)
+new_case("pad_rank3", lambda tf, x: tf.pad(x, [[0, 0], [1, 1], [2, 0]]), In(u(2, 2, 2)))
+new_case("pad_numpy_paddings", lambda tf, x: tf.pad(x, np.array([[1, 2]])), In(u(3)))
+new_case("pad_symmetric_full", lambda tf, x: tf.pad(x, [[3, 3]], mode="SYMMETRIC"), In(u(3)))
+new_case("pad_negative", lambda tf, x: tf.pad(x, [[-1, 0]]), In(u(3)), grad=False)
+new_case("reverse_empty_axes", lambda tf, x: tf.reverse(x, []), In(u(2, 3)))
+new_case("reverse_dup_axes", lambda tf, x: tf.reverse(x, [0, 0]), In(u(2, 3)), grad=False)
+new_case("transpose_rank1", lambda tf, x: tf.transpose(x), In(u(3)))
+new_case("transpose_scalar", lambda tf, x: tf.transpose(x), In(2.0))
+new_case("expand_dims_scalar", lambda tf, x: tf.expand_dims(x, 0), In(2.0))
+new_case("squeeze_scalar", lambda tf, x: tf.squeeze(x), In(2.0))
+new_case("squeeze_neg_axis", lambda tf, x: tf.squeeze(x, -1), In(u(3, 1)))
+new_case("stack_scalars", lambda tf, a, b: tf.stack([a, b]), In(1.0), In(2.0))
+new_case("stack_neg_axis_out_of_range", lambda tf, a, b: tf.stack([a, b], axis=-4), In(u(2, 3)), In(u(2, 3)),
+         grad=False)
+new_case("unstack_neg_axis", lambda tf, x: tf.unstack(x, axis=-1), In(u(2, 3)))
+new_case("unstack_unknown_error", lambda tf, x: tf.unstack(x), In(u(2, 3), shape=[None, 3]), grad=False)
+new_case("slice_begin_negative", lambda tf, x: tf.slice(x, [-1, 0], [1, 1]), In(u(3, 3)), grad=False)
+new_case("broadcast_to_same", lambda tf, x: tf.broadcast_to(x, [2, 3]), In(u(2, 3)))
+new_case("broadcast_to_rank_up", lambda tf, x: tf.broadcast_to(x, [2, 1, 3]), In(u(1, 3)))
+new_case("shape_unknown_rank", lambda tf, x: tf.shape(x), In(u(2, 3), shape=None), grad=False)
+new_case("size_int64", lambda tf, x: tf.size(x, out_type=tf.int64), In(u(2, 3)), grad=False)
+new_case("rank_unknown", lambda tf, x: tf.rank(x), In(u(2, 3), shape=None), grad=False)
+new_case("where_scalar_cond", lambda tf, c, a, b: tf.where(c, a, b), In(True, BOOL), In(u(2)), In(u(2)),
+         grad=False)
+new_case("where_int_cond", lambda tf, c, a, b: tf.where(c, a, b), In([1, 0], I32), In(u(2)), In(u(2)), grad=False)
+new_case("where_python_values", lambda tf, c: tf.where(c, [1.0, 2.0], [3.0, 4.0]), In([True, False], BOOL),
+         grad=False)
+new_case("add_int32_overflow", lambda tf, a, b: a + b, In([2**31 - 1], I32), In([1], I32), grad=False)
+new_case("multiply_uint8_wrap", lambda tf, a, b: a * b, In([200], U8), In([2], U8), grad=False)
+new_case("cast_negative_to_uint8", lambda tf, x: tf.cast(x, tf.uint8), In([-1, 256], I32), grad=False)
+new_case("cast_big_float_to_f16", lambda tf, x: tf.cast(x, tf.float16), In([1e5, -1e5, 1e-8]), grad=False)
+new_case("cast_bool_to_int", lambda tf, x: tf.cast(x, tf.int32), In([True, False], BOOL), grad=False)
+new_case("cast_same", lambda tf, x: tf.cast(x, tf.float64), In(u(3)))
+new_case("equal_bool", lambda tf, a, b: tf.equal(a, b), In([True, False], BOOL), In([True, True], BOOL), grad=False)
+new_case("less_bool", lambda tf, a, b: tf.less(a, b), In([True, False], BOOL), In([True, True], BOOL), grad=False)
+new_case("equal_python", lambda tf, a: tf.equal(a, 2), In([1, 2, 3], I32), grad=False)
+new_case("equal_mixed", lambda tf, a, b: tf.equal(a, b), In([1.0], F32), In([1.0]), grad=False)
+new_case("maximum_python_left", lambda tf, a: tf.maximum(0.5, a), In(u(3)))
+new_case("pow_scalar_exponent_tensor", lambda tf, a: tf.pow(a, 2), In(u(3)))
+new_case("pow_python_base", lambda tf, b: tf.pow(2.0, b), In(u(3)))
+new_case("rpow_operator", lambda tf, b: 2.0 ** b, In(u(3)))
+new_case("rsub_operator", lambda tf, b: 1.0 - b, In(u(3)))
+new_case("rdiv_operator", lambda tf, b: 1.0 / b, In([0.5, -2.0, 4.0]))
+new_case("rfloordiv_operator", lambda tf, b: 7 // b, In([2, -3, 4], I32), grad=False)
+new_case("rmod_operator", lambda tf, b: 7 % b, In([2, -3, 4], I32), grad=False)
+new_case("neg_bool", lambda tf, x: -x, In([True], BOOL), grad=False)
+new_case("abs_int8_min", lambda tf, x: tf.abs(x), In([-128, 5], I8), grad=False)
+new_case("square_int_overflow", lambda tf, x: tf.square(x), In([100000], I32), grad=False)
+# small models: the chain rule through common compositions
+new_case("mlp_softmax_ce", lambda tf, x, w1, w2, z: tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits_v2(
+    labels=z, logits=tf.matmul(tf.nn.relu(tf.matmul(x, w1)), w2))), In(u(4, 3)), In(u(3, 5)), In(u(5, 2)),
+    In(np.eye(2)[[0, 1, 1, 0]]))
+new_case("mlp_sparse_ce_bias", lambda tf, x, w, b, y: tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+    labels=y, logits=tf.nn.bias_add(tf.matmul(tf.tanh(x), w), b))), In(u(4, 3)), In(u(3, 3)), In(u(3)),
+    In([0, 2, 1, 2], I64))
+new_case("logistic_regression", lambda tf, x, w, z: tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+    labels=z, logits=tf.matmul(x, w))), In(u(5, 2)), In(np.zeros((2, 1))), In([[1.0], [0.0], [1.0], [1.0], [0.0]]))
+new_case("conv_pool_dense", lambda tf, x, k, w: tf.reduce_sum(tf.matmul(tf.reshape(tf.nn.max_pool(
+    tf.nn.relu(tf.nn.conv2d(x, k, [1, 1, 1, 1], "SAME")), [1, 2, 2, 1], [1, 2, 2, 1], "VALID"), [2, -1]), w)),
+    In(u(2, 4, 4, 1)), In(u(3, 3, 1, 2)), In(u(8, 1)), order2=False)
+new_case("batchnorm_moments_net", lambda tf, x, g, b: tf.reduce_sum(tf.square(tf.nn.batch_normalization(
+    x, *tf.nn.moments(x, [0]), b, g, 1e-3))), In(u(6, 3)), In(u(3)), In(u(3)))
+new_case("l2_regularised", lambda tf, w, x: tf.reduce_sum(tf.square(tf.matmul(x, w))) + 0.01 * tf.nn.l2_loss(w),
+         In(u(3, 2)), In(u(4, 3)))
+new_case("huber_like", lambda tf, e: tf.reduce_mean(tf.where(tf.abs(e) < 1.0, 0.5 * tf.square(e),
+                                                             tf.abs(e) - 0.5)), In([-2.0, -0.5, 0.25, 1.5]))
+new_case("log_softmax_nll", lambda tf, x, y: -tf.reduce_mean(tf.reduce_sum(tf.one_hot(y, 3, dtype=tf.float64) *
+                                                                          tf.nn.log_softmax(x), 1)),
+         In(u(4, 3)), In([0, 2, 1, 1], I32))
+new_case("clip_grad_model", lambda tf, w: tf.reduce_sum(tf.clip_by_value(w * 3.0, -1.0, 1.0) * w), In(u(2, 3)))
+new_case("gelu_free_elu_mix", lambda tf, x: tf.reduce_sum(tf.nn.elu(x) * tf.nn.softplus(x) + tf.nn.selu(x)),
+         In(u(2, 3)))
+
+# --- optimizers and schedules: TF1's update formulas ------------------------------------------------
+
+_W0 = np.array([[0.5, -1.0], [1.5, 0.25], [-0.75, 2.0]])
+_X0 = np.array([[1.0, 2.0, -1.0], [0.5, -0.5, 1.5]])
+
+
+def _train(make_opt: Callable[[Any], Any]) -> Callable[..., Any]:
+    def fn(tf: Any, x: Any) -> Any:
+        w = tf.Variable(_W0, name="w")
+        loss = tf.reduce_sum(tf.square(tf.matmul(x, w) - 1.0)) + tf.reduce_sum(tf.abs(w))
+        opt = make_opt(tf)
+        step = opt.minimize(loss)
+        return [w.value() if hasattr(w, "value") else w, loss], step
+    return fn
+
+
+for _n, _mk in {
+        "sgd": lambda tf: tf.train.GradientDescentOptimizer(0.05),
+        "momentum": lambda tf: tf.train.MomentumOptimizer(0.05, 0.9),
+        "nesterov": lambda tf: tf.train.MomentumOptimizer(0.05, 0.9, use_nesterov=True),
+        "adam": lambda tf: tf.train.AdamOptimizer(0.1),
+        "adam_eps": lambda tf: tf.train.AdamOptimizer(0.01, beta1=0.5, beta2=0.9, epsilon=1e-3),
+        "rmsprop": lambda tf: tf.train.RMSPropOptimizer(0.01),
+        "rmsprop_momentum_centered": lambda tf: tf.train.RMSPropOptimizer(0.01, decay=0.8, momentum=0.5,
+                                                                           centered=True),
+        "adagrad": lambda tf: tf.train.AdagradOptimizer(0.1),
+        "adagrad_init": lambda tf: tf.train.AdagradOptimizer(0.1, initial_accumulator_value=0.5)}.items():
+    for _steps in (1, 4):
+        new_case(f"optimizer_{_n}_{_steps}", _train(_mk), In(_X0), grad=False, train_steps=_steps)
+
+_SCHED = {
+    "exponential": lambda tf, s: tf.train.exponential_decay(0.1, s, 10, 0.5),
+    "exponential_staircase": lambda tf, s: tf.train.exponential_decay(0.1, s, 10, 0.5, staircase=True),
+    "inverse_time": lambda tf, s: tf.train.inverse_time_decay(0.1, s, 10, 0.5),
+    "inverse_time_staircase": lambda tf, s: tf.train.inverse_time_decay(0.1, s, 10, 0.5, staircase=True),
+    "natural_exp": lambda tf, s: tf.train.natural_exp_decay(0.1, s, 10, 0.5),
+    "polynomial": lambda tf, s: tf.train.polynomial_decay(0.1, s, 10, 0.01, power=2.0),
+    "polynomial_cycle": lambda tf, s: tf.train.polynomial_decay(0.1, s, 10, 0.01, cycle=True),
+    "piecewise": lambda tf, s: tf.train.piecewise_constant(s, [5, 15], [0.1, 0.05, 0.01]),
+    "cosine": lambda tf, s: tf.train.cosine_decay(0.1, s, 20),
+    "cosine_alpha": lambda tf, s: tf.train.cosine_decay(0.1, s, 20, alpha=0.1),
+}
+for _n, _f in _SCHED.items():
+    for _st in (0, 5, 15, 25):
+        new_case(f"schedule_{_n}_{_st}", lambda tf, s, f=_f: f(tf, s), In(_st, I64), grad=False)

@@ -44,6 +44,9 @@ def run_case(tf: Any, case: Case) -> dict:
                     feed[t] = arr
                 ins.append(t)
             out = case.fn(tf, *ins)
+            train_op = None
+            if case.train_steps:
+                out, train_op = out
         except Exception as e:  # noqa: BLE001 - the error class is the observation
             rec["build_error"] = _err(e)
             return rec
@@ -52,6 +55,10 @@ def run_case(tf: Any, case: Case) -> dict:
         rec["names"] = [[o.name, o.op.type] for o in outs]
         sess = tf.Session(graph=g)
         try:
+            if tf.global_variables():
+                sess.run(tf.global_variables_initializer())
+            for _ in range(case.train_steps):
+                sess.run(train_op, feed)
             vals = sess.run(outs, feed)
         except Exception as e:  # noqa: BLE001
             rec["run_error"] = _err(e)
