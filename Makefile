@@ -11,7 +11,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,tune,mpi]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,tune,mpi,gpu,onnx,safetensors,serve,test]'
 	touch $(STAMP)
 
 test: venv

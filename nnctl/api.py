@@ -68,6 +68,18 @@ from nnctl.ops.array_ops import (
     zeros_like,
 )
 from nnctl.ops.core import convert_to_tensor
+from nnctl.ops.init_ops import (
+    constant_initializer,
+    glorot_normal_initializer,
+    glorot_uniform_initializer,
+    ones_initializer,
+    orthogonal_initializer,
+    random_normal_initializer,
+    random_uniform_initializer,
+    truncated_normal_initializer,
+    variance_scaling_initializer,
+    zeros_initializer,
+)
 from nnctl.ops.math_ops import (
     abs,
     add,
@@ -128,6 +140,7 @@ from nnctl.ops.math_ops import (
 )
 from nnctl.ops.random_ops import random_normal, random_uniform, set_random_seed, truncated_normal
 from nnctl.ops.state_ops import constant, group, no_op, placeholder, placeholder_with_default
+from nnctl.ops.variable_scope import AUTO_REUSE, VariableScope, get_variable, get_variable_scope, variable_scope
 from nnctl.ops.variables import (
     Variable,
     assign,
@@ -153,3 +166,16 @@ from nnctl.runtime.session import (
 from nnctl.train.clipping import clip_by_global_norm, clip_by_norm, global_norm
 
 newaxis = None
+
+# tf.initializers.*: the same classes under TF1's short names
+from types import SimpleNamespace as _NS  # noqa: E402
+
+from nnctl.ops import init_ops as _init  # noqa: E402
+
+initializers = _NS(zeros=_init.Zeros, ones=_init.Ones, constant=_init.Constant, random_uniform=_init.RandomUniform,
+                   random_normal=_init.RandomNormal, truncated_normal=_init.TruncatedNormal,
+                   variance_scaling=_init.VarianceScaling, glorot_uniform=_init.GlorotUniform,
+                   glorot_normal=_init.GlorotNormal, orthogonal=_init.Orthogonal, he_normal=_init.he_normal,
+                   he_uniform=_init.he_uniform, lecun_normal=_init.lecun_normal, lecun_uniform=_init.lecun_uniform,
+                   global_variables=global_variables_initializer, local_variables=local_variables_initializer,
+                   variables=variables_initializer)

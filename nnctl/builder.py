@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,9 +16,10 @@ import numpy as np
 
 import nnctl as tf
 from nnctl.distributed.ranks import world
-from nnctl.errors import ConfigError
 from nnctl.graph.graph import Tensor
 from nnctl.graph.tensor_shape import fmt_shape
+from nnctl.layers import Context, Layer, LayerError, layer_class
+from nnctl.layers.initializers import initial_value
 
 
 @dataclass
@@ -30,6 +30,7 @@ class LayerInfo:
     params: int
     variables: list = field(default_factory=list)
     key: str = ""
+    inputs: list = field(default_factory=list)
 
 
 @dataclass
@@ -80,6 +81,7 @@ class Model:
     optimizer: Any
     input_shape: tuple
     data_parallel: Any = None  # nnctl.distributed.allreduce.DataParallel when several ranks train
+    inputs: dict = field(default_factory=dict)   # model input name -> tensor (from x)
 
     @property
     def trainable_params(self) -> int:
@@ -94,202 +96,91 @@ class Model:
         return hashlib.sha256(blob).hexdigest()
 
 
-# --- initializers ---------------------------------------------------------------------------
+# --- the network: layer objects wired by name ------------------------------------------------------
 
-def _fans(shape: tuple) -> tuple[int, int]:
-    if len(shape) == 2:
-        return shape[0], shape[1]
-    if len(shape) == 4:  # HWIO
-        rf = shape[0] * shape[1]
-        return rf * shape[2], rf * shape[3]
-    n = int(np.prod(shape)) if shape else 1
-    return n, n
+class Network:
+    """The config's layers as layer objects (nnctl/layers/), wired by their ``inputs``.
 
+    ``build`` creates every variable once, walking static shapes in the config's order (each layer's
+    inputs come before it); ``forward`` adds one branch of graph ops (training or inference) that
+    reuses them."""
 
-def _truncated(rng: np.random.Generator, shape: tuple, mean: float, stddev: float) -> np.ndarray:
-    v = rng.standard_normal(shape)
-    bad = np.abs(v) > 2
-    while bad.any():
-        v[bad] = rng.standard_normal(int(bad.sum()))
-        bad = np.abs(v) > 2
-    return mean + stddev * v
-
-
-def initial_value(init: Any, shape: tuple, rng: np.random.Generator) -> np.ndarray:
-    """Draw an initial value (float32) for an initializer config."""
-    name, p = init.name, dict(init.params)
-    fan_in, fan_out = _fans(shape)
-    if name == "zeros":
-        v = np.zeros(shape)
-    elif name == "ones":
-        v = np.ones(shape)
-    elif name == "constant":
-        v = np.full(shape, float(p.get("value", 0.0)))
-    elif name == "uniform":
-        v = rng.uniform(float(p.get("min", -0.05)), float(p.get("max", 0.05)), size=shape)
-    elif name == "normal":
-        v = float(p.get("mean", 0.0)) + float(p.get("stddev", 0.05)) * rng.standard_normal(shape)
-    elif name == "truncated_normal":
-        v = _truncated(rng, shape, float(p.get("mean", 0.0)), float(p.get("stddev", 0.05)))
-    elif name == "glorot_uniform":
-        lim = math.sqrt(6.0 / (fan_in + fan_out))
-        v = rng.uniform(-lim, lim, size=shape)
-    elif name == "glorot_normal":
-        v = _truncated(rng, shape, 0.0, math.sqrt(2.0 / (fan_in + fan_out)) / 0.87962566103423978)
-    elif name == "he_normal":
-        v = _truncated(rng, shape, 0.0, math.sqrt(2.0 / fan_in) / 0.87962566103423978)
-    elif name == "he_uniform":
-        lim = math.sqrt(6.0 / fan_in)
-        v = rng.uniform(-lim, lim, size=shape)
-    else:
-        raise ValueError(f"unknown initializer {name!r}")
-    return np.asarray(v, dtype=np.float32)
-
-
-# --- layers ---------------------------------------------------------------------------------
-
-def _activate(x: Tensor, name: str | None) -> Tensor:
-    a = name or "none"
-    if a in ("none", "linear"):
-        return x
-    if a == "sigmoid":
-        return tf.sigmoid(x)
-    if a == "tanh":
-        return tf.tanh(x)
-    if a == "softmax":
-        return tf.nn.softmax(x)
-    return getattr(tf.nn, a)(x)
-
-
-class _Builder:
     def __init__(self, cfg: Any, rng: np.random.Generator) -> None:
         self.cfg = cfg
         self.rng = rng
-        self.vars: dict[str, list] = {}
-        self.weights: list = []
-        self.bn_updates: list = []
+        self.ctx = Context(self._make_variable, seed=cfg.seed)
+        self.layers: dict[str, Layer] = {}
+        self.shapes: dict[str, tuple] = {}
+        self.infos: list[LayerInfo] = []
 
-    def err(self, key: str, message: str) -> ConfigError:
-        return self.cfg.error(key, message)
+    def _make_variable(self, layer: Layer, what: str, shape: tuple, init: Any, trainable: bool) -> Any:
+        return tf.Variable(initial_value(init, shape, self.rng), name=f"{layer.name}/{what}", trainable=trainable)
 
-    def variable(self, layer: Any, what: str, init: Any, shape: tuple, trainable: bool = True) -> Any:
-        v = tf.Variable(initial_value(init, shape, self.rng), name=f"{layer.name}/{what}", trainable=trainable)
-        self.vars.setdefault(layer.name, []).append(v)
-        return v
+    @property
+    def weights(self) -> list:
+        """The kernels that the L2 penalty applies to."""
+        return [w for layer in self.layers.values() for w in layer.regularized]
 
-    def create_variables(self, layers: list, input_shape: tuple) -> list[LayerInfo]:
-        """Create each layer's variables once (walking static shapes), checking shapes per layer."""
-        infos = []
-        shape = (None, *input_shape)
-        for i, L in enumerate(layers):
-            key = f"model.layers[{i}]"
-            t = L.type
-            if t == "dense":
-                if len(shape) != 2:
-                    raise self.err(key, f"dense layer '{L.name}' needs a flat input, but its input has shape "
-                                        f"{fmt_shape(shape)}; add a 'flatten' layer before it")
-                w = self.variable(L, "kernel", L.initializer, (shape[1], L.units))
-                self.weights.append(w)
-                if L.use_bias:
-                    self.variable(L, "bias", L.bias_initializer, (L.units,))
-                shape = (None, L.units)
-            elif t == "conv2d":
-                if len(shape) != 4:
-                    raise self.err(key, f"conv2d layer '{L.name}' needs an image input [height, width, channels], "
-                                        f"but its input has shape {fmt_shape(shape)}; set model.input_shape to "
-                                        "[h, w, c]")
-                kh, kw = L.kernel
-                sh, sw = L.stride
-                if L.padding == "valid" and (kh > shape[1] or kw > shape[2]):
-                    raise self.err(key, f"conv2d layer '{L.name}': kernel {kh}x{kw} is larger than its input "
-                                        f"{shape[1]}x{shape[2]} with padding 'valid'")
-                w = self.variable(L, "kernel", L.initializer, (kh, kw, shape[3], L.filters))
-                self.weights.append(w)
-                if L.use_bias:
-                    self.variable(L, "bias", L.bias_initializer, (L.filters,))
-                shape = (None, _out(shape[1], kh, sh, L.padding), _out(shape[2], kw, sw, L.padding), L.filters)
-            elif t in ("max_pool", "avg_pool"):
-                if len(shape) != 4:
-                    raise self.err(key, f"{t} layer '{L.name}' needs an image input, but its input has shape "
-                                        f"{fmt_shape(shape)}")
-                (ph, pw), (sh, sw) = L.size, L.stride
-                if L.padding == "valid" and (ph > shape[1] or pw > shape[2]):
-                    raise self.err(key, f"{t} layer '{L.name}': window {ph}x{pw} is larger than its input "
-                                        f"{shape[1]}x{shape[2]}")
-                shape = (None, _out(shape[1], ph, sh, L.padding), _out(shape[2], pw, sw, L.padding), shape[3])
-            elif t == "flatten":
-                shape = (None, int(np.prod(shape[1:])))
-            elif t == "batch_norm":
-                c = shape[-1]
-                one = _Init("ones")
-                zero = _Init("zeros")
-                self.variable(L, "gamma", one, (c,))
-                self.variable(L, "beta", zero, (c,))
-                self.variable(L, "moving_mean", zero, (c,), trainable=False)
-                self.variable(L, "moving_variance", one, (c,), trainable=False)
-            elif t not in ("dropout", "activation"):  # those two change neither shape nor parameters
-                raise self.err(key + ".type", f"unknown layer type {t!r}")
-            if any(d is not None and d < 1 for d in shape):
-                raise self.err(key, f"layer '{L.name}' produces an empty output {fmt_shape(shape)}")
-            params = sum(int(np.prod(v.static_shape)) for v in self.vars.get(L.name, []) if v.trainable)
-            infos.append(LayerInfo(L.name, t, shape, params, self.vars.get(L.name, []), key))
-        return infos
+    @property
+    def updates(self) -> list:
+        return self.ctx.updates
 
-    def forward(self, layers: list, x: Tensor, training: bool) -> tuple[Tensor, Tensor]:
-        """Apply the layers; returns (pre-activation of the last layer, output)."""
-        pre = h = x
-        for L in layers:
-            v = {var.op.name.split("/")[-1]: var for var in self.vars.get(L.name, [])}
-            t = L.type
-            with tf.name_scope(L.name + ("" if training else "_infer")):
-                pre = None
-                if t == "dense":
-                    pre = tf.matmul(h, v["kernel"])
-                    if "bias" in v:
-                        pre = tf.nn.bias_add(pre, v["bias"])
-                    h = _activate(pre, L.activation)
-                elif t == "conv2d":
-                    pre = tf.nn.conv2d(h, v["kernel"], strides=list(L.stride), padding=L.padding.upper())
-                    if "bias" in v:
-                        pre = tf.nn.bias_add(pre, v["bias"])
-                    h = _activate(pre, L.activation)
-                elif t == "max_pool":
-                    h = tf.nn.max_pool2d(h, ksize=list(L.size), strides=list(L.stride), padding=L.padding.upper())
-                elif t == "avg_pool":
-                    h = tf.nn.avg_pool2d(h, ksize=list(L.size), strides=list(L.stride), padding=L.padding.upper())
-                elif t == "flatten":
-                    h = tf.reshape(h, [-1, int(np.prod(h.get_shape().as_list()[1:]))])
-                elif t == "dropout":
-                    if training and L.rate > 0:
-                        h = tf.nn.dropout(h, rate=L.rate, seed=self.cfg.seed)
-                elif t == "batch_norm":
-                    axes = list(range(len(h.get_shape()) - 1))
-                    if training:
-                        mean, var = tf.nn.moments(h, axes)
-                        m = L.momentum
-                        self.bn_updates.append(tf.assign(v["moving_mean"], v["moving_mean"] * m + mean * (1 - m)))
-                        self.bn_updates.append(
-                            tf.assign(v["moving_variance"], v["moving_variance"] * m + var * (1 - m)))
-                    else:
-                        mean, var = v["moving_mean"].value(), v["moving_variance"].value()
-                    h = tf.nn.batch_normalization(h, mean, var, v["beta"], v["gamma"], L.epsilon)
-                elif t == "activation":
-                    pre = h
-                    h = _activate(h, L.activation)
-            if pre is None:
-                pre = h
-        return pre, h
+    def build(self) -> list[LayerInfo]:
+        mc = self.cfg.model
+        for inp in mc.inputs:
+            self.shapes[inp.name] = (None, *inp.shape)
+        for la in mc.layers:
+            layer = layer_class(la.type)(la.name, la.params, self.ctx)
+            shapes = [self.shapes[i] for i in la.inputs]
+            try:
+                out = layer.build_once(shapes, la.inputs)
+            except LayerError as e:
+                raise self.cfg.error(la.where, f"{la.type} layer '{la.name}'{_origin(la)}: {e}") from None
+            self.layers[la.name] = layer
+            self.shapes[la.name] = out
+            self.infos.append(LayerInfo(la.name, la.type, out, layer.params, list(layer.variables), la.where,
+                                        list(la.inputs)))
+        return self.infos
+
+    def forward(self, inputs: dict[str, Tensor], training: bool) -> tuple[Tensor, Tensor]:
+        """Apply the layers; returns (pre-activation of the output layer, its output)."""
+        vals: dict[str, tuple[Tensor, Tensor, Any]] = {n: (t, t, None) for n, t in inputs.items()}
+        for la in self.cfg.model.layers:
+            layer = self.layers[la.name]
+            xs = [vals[i][1] for i in la.inputs]
+            masks = [vals[i][2] for i in la.inputs]
+            with tf.name_scope(la.name + ("" if training else "_infer")):
+                vals[la.name] = layer.apply(xs, training, masks)
+        pre, out, _ = vals[self.cfg.model.output]
+        return pre, out
 
 
-@dataclass(frozen=True)
-class _Init:
-    name: str
-    params: dict = field(default_factory=dict)
+def _origin(la: Any) -> str:
+    if la.repetition is None:
+        return ""
+    return f" (repetition {la.repetition} of the block layer at {la.key})"
 
 
-def _out(n: int, k: int, s: int, padding: str) -> int:
-    # TF: SAME -> ceil(n / s); VALID -> ceil((n - k + 1) / s)
-    return -(-n // s) if padding == "same" else -(-(n - k + 1) // s)
+def _model_inputs(cfg: Any, x: Tensor, feat_shape: tuple) -> dict[str, Tensor]:
+    """The named model inputs from the one feature placeholder ``x``: a reshape for a single input,
+    the configured feature columns of the flattened features for several."""
+    mc = cfg.model
+    out = {}
+    n = int(np.prod(feat_shape))
+    for inp in mc.inputs:
+        if inp.columns is None:
+            out[inp.name] = x if tuple(feat_shape) == inp.shape else tf.reshape(x, [-1, *inp.shape],
+                                                                                 name=f"{inp.name}_reshaped")
+            continue
+        with tf.name_scope(f"input_{inp.name}"):
+            flat = x if len(feat_shape) == 1 else tf.reshape(x, [-1, n])
+            cols = list(inp.columns)
+            if cols == list(range(cols[0], cols[0] + len(cols))):
+                t = flat[:, cols[0]:cols[0] + len(cols)]
+            else:
+                t = tf.gather(flat, np.asarray(cols, dtype=np.int64), axis=1)
+            out[inp.name] = t if len(inp.shape) == 1 else tf.reshape(t, [-1, *inp.shape])
+    return out
 
 
 def _make_optimizer(o: Any, lr: Tensor) -> Any:
@@ -330,11 +221,20 @@ def _lr_schedule(o: Any, gs: Any) -> Tensor:
 
 def check_against_data(cfg: Any, example_shape: tuple, num_classes: int | None, label_width: int) -> None:
     """Shape problems between the config and its data, reported at the config key."""
-    want = tuple(cfg.model.input_shape)
-    if tuple(example_shape) != want and int(np.prod(example_shape)) != int(np.prod(want)):
-        raise cfg.error("model.input_shape", f"model.input_shape is {list(want)} but the training data has "
-                                             f"{int(np.prod(example_shape))} feature(s) per example "
-                                             f"(shape {list(example_shape)})")
+    mc = cfg.model
+    n = int(np.prod(example_shape))
+    if mc.multi_input and any(i.columns is not None for i in mc.inputs):
+        for inp in mc.inputs:
+            if inp.columns is not None and max(inp.columns) >= n:
+                raise cfg.error(f"{inp.key}.columns", f"input '{inp.name}' reads feature column {max(inp.columns)} "
+                                                      f"but the training data has {n} feature(s) per example "
+                                                      f"(columns 0..{n - 1})")
+        return
+    want = tuple(mc.input_shape)
+    if tuple(example_shape) != want and n != int(np.prod(want)):
+        key = mc.inputs[0].key + ".shape" if mc.multi_input else "model.input_shape"
+        raise cfg.error(key, f"model.input_shape is {list(want)} but the training data has "
+                             f"{n} feature(s) per example (shape {list(example_shape)})")
 
 
 def build_model(cfg: Any, example_shape: tuple | None = None, num_classes: int | None = None,
@@ -343,39 +243,38 @@ def build_model(cfg: Any, example_shape: tuple | None = None, num_classes: int |
     input_shape = tuple(cfg.model.input_shape)
     if example_shape is not None:
         check_against_data(cfg, example_shape, num_classes, label_width)
-    layers = cfg.model.layers
     graph = tf.Graph()
     rng = np.random.default_rng(cfg.seed)
     with graph.as_default():
         tf.set_random_seed(cfg.seed)
-        b = _Builder(cfg, rng)
-        infos = b.create_variables(layers, input_shape)
-        last = infos[-1]
-        if len(last.output_shape) != 2:
-            raise cfg.error(f"model.layers[{len(layers) - 1}]",
-                            f"the last layer '{last.name}' outputs shape {fmt_shape(last.output_shape)}; "
+        net = Network(cfg, rng)
+        infos = net.build()
+        out_info = next(li for li in infos if li.name == cfg.model.output)
+        if len(out_info.output_shape) != 2:
+            raise cfg.error(out_info.key,
+                            f"the output layer '{out_info.name}' outputs shape {fmt_shape(out_info.output_shape)}; "
                             "the model must end with a flat output (add flatten and dense layers)")
-        units = last.output_shape[1]
-        head = _head(cfg, units, num_classes, label_width, layers)
+        units = out_info.output_shape[1]
+        head = _head(cfg, units, num_classes, label_width, out_info)
         feat_shape = tuple(example_shape) if example_shape is not None else input_shape
         x = tf.placeholder(tf.float32, (None, *feat_shape), name="x")
-        xin = x if feat_shape == input_shape else tf.reshape(x, [-1, *input_shape], name="x_reshaped")
         if head.label_type == "real":
             y = tf.placeholder(tf.float32, (None, units), name="y")
         else:
             y = tf.placeholder(tf.int64, (None,), name="y")
+        xin = _model_inputs(cfg, x, feat_shape)
         with tf.name_scope("inference"):
-            logits, outputs = b.forward(layers, xin, training=False)
+            logits, outputs = net.forward(xin, training=False)
         if head.final_activation not in ("softmax", "sigmoid") or not head.uses_logits:
             logits = outputs
-        tr_logits, tr_outputs = b.forward(layers, xin, training=True)
+        tr_logits, tr_outputs = net.forward(xin, training=True)
         if head.final_activation not in ("softmax", "sigmoid") or not head.uses_logits:
             tr_logits = tr_outputs
         with tf.name_scope("loss"):
             data_loss = _loss_graph(head, y, tr_logits, tr_outputs)
             loss = data_loss
-            if cfg.loss.l2 > 0 and b.weights:
-                loss = loss + np.float32(cfg.loss.l2) * tf.add_n([tf.nn.l2_loss(w) for w in b.weights])
+            if cfg.loss.l2 > 0 and net.weights:
+                loss = loss + np.float32(cfg.loss.l2) * tf.add_n([tf.nn.l2_loss(w) for w in net.weights])
         global_step = tf.train.get_or_create_global_step()
         with tf.name_scope("learning_rate"):
             lr = _lr_schedule(cfg.optimizer, global_step)
@@ -396,24 +295,29 @@ def build_model(cfg: Any, example_shape: tuple | None = None, num_classes: int |
             grads, _ = tf.train.clip_by_global_norm(grads, np.float32(cfg.optimizer.clip_norm), use_norm=grad_norm)
             gv = list(zip(grads, [v for _, v in gv]))
         train_op = opt.apply_gradients(gv, global_step=global_step)
-        if b.bn_updates:
-            train_op = tf.group(train_op, *b.bn_updates, name="train")
+        if net.updates:
+            train_op = tf.group(train_op, *net.updates, name="train")
     return Model(graph=graph, x=x, y=y, lr=lr, logits=logits, outputs=outputs, train_logits=tr_logits,
                  train_outputs=tr_outputs, loss=loss, data_loss=data_loss, grad_norm=grad_norm, train_op=train_op,
-                 global_step=global_step, head=head, layers=infos, weights=b.weights, optimizer=opt,
-                 input_shape=feat_shape, data_parallel=dp)
+                 global_step=global_step, head=head, layers=infos, weights=net.weights, optimizer=opt,
+                 input_shape=feat_shape, data_parallel=dp, inputs=xin)
 
 
-def _head(cfg: Any, units: int, num_classes: int | None, label_width: int, layers: list) -> Head:
+def _head(cfg: Any, units: int, num_classes: int | None, label_width: int, out_info: LayerInfo) -> Head:
     lt = cfg.data.label_type
     loss = cfg.loss.type
-    last_key = f"model.layers[{len(layers) - 1}]"
+    last_key = out_info.key
+    # the activation that produced the output: the output layer's, or the nearest one before it
+    # through single-input layers without one (dropout after a softmax dense)
     final = "none"
-    for L in reversed(layers):
-        if L.type in ("dense", "conv2d", "activation"):
-            final = L.activation or "none"
+    la = cfg.model.layer(out_info.name)
+    while la is not None:
+        act = layer_class(la.type).final_activation(la.params)
+        if act is not None:
+            final = act
             break
-    name = layers[-1].name
+        la = cfg.model.layer(la.inputs[0]) if len(la.inputs) == 1 else None
+    name = out_info.name
     if lt in ("class", "onehot"):
         if loss == "cross_entropy":
             if units < 2:

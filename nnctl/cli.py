@@ -70,7 +70,7 @@ def validate(config: Path = typer.Argument(..., help="YAML config file"),
     """Load and check a config, its data and its whole graph (gradients included) without training."""
     from nnctl.validate import validate_config
     report = validate_config(config, set_)
-    _console().print(report)
+    _console().print(report, markup=False, highlight=False, soft_wrap=True)  # the report quotes config text
 
 
 @app.command("eval")
@@ -118,8 +118,43 @@ def freeze(target: Path = typer.Argument(..., help="run directory or checkpoint 
 
 
 @app.command()
+def export(target: Path = typer.Argument(..., help="run directory, checkpoint folder or frozen model file"),
+           fmt: str = typer.Option(..., "--format", "-f", help="onnx, safetensors or frozen"),
+           output: Path = typer.Option(None, "--output", "-o",
+                                       help="file to write (default: RUN_DIR/model.<format>, or beside a frozen "
+                                            "file)"),
+           checkpoint: str = typer.Option(None, "--checkpoint", help="latest (default), best or a step number")
+           ) -> None:
+    """Export for other tools (ONNX, safetensors) or as a frozen file; the file is run and checked
+    against the checkpoint before it is written, with FILE.report.json beside it."""
+    from nnctl.export.exporter import export as run_export
+    from nnctl.export.exporter import report_renderables
+    rep = run_export(target, fmt, output, checkpoint, warn=_warn)
+    con = _console()
+    for r in report_renderables(rep):
+        con.print(r, soft_wrap=True)
+
+
+@app.command()
+def serve(target: Path = typer.Argument(..., help="frozen model file, run directory or checkpoint folder"),
+          host: str = typer.Option("127.0.0.1", "--host", help="address to listen on"),
+          port: int = typer.Option(8000, "--port", help="TCP port (0: pick a free one and print it)"),
+          checkpoint: str = typer.Option(None, "--checkpoint", help="for a run: latest (default), best or a step"),
+          max_body: int = typer.Option(4 * 1024 * 1024, "--max-body", help="largest request body in bytes"),
+          max_batch: int = typer.Option(256, "--max-batch", help="most rows the model runs at once"),
+          max_wait_ms: float = typer.Option(2.0, "--max-wait-ms",
+                                            help="how long a batch waits for more requests")) -> None:
+    """HTTP JSON predictions: POST /v1/predict {"rows": [...]}, GET /v1/model, GET /healthz."""
+    from nnctl.serve.server import serve as run_serve
+    run_serve(target, host, port, checkpoint, max_body=max_body, max_batch=max_batch, max_wait_ms=max_wait_ms,
+              on_ready=lambda m: _console(stderr=True).print(m, soft_wrap=True, highlight=False), warn=_warn)
+
+
+@app.command()
 def predict(frozen: Path = typer.Argument(..., help="frozen model file"),
-            input_: Path = typer.Option(..., "--input", "-i", help="CSV (with or without a header) or NPZ"),
+            input_: list[str] = typer.Option(..., "--input", "-i", help="CSV/TSV/Parquet of raw rows (with or "
+                                             "without a header), NPZ, '-' for standard input; for an image "
+                                             "model image files or folders (repeat --input)"),
             output: Path = typer.Option(None, "--output", "-o", help="write here (atomically) instead of stdout"),
             fmt: str = typer.Option(None, "--format", help="csv (default) or json (JSON Lines)")) -> None:
     """Predictions of a frozen model, one output row per input row."""

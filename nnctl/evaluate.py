@@ -123,7 +123,12 @@ def evaluate(target: str | os.PathLike, data: str | None = None, checkpoint: str
                              "training format)")
         model = load_frozen(t.path)
         try:
-            x, y = load_labelled(data, _spec_from_meta(model.meta))
+            if model.pipeline is not None:  # a table model reads raw cells through its pipeline
+                from nnctl.data.tabular import labelled_file
+                read_data_bytes(data, what="data file")
+                x, y = labelled_file(data, model.pipeline)
+            else:
+                x, y = load_labelled(data, _spec_from_meta(model.meta))
             x = check_width(x, model.feature_shape, str(data))
             scores = model.evaluate(x, y, source=str(data))
         finally:
@@ -144,7 +149,12 @@ def evaluate(target: str | os.PathLike, data: str | None = None, checkpoint: str
             split = splits.get(data)
         else:
             data_path = str(data)
-            x, y = load_labelled(data, _spec_from_cfg(run.cfg, splits))
+            if splits.pipeline is not None:
+                from nnctl.data.tabular import labelled_file
+                read_data_bytes(data, what="data file")
+                x, y = labelled_file(data, splits.pipeline)
+            else:
+                x, y = load_labelled(data, _spec_from_cfg(run.cfg, splits))
             x = check_width(x, splits.train.x.shape[1:], data_path)
             split = Split(splits.preprocessor.transform(x), y)
         scores = evaluate_model(run.model, run.sess, split, run.cfg)

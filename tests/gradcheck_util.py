@@ -48,7 +48,7 @@ def _scalar_objective(out: Any, rng: np.random.Generator) -> Any:
     return total
 
 
-def check_row(row: GradRow, seed: int = 0) -> None:
+def check_row(row: GradRow, seed: int = 0, backend: Any = None) -> None:
     rng = np.random.default_rng(seed)
     g = tf.Graph()
     with g.as_default():
@@ -63,7 +63,7 @@ def check_row(row: GradRow, seed: int = 0) -> None:
         us = [rng.standard_normal(row.inputs[i].shape) for i in wrt]
         gdotu = tf.add_n([tf.reduce_sum(gr * tf.constant(u)) for gr, u in zip(grads, us)])
         hvp = tf.gradients(gdotu, [phs[i] for i in wrt]) if row.second_order else None
-        sess = tf.Session(graph=g)
+        sess = tf.Session(graph=g, backend=backend)
 
         def feed(vals: list[np.ndarray]) -> dict:
             return {p: v for p, v in zip(phs, vals)}

@@ -315,12 +315,6 @@ def test_gather_gradient_scatter_adds_repeated_indices():
         np.testing.assert_allclose(sess.run(g, {idx: iv, w: wv}), ref)
 
 
-def test_scatter_add_helper_accumulates():
-    out = np.zeros((3, 2))
-    A._scatter_add(np, out, (np.array([0, 2, 0]),), np.ones((3, 2)))
-    np.testing.assert_array_equal(out, [[2, 2], [0, 0], [1, 1]])
-
-
 def test_one_hot_defaults():
     t = A.one_hot([0, 2, 3, -1], 3)
     assert t.dtype == tf.float32 and shape_of(t) == (4, 3)

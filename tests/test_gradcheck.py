@@ -34,6 +34,13 @@ def test_gradient_row(row):
     check_row(row)
 
 
+@pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])
+def test_gradient_row_on_the_strict_device(row):
+    """The same row on the stand-in device: a kernel that leaks a host array or reads one fails here."""
+    from strict_device import StrictBackend
+    check_row(row, backend=StrictBackend())
+
+
 def test_every_differentiable_op_has_a_row():
     covered = {t for r in ROWS for t in r.ops}
     missing = sorted(t for t, d in registry.all_op_defs().items()

@@ -508,7 +508,8 @@ def _write_data(d: Path, case: str) -> tuple[str, str, str, list[str]]:
     csv = {
         "non-numeric": ("a,b,y\n0,0,0\n0,x,1\n", ["d.csv:3", "'b'", "'x'"]),
         "ragged": ("a,b,y\n0,0,0\n0,1\n1,0,1\n", ["d.csv:3", "expected 3 columns"]),
-        "nan-feature": ("a,b,y\n0,0,0\n0,nan,1\n", ["d.csv:3", "finite", "nan"]),
+        # nan and an empty cell are gaps (imputed); a column of nothing but gaps is an error
+        "nan-feature": ("a,b,y\n0,,0\n0,nan,1\n", ["d.csv", "'b'", "every cell is missing"]),
         "inf-feature": ("a,b,y\n0,0,0\n0,1,1\n-inf,0,1\n", ["d.csv:4", "finite", "inf"]),
         "label-wrong-type": ("a,b,y\n0,0,0\n0,1,1.5\n", ["d.csv:3", "'y'", "1.5"]),
         "label-negative": ("a,b,y\n0,0,0\n0,1,-1\n", ["d.csv:3", "-1"]),

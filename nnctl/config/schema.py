@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nnctl.config.model_schema import InputConfig, LayerConfig, ModelConfig, model_to_dict, read_model
 from nnctl.config.overrides import SOURCE as OVERRIDE_SOURCE
 from nnctl.config.overrides import Override, apply_overrides
 from nnctl.config.yaml_lines import (
@@ -30,10 +31,32 @@ from nnctl.config.yaml_lines import (
     read_text_file,
 )
 from nnctl.errors import ConfigError
-from nnctl.vocab import ACTIVATIONS, BACKENDS, LABEL_TYPES, LOSSES, METRICS, metric_mode
+from nnctl.layers.base import REQUIRED, layer_types
+from nnctl.layers.initializers import INITIALIZERS, Initializer
+from nnctl.vocab import (
+    ACTIVATIONS,
+    BACKENDS,
+    BINARY_MISSING,
+    CATEGORY_ENCODINGS,
+    CATEGORY_MISSING,
+    FEATURE_OPTIONS,
+    FEATURE_TYPES,
+    IMAGE_AUGMENTS,
+    IMAGE_COLORS,
+    LABEL_TYPES,
+    LOSSES,
+    METRICS,
+    NUMERIC_MISSING,
+    NUMERIC_SCALINGS,
+    TARGET_SCALINGS,
+    TEXT_ENCODINGS,
+    TEXT_TOKENIZERS,
+    UNKNOWN_POLICIES,
+    metric_mode,
+)
 
 __all__ = [
-    "Config", "DataConfig", "SourceConfig", "ModelConfig", "LayerConfig", "Initializer", "LossConfig",
+    "Config", "DataConfig", "SourceConfig", "ModelConfig", "LayerConfig", "InputConfig", "Initializer", "LossConfig",
     "OptimizerConfig", "ScheduleConfig", "TrainConfig", "EarlyStoppingConfig",
     "load_config", "parse_config_text", "config_to_dict",
     "ACTIVATIONS", "INITIALIZERS", "LAYER_TYPES", "LOSSES", "OPTIMIZERS", "SCHEDULES", "METRICS",
@@ -41,35 +64,14 @@ __all__ = [
 
 # --- vocabularies -------------------------------------------------------------------------------
 
-SOURCE_KINDS = ("csv", "npz", "idx", "generator")
+SOURCE_KINDS = ("csv", "parquet", "images", "npz", "idx", "generator")
 GENERATORS = ("xor", "spirals", "moons", "blobs")
 PREPROCESS = ("none", "standardize", "minmax", "scale")
-PADDINGS = ("same", "valid")
 
-_REQUIRED: Any = object()
+_REQUIRED: Any = REQUIRED
 
-# Initializer parameters and their defaults (Keras' small-scale defaults: TF1's raw random
-# initializers default to stddev 1 / range [0, 1), far too large for weights).
-INITIALIZERS: dict[str, dict[str, Any]] = {
-    "glorot_uniform": {}, "glorot_normal": {}, "he_normal": {}, "he_uniform": {},
-    "zeros": {}, "ones": {},
-    "normal": {"mean": 0.0, "stddev": 0.05},
-    "truncated_normal": {"mean": 0.0, "stddev": 0.05},
-    "uniform": {"min": -0.05, "max": 0.05},
-    "constant": {"value": _REQUIRED},
-}
-
-LAYER_TYPES: dict[str, tuple[str, ...]] = {
-    "dense": ("units", "activation", "initializer", "bias_initializer", "use_bias"),
-    "conv2d": ("filters", "kernel", "stride", "padding", "activation", "initializer", "bias_initializer",
-               "use_bias"),
-    "max_pool": ("size", "stride", "padding"),
-    "avg_pool": ("size", "stride", "padding"),
-    "flatten": (),
-    "dropout": ("rate",),
-    "batch_norm": ("momentum", "epsilon"),
-    "activation": ("activation",),
-}
+# Layer types and the keys each one takes, from the layer registry (nnctl/layers/).
+LAYER_TYPES: dict[str, tuple[str, ...]] = {t: tuple(c.schema) for t, c in layer_types().items()}
 
 # Optimizer-specific hyper-parameters with their defaults (TF1's, except where TF1 has none:
 # adamw follows PyTorch's weight_decay 0.01, adagrad Keras' epsilon 1e-7).
@@ -93,8 +95,9 @@ SCHEDULES: dict[str, dict[str, Any]] = {
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 _TOP_KEYS = ("name", "seed", "backend", "data", "model", "loss", "optimizer", "train", "metrics")
 _DATA_KEYS = ("train", "val", "test", "val_split", "shuffle", "preprocess", "scale_factor", "label_type",
-              "num_classes", "class_names")
-_SOURCE_KEYS = {"csv": ("features", "labels"), "npz": ("x_key", "y_key"), "idx": (),
+              "num_classes", "class_names", "features", "target_scaling")
+_SOURCE_KEYS = {"csv": ("features", "labels", "delimiter"), "parquet": ("features", "labels"),
+                "images": ("labels",), "npz": ("x_key", "y_key"), "idx": (),
                 "generator": ("n", "noise", "classes", "seed")}
 _TRAIN_KEYS = ("steps", "epochs", "batch_size", "eval_every", "checkpoint_every", "keep_last", "log_every",
                "early_stopping")
@@ -105,19 +108,11 @@ _MAX_SEED = 2**32 - 1  # numpy's legacy seeding accepts 32-bit seeds only
 # --- dataclasses ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class Initializer:
-    """A weight initializer: ``name`` and its parameters, all filled (e.g. uniform: min, max)."""
-
-    name: str
-    params: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class SourceConfig:
     """One data source. Paths are absolute; fields that do not apply to ``kind`` are None."""
 
-    kind: str                                   # csv | npz | idx | generator
-    path: Path | None = None                    # csv / npz file
+    kind: str                                   # csv | parquet | images | npz | idx | generator
+    path: Path | None = None                    # csv / parquet / npz file, images folder or CSV
     features: list[str | int] | None = None     # csv columns; None: all but the labels
     labels: list[str | int] | None = None       # csv columns; None: the last column
     x_key: str | None = None                    # npz
@@ -129,6 +124,7 @@ class SourceConfig:
     noise: float | None = None
     classes: int | None = None                  # spirals / blobs
     seed: int | None = None                     # generator seed (defaults to the top-level seed)
+    delimiter: str | None = None                # csv; None: sniffed from the first lines
 
 
 @dataclass(frozen=True)
@@ -143,39 +139,14 @@ class DataConfig:
     label_type: str = "class"
     num_classes: int | None = None
     class_names: list[str] | None = None
-
-
-@dataclass(frozen=True)
-class LayerConfig:
-    """One layer. ``index`` is its position in ``model.layers``; fields that do not apply are None."""
-
-    type: str
-    name: str
-    units: int | None = None
-    filters: int | None = None
-    kernel: tuple[int, int] | None = None
-    stride: tuple[int, int] | None = None
-    padding: str | None = None
-    size: tuple[int, int] | None = None
-    activation: str | None = None
-    initializer: Initializer | None = None
-    bias_initializer: Initializer | None = None
-    use_bias: bool | None = None
-    rate: float | None = None
-    momentum: float | None = None
-    epsilon: float | None = None
-    index: int = 0
+    # column -> {"type": ..., option: value}: the declared input features (the rest are inferred)
+    features: dict[str, dict[str, Any]] | None = None
+    target_scaling: str = "none"
 
     @property
-    def key(self) -> str:
-        """The dotted key of this layer, for error messages: ``model.layers[2]``."""
-        return f"model.layers[{self.index}]"
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    input_shape: tuple[int, ...]
-    layers: list[LayerConfig]
+    def tabular(self) -> bool:
+        """True when the training data is a table of typed columns (CSV, Parquet, an image folder)."""
+        return self.train.kind in ("csv", "parquet", "images")
 
 
 @dataclass(frozen=True)
@@ -296,6 +267,7 @@ class _V:
                  overrides: Sequence[Override]) -> None:
         self.source, self.lines, self.base_dir = source, lines, base_dir
         self.overrides = {ov.path: ov.text for ov in overrides}
+        self.check_files = True  # False when a run dir holds its own copy of the data
 
     def error(self, key: str, message: str) -> ConfigError:
         return _locate(key, message, self.source, self.lines, self.overrides)
@@ -542,12 +514,37 @@ def _path(v: _V, value: Any, key: str) -> Path:
         raise v.error(key, f"expected a file path, got {describe_value(value)}")
     given = Path(value).expanduser()
     p = (given if given.is_absolute() else v.base_dir / given).resolve()
+    if not v.check_files:
+        return p
     if not p.exists():
         hint = "" if given.is_absolute() else f" (relative paths start at the config's folder {v.base_dir})"
         raise v.error(key, f"file not found: {p}{hint}")
     if p.is_dir():
         raise v.error(key, f"expected a file, found a directory: {p}")
     return p
+
+
+def _existing(v: _V, value: Any, key: str) -> Path:
+    """A file or a folder that exists."""
+    if not isinstance(value, str) or not value.strip():
+        raise v.error(key, f"expected a folder or file path, got {describe_value(value)}")
+    given = Path(value).expanduser()
+    p = (given if given.is_absolute() else v.base_dir / given).resolve()
+    if not p.exists() and v.check_files:
+        hint = "" if given.is_absolute() else f" (relative paths start at the config's folder {v.base_dir})"
+        raise v.error(key, f"not found: {p}{hint}")
+    return p
+
+
+class _Delimiter(_Reader):
+    expected = "one character (',', ';', '|', 'tab' or '\\t')"
+
+    def __call__(self, v: _V, value: Any, key: str) -> str:
+        if isinstance(value, str) and value.lower() in ("tab", "\\t"):
+            return "\t"
+        if not isinstance(value, str) or len(value) != 1 or value in ('"', "\n", "\r"):
+            raise self.bad(v, value, key)
+        return value
 
 
 def _source(v: _V, value: Any, path: str, default_seed: int) -> SourceConfig:
@@ -568,14 +565,18 @@ def _source(v: _V, value: Any, path: str, default_seed: int) -> SourceConfig:
               if k not in _SOURCE_KEYS[kind]}
     _check_keys(v, m, path, (kind, *_SOURCE_KEYS[kind]), owner=f"a {kind} source", elsewhere=others)
     k = join_key(path, kind)
-    if kind == "csv":
+    if kind in ("csv", "parquet"):
         features = _get(v, m, path, "features", _Nullable(_ColumnList()), None)
         labels = _get(v, m, path, "labels", _Nullable(_ColumnList()), None)
         if features and labels:
             both = [c for c in features if c in labels]
             if both:
                 raise v.error(join_key(path, "labels"), f"column {both[0]!r} is both a feature and a label")
-        return SourceConfig(kind, path=_path(v, m[kind], k), features=features, labels=labels)
+        return SourceConfig(kind, path=_path(v, m[kind], k), features=features, labels=labels,
+                            delimiter=_get(v, m, path, "delimiter", _Nullable(_Delimiter()), None))
+    if kind == "images":
+        labels = _get(v, m, path, "labels", _Nullable(_ColumnList()), None)
+        return SourceConfig(kind, path=_existing(v, m[kind], k), labels=labels)
     if kind == "npz":
         return SourceConfig(kind, path=_path(v, m[kind], k), x_key=_get(v, m, path, "x_key", _Str(), "x"),
                             y_key=_get(v, m, path, "y_key", _Str(), "y"))
@@ -611,7 +612,10 @@ def _data(v: _V, value: Any, seed: int) -> DataConfig:
     if val is not None and val_split > 0:
         raise v.error("data.val_split", "'val_split' and 'val' are mutually exclusive: val_split holds out "
                                         "part of train only when there is no val source")
-    preprocess = _get(v, m, "data", "preprocess", _Choice(PREPROCESS, "preprocess"), "none")
+    # Tables standardize their numeric columns unless told otherwise (as Ludwig's zscore default):
+    # raw units such as grams next to millimetres slow every optimizer down.
+    preprocess = _get(v, m, "data", "preprocess", _Choice(PREPROCESS, "preprocess"),
+                      "standardize" if train.kind in ("csv", "parquet") else "none")
     if "scale_factor" in m and preprocess != "scale":
         raise v.error("data.scale_factor", f"'scale_factor' applies only with preprocess: scale "
                                            f"(preprocess is '{preprocess}')")
@@ -643,10 +647,123 @@ def _data(v: _V, value: Any, seed: int) -> DataConfig:
             num_classes = len(class_names)
         elif len(class_names) != num_classes:
             raise v.error(key, f"{len(class_names)} class names for num_classes {num_classes}")
+    features = None
+    if m.get("features") is not None:
+        features = _features(v, m["features"], "data.features")
+    target_scaling = _get(v, m, "data", "target_scaling", _Choice(TARGET_SCALINGS, "target_scaling"), "none")
+    if target_scaling != "none" and label_type != "real":
+        raise v.error("data.target_scaling", "target_scaling applies to regression targets (label_type: real)")
+    if features is not None and train.kind not in ("csv", "parquet", "images"):
+        raise v.error("data.features", f"per-column features apply to csv, parquet and images sources, not "
+                                       f"{train.kind}")
     return DataConfig(train=train, val=val, test=test, val_split=val_split,
                       shuffle=_get(v, m, "data", "shuffle", _Bool(), True), preprocess=preprocess,
                       scale_factor=scale, label_type=label_type, num_classes=num_classes,
-                      class_names=class_names)
+                      class_names=class_names, features=features, target_scaling=target_scaling)
+
+
+class _Clip(_Reader):
+    expected = "a list [low, high] of numbers with low < high, or null"
+
+    def __call__(self, v: _V, value: Any, key: str) -> list[float] | None:
+        if value is None:
+            return None
+        if not isinstance(value, list) or len(value) != 2:
+            raise self.bad(v, value, key)
+        lo, hi = (_Float()(v, value[i], index_key(key, i)) for i in range(2))
+        if not lo < hi:
+            raise v.error(key, f"clip needs low < high, got [{_fmt(lo)}, {_fmt(hi)}]")
+        return [lo, hi]
+
+
+class _Text(_Reader):
+    """A cell value: a string, or a number/boolean written unquoted in YAML (kept as its text)."""
+
+    expected = "a value (text or number)"
+
+    def __call__(self, v: _V, value: Any, key: str) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (int, float, str)) and str(value) != "":
+            return str(value)
+        raise self.bad(v, value, key)
+
+
+class _Regex(_Str):
+    def __call__(self, v: _V, value: Any, key: str) -> str:
+        text = super().__call__(v, value, key)
+        try:
+            re.compile(text)
+        except re.error as e:
+            raise v.error(key, f"invalid regular expression {text!r}: {e}") from None
+        return text
+
+
+_FEATURE_READERS: dict[str, dict[str, _Reader]] = {
+    "numeric": {"missing": _Choice(NUMERIC_MISSING, "missing strategy"), "fill": _Float(),
+                "missing_indicator": _Bool(), "scaling": _Choice(NUMERIC_SCALINGS, "scaling"), "clip": _Clip()},
+    "category": {"encoding": _Choice(CATEGORY_ENCODINGS, "encoding"), "min_count": _Int(1),
+                 "max_size": _Nullable(_Int(1)), "unknown": _Choice(UNKNOWN_POLICIES, "unknown policy"),
+                 "missing": _Choice(CATEGORY_MISSING, "missing strategy"), "fill": _Text()},
+    "binary": {"positive": _Text(), "missing": _Choice(BINARY_MISSING, "missing strategy"), "fill": _Text()},
+    "text": {"tokenizer": _Choice(TEXT_TOKENIZERS, "tokenizer"), "pattern": _Regex(), "lowercase": _Bool(),
+             "max_length": _Int(1), "min_count": _Int(1), "max_size": _Int(1),
+             "encoding": _Choice(TEXT_ENCODINGS, "encoding"), "unknown": _Choice(("bucket",), "unknown policy")},
+    "image": {"size": _Pair(), "color": _Choice(IMAGE_COLORS, "color"), "scale": _Float(0.0, lo_open=True)},
+    "ignore": {},
+}
+assert all(set(FEATURE_OPTIONS[t]) - {"augment"} == set(r) for t, r in _FEATURE_READERS.items())
+
+
+def _augment(v: _V, value: Any, key: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    m = _section(v, value, key, "a mapping {crop: pixels, flip: true, rotate: degrees}")
+    _check_keys(v, m, key, IMAGE_AUGMENTS)
+    return {"crop": _get(v, m, key, "crop", _Int(0, 64), 0), "flip": _get(v, m, key, "flip", _Bool(), False),
+            "rotate": _get(v, m, key, "rotate", _Float(0.0, 180.0), 0.0)}
+
+
+def _feature(v: _V, value: Any, key: str, name: str) -> dict[str, Any]:
+    m = {"type": value} if isinstance(value, str) else _section(
+        v, value, key, f"a feature type ({', '.join(FEATURE_TYPES)}) or a mapping with type:")
+    if "type" not in m:
+        raise v.error(key, f"missing required key 'type' (one of {', '.join(FEATURE_TYPES)})")
+    tkey = key if isinstance(value, str) else join_key(key, "type")
+    kind = _Choice(FEATURE_TYPES, "feature type")(v, m["type"], tkey)
+    _check_keys(v, m, key, ("type", "name", *FEATURE_OPTIONS[kind]), owner=f"a {kind} feature",
+                elsewhere=_users({t: ks for t, ks in FEATURE_OPTIONS.items() if t != kind}))
+    out: dict[str, Any] = {"type": kind}
+    for opt in FEATURE_OPTIONS[kind]:
+        if opt not in m:
+            continue
+        okey = join_key(key, opt)
+        out[opt] = _augment(v, m[opt], okey) if opt == "augment" else _FEATURE_READERS[kind][opt](v, m[opt], okey)
+        if isinstance(out[opt], tuple):
+            out[opt] = list(out[opt])
+    if kind == "numeric" and out.get("missing") != "constant" and "fill" in out:
+        raise v.error(join_key(key, "fill"), "'fill' applies with missing: constant")
+    return out
+
+
+def _features(v: _V, value: Any, key: str) -> dict[str, dict[str, Any]]:
+    """data.features: {column: type-or-mapping} or a list of mappings with name: (Ludwig's form)."""
+    out: dict[str, dict[str, Any]] = {}
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            ikey = index_key(key, i)
+            m = _section(v, item, ikey, "a mapping with name: and type:")
+            if "name" not in m:
+                raise v.error(ikey, "missing required key 'name' (the column name)")
+            name = _Text()(v, m["name"], join_key(ikey, "name"))
+            if name in out:
+                raise v.error(join_key(ikey, "name"), f"column {name!r} is listed twice")
+            out[name] = _feature(v, m, ikey, name)
+        return out
+    m = _section(v, value, key, "a mapping {column: type or {type: ..., options}} or a list of features")
+    for name, spec in m.items():
+        out[str(name)] = _feature(v, spec, join_key(key, str(name)), str(name))
+    return out
 
 
 def _initializer(v: _V, value: Any, key: str) -> Initializer:
@@ -683,78 +800,6 @@ class _InitReader(_Reader):
 
     def __call__(self, v: _V, value: Any, key: str) -> Initializer:
         return _initializer(v, value, key)
-
-
-def _layer(v: _V, value: Any, index: int) -> LayerConfig:
-    path = index_key("model.layers", index)
-    # `- flatten` is shorthand for `- {type: flatten}`.
-    m = {"type": value} if isinstance(value, str) else _section(
-        v, value, path, "a layer: a mapping with a `type` key")
-    every = ("type", "name", *sorted({k for ks in LAYER_TYPES.values() for k in ks}))
-    if "type" not in m:
-        _check_keys(v, m, path, every)
-        raise v.error(path, f"missing required key 'type' (one of {', '.join(LAYER_TYPES)})")
-    kind = _Choice(LAYER_TYPES, "layer type")(v, m["type"], join_key(path, "type"))
-    _check_keys(v, m, path, ("type", "name", *LAYER_TYPES[kind]), owner=f"a {kind} layer",
-                elsewhere=_users({t: ks for t, ks in LAYER_TYPES.items() if t != kind}))
-    name = _get(v, m, path, "name", _Name(), f"{kind}_{index}")
-    act = _Choice(ACTIVATIONS, "activation")
-    f: dict[str, Any] = {}
-    if kind in ("dense", "conv2d"):
-        width = "units" if kind == "dense" else "filters"
-        f[width] = _get(v, m, path, width, _Int(1))
-        if kind == "conv2d":
-            f["kernel"] = _get(v, m, path, "kernel", _Pair(), (3, 3))
-            f["stride"] = _get(v, m, path, "stride", _Pair(), (1, 1))
-            f["padding"] = _get(v, m, path, "padding", _Choice(PADDINGS, "padding"), "same")
-        f["activation"] = _get(v, m, path, "activation", act, "none")
-        f["initializer"] = _get(v, m, path, "initializer", _InitReader(), Initializer("glorot_uniform"))
-        f["bias_initializer"] = _get(v, m, path, "bias_initializer", _InitReader(), Initializer("zeros"))
-        f["use_bias"] = _get(v, m, path, "use_bias", _Bool(), True)
-    elif kind in ("max_pool", "avg_pool"):
-        f["size"] = _get(v, m, path, "size", _Pair(), (2, 2))
-        f["stride"] = _get(v, m, path, "stride", _Pair(), f["size"])
-        f["padding"] = _get(v, m, path, "padding", _Choice(PADDINGS, "padding"), "valid")
-    elif kind == "dropout":
-        f["rate"] = _get(v, m, path, "rate", _Float(0.0, 1.0, hi_open=True))
-    elif kind == "batch_norm":
-        f["momentum"] = _get(v, m, path, "momentum", _Float(0.0, 1.0, lo_open=True, hi_open=True), 0.99)
-        f["epsilon"] = _get(v, m, path, "epsilon", _Float(0.0, lo_open=True), 0.001)
-    elif kind == "activation":
-        f["activation"] = _get(v, m, path, "activation", act)
-    return LayerConfig(type=kind, name=name, index=index, **f)
-
-
-def _model(v: _V, value: Any) -> ModelConfig:
-    m = _section(v, value, "model", "a mapping with input_shape: and layers:")
-    _check_keys(v, m, "model", ("input_shape", "layers"))
-    if "input_shape" not in m:
-        raise v.error("model.input_shape", "missing required key 'input_shape' (a list of integers >= 1, "
-                                           "e.g. [2] or [8, 8, 1])")
-    raw_shape = m["input_shape"]
-    dims = raw_shape if isinstance(raw_shape, list) else [raw_shape]
-    if not dims or not (isinstance(raw_shape, list) or isinstance(raw_shape, int)):
-        raise v.error("model.input_shape", f"expected a non-empty list of integers >= 1, "
-                                           f"got {describe_value(raw_shape)}")
-    shape = tuple(_Int(1)(v, d, index_key("model.input_shape", i) if isinstance(raw_shape, list)
-                          else "model.input_shape") for i, d in enumerate(dims))
-    if "layers" not in m:
-        raise v.error("model.layers", "missing required key 'layers' (a list of layers)")
-    raw_layers = m["layers"]
-    if not isinstance(raw_layers, list) or not raw_layers:
-        got = "an empty list" if raw_layers == [] else describe_value(raw_layers)
-        raise v.error("model.layers", f"expected a non-empty list of layers, got {got}")
-    layers = [_layer(v, item, i) for i, item in enumerate(raw_layers)]
-    owner: dict[str, int] = {}
-    for layer in layers:
-        if layer.name in owner:
-            given = isinstance(raw_layers[layer.index], dict) and "name" in raw_layers[layer.index]
-            what = f"name '{layer.name}'" if given else f"default name '{layer.name}'"
-            fix = "rename one of them" if given else "give this layer a `name`"
-            raise v.error(join_key(layer.key, "name") if given else layer.key,
-                          f"{what} is already used by model.layers[{owner[layer.name]}]; {fix}")
-        owner[layer.name] = layer.index
-    return ModelConfig(input_shape=shape, layers=layers)
 
 
 def _loss(v: _V, value: Any) -> LossConfig:
@@ -868,13 +913,16 @@ def _metrics(v: _V, value: Any, label_type: str) -> list[str]:
     return out
 
 
-def _output_width(layers: Sequence[LayerConfig]) -> LayerConfig | None:
+def _output_width(model: ModelConfig) -> LayerConfig | None:
     """The dense layer that fixes the output width, when no later layer can change it."""
-    for layer in reversed(layers):
+    layer = model.layer(model.output)
+    while layer is not None:
         if layer.type == "dense":
             return layer
-        if layer.type not in ("activation", "dropout", "batch_norm", "flatten"):
+        if layer.type not in ("activation", "dropout", "batch_norm", "layer_norm", "flatten") or \
+                len(layer.inputs) != 1:
             return None
+        layer = model.layer(layer.inputs[0])
     return None
 
 
@@ -887,7 +935,7 @@ def _cross_checks(v: _V, cfg: Config, raw: Mapping[str, Any]) -> None:
         if m == "accuracy" and d.label_type == "real":
             key = index_key("metrics", i) if isinstance(raw.get("metrics"), list) else "metrics"
             raise v.error(key, "'accuracy' needs class labels, but data.label_type is 'real'; use mse or mae")
-    out = _output_width(cfg.model.layers)
+    out = _output_width(cfg.model)
     if out is not None:
         units, where = out.units, join_key(out.key, "units")
         if loss.type == "cross_entropy" and units == 1:
@@ -924,7 +972,7 @@ def _cross_checks(v: _V, cfg: Config, raw: Mapping[str, Any]) -> None:
 # --- entry points --------------------------------------------------------------------------------
 
 def _build(data: Any, lines: dict[str, int], *, source: str, source_path: Path | None, base_dir: Path,
-           overrides: Iterable[str]) -> Config:
+           overrides: Iterable[str], check_files: bool = True) -> Config:
     if data is None:
         raise ConfigError("the config is empty; expected a mapping with name:, data:, model:, loss:, "
                           "optimizer:", file=source, line=1)
@@ -933,6 +981,7 @@ def _build(data: Any, lines: dict[str, int], *, source: str, source_path: Path |
                           f"{describe_value(data)}", file=source, line=lines.get("", 1))
     applied = apply_overrides(data, lines, overrides)
     v = _V(source, lines, base_dir, applied)
+    v.check_files = check_files
     _check_keys(v, data, "", _TOP_KEYS)
     name = _get(v, data, "", "name", _Name())
     seed = _get(v, data, "", "seed", _Int(0, _MAX_SEED), 0)
@@ -941,7 +990,7 @@ def _build(data: Any, lines: dict[str, int], *, source: str, source_path: Path |
         if key not in data:
             raise v.error(key, f"missing required section '{key}'")
     dc = _data(v, data["data"], seed)
-    cfg = Config(name=name, seed=seed, backend=backend, data=dc, model=_model(v, data["model"]),
+    cfg = Config(name=name, seed=seed, backend=backend, data=dc, model=read_model(v, data["model"]),
                  loss=_loss(v, data["loss"]), optimizer=_optimizer(v, data["optimizer"]),
                  train=_train(v, data.get("train")), metrics=_metrics(v, data.get("metrics"), dc.label_type),
                  source_path=source_path, base_dir=base_dir, lines=dict(lines),
@@ -959,24 +1008,26 @@ def parse_config_text(text: str, source: str = "<string>", overrides: Iterable[s
     return _build(data, lines, source=source, source_path=None, base_dir=base, overrides=overrides)
 
 
-def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
+def load_config(path: str | Path, overrides: Iterable[str] = (), *, check_files: bool = True) -> Config:
     """Read and validate a YAML config file; every problem is a ConfigError (exit code 2)."""
     display = str(path)
     text = read_text_file(path, display)
     data, lines = load_yaml(text, display)
     p = Path(path).resolve()
-    return _build(data, lines, source=display, source_path=p, base_dir=p.parent, overrides=overrides)
+    return _build(data, lines, source=display, source_path=p, base_dir=p.parent, overrides=overrides,
+                  check_files=check_files)
 
 
 # --- back to plain data --------------------------------------------------------------------------
 
-def _init_to_dict(init: Initializer) -> str | dict[str, Any]:
-    return {"name": init.name, **init.params} if init.params else init.name
-
-
 def _source_to_dict(s: SourceConfig) -> dict[str, Any]:
-    if s.kind == "csv":
-        return {"csv": str(s.path), "features": s.features, "labels": s.labels}
+    if s.kind in ("csv", "parquet"):
+        out = {s.kind: str(s.path), "features": s.features, "labels": s.labels}
+        if s.kind == "csv" and s.delimiter is not None:
+            out["delimiter"] = s.delimiter
+        return out
+    if s.kind == "images":
+        return {"images": str(s.path), "labels": s.labels}
     if s.kind == "npz":
         return {"npz": str(s.path), "x_key": s.x_key, "y_key": s.y_key}
     if s.kind == "idx":
@@ -985,18 +1036,6 @@ def _source_to_dict(s: SourceConfig) -> dict[str, Any]:
     if s.classes is not None:
         out["classes"] = s.classes
     out["seed"] = s.seed
-    return out
-
-
-def _layer_to_dict(layer: LayerConfig) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": layer.type, "name": layer.name}
-    for key in LAYER_TYPES[layer.type]:
-        val = getattr(layer, key)
-        if isinstance(val, Initializer):
-            val = _init_to_dict(val)
-        elif isinstance(val, tuple):
-            val = list(val)
-        out[key] = val
     return out
 
 
@@ -1018,6 +1057,10 @@ def config_to_dict(cfg: Config) -> dict[str, Any]:
     if d.label_type != "real":
         data["num_classes"] = d.num_classes
         data["class_names"] = list(d.class_names) if d.class_names is not None else None
+    else:
+        data["target_scaling"] = d.target_scaling
+    if d.features is not None:
+        data["features"] = {k: dict(f) for k, f in d.features.items()}
     sched: dict[str, Any] = {"type": o.schedule.type, "warmup_steps": o.schedule.warmup_steps}
     sched.update({k: getattr(o.schedule, k) for k in SCHEDULES[o.schedule.type]})
     opt: dict[str, Any] = {"name": o.name, "lr": o.lr}
@@ -1026,8 +1069,7 @@ def config_to_dict(cfg: Config) -> dict[str, Any]:
     es = t.early_stopping
     return {
         "name": cfg.name, "seed": cfg.seed, "backend": cfg.backend, "data": data,
-        "model": {"input_shape": list(cfg.model.input_shape),
-                  "layers": [_layer_to_dict(layer) for layer in cfg.model.layers]},
+        "model": model_to_dict(cfg.model),
         "loss": {"type": cfg.loss.type, "l2": cfg.loss.l2},
         "optimizer": opt,
         "train": {"steps": t.steps, "epochs": t.epochs, "batch_size": t.batch_size,

@@ -187,7 +187,8 @@ def _index_labels(t: Table, name: str, values: np.ndarray, cells: list | None, n
     limit = num_classes if num_classes is not None else (len(class_names) if class_names else None)
     if limit is not None and y.size and (y >= limit).any():
         i = int(np.flatnonzero(y >= limit)[0])
-        raise DataError(f"{t.at(i)}: class index {int(y[i])} is out of range for num_classes={limit} "
+        raise DataError(f"{t.at(i)}: column {name!r}: class index {int(y[i])} is out of range for "
+                        f"num_classes={limit} "
                         f"(expected 0..{limit - 1})")
     check_class_range(y, t.src, limit)
     return y, (list(class_names) if class_names else None)

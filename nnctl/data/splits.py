@@ -36,6 +36,18 @@ class Splits:
     class_names: list[str] | None
     num_classes: int | None
     meta: dict[str, Any] = field(default_factory=dict)
+    pipeline: Any = None              # FeaturePipeline of a table source (None for npz/idx/generators)
+    augment: dict[str, Any] | None = None  # image augmentation of the training batches
+    seed: int = 0
+
+    def train_batch(self, idx: np.ndarray, step: int) -> np.ndarray:
+        """The training inputs of one batch; augmented images are drawn from (seed, step), so the
+        checkpointed step is the augmentation's whole random state."""
+        x = self.train.x[idx]
+        if self.augment:
+            from nnctl.data.images import augment
+            x = augment(x, self.augment, self.seed, step)
+        return x
 
     def get(self, name: str) -> Split:
         s = getattr(self, name, None) if name in ("train", "val", "test") else None
@@ -75,6 +87,9 @@ def load_source(src: Any, data_cfg: Any, seed: int, class_names: list[str] | Non
 def load_splits(cfg: Any) -> Splits:
     """Train / val / test arrays for a config, preprocessed with a transform fitted on train."""
     d = cfg.data
+    if d.tabular:
+        from nnctl.data.tabular import load_table_splits
+        return load_table_splits(cfg)
     x, y, meta = load_source(d.train, d, cfg.seed, d.class_names)
     class_names = d.class_names or meta.get("class_names")
     val = test = None

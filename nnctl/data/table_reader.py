@@ -188,8 +188,7 @@ def table_from_columns(columns: dict[str, Sequence[Any]], src: str = "<rows>",
             block[i, j] = _to_float(cell, src, i, k)
     strings = {k: pa.array([None if _is_missing(c) else str(c) for c in v], type=pa.string())
                for k, v in columns.items() if k not in numeric}
-    return Table(src, list(columns), num_names, block, strings, np.arange(n, dtype=np.int64),
-                 _lines=lambda r: r + 1)
+    return Table(src, list(columns), num_names, block, strings, np.arange(n, dtype=np.int64))
 
 
 def _is_missing(cell: Any) -> bool:
@@ -369,6 +368,15 @@ def _sample_kinds(sample: str, names: list[str], delim: str, header: bool) -> di
     return out
 
 
+def _maybe_retry(e: Exception, names: list[str], forced_num: set[str], forced_str: set[str], infer: bool) -> None:
+    """A conversion error in a column whose type was only guessed: read it again as text."""
+    m = _CONVERSION.search(str(e))
+    if m and infer:
+        col = names[int(m.group(1))] if int(m.group(1)) < len(names) else None
+        if col is not None and col not in forced_num and col not in forced_str:
+            raise _Retry(col) from None
+
+
 class _Retry(Exception):
     def __init__(self, column: str) -> None:
         self.column = column
@@ -404,6 +412,7 @@ def _stream(p: Path, src: str, col_names: list[str], delim: str, header: bool, f
         except pa.ArrowInvalid as e:
             if "Empty CSV file" in str(e) or "no data" in str(e).lower():
                 raise DataError(f"{src}: header only, no data rows") from None
+            _maybe_retry(e, col_names, forced_num, forced_str, infer)
             raise diag.failure(e, forced_num, infer) from None
         schema = reader.schema
         all_num = [f.name for f in schema if _is_num_type(pa, f.type)]
@@ -420,11 +429,7 @@ def _stream(p: Path, src: str, col_names: list[str], delim: str, header: bool, f
             except StopIteration:
                 break
             except pa.ArrowInvalid as e:
-                m = _CONVERSION.search(str(e))
-                if m and infer:
-                    col = col_names[int(m.group(1))] if int(m.group(1)) < len(col_names) else None
-                    if col is not None and col not in forced_num and col not in forced_str:
-                        raise _Retry(col) from None
+                _maybe_retry(e, col_names, forced_num, forced_str, infer)
                 raise diag.failure(e, forced_num, infer) from None
             m_rows = batch.num_rows
             block.add(_batch_block(pa, batch, num_names), m_rows)

@@ -165,7 +165,9 @@ def freeze_run(run: LoadedRun, out: str | os.PathLike | None, sample_size: int =
         "l2": float(cfg.loss.l2),
         "l2_penalty": l2_penalty(cfg.loss.l2, weights),
         "preprocessor": splits.preprocessor.to_dict(),
-        "features": {"names": splits.feature_names, "shape": list(splits.train.x.shape[1:])},
+        "features": {"names": splits.feature_names, "shape": list(splits.train.x.shape[1:]),
+                     # raw rows -> inputs: the fitted per-column preprocessing (nnctl/data/features.py)
+                     "pipeline": splits.pipeline.to_dict() if splits.pipeline is not None else None},
         "labels": {"names": splits.label_names, "type": cfg.data.label_type, "class_names": splits.class_names,
                    "num_classes": splits.num_classes},
         "data_source": _data_source(cfg.data.train),

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from nnctl.builder import Head
+from nnctl.data.features import FeaturePipeline
 from nnctl.data.preprocess import Preprocessor
 from nnctl.errors import DataError, FileFormatError, NnctlError, RuntimeFailure
 from nnctl.export.serialize import GraphFormatError, graph_from_json
@@ -187,6 +188,8 @@ class FrozenModel:
         self.signature = signature
         self.head = Head.from_dict(meta["head"])
         self.preprocessor = Preprocessor.from_dict(meta["preprocessor"])
+        pipe = meta["features"].get("pipeline") if isinstance(meta.get("features"), dict) else None
+        self.pipeline: FeaturePipeline | None = FeaturePipeline.from_dict(pipe) if pipe else None
         self.metrics: list[str] = list(meta["metrics"])
         self.l2_penalty = float(meta["l2_penalty"])
         self.x: Tensor = graph.get_tensor_by_name(signature.input("x").tensor)
@@ -260,6 +263,9 @@ class FrozenModel:
 
     def run(self, x: Any, preprocessed: bool = False, source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(logits, outputs) of the inference graph for raw features ``x`` ([n, features])."""
+        if self.pipeline is not None and not isinstance(x, np.ndarray):
+            from nnctl.data.tabular import encode_rows
+            x = encode_rows(x, self.pipeline, source)  # raw rows, a data file, image paths
         x = self._check_x(x, source)
         if not preprocessed:
             x = self.preprocessor.transform(x)
@@ -283,7 +289,8 @@ class FrozenModel:
         logits, outputs = self.run(x, source=source)
         if self.classification:
             return probabilities(self.head, logits, outputs)
-        return np.asarray(outputs, dtype=np.float64)
+        out = np.asarray(outputs, dtype=np.float64)
+        return self.pipeline.unscale_targets(out) if self.pipeline is not None else out
 
     def predict_classes(self, x: Any, source: str | None = None) -> np.ndarray:
         """Predicted class indices [n] (classification heads only)."""

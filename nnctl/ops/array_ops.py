@@ -497,15 +497,6 @@ def _known_rank(x: Tensor, desc: str) -> tuple:
     return x.static_shape
 
 
-def _scatter_add(xp: Any, out: Any, index: tuple, values: Any) -> None:
-    """``out[index] += values`` with repeated indices accumulating (numpy's ``add.at``)."""
-    if getattr(xp, "__name__", "") == "cupy":
-        import cupyx  # type: ignore[import-not-found]
-        cupyx.scatter_add(out, index, values)
-    else:
-        xp.add.at(out, index, values)
-
-
 # --- transpose and reverse (views) ----------------------------------------------------------------
 
 def transpose(a: Any, perm: Any = None, name: str = "transpose", conjugate: bool = False) -> Tensor:
@@ -812,15 +803,15 @@ def gather_grad(dy: Tensor, indices: Tensor, params: Tensor, axis: int, name: st
 
 @registry.register_kernel("GatherGrad")
 def _gather_grad_kernel(op: Operation, ctx: Any) -> Any:
-    xp, axis = ctx.xp, op.attrs["axis"]
-    pre = (np.s_[:],) * axis
+    xp, axis, be = ctx.xp, op.attrs["axis"], ctx.backend
 
+    # repeated indices accumulate; the backend's scatter-add is deterministic (resume stays exact)
     def run(dy: Any, indices: Any, params: Any, out: Any = None) -> Any:
         if out is None:
             out = xp.zeros(params.shape, dtype=dy.dtype)
         else:
             out.fill(0)
-        _scatter_add(xp, out, pre + (indices,), dy)
+        be.scatter_add(out, indices, dy, axis)
         return out
     return run
 

@@ -706,19 +706,34 @@ def _noise_shape(x: Tensor, noise_shape: Any) -> tuple | None:
 @registry.register_kernel("DropoutMask", stateful=True)
 def _dropout_mask_kernel(op: Operation, ctx: Any) -> Any:
     rng = ctx.rng(op)
-    be, xp = ctx.backend, ctx.xp
+    be = ctx.backend
     dt = op.outputs[0].dtype.np
     ns = op.attrs["noise_shape"]
     draw_dt = dt if dt in (np.float32, np.float64) else np.dtype(np.float32)
     scaled = op.attrs.get("scaled", True)  # kept / keep, or the plain 0/1 mask
-    in_place = be.name == "numpy" and draw_dt == dt
+    in_place = be.host_memory and draw_dt == dt
     scratch = Scratch(np)
+    keep_op = op.inputs[1].op
+    const_keep = float(keep_op.attrs["value"]) if keep_op.type == "Const" else None
+    if const_keep is not None and not 0.0 < const_keep <= 1.0:
+        raise InvalidArgumentError(None, op, f"DropoutMask '{op.name}': keep probability must be in (0, 1], "
+                                             f"got {const_keep:g}")
 
     # kept with probability keep (u < keep for u uniform in [0, 1)), scaled by 1 / keep so the
     # expectation is unchanged; u is drawn on the host from the op's stream in the session
     def run(x: Any, keep: Any, out: Any = None) -> Any:
         shape = x.shape if ns is None else tuple(x.shape[i] if d is None else d for i, d in enumerate(ns))
-        k = float(keep)
+        if const_keep is None and not be.host_memory:
+            # a fed keep probability on a device: the mask is made there, without reading keep back
+            u = _draw(rng, shape, draw_dt, ctx.batch_shard if (ns is None or ns[0] is None) and shape else None)
+            mask = be.upload(u)
+            kk = keep.astype(dt)
+            res = (mask < kk).astype(dt) / kk if scaled else (mask < kk).astype(dt)
+            if out is None:
+                return res
+            be.copyto(out, res)
+            return out
+        k = const_keep if const_keep is not None else float(keep)
         if not 0.0 < k <= 1.0:
             raise InvalidArgumentError(None, op, f"DropoutMask '{op.name}': keep probability must be in "
                                                  f"(0, 1], got {k:g}")
@@ -728,17 +743,18 @@ def _dropout_mask_kernel(op: Operation, ctx: Any) -> Any:
             kept = scratch("kept", shape, bool)
             np.less(out, k, out=kept)
             return np.multiply(kept, dt.type(1.0 / k if scaled else 1.0), out=out)
-        if shard is not None:  # data-parallel: draw for the global batch, keep this process's rows
-            lo, n = shard
-            u = rng.random((n, *shape[1:]), dtype=draw_dt)[lo:lo + shape[0]]
-        else:
-            u = rng.random(shape, dtype=draw_dt)
-        mask = (u < k).astype(dt) * dt.type(1.0 / k if scaled else 1.0)
-        if out is None:
-            return be.asarray(mask)
-        xp.copyto(out, be.asarray(mask))
-        return out
+        mask = (_draw(rng, shape, draw_dt, shard) < k).astype(dt) * dt.type(1.0 / k if scaled else 1.0)
+        return be.upload(mask, out=out)
     return run
+
+
+def _draw(rng: Any, shape: tuple, dtype: Any, shard: tuple[int, int] | None) -> np.ndarray:
+    """Uniform [0, 1) draws on the host; in data-parallel training, this process's rows of a draw for
+    the whole global batch (so every rank consumes the same stream)."""
+    if shard is None:
+        return rng.random(shape, dtype=dtype)
+    lo, n = shard
+    return rng.random((n, *shape[1:]), dtype=dtype)[lo:lo + shape[0]]
 
 
 registry.not_differentiable("DropoutMask")
@@ -954,10 +970,18 @@ def _sparse_softmax_ce_kernel(op: Operation, ctx: Any) -> Any:
     rows_cache: dict[int, Any] = {}
 
     # With s = x - max(x) and S = sum(exp s): loss = log S - s[label], backprop = softmax(x) - onehot(label)
+    host_memory = ctx.backend.host_memory
+
     def run(x: Any, labels: Any, out: Any = None) -> Any:
         c = x.shape[-1]
         lab = labels.reshape(-1)
-        if lab.size:
+        invalid = None
+        if lab.size and not host_memory:
+            # On a device, as TF's GPU kernel: a label outside [0, c) makes that row's loss and gradient
+            # NaN (the trainer's non-finite check reports it) instead of a per-step read-back of the labels.
+            invalid = (lab < 0) | (lab >= c)
+            lab = xp.where(invalid, 0, lab)
+        elif lab.size:
             lo, hi = int(lab.min()), int(lab.max())
             if lo < 0 or hi >= c:
                 bad = lo if lo < 0 else hi
@@ -986,6 +1010,9 @@ def _sparse_softmax_ce_kernel(op: Operation, ctx: Any) -> Any:
         xp.log(r.reshape(n), out=l1)
         xp.subtract(l1, picked, out=l1)
         b2[rows, lab] -= 1
+        if invalid is not None:
+            l1[...] = xp.where(invalid, xp.nan, l1)
+            b2[...] = xp.where(invalid[:, None], xp.nan, b2)
         return loss, b
     return run
 

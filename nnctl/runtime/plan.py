@@ -112,9 +112,10 @@ class Plan:
         return factory(op, ctx)
 
     # --- execution -------------------------------------------------------------------------
-    def run(self, feed_values: list[Any], check_numerics: bool = False, allocating: bool = False) -> list[Any]:
+    def run(self, feed_values: list[Any], check_numerics: bool = False, download: bool = True,
+            allocating: bool = False) -> list[Any]:
         if check_numerics or allocating:
-            return self._trace(feed_values, check_numerics, self.ctx)[0]
+            return self._trace(feed_values, check_numerics, self.ctx, download)[0]
         if self.bound_version != self.ctx.variables.version:
             # Compile with a dry run on copies of the state, so that every real execution takes the
             # bound path and a resumed run computes bit-identically to an uninterrupted one.
@@ -122,11 +123,15 @@ class Plan:
             try:
                 info, constvals = self._trace(feed_values, False, shadow)[1:]
             except _NeedsInit:
-                return self._trace(feed_values, False, self.ctx)[0]
+                return self._trace(feed_values, False, self.ctx, download)[0]
             self._bind(info, constvals)
-        copyto = self.ctx.xp.copyto
+        be = self.ctx.backend
+        device_type = be.array_type
         for buf, v in zip(self.feed_bufs, feed_values):
-            copyto(buf, v)
+            if isinstance(v, device_type):
+                be.copyto(buf, v)
+            else:
+                be.upload(v, out=buf)   # host feed -> its bound device buffer, one copy
         i = 0
         steps = self.steps
         try:
@@ -138,17 +143,22 @@ class Plan:
         except Exception as e:
             op = self._step_ops[i]
             raise _op_failure(op, e) from None
+        if not download:
+            return [b.copy() for b in self.fetch_bufs]
         return [f() for f in self.fetch_fns]
 
-    def _trace(self, feed_values: list[Any], check_numerics: bool, ctx: Any) -> tuple[list[Any], dict, dict]:
+    def _trace(self, feed_values: list[Any], check_numerics: bool, ctx: Any,
+               download: bool = True) -> tuple[list[Any], dict, dict]:
         """Run every kernel in allocating mode, checking dtypes and shapes; record what bind needs.
 
         With a ShadowContext nothing real changes: variables and random streams are copies."""
         dry = ctx is not self.ctx
         kernels: dict[int, Any] = {} if dry else self._kernels
         vals: dict[int, Any] = {}
+        be = self.ctx.backend
+        device_type = be.array_type
         for t, v in zip(self.feeds, feed_values):
-            vals[id(t)] = v
+            vals[id(t)] = v if isinstance(v, device_type) else be.upload(v)
         info: dict[int, tuple] = {id(t): (tuple(v.shape), v.dtype) for t, v in zip(self.feeds, feed_values)}
         constvals: dict[int, Any] = {}
         remaining = dict(self._consumer_counts())
@@ -189,6 +199,10 @@ class Plan:
                 if isinstance(v, Uninitialized):
                     vals[id(t)] = v
                     continue
+                if not isinstance(v, device_type):
+                    raise InternalError(None, op, f"{op.type} '{op.name}' returned a {type(v).__module__}."
+                                                  f"{type(v).__name__}, not an array of the {be.name} backend "
+                                                  "): its kernel leaks a host value")
                 if v.dtype != t.dtype.np:
                     raise InternalError(None, op, f"{op.type} '{op.name}' produced {v.dtype} where the graph "
                                                   f"says {t.dtype.name}")
@@ -196,7 +210,7 @@ class Plan:
                     raise InternalError(None, op, f"{op.type} '{op.name}' produced shape {fmt_shape(v.shape)} "
                                                   f"where the graph says {fmt_shape(t.static_shape)}")
                 if check_numerics and t.dtype.is_floating and not bool(self.ctx.xp.isfinite(v).all()):
-                    raise _nonfinite(op, ins)
+                    raise _nonfinite(op, ins, self.ctx.backend)
                 vals[id(t)] = v
                 info[id(t)] = (tuple(v.shape), v.dtype)
                 if is_const:
@@ -208,12 +222,15 @@ class Plan:
         out = []
         for t in self.fetches:
             v = vals.get(id(t))
-            out.append(None if v is None or isinstance(v, Uninitialized) else self._host_copy(v))
+            if v is None or isinstance(v, Uninitialized):
+                out.append(None)
+            else:
+                out.append(self._host_copy(v) if download else v.copy())
         return out, info, constvals
 
     def _parallel(self, op: Operation, d: Any, in_bufs: list[Any], out: Any, shape: tuple) -> Any:
         """A multi-threaded step for a large elementwise op, or None (see runtime/parallel.py)."""
-        if d is None or not d.elementwise or self.ctx.xp.__name__ != "numpy" or not shape or shape[0] < 2:
+        if d is None or not d.elementwise or not self.ctx.backend.host_memory or not shape or shape[0] < 2:
             return None
         size = 1
         for s in shape:
@@ -241,7 +258,7 @@ class Plan:
 
     def _fetcher(self, buf: Any) -> Any:
         """A zero-argument function returning a host copy of ``buf`` (a numpy scalar for 0-d)."""
-        if self.ctx.backend.name != "numpy":
+        if not self.ctx.backend.host_memory:
             return partial(self._host_copy, buf)
         if buf.ndim == 0:
             return partial(buf.__getitem__, ())
@@ -462,12 +479,12 @@ def _op_failure(op: Operation, e: Exception) -> OpError:
     return cls(None, op, f"{op.type} '{op.name}' failed: {e} (inputs: {shapes})")
 
 
-def _nonfinite(op: Operation, ins: list[Any]) -> NonFiniteError:
+def _nonfinite(op: Operation, ins: list[Any], backend: Any) -> NonFiniteError:
     import numpy as np
     parts = []
     for t, v in zip(op.inputs, ins):
         try:
-            a = np.asarray(v, dtype=np.float64)
+            a = np.asarray(backend.to_host(v), dtype=np.float64)   # the error path: one download per input
             parts.append(f"{t.name} {fmt_shape(a.shape)} range [{np.nanmin(a):.4g}, {np.nanmax(a):.4g}]"
                          + (" (has non-finite)" if not np.isfinite(a).all() else ""))
         except (TypeError, ValueError):

@@ -68,7 +68,10 @@ class Session:
 
     # --- running ---------------------------------------------------------------------------
     def run(self, fetches: Any, feed_dict: dict | None = None, options: Any = None,
-            run_metadata: Any = None) -> Any:
+            run_metadata: Any = None, *, download: bool = True) -> Any:
+        """TF1's ``Session.run``. ``download=False`` (nnctl) returns fetched values as arrays of the
+        session's backend, copied on the device, so a step that does not need them on the host does
+        not wait for the device (the trainer's loss between two log lines)."""
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
         ft = type(fetches)
@@ -87,7 +90,7 @@ class Session:
             self._plans[key] = plan
             if len(self._plans) > _MAX_PLANS:
                 self._plans.popitem(last=False)
-        values = plan.run(feed_values, self.check_numerics, self.allocating)
+        values = plan.run(feed_values, self.check_numerics, download, self.allocating)
         if plan.slots is None:
             results = values
         else:
@@ -145,13 +148,15 @@ class Session:
             return kind(vals)
 
     def _convert_feeds(self, feed_dict: dict) -> tuple[list[Tensor], list[Any]]:
+        # Host values stay on the host here: the plan uploads each one straight into its bound buffer.
         tensors, values = [], []
-        numpy_backend = self._ctx.backend.name == "numpy"
+        device_type = self._ctx.backend.array_type
         checked = self._checked_feeds
         for k, v in feed_dict.items():
-            if type(k) is Tensor and type(v) is np.ndarray and (id(k), v.shape, v.dtype) in checked:
+            if type(k) is Tensor and (type(v) is np.ndarray or isinstance(v, device_type)) \
+                    and (id(k), v.shape, v.dtype) in checked:
                 tensors.append(k)  # seen before with this shape and dtype: nothing to check
-                values.append(v if numpy_backend else self._ctx.backend.asarray(v))
+                values.append(v)
                 continue
             t = k if type(k) is Tensor else _graph_element(k, self._graph)
             if isinstance(t, Operation):
@@ -160,7 +165,10 @@ class Session:
                 t = t.outputs[0]
             if not isinstance(t, Tensor) or t.graph is not self._graph:
                 raise ValueError(f"Cannot feed {t!r}: it is not an element of this session's graph")
-            arr = v if type(v) is np.ndarray and v.dtype == t.dtype.np else self._cast_feed(t, v)
+            if not isinstance(v, np.ndarray) and isinstance(v, device_type) and v.dtype == t.dtype.np:
+                arr = v    # already on the device (a CuPy array fed to a CuPy session)
+            else:
+                arr = v if type(v) is np.ndarray and v.dtype == t.dtype.np else self._cast_feed(t, v)
             if not shapes_compatible(t.static_shape, arr.shape):
                 raise InvalidArgumentError(None, t.op, f"Cannot feed value of shape {fmt_shape(arr.shape)} for "
                                                        f"Tensor '{t.name}', which has shape "
@@ -168,7 +176,7 @@ class Session:
             if t is k:
                 checked.add((id(t), arr.shape, arr.dtype))
             tensors.append(t)
-            values.append(arr if numpy_backend else self._ctx.backend.asarray(arr))
+            values.append(arr)
         return tensors, values
 
     @staticmethod

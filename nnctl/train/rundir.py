@@ -219,8 +219,8 @@ def config_diff(old: dict, new: dict) -> list[str]:
 
 # --- config -> data and model ------------------------------------------------------------------------
 
-def build_for_config(cfg: Any, *, data_required: bool = True, warn: Callable[[str], None] | None = None
-                     ) -> tuple[Any, Any]:
+def build_for_config(cfg: Any, *, data_required: bool = True, warn: Callable[[str], None] | None = None,
+                     splits: Any = None) -> tuple[Any, Any]:
     """(splits, model) for a config: load its data, then build its graph against the data's shapes.
 
     With ``data_required=False`` a data problem is reported through ``warn`` and the model is built
@@ -230,7 +230,7 @@ def build_for_config(cfg: Any, *, data_required: bool = True, warn: Callable[[st
     from nnctl.data.splits import load_splits
     from nnctl.errors import NnctlError
     try:
-        splits = load_splits(cfg)
+        splits = splits if splits is not None else load_splits(cfg)
     except NnctlError as e:
         if data_required:
             raise
@@ -308,8 +308,10 @@ def reopen(run_dir: str | os.PathLike, which: str | None = None, checkpoint_dir:
     from nnctl.train import checkpoint as ckpt
     warn = warn or (lambda m: None)
     rd = RunDir(run_dir)
-    cfg = load_config(rd.config)
-    splits, model = build_for_config(cfg)
+    from nnctl.data.run_data import DATA_FILE, load_run_data
+    cfg = load_config(rd.config, check_files=not (rd.path / DATA_FILE).is_file())
+    # the run's own copy of its data: no original file needed, a changed one is named through warn
+    splits, model = build_for_config(cfg, splits=load_run_data(rd.path, cfg, warn))
     if checkpoint_dir is not None:
         c = ckpt.load_checkpoint(Path(checkpoint_dir))
         chosen = "folder"

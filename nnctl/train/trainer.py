@@ -27,6 +27,7 @@ from nnctl.backends import get_backend
 from nnctl.builder import Model
 from nnctl.config import config_to_dict, load_config
 from nnctl.data import Batcher
+from nnctl.data.run_data import cfg_has_data_files, load_run_data, save_run_data
 from nnctl.data.splits import Split, Splits
 from nnctl.distributed.ranks import World, world
 from nnctl.errors import FileFormatError, InputError, NonFiniteError, RuntimeFailure
@@ -43,6 +44,7 @@ from nnctl.train.rundir import (  # noqa: F401  (read_metrics, write_metrics_csv
     read_metrics,
     write_metrics_csv,
 )
+from nnctl.train.step_meter import StepMeter
 from nnctl.vocab import metric_mode
 
 _TRAIN_EVAL_MAX = 10000  # examples of the training split scored at each evaluation
@@ -105,6 +107,8 @@ class Trainer:
             try:
                 atomic_write_text(self.run.config, yaml.safe_dump(self.cfg_dict, sort_keys=False))
                 atomic_write_text(self.run.metrics, "")
+                if cfg_has_data_files(self.cfg):
+                    save_run_data(self.run.path, self.splits, self.cfg)
             except OSError as e:
                 raise RuntimeFailure(f"cannot write to the run directory {self.run.path}: {e.strerror or e}"
                                      + (f" ({e.filename})" if e.filename else "")) from None
@@ -114,7 +118,9 @@ class Trainer:
         self.backend = get_backend(cfg.backend)
         self.splits: Splits
         self.model: Model
-        self.splits, self.model = build_for_config(cfg)
+        # a resumed run trains on its own stored copy of the data (nnctl/data/run_data.py)
+        stored = load_run_data(self.run.path, cfg, self.warn) if self.resume else None
+        self.splits, self.model = build_for_config(cfg, splits=stored)
         tr = self.splits.train
         self.sess = tf.Session(graph=self.model.graph, backend=self.backend)
         self.sess.check_numerics = self.debug_nans
@@ -198,6 +204,8 @@ class Trainer:
                                                                            dp.stop_out]
         feeds_x, feeds_y = m.x, m.y
         writer = self.world.writer
+        meter = StepMeter(self.backend) if dp is None and not self.backend.host_memory else None
+        last_loss = math.nan
         cfg = self.cfg.train
         status = "completed"
         old_handlers = self._install_signals()
@@ -216,25 +224,51 @@ class Trainer:
                     idx = self.batcher.next()
                     epoch = self.batcher.epoch
                     try:
-                        if dp is None:
-                            _, loss, gnorm = self.sess.run(fetches, {feeds_x: x_tr[idx], feeds_y: y_tr[idx]})
+                        if meter is not None:  # a device: the step's loss stays there until a sync point
+                            xb = self.splits.train_batch(idx, self.step) if self.splits.augment else x_tr[idx]
+                            _, loss, gnorm = self.sess.run(fetches, {feeds_x: xb, feeds_y: y_tr[idx]},
+                                                           download=False)
+                        elif dp is None:
+                            xb = self.splits.train_batch(idx, self.step) if self.splits.augment else x_tr[idx]
+                            _, loss, gnorm = self.sess.run(fetches, {feeds_x: xb, feeds_y: y_tr[idx]})
+                        elif self.splits.augment:  # augment the global batch, then shard it
+                            loss, gnorm = self._dp_step(fetches, np.arange(len(idx)),
+                                                        self.splits.train_batch(idx, self.step), y_tr[idx])
                         else:
                             loss, gnorm = self._dp_step(fetches, idx, x_tr, y_tr)
                     except NonFiniteError as e:  # --debug-nans: the plan names the op
                         self.step += 1
                         self._nonfinite(math.nan, math.nan, str(e))
                     self.step += 1
-                    if not (math.isfinite(float(loss)) and math.isfinite(float(gnorm))):
-                        self._nonfinite(float(loss), float(gnorm))
-                    self.loss_acc[0] += float(loss)
-                    self.loss_acc[1] += 1
-                    rate = (self.step - first_step) / max(time.perf_counter() - t0, 1e-9)
-                    rep.step(self.step, epoch, float(loss), rate)
                     final = self.step == self.total_steps
-                    if self.step % cfg.log_every == 0 or final:
+                    logging = self.step % cfg.log_every == 0 or final
+                    lr_now = None
+                    if meter is None:
+                        if not (math.isfinite(float(loss)) and math.isfinite(float(gnorm))):
+                            self._nonfinite(float(loss), float(gnorm))
+                        self.loss_acc[0] += float(loss)
+                        self.loss_acc[1] += 1
+                        last_loss = float(loss)
+                    else:
+                        meter.add(self.step, loss, gnorm)
+                        if logging or self.step % cfg.eval_every == 0 or self.step % cfg.checkpoint_every == 0 \
+                                or self._stop_signal is not None:
+                            # the sync point: one download for the losses, the guard and the learning rate
+                            total, n, bad, lr_now = meter.flush(self.sess.run(m.lr, download=False)
+                                                                if logging else None)
+                            if bad is not None:
+                                self.step = bad
+                                self._nonfinite(math.nan, math.nan)
+                            self.loss_acc[0] += total
+                            self.loss_acc[1] += n
+                            last_loss = total / max(n, 1)
+                    rate = (self.step - first_step) / max(time.perf_counter() - t0, 1e-9)
+                    rep.step(self.step, epoch, last_loss, rate)
+                    if logging:
                         rec = {"step": self.step, "epoch": epoch, "split": "train", "kind": "batch",
                                "loss": self.loss_acc[0] / max(self.loss_acc[1], 1),
-                               "lr": float(self.sess.run(m.lr)), "time": self._elapsed(t0)}
+                               "lr": lr_now if lr_now is not None else float(self.sess.run(m.lr)),
+                               "time": self._elapsed(t0)}
                         if writer:
                             self._log(rec)
                         rep.record(rec, rate)
@@ -390,6 +424,8 @@ class Trainer:
                         "loss_acc": self.loss_acc, "metrics_bytes": self.run.metrics_size()},
             "variables": self.model.variable_specs(),
             "preprocessor": self.splits.preprocessor.to_dict(),
+            # the fitted per-column preprocessing (vocabularies, scalers, fill values, image transform)
+            "features": self.splits.pipeline.to_dict() if self.splits.pipeline is not None else None,
         }
         kw: dict[str, Any] = {"write_file": self.checkpoint_writer} if self.checkpoint_writer else {}
         try:

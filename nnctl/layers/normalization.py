@@ -1,0 +1,95 @@
+"""Normalization layers: batch_norm, layer_norm, group_norm."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import nnctl as tf
+from nnctl.layers.base import Key, Layer, LayerError, fmt, register
+from nnctl.layers.core import blend
+from nnctl.layers.initializers import Initializer
+
+ONES, ZEROS = Initializer("ones"), Initializer("zeros")
+EPSILON = Key("float", 0.001, "added to the variance before the square root", lo=0.0, lo_open=True)
+
+
+@register
+class BatchNorm(Layer):
+    type = "batch_norm"
+    doc = ("Normalizes each channel (last axis) by the batch's mean and variance while training, by moving "
+           "averages at inference; then scales by gamma and shifts by beta")
+    schema = {
+        "momentum": Key("float", 0.99, "moving average: m <- momentum * m + (1 - momentum) * batch value",
+                        lo=0.0, hi=1.0, lo_open=True, hi_open=True),
+        "epsilon": EPSILON,
+        "center": Key("bool", True, "learn a shift beta"),
+        "scale": Key("bool", True, "learn a scale gamma (turn off before a relu, which the next layer rescales)"),
+    }
+
+    def build(self, shapes: list[tuple]) -> tuple:
+        c = shapes[0][-1]
+        self.gamma = self.add_weight("gamma", (c,), ONES) if self.p["scale"] else None
+        self.beta = self.add_weight("beta", (c,), ZEROS) if self.p["center"] else None
+        self.moving_mean = self.add_weight("moving_mean", (c,), ZEROS, trainable=False)
+        self.moving_variance = self.add_weight("moving_variance", (c,), ONES, trainable=False)
+        return shapes[0]
+
+    def call(self, xs: list, training: Any, masks: list) -> Any:
+        x = xs[0]
+        mm, mv = self.moving_mean, self.moving_variance
+        if training is False:
+            mean, var = mm.value(), mv.value()
+        else:
+            bmean, bvar = tf.nn.moments(x, list(range(len(self.input_shapes[0]) - 1)))
+            m = self.p["momentum"]
+            # m <- m - (1 - momentum) * (m - batch); with a bool tensor `training`, only when it is true
+            new_mean = mm * m + bmean * (1 - m)
+            new_var = mv * m + bvar * (1 - m)
+            self.ctx.add_update(tf.assign(mm, blend(training, new_mean, mm.value())))
+            self.ctx.add_update(tf.assign(mv, blend(training, new_var, mv.value())))
+            mean, var = blend(training, bmean, mm.value()), blend(training, bvar, mv.value())
+        return tf.nn.batch_normalization(x, mean, var, self.beta, self.gamma, self.p["epsilon"])
+
+
+@register
+class LayerNorm(Layer):
+    type = "layer_norm"
+    doc = ("Normalizes each example over its last axis (mean 0, variance 1), then scales by gamma and "
+           "shifts by beta (per feature); the same at training and inference")
+    schema = {"epsilon": EPSILON}
+
+    def build(self, shapes: list[tuple]) -> tuple:
+        c = shapes[0][-1]
+        self.gamma = self.add_weight("gamma", (c,), ONES)
+        self.beta = self.add_weight("beta", (c,), ZEROS)
+        return shapes[0]
+
+    def call(self, xs: list, training: Any, masks: list) -> Any:
+        mean, var = tf.nn.moments(xs[0], [-1], keep_dims=True)
+        return tf.nn.batch_normalization(xs[0], mean, var, self.beta, self.gamma, self.p["epsilon"])
+
+
+@register
+class GroupNorm(Layer):
+    type = "group_norm"
+    doc = ("Splits the channels (last axis) into `groups` and normalizes each group of each example over its "
+           "channels and positions (Wu & He 2018), then scales and shifts per channel")
+    schema = {"groups": Key("int", 32, "number of channel groups; must divide the channels", lo=1),
+              "epsilon": EPSILON}
+
+    def build(self, shapes: list[tuple]) -> tuple:
+        s, g = shapes[0], self.p["groups"]
+        if len(s) < 2 or s[-1] % g:
+            raise LayerError(f"groups {g} must divide the channels (last axis) of its input {fmt(s)}")
+        self.gamma = self.add_weight("gamma", (s[-1],), ONES)
+        self.beta = self.add_weight("beta", (s[-1],), ZEROS)
+        return s
+
+    def call(self, xs: list, training: Any, masks: list) -> Any:
+        s, g = self.input_shapes[0], self.p["groups"]
+        inner = list(s[1:-1])
+        h = tf.reshape(xs[0], [-1, *inner, g, s[-1] // g])
+        axes = [*range(1, len(inner) + 1), len(inner) + 2]     # positions and the channels of a group
+        mean, var = tf.nn.moments(h, axes, keep_dims=True)
+        h = tf.reshape((h - mean) * tf.rsqrt(var + self.p["epsilon"]), [-1, *s[1:]])
+        return h * self.gamma + self.beta

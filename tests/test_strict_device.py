@@ -1,0 +1,210 @@
+"""The device path without a GPU: the strict stand-in device (tests/strict_device.py).
+
+Every example config trains on it and computes exactly what numpy computes (the same kernels on the
+same arithmetic); a resumed run on it is bit-identical; a kernel that returns a host array is
+named; a training step costs no device-to-host sync between two log lines.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from strict_device import COUNTERS, StrictArray, StrictBackend, StrictXP
+
+import nnctl as tf
+from nnctl import backends
+from nnctl.graph import registry
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted(p for p in (ROOT / "configs").glob("*.yaml"))
+
+
+@pytest.fixture
+def strict(monkeypatch):
+    """Every get_backend('numpy') of the library returns the strict device for this test."""
+    b = StrictBackend()
+    monkeypatch.setitem(backends._cache, "numpy", b)
+    COUNTERS.reset()
+    return b
+
+
+def test_the_stand_in_refuses_what_cupy_refuses():
+    xp = StrictXP()
+    a = xp.ones(3, dtype=np.float32)
+    assert type(a) is StrictArray and type(a.sum()) is StrictArray   # reductions stay 0-d device arrays
+    with pytest.raises(TypeError, match="Implicit conversion"):
+        np.asarray(a)
+    with pytest.raises(TypeError, match="Unsupported type"):
+        xp.add(a, np.ones(3, dtype=np.float32))
+    with pytest.raises(TypeError):
+        np.add(a, a)
+    COUNTERS.reset()
+    float(a.sum())
+    a.get()
+    assert COUNTERS.syncs == 2 and COUNTERS.downloads == 1
+
+
+def test_a_kernel_that_leaks_a_host_array_is_named(fresh_graph):
+    from nnctl.ops.core import make_op
+
+    @registry.register_kernel("LeakyTestOp")
+    def _leaky(op, ctx):
+        return lambda x, out=None: np.zeros(3, dtype=np.float32)   # a host array: the bug to catch
+    registry.not_differentiable("LeakyTestOp")
+    try:
+        x = tf.placeholder(tf.float32, (3,))
+        y = make_op("LeakyTestOp", [x], shape=(3,), dtype=tf.float32, name="leak")
+        s = tf.Session(backend=StrictBackend())
+        with pytest.raises(tf.errors.InternalError, match="LeakyTestOp 'leak' returned a numpy.ndarray"):
+            s.run(y, {x: np.ones(3, np.float32)})
+        # the same kernel is fine where arrays live in host memory
+        assert tf.Session().run(y, {x: np.ones(3, np.float32)}).shape == (3,)
+    finally:
+        registry._REGISTRY.pop("LeakyTestOp")
+
+
+def test_device_arrays_can_be_fed(fresh_graph):
+    b = StrictBackend()
+    x = tf.placeholder(tf.float32, (None, 2))
+    y = tf.reduce_sum(x * 3.0)
+    s = tf.Session(backend=b)
+    dev = b.asarray(np.ones((4, 2), np.float32))
+    assert float(s.run(y, {x: dev})) == 24.0
+    got = s.run(y, {x: dev}, download=False)
+    assert type(got) is StrictArray
+
+
+def test_seed_program_on_the_device_equals_numpy(fresh_graph):
+    def run(backend):
+        g = tf.Graph()
+        with g.as_default():
+            tf.set_random_seed(1)
+            x = tf.placeholder(tf.float32, (4, 2))
+            y = tf.placeholder(tf.float32, (4, 1))
+            w1 = tf.Variable(tf.random_normal((2, 3), seed=1))
+            w2 = tf.Variable(tf.random_normal((3, 1), seed=2))
+            out = tf.sigmoid(tf.matmul(tf.sigmoid(tf.matmul(x, w1)), w2))
+            loss = tf.reduce_sum(tf.square(out - y))
+            train = tf.train.GradientDescentOptimizer(1.0).minimize(loss)
+            s = tf.Session(backend=backend)
+            s.run(tf.global_variables_initializer())
+            xs = np.float32([[0, 0], [0, 1], [1, 0], [1, 1]])
+            ys = np.float32([[0], [1], [1], [0]])
+            for _ in range(200):
+                s.run(train, {x: xs, y: ys})
+            return s.run(loss, {x: xs, y: ys}), s.variable_values()
+    l1, v1 = run("numpy")
+    l2, v2 = run(StrictBackend())
+    assert l1 == l2 and all(np.array_equal(v1[k], v2[k]) for k in v1)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_every_example_config_trains_on_the_device_exactly_as_on_numpy(config, tmp_path, monkeypatch):
+    from nnctl.train.trainer import train
+    short = ["train.steps=12", "train.eval_every=6", "train.checkpoint_every=6", "train.log_every=3"]
+    ref = train(config, run_dir=tmp_path / "numpy", overrides=short, quiet=True)
+    monkeypatch.setitem(backends._cache, "numpy", StrictBackend())
+    dev = train(config, run_dir=tmp_path / "strict", overrides=short, quiet=True)
+    assert dev.status == ref.status == "completed"
+    a = (tmp_path / "numpy" / "metrics.jsonl").read_text().splitlines()
+    b = (tmp_path / "strict" / "metrics.jsonl").read_text().splitlines()
+    strip = [{k: v for k, v in __import__("json").loads(line).items() if k != "time"} for line in a]
+    strip_b = [{k: v for k, v in __import__("json").loads(line).items() if k != "time"} for line in b]
+    assert strip == strip_b   # losses, metrics and learning rates equal to the last bit
+
+
+def test_resume_on_the_device_is_bit_identical(strict, tmp_path):
+    from nnctl.train import checkpoint as ckpt
+    from nnctl.train.trainer import train
+    cfg = ROOT / "configs" / "digits-mlp.yaml"
+    ov = ["train.steps=40", "train.checkpoint_every=10", "train.eval_every=20"]
+    train(cfg, run_dir=tmp_path / "full", overrides=ov, quiet=True)
+    # stop after step 20 (pruned at its evaluation), then resume to 40
+    stop = train(cfg, run_dir=tmp_path / "cut", overrides=ov, quiet=True,
+                 on_eval=lambda step, split, scores: step == 20)
+    assert stop.status == "pruned" and stop.steps == 20
+    res = train(cfg, run_dir=tmp_path / "cut", overrides=ov, resume=True, quiet=True)
+    assert res.steps == 40
+    a = ckpt.latest_intact(tmp_path / "full" / "checkpoints", lambda m: None).arrays
+    b = ckpt.latest_intact(tmp_path / "cut" / "checkpoints", lambda m: None).arrays
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_a_training_step_does_not_wait_for_the_device(strict, tmp_path):
+    """Between two log lines a step uploads its batch and dropout masks and reads nothing back."""
+    from nnctl.train import trainer as T
+    cfg = ROOT / "configs" / "digits-mlp.yaml"
+    syncs: list[int] = []
+    uploads: list[int] = []
+    real_run = tf.Session.run
+
+    def counting_run(self, fetches, feed_dict=None, *a, **k):
+        before = (COUNTERS.syncs, COUNTERS.uploads)
+        out = real_run(self, fetches, feed_dict, *a, **k)
+        if isinstance(fetches, list) and len(fetches) == 3 and k.get("download") is False:
+            syncs.append(COUNTERS.syncs - before[0])
+            uploads.append(COUNTERS.uploads - before[1])
+        return out
+    tf.Session.run = counting_run
+    try:
+        T.train(cfg, run_dir=tmp_path / "r", quiet=True,
+                overrides=["train.steps=30", "train.log_every=10", "train.eval_every=30",
+                           "train.checkpoint_every=30"])
+    finally:
+        tf.Session.run = real_run
+    assert len(syncs) == 30
+    # after the first (compiling) step: no sync at all inside a step; x, y and one dropout mask go up
+    assert syncs[2:] == [0] * 28, syncs
+    assert max(uploads[2:]) <= 3, uploads
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_scatter_add_accumulates_repeated_indices_on_every_backend(axis):
+    """numpy's add.at, and the CuPy backend's sort-and-segment-sum run here with numpy as its xp."""
+    from nnctl.backends.base import Backend
+    from nnctl.backends.cupy_backend import CupyBackend
+    from nnctl.backends.numpy_backend import NumpyBackend
+    rng = np.random.default_rng(axis)
+    shape = (5, 4, 3)
+    idx = rng.integers(0, shape[axis], size=(2, 6))
+    vals = rng.standard_normal(shape[:axis] + idx.shape + shape[axis + 1:]).astype(np.float32)
+    ref = np.zeros(shape, np.float32)
+    np.add.at(ref, (slice(None),) * axis + (idx,), vals)
+    sorted_backend = CupyBackend.__new__(CupyBackend)
+    Backend.__init__(sorted_backend, np)
+    for be in (NumpyBackend(), sorted_backend, StrictBackend()):
+        out = be.xp.zeros(shape, dtype=np.float32)
+        be.scatter_add(out, be.asarray(idx), be.asarray(vals), axis)
+        got = out.get() if type(out) is StrictArray else out
+        np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-6, err_msg=type(be).__name__)
+
+
+def test_cupy_names_the_kernels_use_exist_in_cupy():
+    """Every xp.<name> a kernel calls must exist in CuPy, and take the keywords it is called with
+    (checked against the installed package: CuPy installs and imports without a GPU)."""
+    import ast
+    import inspect
+    cupy = pytest.importorskip("cupy")
+    calls: dict[str, set[str]] = {}
+    for path in (ROOT / "nnctl").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "xp":
+                calls.setdefault(node.attr, set())
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "xp":
+                calls.setdefault(node.func.attr, set()).update(k.arg for k in node.keywords if k.arg)
+    assert len(calls) > 30
+    missing = sorted(n for n in calls if not hasattr(cupy, n))
+    assert not missing, f"kernels call xp.{', xp.'.join(missing)}, which CuPy does not have"
+    bad = []
+    for name, kws in calls.items():
+        try:
+            params = inspect.signature(getattr(cupy, name)).parameters
+        except (TypeError, ValueError):
+            continue   # a ufunc or Cython function without a signature: its keywords are numpy's
+        if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+            continue
+        bad += [f"xp.{name}({k}=)" for k in kws if k not in params]
+    assert not bad, f"CuPy does not take these keywords: {', '.join(sorted(bad))}"
