@@ -154,7 +154,8 @@ def build(wl: dict):
     tf.set_random_seed(0)
     x, y, loss = MODELS[wl["name"]](tf, wl)
     train = make_optimizer(tf, wl["optimizer"]).minimize(loss)
-    sess = tf.Session()
+    device = os.environ.get("NNCTL_BENCH_DEVICE", "").strip()  # e.g. cupy (bench/gpu.py)
+    sess = tf.Session(backend=device) if device and BACKEND == "nnctl" else tf.Session()
     sess.run(tf.global_variables_initializer())
     batches = wl["batches"]
     nb = len(batches)

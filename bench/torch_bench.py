@@ -30,13 +30,15 @@ def build(wl: dict):
     except Exception as e:  # noqa: BLE001 - any import failure means "unavailable"
         raise harness.Unavailable(f"{type(e).__name__}: {e}") from e
 
+    import os
     torch.manual_seed(0)
+    device = torch.device(os.environ.get("TORCH_BENCH_DEVICE", "cpu"))  # cuda for bench/gpu.py
     name = wl["name"]
     w = wl["weights"]
 
     def param(a, conv: bool = False):
         t = torch.tensor(a.transpose(3, 2, 0, 1) if conv else a)  # copies; HWIO -> OIHW for conv
-        return torch.nn.Parameter(t.contiguous())
+        return torch.nn.Parameter(t.contiguous().to(device))
 
     if name == "xor":
         p = {k: param(v) for k, v in w.items()}
@@ -48,7 +50,8 @@ def build(wl: dict):
         def loss_fn(out, y):
             return torch.sum(torch.square(y - out))
 
-        batches = [(torch.from_numpy(x.copy()), torch.from_numpy(y.copy())) for x, y in wl["batches"]]
+        batches = [(torch.from_numpy(x.copy()).to(device), torch.from_numpy(y.copy()).to(device))
+                   for x, y in wl["batches"]]
     elif name == "mlp":
         p = {k: param(v) for k, v in w.items()}
 
@@ -58,7 +61,8 @@ def build(wl: dict):
             return h @ p["w3"] + p["b3"]
 
         loss_fn = F.cross_entropy  # mean over the batch, int64 class labels
-        batches = [(torch.from_numpy(x.copy()), torch.from_numpy(y.copy())) for x, y in wl["batches"]]
+        batches = [(torch.from_numpy(x.copy()).to(device), torch.from_numpy(y.copy()).to(device))
+                   for x, y in wl["batches"]]
     elif name == "cnn":
         p = {k: param(v, conv=k in ("c1", "c2")) for k, v in w.items()}
 
@@ -72,7 +76,7 @@ def build(wl: dict):
         loss_fn = F.cross_entropy
         # Pre-converted NHWC -> NCHW once, outside the timed step.
         batches = [
-            (torch.from_numpy(x.transpose(0, 3, 1, 2).copy()), torch.from_numpy(y.copy()))
+            (torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).to(device), torch.from_numpy(y.copy()).to(device))
             for x, y in wl["batches"]
         ]
     else:

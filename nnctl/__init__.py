@@ -22,7 +22,8 @@ def __getattr__(name: str) -> Any:
     try:
         value = getattr(api, name)
     except AttributeError:
-        raise AttributeError(f"module 'nnctl' has no attribute {name!r}") from None
+        from nnctl.unsupported import missing
+        raise missing("tf", name) from None
     globals()[name] = value
     return value
 

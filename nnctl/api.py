@@ -5,8 +5,12 @@ without importing numpy and every op module."""
 
 from __future__ import annotations
 
-from nnctl import dtypes, errors, nn, train
+from typing import Any
+
+from nnctl import app, dtypes, errors, flags, losses, nn, train
+from nnctl import gfile as gfile
 from nnctl import ops as _ops  # registers every op
+from nnctl import tf_logging as logging
 from nnctl.dtypes import (
     DType,
     as_dtype,
@@ -31,6 +35,7 @@ from nnctl.graph.graph import (
     Tensor,
     add_to_collection,
     control_dependencies,
+    device,
     get_collection,
     get_default_graph,
     name_scope,
@@ -67,6 +72,7 @@ from nnctl.ops.array_ops import (
     zeros,
     zeros_like,
 )
+from nnctl.ops.control_flow_ops import case, cond, map_fn, while_loop
 from nnctl.ops.core import convert_to_tensor
 from nnctl.ops.init_ops import (
     constant_initializer,
@@ -134,11 +140,16 @@ from nnctl.ops.math_ops import (
     squared_difference,
     subtract,
     tanh,
+    to_double,
     to_float,
+    to_int32,
+    to_int64,
     truediv,
     where,
 )
+from nnctl.ops.metric_ops import in_top_k
 from nnctl.ops.random_ops import random_normal, random_uniform, set_random_seed, truncated_normal
+from nnctl.ops.range_ops import range, sequence_mask
 from nnctl.ops.state_ops import constant, group, no_op, placeholder, placeholder_with_default
 from nnctl.ops.variable_scope import AUTO_REUSE, VariableScope, get_variable, get_variable_scope, variable_scope
 from nnctl.ops.variables import (
@@ -166,6 +177,51 @@ from nnctl.runtime.session import (
 from nnctl.train.clipping import clip_by_global_norm, clip_by_norm, global_norm
 
 newaxis = None
+
+
+# --- TF1 sub-namespaces and compatibility switches ---------------------------------------------
+def disable_v2_behavior() -> None:
+    """``tf.disable_v2_behavior()``: nnctl is TF1 graph mode already; nothing to switch."""
+
+
+def enable_v2_behavior() -> None:
+    raise _missing("tf", "enable_v2_behavior")
+
+
+def disable_eager_execution() -> None:
+    """``tf.compat.v1.disable_eager_execution()``: nnctl always builds graphs; nothing to switch."""
+
+
+def executing_eagerly() -> bool:
+    return False
+
+
+def arg_max(input: Any, dimension: Any = None, output_type: Any = int64, name: str | None = None) -> Tensor:
+    """``tf.arg_max`` (TF1's older spelling of argmax with ``dimension``)."""
+    return argmax(input, axis=dimension, output_type=output_type, name=name)
+
+
+def arg_min(input: Any, dimension: Any = None, output_type: Any = int64, name: str | None = None) -> Tensor:
+    """``tf.arg_min`` (TF1's older spelling of argmin with ``dimension``)."""
+    return argmin(input, axis=dimension, output_type=output_type, name=name)
+
+
+def _build_namespaces() -> None:
+    import sys
+
+    from nnctl.namespaces import MATH_NAMES, Namespace, pick
+    g = globals()
+    g["random"] = Namespace("tf.random", pick(g, "", normal=random_normal, uniform=random_uniform,
+                                              truncated_normal=truncated_normal, set_seed=set_random_seed,
+                                              set_random_seed=set_random_seed))
+    g["math"] = Namespace("tf.math", pick({**vars(nn), **g}, MATH_NAMES))
+    g["io"] = Namespace("tf.io", {"gfile": gfile})
+    g["compat"] = Namespace("tf.compat", {"v1": sys.modules["nnctl"]})
+
+
+from nnctl.unsupported import missing as _missing  # noqa: E402
+
+_build_namespaces()
 
 # tf.initializers.*: the same classes under TF1's short names
 from types import SimpleNamespace as _NS  # noqa: E402

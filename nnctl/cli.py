@@ -25,6 +25,15 @@ def _warn(msg: str) -> None:
     _console(stderr=True).print(f"[yellow]warning:[/yellow] {msg}", soft_wrap=True)
 
 
+_BACKEND_HELP = "numpy or cupy (default: the config's backend; numpy for a frozen file)"
+
+
+def _use_backend(name: str | None) -> None:
+    """Every session this command opens runs on ``--backend`` when given."""
+    from nnctl.backends import set_backend_override
+    set_backend_override(name)
+
+
 @app.command()
 def train(config: Path = typer.Argument(..., help="YAML config file"),
           run_dir: Path = typer.Option(None, "--run-dir", help="run directory (default runs/<name>)"),
@@ -66,8 +75,10 @@ def train(config: Path = typer.Argument(..., help="YAML config file"),
 
 @app.command()
 def validate(config: Path = typer.Argument(..., help="YAML config file"),
-             set_: list[str] = typer.Option([], "--set", help="override a config key: KEY=VALUE")) -> None:
+             set_: list[str] = typer.Option([], "--set", help="override a config key: KEY=VALUE"),
+             backend: str = typer.Option(None, "--backend", help=_BACKEND_HELP)) -> None:
     """Load and check a config, its data and its whole graph (gradients included) without training."""
+    _use_backend(backend)
     from nnctl.validate import validate_config
     report = validate_config(config, set_)
     _console().print(report, markup=False, highlight=False, soft_wrap=True)  # the report quotes config text
@@ -78,8 +89,10 @@ def eval_(target: Path = typer.Argument(..., help="run directory, checkpoint fol
           data: str = typer.Option(None, "--data", help="train, val or test (a run's split), or a CSV/NPZ file in "
                                                          "the training format"),
           checkpoint: str = typer.Option(None, "--checkpoint", help="latest (default), best or a step number"),
-          as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout")) -> None:
+          as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+          backend: str = typer.Option(None, "--backend", help=_BACKEND_HELP)) -> None:
     """Loss and metrics of a checkpoint or a frozen model on a split or a data file."""
+    _use_backend(backend)
     from nnctl.evaluate import evaluate
     res = evaluate(target, data, checkpoint, warn=_warn)
     where = f"split {res.split}" if res.split else f"data {res.data}"
@@ -106,9 +119,10 @@ def eval_(target: Path = typer.Argument(..., help="run directory, checkpoint fol
 @app.command()
 def freeze(target: Path = typer.Argument(..., help="run directory or checkpoint folder"),
            output: Path = typer.Option(..., "--output", "-o", help="frozen model file to write"),
-           checkpoint: str = typer.Option(None, "--checkpoint", help="latest (default), best or a step number")
-           ) -> None:
+           checkpoint: str = typer.Option(None, "--checkpoint", help="latest (default), best or a step number"),
+           backend: str = typer.Option(None, "--backend", help=_BACKEND_HELP)) -> None:
     """Write one self-contained file holding only the inference graph, variables folded to constants."""
+    _use_backend(backend)
     from nnctl.export.freeze import freeze as run_freeze
     from nnctl.export.freeze import report_renderables
     rep = run_freeze(target, output, checkpoint, warn=_warn)
@@ -156,8 +170,10 @@ def predict(frozen: Path = typer.Argument(..., help="frozen model file"),
                                              "without a header), NPZ, '-' for standard input; for an image "
                                              "model image files or folders (repeat --input)"),
             output: Path = typer.Option(None, "--output", "-o", help="write here (atomically) instead of stdout"),
-            fmt: str = typer.Option(None, "--format", help="csv (default) or json (JSON Lines)")) -> None:
+            fmt: str = typer.Option(None, "--format", help="csv (default) or json (JSON Lines)"),
+            backend: str = typer.Option(None, "--backend", help=_BACKEND_HELP)) -> None:
     """Predictions of a frozen model, one output row per input row."""
+    _use_backend(backend)
     from nnctl.predict import predict as run_predict
     preds, text = run_predict(frozen, input_, output, fmt)
     if output is None:
@@ -233,6 +249,7 @@ def tune(config: Path = typer.Argument(..., help="YAML config file to search aro
 def main() -> None:
     """Console entry point: runs the app and turns every error into one message and an exit code."""
     from nnctl.errors import NnctlError
+    _use_backend(None)   # one command, one choice (the in-process tests run many)
     try:
         app(standalone_mode=False)
     except NnctlError as e:

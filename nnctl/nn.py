@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from nnctl.ops import nn_grad as _nn_grad  # noqa: F401  (registers the gradient rules)
+from nnctl.ops.candidate_sampling_ops import (
+    compute_accidental_hits,
+    log_uniform_candidate_sampler,
+    nce_loss,
+    sampled_softmax_loss,
+    uniform_candidate_sampler,
+)
 from nnctl.ops.conv_ops import (
     atrous_conv2d,
     avg_pool1d,
@@ -15,6 +22,8 @@ from nnctl.ops.conv_ops import (
     separable_conv2d,
 )
 from nnctl.ops.math_ops import sigmoid, tanh
+from nnctl.ops.metric_ops import in_top_k
+from nnctl.ops.nn_compat_ops import batch_norm_with_global_normalization, embedding_lookup
 from nnctl.ops.nn_ops import (
     avg_pool,
     avg_pool2d,
@@ -60,3 +69,13 @@ __all__ = [
     "softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_v2", "softplus", "softsign",
     "sparse_softmax_cross_entropy_with_logits", "swish", "tanh", "weighted_cross_entropy_with_logits", "xw_plus_b",
 ]
+
+__all__ += ["batch_norm_with_global_normalization", "compute_accidental_hits", "embedding_lookup", "in_top_k",
+            "log_uniform_candidate_sampler", "nce_loss", "sampled_softmax_loss", "uniform_candidate_sampler"]
+
+
+def __getattr__(name: str) -> object:  # a TF1 name nnctl lacks: say so (see nnctl/unsupported.py)
+    if name.startswith("__"):
+        raise AttributeError(name)
+    from nnctl.unsupported import missing
+    raise missing("tf.nn", name)

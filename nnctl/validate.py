@@ -12,7 +12,7 @@ import numpy as np
 def validate_config(config: str | Path, overrides: list[str] | tuple = ()) -> str:
     """Return a short report; raise ConfigError/DataError/InputError on any problem."""
     import nnctl as tf
-    from nnctl.backends import get_backend
+    from nnctl.backends import choose_backend
     from nnctl.config import load_config
     from nnctl.data.splits import load_splits
     from nnctl.errors import ConfigError, RuntimeFailure
@@ -21,7 +21,7 @@ def validate_config(config: str | Path, overrides: list[str] | tuple = ()) -> st
     from nnctl.train.trainer import out_of_memory
 
     cfg = load_config(config, list(overrides))
-    get_backend(cfg.backend)
+    backend = choose_backend(cfg.backend)
     splits = load_splits(cfg)
     try:
         try:
@@ -33,7 +33,7 @@ def validate_config(config: str | Path, overrides: list[str] | tuple = ()) -> st
                               line=e.line, key=e.key) from None
         tr = splits.train
         n = min(len(tr), 8)
-        sess = tf.Session(graph=model.graph)
+        sess = tf.Session(graph=model.graph, backend=backend)
         with model.graph.as_default():
             sess.run(tf.global_variables_initializer())
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # the report flags NOT FINITE itself
@@ -78,6 +78,9 @@ def features_report(splits: Any) -> str:
         why = pipe.inferred.get(name)
         lines.append("  " + ln + (f"   # inferred: {why}" if why and ln.startswith("  ") else ""))
     lines.append(f"model input: {feature_widths(pipe)}")
+    for f in pipe.features:
+        if f.group != "numeric" and hasattr(f, "n_ids"):
+            lines.append(f"{f.name}: ids 0..{f.n_ids - 1} (embedding input_dim {f.n_ids})")
     lay = pipe.layout()
     if len(lay) > 1:
         lines.append("feature columns (for model.inputs columns: 'start:stop'): "

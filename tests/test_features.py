@@ -383,3 +383,42 @@ metrics: [accuracy]
     p = m.predict({"review": ["sturdy great lamp", "broke flimsy"], "colour": ["red", "green"], "w": [1, None]})
     assert p.shape == (2, 2) and p[0].argmax() == 1 and p[1].argmax() == 0
     m.close()
+
+
+def test_adult_like_spaces_question_marks_and_an_image_csv(tmp_path, capsys):
+    rows = "".join(f"{20 + i}, {'Private' if i % 3 else '?'}, {'Bachelors' if i % 2 else 'HS-grad'},"
+                   f" {' >50K' if i % 2 else ' <=50K'}\n" for i in range(30))
+    csv = tmp_path / "adult.csv"
+    csv.write_text("age, workclass, education, income\n" + rows)
+    cfg = write_cfg(tmp_path, csv, 6, source_extra="    labels: [income]", epochs=20)
+    code, out, err = run_cli("validate", cfg)
+    assert code == 0, err
+    assert "workclass: category" in out and "education: category" in out
+    from nnctl.config import load_config
+    from nnctl.data.tabular import load_table_splits
+    s = load_table_splits(load_config(cfg))
+    assert s.class_names == ["<=50K", ">50K"]
+    wc = next(f for f in s.pipeline.features if f.name == "workclass")
+    assert wc.vocab == ["Private"]  # '?' is a gap: it goes to the unknown bucket
+    # a CSV of path,label is an image source too (paths relative to the CSV)
+    from make_digits_images import write_digits_images
+    write_digits_images(tmp_path / "png", limit=40)
+    lines = ["file,digit"] + [f"png/{p.parent.name}/{p.name},{p.parent.name}"
+                              for p in sorted((tmp_path / "png").rglob("*.png"))]
+    (tmp_path / "list.csv").write_text("\n".join(lines) + "\n")
+    cfg2 = tmp_path / "i.yaml"
+    cfg2.write_text((ROOT / "configs" / "digits-images.yaml").read_text()
+                    .replace("images: ../datasets/digits-images", f"images: {tmp_path / 'list.csv'}")
+                    .replace("    image: {type: image", "    file: {type: image").replace("epochs: 60", "steps: 3"))
+    code, out, err = run_cli("validate", cfg2)
+    assert code == 0, err
+    assert "file: {type: image" in out
+
+
+def test_a_declared_feature_must_be_a_column(tmp_path):
+    csv = tmp_path / "d.csv"
+    csv.write_text("length,colour,y\n1,red,0\n2,blue,1\n")
+    msg = one_error(*run_cli("validate", write_cfg(tmp_path, csv, 3, data_extra="  features: {lenght: numeric}")))
+    assert "c.yaml:" in msg and "data.features.lenght" in msg and "did you mean 'length'" in msg
+    msg = one_error(*run_cli("validate", write_cfg(tmp_path, csv, 3, data_extra="  features: {y: category}")))
+    assert "data.features.y" in msg and "label column" in msg

@@ -102,8 +102,11 @@ def test_seed_program_on_the_device_equals_numpy(fresh_graph):
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_every_example_config_trains_on_the_device_exactly_as_on_numpy(config, tmp_path, monkeypatch):
+    from test_examples import _overrides
+
     from nnctl.train.trainer import train
-    short = ["train.steps=12", "train.eval_every=6", "train.checkpoint_every=6", "train.log_every=3"]
+    short = ["train.steps=12", "train.eval_every=6", "train.checkpoint_every=6", "train.log_every=3",
+             *_overrides(config.stem, tmp_path)]
     ref = train(config, run_dir=tmp_path / "numpy", overrides=short, quiet=True)
     monkeypatch.setitem(backends._cache, "numpy", StrictBackend())
     dev = train(config, run_dir=tmp_path / "strict", overrides=short, quiet=True)
@@ -208,3 +211,36 @@ def test_cupy_names_the_kernels_use_exist_in_cupy():
             continue
         bad += [f"xp.{name}({k}=)" for k in kws if k not in params]
     assert not bad, f"CuPy does not take these keywords: {', '.join(sorted(bad))}"
+
+
+def test_eval_freeze_predict_and_validate_honour_the_backend(tmp_path, monkeypatch):
+    """--backend reaches every session a command opens (the stand-in poses as cupy here)."""
+    from conftest import run_cli
+    cfg = ROOT / "configs" / "iris.yaml"
+    run = tmp_path / "run"
+    code, _, err = run_cli("train", cfg, "--run-dir", run, "--quiet", "--set", "train.epochs=5")
+    assert code == 0, err
+    code, ref, err = run_cli("eval", run, "--json")
+    assert code == 0, err
+    code, _, err = run_cli("eval", run, "--backend", "cupy")
+    assert code == 2 and "--backend cupy: backend 'cupy' is not available" in err
+    dev = StrictBackend()
+    monkeypatch.setitem(backends._cache, "cupy", dev)
+    COUNTERS.reset()
+    code, out, err = run_cli("eval", run, "--json", "--backend", "cupy")
+    assert code == 0, err
+    assert out == ref and COUNTERS.uploads > 0   # the same numbers, computed on the device
+    frozen = tmp_path / "m.nnctl"
+    COUNTERS.reset()
+    code, _, err = run_cli("freeze", run, "-o", frozen, "--backend", "cupy")
+    assert code == 0 and COUNTERS.uploads > 0, err
+    rows = tmp_path / "rows.csv"
+    rows.write_text("5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n")
+    code, p_ref, err = run_cli("predict", frozen, "--input", rows)
+    assert code == 0, err
+    COUNTERS.reset()
+    code, p_dev, err = run_cli("predict", frozen, "--input", rows, "--backend", "cupy")
+    assert code == 0 and p_dev == p_ref and COUNTERS.uploads > 0, err
+    COUNTERS.reset()
+    code, _, err = run_cli("validate", cfg, "--backend", "cupy")
+    assert code == 0 and COUNTERS.uploads > 0, err

@@ -30,11 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from nnctl.data.table_reader import Table
+from nnctl.data.table_reader import NULL_VALUES, Table
 from nnctl.errors import DataError
 from nnctl.vocab import FEATURE_TYPES, IMAGE_COLORS
 
 NUMERIC_GROUP = "numeric"
+_NULLS = frozenset(NULL_VALUES)
 COLORS = IMAGE_COLORS
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 TRUE_WORDS = ("1", "true", "t", "yes", "y", "on")
@@ -59,13 +60,14 @@ __all__ = ["FEATURE_TYPES", "FeaturePipeline", "LabelSpec", "infer_type"]
 # --- helpers ------------------------------------------------------------------------------------
 
 def _strings(t: Table, name: str) -> list[str | None]:
-    """A column's cells as stripped Python strings (None for a gap)."""
+    """A column's cells as stripped Python strings (None for a gap: empty, or a null spelling such as
+    ' ?' or ' NA' once its spaces are stripped)."""
     import pyarrow.compute as pc
-    return pc.utf8_trim_whitespace(t.string_column(name)).to_pylist()
+    return [None if c in _NULLS else c for c in pc.utf8_trim_whitespace(t.string_column(name)).to_pylist()]
 
 
 def _missing_cell(c: str | None) -> bool:
-    return c is None or c == ""
+    return c is None or c in _NULLS
 
 
 def _first(mask: np.ndarray) -> int:

@@ -262,8 +262,11 @@ def _row_bound(path: Path, sample: str, bound_known: int | None = None) -> int |
     lines = [ln for ln in sample.splitlines() if ln.strip()]
     if len(sample) >= SNIFF_BYTES and len(lines) > 1:
         lines = lines[:-1]
-    shortest = max(1, min((len(ln.encode()) + 1 for ln in lines), default=1))
-    return path.stat().st_size // shortest + 2
+    lens = [len(ln.encode()) + 1 for ln in lines] or [1]
+    # the shortest sampled line, but no less than half the average: a sample with one tiny line must
+    # not reserve address space for millions of rows (memory limits count address space too)
+    per_row = max(1, min(lens), sum(lens) // (2 * len(lens)))
+    return path.stat().st_size // per_row + 2
 
 
 class _Block:

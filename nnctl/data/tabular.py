@@ -67,6 +67,12 @@ def _header(src: Any) -> list[str]:
     return header
 
 
+def _header_or_empty(src: Any) -> list[str]:
+    if src.kind == "images" and Path(src.path).is_dir():
+        return [IMAGE_COLUMN, LABEL_COLUMN]
+    return _header(src)
+
+
 def read_source(src: Any, specs: dict[str, dict[str, Any]], labels: list[str], feats: list[str] | None) -> Table:
     """The table of one source: declared types forced, ignored and unselected columns skipped."""
     if src.kind == "images" and Path(src.path).is_dir():
@@ -104,6 +110,15 @@ def load_table_splits(cfg: Any) -> Any:
     specs = _specs(cfg)
     labels, feats = source_columns(d.train, d.label_type)
     t = read_source(d.train, specs, labels, feats)
+    known = set(t.names) | {c for c, sp in specs.items() if sp["type"] == "ignore" and c in _header_or_empty(d.train)}
+    for c in specs:
+        if c not in known:
+            from nnctl.data.preprocess import did_you_mean
+            cols = [n for n in (_header_or_empty(d.train) or t.names)]
+            raise cfg.error(f"data.features.{c}", f"column {c!r} is not in {t.src}{did_you_mean(c, cols)}; "
+                                                  f"the columns are: {', '.join(cols)}")
+        if c in labels:
+            raise cfg.error(f"data.features.{c}", f"column {c!r} is a label column, not an input feature")
     y, class_names = decode_labels(t, labels, d.label_type, d.num_classes, d.class_names)
     class_names = d.class_names or class_names
     label = LabelSpec(labels, d.label_type, class_names, None, d.target_scaling)

@@ -243,8 +243,9 @@ class FrozenModel:
     @property
     def session(self) -> Any:
         if self._sess is None:
+            from nnctl.backends import choose_backend
             from nnctl.runtime.session import Session
-            self._sess = Session(graph=self.graph)
+            self._sess = Session(graph=self.graph, backend=choose_backend(None))
         return self._sess
 
     def _check_x(self, x: Any, source: str | None) -> np.ndarray:

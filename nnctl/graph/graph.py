@@ -267,6 +267,15 @@ class Graph:
         finally:
             self._control_stack.pop()
 
+    # --- devices ------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def device(self, device_name_or_function: Any) -> Iterator[None]:
+        """``with g.device("/gpu:0"):`` places nothing: a session's backend runs every op."""
+        yield
+
+    def colocate_with(self, op: Any, ignore_existing: bool = False) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
+
     # --- creation ------------------------------------------------------------------------------
     def create_op(self, op_type: str, inputs: Sequence[Tensor], attrs: dict[str, Any] | None = None,
                   outputs: Sequence[tuple[tuple | None, dtypes.DType]] = (), name: str | None = None,
@@ -382,3 +391,8 @@ def add_to_collection(name: str, value: Any) -> None:
 
 def get_collection(name: str, scope: str | None = None) -> list[Any]:
     return get_default_graph().get_collection(name, scope)
+
+
+def device(device_name_or_function: Any) -> contextlib.AbstractContextManager:
+    """``tf.device``: accepted and ignored (nnctl runs a graph on its session's backend)."""
+    return get_default_graph().device(device_name_or_function)

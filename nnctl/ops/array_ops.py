@@ -18,6 +18,7 @@ from nnctl.errors import InvalidArgumentError
 from nnctl.graph import registry
 from nnctl.graph.graph import Operation, Tensor
 from nnctl.graph.tensor_shape import TensorShape, as_shape_tuple, fmt_shape, merge_shapes, num_elements
+from nnctl.ops import shape_ops
 from nnctl.ops.core import convert_to_tensor, make_op
 
 _pyslice = builtins.slice  # this module defines tf.slice
@@ -79,6 +80,8 @@ registry.not_differentiable("ZerosLike", "OnesLike")
 def fill(dims: Any, value: Any, name: str | None = None) -> Tensor:
     """A tensor of shape ``dims`` filled with the scalar ``value`` (a Python or numpy value, or a Tensor),
     of the value's dtype as TF converts it: ``fill([2], 3)`` is int32, ``fill([2], 3.0)`` float32."""
+    if shape_ops.is_dynamic(dims):
+        return shape_ops.dynamic_fill(dims, value, name=name)
     shape = as_shape_tuple(dims)
     if shape is None or None in shape:
         raise ValueError("fill: dims must be fully known")
@@ -104,11 +107,15 @@ def _fill_kernel(op: Operation, ctx: Any) -> Any:
 
 def zeros(shape: Any, dtype: Any = dtypes.float32, name: str | None = None) -> Tensor:
     from nnctl.ops.state_ops import constant
+    if shape_ops.is_dynamic(shape):
+        return shape_ops.dynamic_fill(shape, np.zeros((), dtypes.as_dtype(dtype).np), name=name or "zeros")
     return constant(np.zeros(as_shape_tuple(shape), dtype=dtypes.as_dtype(dtype).np), name=name or "zeros")
 
 
 def ones(shape: Any, dtype: Any = dtypes.float32, name: str | None = None) -> Tensor:
     from nnctl.ops.state_ops import constant
+    if shape_ops.is_dynamic(shape):
+        return shape_ops.dynamic_fill(shape, np.ones((), dtypes.as_dtype(dtype).np), name=name or "ones")
     return constant(np.ones(as_shape_tuple(shape), dtype=dtypes.as_dtype(dtype).np), name=name or "ones")
 
 
@@ -117,8 +124,8 @@ def ones(shape: Any, dtype: Any = dtypes.float32, name: str | None = None) -> Te
 def reshape(tensor: Any, shape: Any, name: str | None = None) -> Tensor:
     """``tf.reshape``; one dimension may be -1 (inferred)."""
     x = convert_to_tensor(tensor)
-    if isinstance(shape, Tensor):
-        raise TypeError("reshape: shape must be a list of ints (a Tensor shape is not supported)")
+    if shape_ops.is_dynamic(shape):
+        return shape_ops.dynamic_reshape(x, shape, name=name)
     target = [int(d) for d in (shape if not isinstance(shape, int) else [shape])]
     if sum(1 for d in target if d == -1) > 1:
         raise ValueError(f"Reshape '{name or 'Reshape'}': only one dimension may be -1, got {target}")
@@ -910,6 +917,8 @@ registry.not_differentiable("OneHot")
 def tile(input: Any, multiples: Any, name: str | None = None) -> Tensor:
     """``tf.tile``: repeat the whole tensor ``multiples[i]`` times along axis i."""
     x = convert_to_tensor(input)
+    if shape_ops.is_dynamic(multiples):
+        return shape_ops.dynamic_tile(x, multiples, name=name)
     desc = _desc("Tile", name)
     s = _known_rank(x, desc)
     m = _static_ints(multiples, "multiples", desc)

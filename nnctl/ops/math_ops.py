@@ -456,6 +456,18 @@ def to_float(x: Any, name: str = "ToFloat") -> Tensor:
     return cast(x, dtypes.float32, name=name)
 
 
+def to_double(x: Any, name: str = "ToDouble") -> Tensor:
+    return cast(x, dtypes.float64, name=name)
+
+
+def to_int32(x: Any, name: str = "ToInt32") -> Tensor:
+    return cast(x, dtypes.int32, name=name)
+
+
+def to_int64(x: Any, name: str = "ToInt64") -> Tensor:
+    return cast(x, dtypes.int64, name=name)
+
+
 @registry.register_kernel("Cast")
 def _cast_kernel(op: Operation, ctx: Any) -> Any:
     xp, dt = ctx.xp, op.attrs["DstT"].np

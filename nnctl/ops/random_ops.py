@@ -12,6 +12,7 @@ from nnctl import dtypes
 from nnctl.graph import registry
 from nnctl.graph.graph import Operation, Tensor, get_default_graph
 from nnctl.graph.tensor_shape import as_shape_tuple
+from nnctl.ops import shape_ops
 from nnctl.ops.core import make_op
 
 _DEFAULT_GRAPH_SEED = 87654321
@@ -32,38 +33,16 @@ def get_seed(op_seed: int | None) -> tuple[int | None, int | None]:
     return None, None
 
 
-def _known_value(t: Tensor) -> Any:
-    """The value of a shape tensor when the graph already fixes it (a constant, or tf.shape of a tensor
-    whose static shape is fully known), else None."""
-    if t.op.type == "Const":
-        return t.op.attrs["value"]
-    if t.op.type == "Shape":
-        s = t.op.inputs[0].static_shape
-        if s is not None and None not in s:
-            return np.asarray(s)
-    return None
-
-
 def _random(op_type: str, shape: Any, dtype: Any, seed: int | None, name: str | None, **attrs: Any) -> Tensor:
-    dt = dtypes.as_dtype(dtype)
     inputs: list[Tensor] = []
-    if isinstance(shape, Tensor) or hasattr(shape, "_as_graph_element"):
-        from nnctl.ops.core import convert_to_tensor
-        st = convert_to_tensor(shape)
-        if not st.dtype.is_integer or (st.static_shape is not None and len(st.static_shape) != 1):
-            raise TypeError(f"{op_type}: a shape tensor must be a 1-D integer tensor, got {st.name} of "
-                            f"{st.dtype.name} and shape {st.static_shape}")
-        known = _known_value(st)
-        if known is None:
-            # drawn in the shape the tensor has at run time (e.g. tf.shape(x) of a batch)
-            n = None if st.static_shape is None else st.static_shape[0]
-            s1, s2 = get_seed(seed)
-            return make_op(op_type, [st], attrs={"shape": None, "dtype": dt, "seed": s1, "seed2": s2, **attrs},
-                           shape=None if n is None else (None,) * n, dtype=dt, name=name)
-        shape = [int(v) for v in np.asarray(known).reshape(-1)]
-    shp = as_shape_tuple(shape)
-    if shp is None or None in shp:
-        raise ValueError(f"{op_type}: shape must be fully defined, got {shape!r}")
+    if shape_ops.is_dynamic(shape):  # a shape tensor, e.g. tf.shape(x): read at run time
+        inputs = [shape_ops.shape_tensor(shape, f"{op_type} '{name}'")]
+        shp = shape_ops.static_shape_of(inputs[0])
+    else:
+        shp = as_shape_tuple(shape)
+        if shp is None or None in shp:
+            raise ValueError(f"{op_type}: shape must be fully defined, got {shape!r}")
+    dt = dtypes.as_dtype(dtype)
     s1, s2 = get_seed(seed)
     return make_op(op_type, inputs, attrs={"shape": shp, "dtype": dt, "seed": s1, "seed2": s2, **attrs},
                    shape=shp, dtype=dt, name=name)
@@ -135,7 +114,7 @@ def _host_draw(op: Operation, ctx: Any, draw) -> Any:
     be = ctx.backend
 
     def run(*shape_in: Any, out: Any = None) -> Any:
-        shp = shape if not shape_in else tuple(int(d) for d in np.asarray(be.to_host(shape_in[0])).reshape(-1))
+        shp = shape_ops.run_time_shape(op, be.to_host(shape_in[0])) if shape_in else shape
         v = draw(rng, shp).astype(dt, copy=False)
         if out is None:
             return be.asarray(v)

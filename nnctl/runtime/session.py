@@ -250,11 +250,24 @@ class ConfigProto:
     (threads come from the BLAS library; there are no devices to place ops on)."""
 
     def __init__(self, **fields: Any) -> None:
+        if type(self) is ConfigProto:  # the sub-messages programs set fields on
+            self.gpu_options = GPUOptions()
+            self.graph_options = ConfigProto.__new__(ConfigProto)
+            self.allow_soft_placement = False
+            self.log_device_placement = False
+            self.intra_op_parallelism_threads = 0
+            self.inter_op_parallelism_threads = 0
         self.__dict__.update(fields)
 
 
 class GPUOptions(ConfigProto):
     """``tf.GPUOptions``: accepted and ignored, like ConfigProto."""
+
+    def __init__(self, **fields: Any) -> None:
+        self.allow_growth = False
+        self.per_process_gpu_memory_fraction = 0.0
+        self.visible_device_list = ""
+        super().__init__(**fields)
 
 
 class RunOptions(ConfigProto):

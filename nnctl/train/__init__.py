@@ -1,6 +1,7 @@
 """``tf.train``: optimizers, learning-rate schedules, global step, gradient clipping, Saver."""
 
 from nnctl.train.clipping import clip_by_global_norm, clip_by_norm, global_norm
+from nnctl.train.moving_averages import ExponentialMovingAverage
 from nnctl.train.optimizer import Optimizer
 from nnctl.train.optimizers import (
     AdagradOptimizer,
@@ -44,6 +45,14 @@ __all__ = [
     "exponential_decay", "inverse_time_decay", "natural_exp_decay", "polynomial_decay", "piecewise_constant",
     "cosine_decay", "linear_warmup",
     "clip_by_global_norm", "global_norm", "clip_by_norm",
-    "Saver", "CheckpointState", "NewCheckpointReader", "checkpoint_exists", "get_checkpoint_state",
+    "ExponentialMovingAverage", "Saver", "CheckpointState", "NewCheckpointReader", "checkpoint_exists",
+    "get_checkpoint_state",
     "latest_checkpoint", "list_variables", "load_checkpoint", "load_variable", "update_checkpoint_state",
 ]
+
+
+def __getattr__(name: str) -> object:  # a TF1 name nnctl lacks: say so (see nnctl/unsupported.py)
+    if name.startswith("__"):
+        raise AttributeError(name)
+    from nnctl.unsupported import missing
+    raise missing("tf.train", name)

@@ -328,7 +328,8 @@ def reopen(run_dir: str | os.PathLike, which: str | None = None, checkpoint_dir:
         warn(f"the training data of {rd.path} changed since checkpoint {c.path.name}: using the preprocessing "
              "saved with the checkpoint")
         splits.preprocessor = Preprocessor.from_dict(saved)
-    sess = tf.Session(graph=model.graph)
+    from nnctl.backends import choose_backend
+    sess = tf.Session(graph=model.graph, backend=choose_backend(cfg.backend))
     ckpt.load_into(model, sess, c.arrays, str(c.path))
     return LoadedRun(rd.path, cfg, splits, model, sess, c, chosen)
 
