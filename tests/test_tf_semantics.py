@@ -230,7 +230,7 @@ def test_random_ops_take_tensor_arguments():
     x = tf.placeholder(tf.float32, [None, 3])
     n = tf.random_normal(tf.shape(x), mean=tf.constant(10.0), stddev=0.01, seed=1)
     u = tf.random_uniform(tf.shape(x), minval=tf.constant(2.0), maxval=3.0, seed=2)
-    assert n.shape.as_list() == [None, None] and tf.random_uniform(tf.constant([2, 2])).shape.as_list() == [2, 2]
+    assert n.shape.as_list() == [None, 3] and tf.random_uniform(tf.constant([2, 2])).shape.as_list() == [2, 2]
     s = tf.Session()
     nv, uv = s.run([n, u], {x: np.zeros((4, 3), np.float32)})
     assert nv.shape == (4, 3) and abs(nv.mean() - 10.0) < 0.1 and 2.0 <= uv.min() and uv.max() < 3.0

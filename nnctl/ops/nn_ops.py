@@ -681,7 +681,10 @@ def dropout(x: Any, keep_prob: Any = None, noise_shape: Any = None, seed: int | 
                        shape=ns, dtype=x.dtype, name="mask")
         if fixed:
             return m.multiply(x, mask)
-        return m.multiply(m.multiply(x, m.reciprocal(keep)), mask)
+        out = m.multiply(m.multiply(x, m.reciprocal(keep)), mask)
+        if x.static_shape is not None:
+            out.set_shape(x.static_shape)  # as TF: a keep of unknown static shape is still a scalar
+        return out
 
 
 def _noise_shape(x: Tensor, noise_shape: Any) -> tuple | None:
