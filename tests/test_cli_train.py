@@ -235,8 +235,10 @@ def test_usage_error_is_exit_2():
 # --- validate -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", SHIPPED)
-def test_validate_shipped_configs(name):
-    r = nnctl("validate", CONFIGS / name)
+def test_validate_shipped_configs(name, tmp_path):
+    from test_examples import _overrides   # digits-images: the test writes its PNG folder first
+    sets = [a for o in _overrides(Path(name).stem, tmp_path) for a in ("--set", o)]
+    r = nnctl("validate", CONFIGS / name, *sets)
     assert r.returncode == 0, r.stderr
     assert f"{name}: OK" in r.stdout
     assert "graph:" in r.stdout and "Total" in r.stdout

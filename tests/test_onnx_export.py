@@ -123,9 +123,11 @@ def test_onnx_matches_nnctl_per_layer_family(family: str, runs: dict[str, Path],
     frozen = tmp_path / "m.frozen"
     export(run_dir, "frozen", frozen)
     fm = load_frozen(frozen)
+    from nnctl.export.exporter import onnx_sample
     for n in (1, 5, 40):  # the batch dimension is dynamic
-        x = _rows(fm, n)
-        got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"x": x})))
+        # the same rows as ONNX takes them (raw column values) and as nnctl's pipeline encodes them
+        x_onnx, x = onnx_sample(fm, None, n)
+        got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"x": x_onnx})))
         logits, outputs = fm.run(x)
         np.testing.assert_allclose(got["logits"], logits, rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(got["outputs"], outputs, rtol=1e-4, atol=1e-5)
@@ -172,8 +174,7 @@ def test_safetensors_loads_in_numpy_and_torch(family: str, runs: dict[str, Path]
         return _torch_conv_check(tw, ckpt, meta)
     # the MLP rebuilt in PyTorch from the file: x @ kernel + bias, then the activation
     x = _rows(ckpt, 16)
-    pre = ckpt.preprocessor
-    h = torch.from_numpy((x - pre.shift) / pre.divisor) if pre.shift is not None else torch.from_numpy(x)
+    h = torch.from_numpy(ckpt.preprocessor.transform(x))  # the graph's input
     acts = {"relu": torch.relu, "relu6": lambda t: torch.clamp(t, 0, 6),
             "leaky_relu": lambda t: torch.nn.functional.leaky_relu(t, 0.2), "elu": torch.nn.functional.elu,
             "gelu": torch.nn.functional.gelu, "tanh": torch.tanh, "softplus": torch.nn.functional.softplus,
@@ -207,10 +208,11 @@ def _torch_conv_check(tw: dict, fm: object, meta: dict) -> None:
     import torch
     import torch.nn.functional as F
     x = _rows(fm, 8)
+    graph_in = fm.preprocessor.transform(x)  # what the graph's x receives (after any preprocessing)
     layers = {li["type"] + str(i): li for i, li in enumerate(json.loads(meta["layers"]))}
     names = [li["name"] for li in layers.values()]
     conv, bn, dense = names[0], names[1], names[-1]
-    h = torch.from_numpy(x * np.float32(0.0625)).reshape(-1, 8, 8, 1).permute(0, 3, 1, 2)
+    h = torch.from_numpy(graph_in).reshape(-1, 8, 8, 1).permute(0, 3, 1, 2)
     with torch.no_grad():
         w = tw[f"{conv}/kernel"].permute(3, 2, 0, 1)
         # TF SAME with a 2x2 kernel and stride [1, 2] on 8x8: pad bottom 1 (h), none on w

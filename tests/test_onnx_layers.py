@@ -81,6 +81,17 @@ train: {{steps: 6, batch_size: 16, eval_every: 6}}
     return tmp / name
 
 
+def _encoded(fm: object, x: np.ndarray) -> np.ndarray:
+    """Raw columns as nnctl's own feature pipeline encodes them (the frozen graph's input)."""
+    pipe = getattr(fm, "pipeline", None)
+    if pipe is None:
+        return x
+    from nnctl.data.tabular import encode_rows
+    cols = pipe.input_columns
+    cols = cols() if callable(cols) else cols
+    return encode_rows({c: [float(v) for v in x[:, i]] for i, c in enumerate(cols)}, pipe)
+
+
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_layer_family_exports_to_onnx_and_safetensors(family: str, tmp_path: Path) -> None:
     run_dir = _run(tmp_path, family)
@@ -94,8 +105,9 @@ def test_layer_family_exports_to_onnx_and_safetensors(family: str, tmp_path: Pat
         x = np.loadtxt(IRIS, delimiter=",", skiprows=1, usecols=(0, 1, 2, 3), dtype=np.float32)[::7]
     else:
         x = np.loadtxt(DIGITS, delimiter=",", skiprows=1, max_rows=23, dtype=np.float32)[:, :64]
-    logits, probs = sess.run(["logits", "probabilities"], {"x": x})
-    np.testing.assert_allclose(logits, fm.run(x)[0], rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(probs, fm.predict(x), rtol=1e-4, atol=1e-5)
+    logits, probs = sess.run(["logits", "probabilities"], {"x": x})  # raw column values
+    enc = _encoded(fm, x)
+    np.testing.assert_allclose(logits, fm.run(enc)[0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(probs, fm.predict(enc), rtol=1e-4, atol=1e-5)
     rep = export(run_dir, "safetensors", tmp_path / "m.safetensors")
     assert rep.report["verified"] and rep.report["tensors"]

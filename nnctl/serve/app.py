@@ -20,7 +20,7 @@ import numpy as np
 
 from nnctl.errors import DataError
 from nnctl.serve.batcher import MicroBatcher
-from nnctl.serve.rows import RowError, rows_to_features
+from nnctl.serve.rows import RowError, input_columns, rows_to_features
 from nnctl.train.evaluation import predicted_class, probabilities
 
 MAX_BODY = 4 * 1024 * 1024
@@ -42,13 +42,13 @@ def model_signature(model: Any, limits: dict[str, Any]) -> dict[str, Any]:
     m = model.meta
     return {
         "name": (m.get("source") or {}).get("config_name"),
-        "inputs": {"columns": model.feature_names, "feature_shape": list(model.feature_shape),
+        "inputs": {"columns": input_columns(model), "feature_shape": list(model.feature_shape),
                    "dtype": "float32", "row_formats": ["object keyed by column name", "array of feature values"]},
         "outputs": {"columns": model.output_names(), "predicted": model.classification,
                     "kind": "classification" if model.classification else "regression"},
         "class_names": model.class_names,
         "label_columns": model.label_names,
-        "preprocessing": m.get("preprocessor"),
+        "preprocessing": (m.get("features") or {}).get("pipeline") or m.get("preprocessor"),
         "head": m.get("head"),
         "checkpoint_step": model.checkpoint_step,
         "created_by": m.get("created_by"),
@@ -72,7 +72,9 @@ class PredictService:
         logits, outputs = m.run(x)
         if m.classification:
             return probabilities(m.head, logits, outputs), predicted_class(m.head, logits, outputs)
-        return (np.asarray(outputs, dtype=np.float64),)
+        out = np.asarray(outputs, dtype=np.float64)
+        pipe = getattr(m, "pipeline", None)
+        return (pipe.unscale_targets(out) if pipe is not None else out,)
 
     async def predict(self, x: np.ndarray) -> list[dict[str, Any]]:
         res = await self.batcher.submit(x)

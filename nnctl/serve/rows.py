@@ -53,6 +53,57 @@ def _flat(v: Any, where: str, out: list[float]) -> None:
         out.append(_number(v, where))
 
 
+def input_columns(model: Any) -> list[str] | None:
+    """The raw columns a request row holds: the feature pipeline's inputs, else the feature names."""
+    pipe = getattr(model, "pipeline", None)
+    if pipe is not None:
+        cols = pipe.input_columns
+        return list(cols() if callable(cols) else cols)
+    return model.feature_names
+
+
+def _pipeline_rows(model: Any, rows: list) -> np.ndarray:
+    """Rows through the model's own feature pipeline (strings, gaps, categories, text ...): the
+    function ``nnctl predict`` uses, so a served prediction is the command line's. The columns and
+    the JSON types are checked here first, so the message names the row, the column and a close name."""
+    from nnctl.data.tabular import encode_rows
+    cols = input_columns(model) or []
+    pipe = model.pipeline
+    known = set(cols) | set(model.label_names or []) | set(getattr(pipe, "ignored", None) or [])
+    dicts = []
+    for i, row in enumerate(rows):
+        where = f"rows[{i}]"
+        if isinstance(row, list):
+            if len(row) != len(cols):
+                raise RowError(f"{where}: expected {len(cols)} values (columns {', '.join(cols[:20])}), "
+                               f"got {len(row)}")
+            row = dict(zip(cols, row))
+        elif not isinstance(row, dict):
+            raise RowError(f"{where}: a row must be an object keyed by column name or an array of values, "
+                           f"got a JSON {_json_type(row)}")
+        unknown = [k for k in row if k not in known]
+        if unknown:
+            k = unknown[0]
+            raise RowError(f"{where}: unknown column {k!r}{did_you_mean(str(k), cols)} (the model's columns: "
+                           f"{', '.join(cols[:20])}{' ...' if len(cols) > 20 else ''})")
+        missing = [c for c in cols if c not in row]
+        if missing:
+            raise RowError(f"{where}: missing column{'s' if len(missing) > 1 else ''} "
+                           f"{', '.join(repr(c) for c in missing[:10])} (send null for a missing value)")
+        for c in cols:
+            v = row[c]
+            if isinstance(v, bool) or isinstance(v, (dict, list)):
+                raise RowError(f"{where}.{c}: expected a number, a string or null, got "
+                               f"{str(v).lower() if isinstance(v, bool) else 'a JSON ' + _json_type(v)}")
+            if isinstance(v, float) and (not math.isfinite(v) or abs(v) > _F32_MAX):
+                raise RowError(f"{where}.{c}: expected a finite float32 number, got {v}")
+        dicts.append({c: row[c] for c in cols})
+    try:
+        return np.asarray(encode_rows(dicts, pipe, "request rows"), dtype=np.float32)
+    except DataError as e:
+        raise RowError(str(e)) from None
+
+
 def rows_to_features(model: Any, rows: Any, max_rows: int | None = None) -> np.ndarray:
     """Raw features [n, *feature_shape] (float32) for a list of request rows."""
     if not isinstance(rows, list):
@@ -61,6 +112,8 @@ def rows_to_features(model: Any, rows: Any, max_rows: int | None = None) -> np.n
         raise RowError("'rows' is empty: send at least one row")
     if max_rows is not None and len(rows) > max_rows:
         raise RowError(f"too many rows: {len(rows)} (this server takes at most {max_rows} per request)")
+    if getattr(model, "pipeline", None) is not None:
+        return _pipeline_rows(model, rows).reshape((len(rows), *model.feature_shape))
     n_feat = int(model.n_features)
     names = model.feature_names
     if names is not None and len(names) != n_feat:
