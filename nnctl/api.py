@@ -86,6 +86,19 @@ from nnctl.ops.init_ops import (
     variance_scaling_initializer,
     zeros_initializer,
 )
+from nnctl.ops.math_extra_ops import (
+    count_nonzero,
+    eye,
+    is_finite,
+    is_inf,
+    is_nan,
+    linspace,
+    log_sigmoid,
+    norm,
+    reduce_all,
+    reduce_any,
+    reduce_logsumexp,
+)
 from nnctl.ops.math_ops import (
     abs,
     add,
@@ -150,6 +163,7 @@ from nnctl.ops.math_ops import (
 from nnctl.ops.metric_ops import in_top_k
 from nnctl.ops.random_ops import random_normal, random_uniform, set_random_seed, truncated_normal
 from nnctl.ops.range_ops import range, sequence_mask
+from nnctl.ops.selection_ops import random_shuffle
 from nnctl.ops.state_ops import constant, group, no_op, placeholder, placeholder_with_default
 from nnctl.ops.variable_scope import AUTO_REUSE, VariableScope, get_variable, get_variable_scope, variable_scope
 from nnctl.ops.variables import (
@@ -213,7 +227,7 @@ def _build_namespaces() -> None:
     g = globals()
     g["random"] = Namespace("tf.random", pick(g, "", normal=random_normal, uniform=random_uniform,
                                               truncated_normal=truncated_normal, set_seed=set_random_seed,
-                                              set_random_seed=set_random_seed))
+                                              set_random_seed=set_random_seed, shuffle=random_shuffle))
     g["math"] = Namespace("tf.math", pick({**vars(nn), **g}, MATH_NAMES))
     g["io"] = Namespace("tf.io", {"gfile": gfile})
     g["compat"] = Namespace("tf.compat", {"v1": sys.modules["nnctl"]})

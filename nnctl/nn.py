@@ -23,7 +23,7 @@ from nnctl.ops.conv_ops import (
 )
 from nnctl.ops.math_ops import sigmoid, tanh
 from nnctl.ops.metric_ops import in_top_k
-from nnctl.ops.nn_compat_ops import batch_norm_with_global_normalization, embedding_lookup
+from nnctl.ops.nn_compat_ops import batch_norm_with_global_normalization, embedding_lookup, local_response_normalization
 from nnctl.ops.nn_ops import (
     avg_pool,
     avg_pool2d,
@@ -58,6 +58,7 @@ from nnctl.ops.nn_ops import (
     weighted_cross_entropy_with_logits,
     xw_plus_b,
 )
+from nnctl.ops.selection_ops import top_k
 
 __all__ = [
     "atrous_conv2d", "avg_pool1d", "conv1d", "conv2d_transpose", "depthwise_conv2d", "depthwise_conv2d_native",
@@ -70,8 +71,10 @@ __all__ = [
     "sparse_softmax_cross_entropy_with_logits", "swish", "tanh", "weighted_cross_entropy_with_logits", "xw_plus_b",
 ]
 
-__all__ += ["batch_norm_with_global_normalization", "compute_accidental_hits", "embedding_lookup", "in_top_k",
-            "log_uniform_candidate_sampler", "nce_loss", "sampled_softmax_loss", "uniform_candidate_sampler"]
+lrn = local_response_normalization
+__all__ += ["top_k", "lrn", "local_response_normalization", "batch_norm_with_global_normalization",
+            "compute_accidental_hits", "embedding_lookup", "in_top_k", "log_uniform_candidate_sampler", "nce_loss",
+            "sampled_softmax_loss", "uniform_candidate_sampler"]
 
 
 def __getattr__(name: str) -> object:  # a TF1 name nnctl lacks: say so (see nnctl/unsupported.py)

@@ -23,3 +23,15 @@ ROWS = [
             lambda a, b: tf.square(tf.tile(a, [tf.shape(b)[0], 1])) * tf.tile(a, [3, 1]), [_u(2, 3), _u(3, 1)],
             wrt=(0,)),
 ]
+
+from nnctl.ops import selection_ops as S  # noqa: E402
+
+ROWS += [
+    GradRow("top_k_values", ("TopKV2", "TopKGrad", "TakeAlongLastAxis"),
+            lambda a: tf.square(tf.nn.top_k(a, 2).values), [np.array([[0.1, 0.9, -0.3, 0.5], [0.7, -0.2, 0.4, 0.0]])]),
+    GradRow("take_along_last_axis", ("TakeAlongLastAxis", "TopKGrad"),
+            lambda a: tf.square(S.gather_last(a, tf.constant([[2, 0], [1, 1]]))), [_u(2, 3)]),
+    GradRow("lrn", ("Pad",), lambda a: tf.nn.lrn(a, 1, 1.0, 0.5, 0.75), [_u(1, 2, 2, 4)]),
+    GradRow("logsumexp_log_sigmoid_norm", ("Exp",),
+            lambda a: [tf.reduce_logsumexp(a, 1), tf.log_sigmoid(a), tf.norm(a, axis=1)], [_u(2, 3)]),
+]

@@ -236,7 +236,7 @@ def test_usage_error_is_exit_2():
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_validate_shipped_configs(name, tmp_path):
-    from test_examples import _overrides   # digits-images: the test writes its PNG folder first
+    from test_examples import _overrides  # digits-images: the test writes its PNG folder first
     sets = [a for o in _overrides(Path(name).stem, tmp_path) for a in ("--set", o)]
     r = nnctl("validate", CONFIGS / name, *sets)
     assert r.returncode == 0, r.stderr

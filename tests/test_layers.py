@@ -113,3 +113,34 @@ def test_config_md_layer_reference_is_current():
     text = (ROOT / "docs" / "config.md").read_text()
     m = re.search(r"<!-- layers:begin -->\n(.*)<!-- layers:end -->", text, re.S)
     assert m and m.group(1) == reference(), "run: python -m nnctl.layers.reference --write docs/config.md"
+
+
+def test_padding_id_masks_pooling_and_attention(fresh_graph):
+    """An embedding's padding id masks its steps: the masked mean ignores them, and attention gives
+    them no weight, so appending padding changes nothing."""
+    emb = layer_class("embedding").from_params("E", _ctx(), input_dim=5, output_dim=4, padding_id=0)
+    att = layer_class("multi_head_attention").from_params("A", _ctx(1), heads=2)
+    pool = layer_class("global_avg_pool").from_params("P", _ctx())
+    ids = tf.placeholder(tf.float32, (None, 6))
+    _, e, m = emb.apply([ids], False)
+    _, a, m2 = att.apply([e], False, [m])
+    _, y, _ = pool.apply([a], False, [m2])
+    short = np.array([[3, 1, 4, 0, 0, 0]], np.float32)
+    with tf.Session() as s:
+        s.run(tf.global_variables_initializer())
+        mv, av, yv = s.run([m, a, y], {ids: short})
+        table = s.run(emb.table)
+    assert mv.tolist() == [[1, 1, 1, 0, 0, 0]]
+    np.testing.assert_allclose(yv[0], av[0, :3].mean(0), rtol=1e-5)
+    # the real steps' attention output does not depend on what the padded steps hold
+    g = tf.Graph()
+    with g.as_default():
+        emb2 = layer_class("embedding").from_params("E", _ctx(), input_dim=5, output_dim=4, padding_id=0)
+        att2 = layer_class("multi_head_attention").from_params("A", _ctx(1), heads=2)
+        x = tf.placeholder(tf.float32, (None, 3))
+        _, e2, m3 = emb2.apply([x], False)
+        _, a2, _ = att2.apply([e2], False, [m3])
+        with tf.Session() as s:
+            s.run(tf.global_variables_initializer())
+            assert np.array_equal(s.run(emb2.table), table)
+            np.testing.assert_allclose(s.run(a2, {x: short[:, :3]})[0], av[0, :3], rtol=1e-5, atol=1e-6)

@@ -57,7 +57,7 @@ def run_subprocess(name: str, *args: str) -> dict:
 def _close(got: dict, want: dict, rtol: float) -> None:
     assert set(got) == set(want)
     for k, w in want.items():
-        if isinstance(w, bool) or isinstance(w, str):
+        if isinstance(w, (bool, str, list)):
             assert got[k] == w, k
         else:
             assert got[k] == pytest.approx(w, rel=rtol, abs=1e-6), k
@@ -67,6 +67,12 @@ def _close(got: dict, want: dict, rtol: float) -> None:
 def test_deterministic_program_matches_tensorflow(name):
     # float32 arithmetic in a different order (BLAS, fused kernels) drifts a little over hundreds of steps
     _close(run_program(name), REFERENCE[name], rtol=2e-3)
+
+
+def test_tf_layers_cnn_in_a_variable_scope():
+    # (tf.compat.v1.layers needs Keras 2, so TF 2.21 itself cannot run this one)
+    r = run_program("layers_cnn")
+    assert r["accuracy"] > 0.93 and r["trainable_variables"] == 8 and r["first"] == "ConvNet/conv2d/kernel:0"
 
 
 def test_linear_regression_fits_the_line():

@@ -134,3 +134,53 @@ def test_errors_name_the_file(fresh_graph, tmp_path):
 def test_no_variables():
     with tf.Graph().as_default(), pytest.raises(ValueError, match="No variables to save"):
         tf.train.Saver()
+
+
+def test_import_meta_graph_in_a_fresh_process(fresh_graph, tmp_path):
+    """The cv-tricks restore tutorial: import_meta_graph, restore, tensors and the train op by name."""
+    w1 = tf.placeholder("float", name="w1")
+    b1 = tf.Variable(2.0, name="bias")
+    tf.multiply(tf.add(w1, 1.0), b1, name="op_to_restore")
+    w = tf.Variable(tf.ones([3, 1]), name="W")
+    x = tf.placeholder(tf.float32, [None, 3], name="x")
+    loss = tf.reduce_mean(tf.square(tf.matmul(x, w)), name="loss")
+    tf.train.GradientDescentOptimizer(0.1).minimize(loss, name="train")
+    tf.add_to_collection("pred", loss)
+    with tf.Session() as s:
+        s.run(tf.global_variables_initializer())
+        s.run(b1.assign(3.0))
+        prefix = tf.train.Saver().save(s, str(tmp_path / "m"), global_step=7)
+        want = s.run(loss, {x: np.ones((2, 3))})
+    assert os.path.isfile(prefix + ".meta")
+    prog = f"""
+import numpy as np, nnctl as tf
+sess = tf.Session()
+saver = tf.train.import_meta_graph({prefix + '.meta'!r})
+saver.restore(sess, tf.train.latest_checkpoint({str(tmp_path)!r}))
+g = tf.get_default_graph()
+print(sess.run(g.get_tensor_by_name("op_to_restore:0"), {{g.get_tensor_by_name("w1:0"): 4.0}}))
+x = g.get_tensor_by_name("x:0")
+loss = tf.get_collection("pred")[0]
+before = sess.run(loss, {{x: np.ones((2, 3))}})
+sess.run(g.get_operation_by_name("train"), {{x: np.ones((2, 3))}})
+print(before, sess.run(loss, {{x: np.ones((2, 3))}}) < before, len(tf.trainable_variables()))
+"""
+    r = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    first, second = r.stdout.strip().splitlines()
+    assert float(first) == 15.0
+    b, dec, n = second.split()
+    assert float(b) == pytest.approx(float(want)) and dec == "True" and n == "2"
+
+
+def test_damaged_meta_graph_names_the_file(fresh_graph, tmp_path):
+    tf.Variable(1.0, name="v")
+    with tf.Session() as s:
+        s.run(tf.global_variables_initializer())
+        prefix = tf.train.Saver().save(s, str(tmp_path / "m"))
+    meta = prefix + ".meta"
+    raw = bytearray(open(meta, "rb").read())
+    raw[len(raw) // 3] ^= 0x55
+    open(meta, "wb").write(bytes(raw))
+    with tf.Graph().as_default(), pytest.raises(FileFormatError, match=r"m\.meta"):
+        tf.train.import_meta_graph(meta)

@@ -6,7 +6,8 @@ little-endian arrays in TensorFlow's layouts: a dense kernel is ``[in, out]`` (P
 ``nn.Linear.weight`` is its transpose), a conv2d kernel ``[h, w, in, out]`` (HWIO; PyTorch's
 ``nn.Conv2d.weight`` is ``kernel.permute(3, 2, 0, 1)``). The header's ``__metadata__`` (strings
 only, as the format requires) holds the format name, the nnctl version, the class and feature
-names, the preprocessing, the head and the layer list, so a reader can rebuild the model.
+names, the preprocessing (and the fitted per-column feature pipeline), the head and the layer
+list, so a reader can rebuild the model.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def metadata(model: Any, layers: list[dict] | None = None) -> dict[str, str]:
         "label_names": json.dumps(model.label_names),
         "feature_shape": json.dumps(list(model.feature_shape)),
         "preprocessor": json.dumps(meta.get("preprocessor")),
+        "pipeline": json.dumps((meta.get("features") or {}).get("pipeline")),
         "head": json.dumps(meta.get("head")),
         "layers": json.dumps(layers),
         "source": json.dumps(meta.get("source")),

@@ -225,12 +225,13 @@ def ensure_ops_registered() -> None:
     _ = nnctl.nn  # nnctl loads its API, and with it every op module, on first attribute access
 
 
-def graph_from_json(spec: Any, arrays: dict[str, np.ndarray]) -> Graph:
-    """Rebuild a Graph from :func:`graph_to_json`'s output (GraphFormatError for anything malformed)."""
+def graph_from_json(spec: Any, arrays: dict[str, np.ndarray], into: Graph | None = None) -> Graph:
+    """Rebuild a Graph from :func:`graph_to_json`'s output (GraphFormatError for anything malformed);
+    ``into`` adds the nodes to an existing graph instead of a new one (tf.train.import_meta_graph)."""
     ensure_ops_registered()
     if not isinstance(spec, dict) or not isinstance(spec.get("nodes"), list):
         raise GraphFormatError("graph: expected an object with a 'nodes' list")
-    g = Graph()
+    g = into if into is not None else Graph()
     dec = _Decoder(arrays)
     ops: dict[str, Operation] = {}
     for i, node in enumerate(spec["nodes"]):
@@ -244,8 +245,8 @@ def graph_from_json(spec: Any, arrays: dict[str, np.ndarray]) -> Graph:
         if not isinstance(name, str) or not _NAME.match(name) or name.endswith("/") or len(name) > 1000:
             raise GraphFormatError(f"{where}: bad node name {name!r}")
         where = f"node {name!r}"
-        if name in ops:
-            raise GraphFormatError(f"{where}: defined twice")
+        if name in ops or (into is not None and name in into._ops_by_name):
+            raise GraphFormatError(f"{where}: defined twice (already in the graph)")
         op_type = node.get("op")
         if not isinstance(op_type, str):
             raise GraphFormatError(f"{where}: op type must be a string")

@@ -73,13 +73,14 @@ class MultiHeadAttention(Layer):
         q = self._heads(self.proj["query"].call([q_in], training, [None]), tq)
         k = self._heads(self.proj["key"].call([kv_in], training, [None]), tk)
         v = self._heads(self.proj["value"].call([kv_in], training, [None]), tk)
-        scores = tf.matmul(q, k, transpose_b=True) * np.float32(1.0 / np.sqrt(self.dk))   # (b, h, tq, tk)
+        dt = q.dtype
+        scores = tf.matmul(q, k, transpose_b=True) * (1.0 / np.sqrt(self.dk))   # (b, h, tq, tk)
         if self.p["causal"]:
             # -1e9 above the diagonal: step i may not attend to step j > i
-            scores = scores + tf.constant(np.triu(np.full((tq, tk), _NEG, np.float32), 1))
+            scores = scores + tf.constant(np.triu(np.full((tq, tk), _NEG), 1).astype(dt.as_numpy_dtype))
         key_mask = masks[-1]
         if key_mask is not None:
-            scores = scores + tf.reshape((1.0 - key_mask) * _NEG, [-1, 1, 1, tk])
+            scores = scores + tf.reshape((1.0 - tf.cast(key_mask, dt)) * _NEG, [-1, 1, 1, tk])
         weights = self.drop.call([tf.nn.softmax(scores)], training, [None])
         ctx = tf.reshape(tf.transpose(tf.matmul(weights, v), [0, 2, 1, 3]), [-1, tq, self.p["heads"] * self.dk])
         return self.proj["output"].call([ctx], training, [None])

@@ -73,5 +73,5 @@ class PositionalEmbedding(Layer):
         return s
 
     def call(self, xs: list, training: Any, masks: list) -> Any:
-        table = self.table if self.table is not None else tf.constant(self._fixed)
+        table = self.table if self.table is not None else tf.constant(self._fixed.astype(xs[0].dtype.as_numpy_dtype))
         return xs[0] + table

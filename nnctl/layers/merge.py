@@ -16,8 +16,9 @@ class _Elementwise(Layer):
         first = shapes[0]
         for name, s in zip(self.input_names[1:], shapes[1:]):
             if tuple(s) != tuple(first):
-                raise LayerError(f"input shapes differ: '{self.input_names[0]}' {fmt(first)} vs '{name}' {fmt(s)} "
-                                 f"(inputs: {self.describe_inputs()})")
+                every = f" (inputs: {self.describe_inputs()})" if len(shapes) > 2 else ""
+                raise LayerError(f"input shapes differ: '{self.input_names[0]}' {fmt(first)} vs '{name}' {fmt(s)}"
+                                 f"{every}; {self.type} needs inputs of one shape")
         return first
 
 

@@ -72,7 +72,7 @@ class GlobalAvgPool(_GlobalPool):
         axes = list(range(1, len(self.input_shapes[0]) - 1))
         if m is not None and len(self.input_shapes[0]) == 3:
             # masked mean: sum(x * m) / max(sum(m), 1) over the steps
-            m3 = tf.expand_dims(m, -1)
+            m3 = tf.cast(tf.expand_dims(m, -1), x.dtype)
             return tf.reduce_sum(x * m3, 1) / tf.maximum(tf.reduce_sum(m3, 1), 1.0)
         return tf.reduce_mean(x, axes)
 
@@ -86,5 +86,5 @@ class GlobalMaxPool(_GlobalPool):
     def call(self, xs: list, training: Any, masks: list) -> Any:
         x, m = xs[0], masks[0]
         if m is not None and len(self.input_shapes[0]) == 3:
-            x = x - (1.0 - tf.expand_dims(m, -1)) * 1e9
+            x = x - (1.0 - tf.cast(tf.expand_dims(m, -1), x.dtype)) * 1e9
         return tf.reduce_max(x, list(range(1, len(self.input_shapes[0]) - 1)))

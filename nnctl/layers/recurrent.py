@@ -87,7 +87,7 @@ class _Recurrent(Layer):
         for t in order:
             new = self.step(xw[:, t, :], state, w)
             if mask is not None:
-                m = mask[:, t:t + 1]
+                m = tf.cast(mask[:, t:t + 1], xw.dtype)
                 new = _keep(m, new, state)
             state = new
             outs[t] = self.output_of(state)
@@ -206,7 +206,7 @@ class Masking(Layer):
     def call(self, xs: list, training: Any, masks: list) -> Any:
         x = xs[0]
         # a step is real when some feature differs from mask_value
-        keep = tf.cast(tf.reduce_max(tf.abs(x - self.p["mask_value"]), axis=-1) > 0, tf.float32)
+        keep = tf.cast(tf.reduce_max(tf.abs(x - self.p["mask_value"]), axis=-1) > 0, x.dtype)
         self._mask = keep
         return x * tf.expand_dims(keep, -1)
 

@@ -61,3 +61,19 @@ def batch_norm_with_global_normalization(t: Any = None, m: Any = None, v: Any = 
     v = v if v is not None else variance
     return N.batch_normalization(t, m, v, beta, gamma if scale_after_normalization else None,
                                  variance_epsilon, name=name)
+
+
+def local_response_normalization(input: Any, depth_radius: int = 5, bias: float = 1.0, alpha: float = 1.0,
+                                 beta: float = 0.5, name: str | None = None) -> Tensor:
+    """``tf.nn.lrn``: x / (bias + alpha * sum of x^2 over the 2r+1 neighbouring channels) ** beta (NHWC),
+    built from pad, slices and elementwise ops, so its gradient comes from theirs."""
+    x = convert_to_tensor(input)
+    if x.static_shape is None or len(x.static_shape) != 4 or x.static_shape[3] is None:
+        raise ValueError(f"lrn: input must be 4-D NHWC with a known channel count, got {x.shape}")
+    c, r = x.static_shape[3], int(depth_radius)
+    with name_scope(name, "LRN"):
+        sq = A.pad(M.square(x), [[0, 0], [0, 0], [0, 0], [r, r]])
+        window = sq[:, :, :, 0:c]
+        for i in range(1, 2 * r + 1):
+            window = M.add(window, sq[:, :, :, i:i + c])
+        return M.divide(x, M.pow(M.add(M.multiply(window, alpha), bias), beta))

@@ -17,7 +17,9 @@ from nnctl.train.saver import (
     NewCheckpointReader,
     Saver,
     checkpoint_exists,
+    export_meta_graph,
     get_checkpoint_state,
+    import_meta_graph,
     latest_checkpoint,
     list_variables,
     load_checkpoint,
@@ -47,6 +49,7 @@ __all__ = [
     "clip_by_global_norm", "global_norm", "clip_by_norm",
     "ExponentialMovingAverage", "Saver", "CheckpointState", "NewCheckpointReader", "checkpoint_exists",
     "get_checkpoint_state",
+    "export_meta_graph", "import_meta_graph",
     "latest_checkpoint", "list_variables", "load_checkpoint", "load_variable", "update_checkpoint_state",
 ]
 

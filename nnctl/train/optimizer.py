@@ -65,12 +65,14 @@ class Optimizer(abc.ABC):
             for g, v in live:
                 with graph.name_scope("update_" + v.op.name):
                     updates.append(self._apply_dense(g, v))
-            finish = self._finish(updates, scope)
+            # As TF: the returned op is named like the scope ("Adam", or minimize's name=), so
+            # graph.get_operation_by_name("train") finds it after an import_meta_graph.
             if global_step is None:
-                return finish
+                return self._finish(updates, scope)
+            finish = self._finish(updates, "update")
             with graph.control_dependencies([finish]):
                 return state_ops.assign_add_ref(global_step._ref_tensor(), _one_like(global_step),
-                                                name=name or self._name).op
+                                                name=scope).op
 
     def minimize(self, loss: Any, global_step: Variable | None = None, var_list: list | None = None,
                  gate_gradients: int = GATE_OP, aggregation_method: Any = None,
@@ -122,7 +124,7 @@ class Optimizer(abc.ABC):
         """Add the op that updates ``var`` from ``grad``."""
 
     def _finish(self, update_ops: list, name_scope: str) -> Operation:
-        return state_ops.group(*update_ops, name="update")
+        return state_ops.group(*update_ops, name=name_scope)
 
     def _lr(self, lr: Any, var: Variable) -> Tensor:
         """The learning rate as a tensor of the variable's dtype (lr may itself be a tensor)."""

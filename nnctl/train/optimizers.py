@@ -220,7 +220,7 @@ class AdamOptimizer(_HyperOptimizer):
         with graph.control_dependencies(update_ops):
             ub1 = b1p.assign(b1p.value() * self._lr(self._hyper_now["beta1"], b1p), name="update_beta1")
             ub2 = b2p.assign(b2p.value() * self._lr(self._hyper_now["beta2"], b2p), name="update_beta2")
-        return state_ops.group(*update_ops, ub1, ub2, name="update")
+        return state_ops.group(*update_ops, ub1, ub2, name=name_scope)
 
 
 class AdamWOptimizer(AdamOptimizer):

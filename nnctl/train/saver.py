@@ -135,6 +135,8 @@ class Saver:
                                for n in names]}
         index["checksum"] = _manifest_checksum(index)
         atomic_write_json(prefix + INDEX_SUFFIX, index)
+        if write_meta_graph:
+            self._write_meta(sess, prefix + "." + meta_graph_suffix)
         if write_state:
             if prefix in self._last:
                 self._last.remove(prefix)
@@ -144,6 +146,15 @@ class Saver:
                     _remove_checkpoint(self._last.pop(0))
             update_checkpoint_state(str(folder), prefix, self._last, latest_filename)
         return prefix
+
+    def _write_meta(self, sess: Any, path: str) -> None:
+        # The graph for import_meta_graph. A graph with ops whose attributes cannot be written
+        # (tf.cond / tf.while_loop subgraphs) gets no .meta: the checkpoint itself is complete.
+        try:
+            export_meta_graph(path, graph=sess.graph)
+        except (TypeError, ValueError) as e:
+            from nnctl import tf_logging
+            tf_logging.warning("tf.train.Saver: no meta graph written for %s (%s)", path, e)
 
     def restore(self, sess: Any, save_path: str | os.PathLike | None) -> None:
         """Load every variable of this saver from the checkpoint ``save_path`` (a prefix)."""
@@ -357,3 +368,122 @@ def NewCheckpointReader(filepattern: str | os.PathLike) -> CheckpointReader:  # 
 
 load_checkpoint = NewCheckpointReader
 
+
+
+# --- meta graphs: the graph itself, for tf.train.import_meta_graph ----------------------------------
+
+META_FORMAT = "nnctl-meta-graph"
+META_KEY = "__meta__"
+
+
+def _collection_items(graph: Any) -> dict[str, list]:
+    from nnctl.graph.graph import Operation, Tensor
+    from nnctl.ops.variables import Variable
+    out: dict[str, list] = {}
+    for key, items in graph._collections.items():
+        enc = []
+        for v in items:
+            if isinstance(v, Variable):
+                enc.append({"variable": v.op.name, "trainable": bool(v.trainable)})
+            elif isinstance(v, Tensor):
+                enc.append({"tensor": v.name})
+            elif isinstance(v, Operation):
+                enc.append({"op": v.name})
+        if enc:
+            out[str(key)] = enc
+    return out
+
+
+def export_meta_graph(filename: str | os.PathLike | None = None, graph: Any = None, **kwargs: Any) -> dict:
+    """``tf.train.export_meta_graph``: write the graph and its collections to ``filename`` (an npz of
+    the graph JSON, its constant arrays and a checksum); returns the JSON description."""
+    from nnctl.export.serialize import graph_to_json
+    g = graph if graph is not None else get_default_graph()
+    spec, arrays = graph_to_json(g.get_operations())
+    meta = {"format": FORMAT_META_VERSION[0], "version": FORMAT_META_VERSION[1], "graph": spec,
+            "collections": _collection_items(g),
+            "arrays_sha256": {k: sha256_bytes(np.ascontiguousarray(a).tobytes()) for k, a in arrays.items()}}
+    meta["checksum"] = _manifest_checksum(meta)
+    if filename is not None:
+        body = json.dumps(meta, sort_keys=True, allow_nan=False).encode("utf-8")
+        data = npz_bytes({META_KEY: np.frombuffer(body, dtype=np.uint8), **arrays})
+        atomic_write_bytes(filename, data)
+    return meta
+
+
+FORMAT_META_VERSION = (META_FORMAT, 1)
+
+
+def _read_meta(path: str) -> tuple[dict, dict[str, np.ndarray]]:
+    data = read_file_bytes(path, "meta graph")
+    arrays = load_npz_bytes(data, source=path, what="meta graph")
+    raw = arrays.pop(META_KEY, None)
+    if raw is None or raw.dtype != np.uint8:
+        raise FileFormatError(f"{path}: not an nnctl meta graph (TensorFlow's .meta files cannot be read)")
+    try:
+        meta = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise FileFormatError(f"{path}: damaged meta graph (not valid JSON)") from None
+    if not isinstance(meta, dict) or meta.get("format") != META_FORMAT:
+        raise FileFormatError(f"{path}: not an nnctl meta graph")
+    if meta.get("version") != FORMAT_META_VERSION[1]:
+        raise FileFormatError(f"{path}: meta graph version {meta.get('version')!r} is not supported")
+    if meta.get("checksum") != _manifest_checksum(meta):
+        raise FileFormatError(f"{path}: checksum mismatch (damaged or modified)")
+    sums = meta.get("arrays_sha256")
+    if not isinstance(sums, dict) or set(sums) != set(arrays) or any(
+            sha256_bytes(np.ascontiguousarray(arrays[k]).tobytes()) != v for k, v in sums.items()):
+        raise FileFormatError(f"{path}: arrays do not match their checksums (damaged or modified)")
+    return meta, arrays
+
+
+def import_meta_graph(meta_graph_or_file: str | os.PathLike, clear_devices: bool = False,
+                      import_scope: str | None = None, **kwargs: Any) -> Saver | None:
+    """``tf.train.import_meta_graph``: add the graph saved next to a checkpoint (``<prefix>.meta``) to
+    the default graph, with its variables and collections, and return a Saver for its variables."""
+    from nnctl.export.serialize import GraphFormatError, graph_from_json
+    from nnctl.ops.variables import Variable
+    if import_scope:
+        raise NotImplementedError("import_meta_graph(import_scope=...) is not supported by nnctl yet")
+    path = os.fspath(meta_graph_or_file)
+    meta, arrays = _read_meta(path)
+    g = get_default_graph()
+    before = len(g._ops)
+    try:
+        graph_from_json(meta["graph"], arrays, into=g)
+    except GraphFormatError as e:
+        raise FileFormatError(f"{path}: {e}") from None
+    for op in g._ops[before:]:  # later ops and scopes get fresh names, as after TF's import
+        parts = op.name.split("/")
+        for i in range(1, len(parts) + 1):
+            key = "/".join(parts[:i]).lower()
+            g._names_in_use[key] = max(g._names_in_use.get(key, 0), 1)
+    variables: dict[str, Variable] = {}
+    for key, items in (meta.get("collections") or {}).items():
+        for it in items:
+            if "variable" in it:
+                name = it["variable"]
+                v = variables.get(name)
+                if v is None:
+                    v = variables[name] = _rebuild_variable(g, name, bool(it.get("trainable", True)))
+                g.add_to_collection(key, v)
+            elif "tensor" in it:
+                g.add_to_collection(key, g.get_tensor_by_name(it["tensor"]))
+            elif "op" in it:
+                g.add_to_collection(key, g.get_operation_by_name(it["op"]))
+    if not variables:
+        return None
+    return Saver(list(variables.values()))
+
+
+def _rebuild_variable(g: Any, name: str, trainable: bool) -> Any:
+    """A Variable object over the imported VariableV2, read and Assign nodes of ``name``."""
+    from nnctl.ops.variables import Variable
+    v = Variable.__new__(Variable)
+    v._ref = g.get_operation_by_name(name).outputs[0]
+    v._value = g.get_tensor_by_name(f"{name}/read:0")
+    v._initializer = g.get_operation_by_name(f"{name}/Assign")
+    v._initial_value = v._initializer.inputs[1]
+    v._trainable = trainable
+    v._graph = g
+    return v

@@ -15,7 +15,8 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DETERMINISTIC = ["linear_regression", "logistic_regression", "mlp", "autoencoder", "cond_is_training"]
+DETERMINISTIC = ["linear_regression", "logistic_regression", "mlp", "autoencoder", "cond_is_training",
+                 "variable_scope_mlp"]
 TF_IMPORT = "import tensorflow.compat.v1 as tf\ntf.disable_v2_behavior()"
 
 
