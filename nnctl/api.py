@@ -163,6 +163,7 @@ from nnctl.ops.math_ops import (
 from nnctl.ops.metric_ops import in_top_k
 from nnctl.ops.random_ops import random_normal, random_uniform, set_random_seed, truncated_normal
 from nnctl.ops.range_ops import range, sequence_mask
+from nnctl.ops.rnn import reverse_sequence
 from nnctl.ops.selection_ops import random_shuffle
 from nnctl.ops.state_ops import constant, group, no_op, placeholder, placeholder_with_default
 from nnctl.ops.variable_scope import AUTO_REUSE, VariableScope, get_variable, get_variable_scope, variable_scope

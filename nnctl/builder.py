@@ -20,6 +20,7 @@ from nnctl.graph.graph import Tensor
 from nnctl.graph.tensor_shape import fmt_shape
 from nnctl.layers import Context, Layer, LayerError, layer_class
 from nnctl.layers.initializers import initial_value
+from nnctl.sizecheck import check_model_memory
 
 
 @dataclass
@@ -297,6 +298,7 @@ def build_model(cfg: Any, example_shape: tuple | None = None, num_classes: int |
         train_op = opt.apply_gradients(gv, global_step=global_step)
         if net.updates:
             train_op = tf.group(train_op, *net.updates, name="train")
+    check_model_memory(graph, cfg)  # static shapes only: nothing is allocated yet
     return Model(graph=graph, x=x, y=y, lr=lr, logits=logits, outputs=outputs, train_logits=tr_logits,
                  train_outputs=tr_outputs, loss=loss, data_loss=data_loss, grad_norm=grad_norm, train_op=train_op,
                  global_step=global_step, head=head, layers=infos, weights=net.weights, optimizer=opt,

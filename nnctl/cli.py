@@ -5,6 +5,7 @@ Every error reaches the user as one message; bad input exits 2, a failure at run
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -35,8 +36,8 @@ def _use_backend(name: str | None) -> None:
 
 
 @app.command()
-def train(config: Path = typer.Argument(..., help="YAML config file"),
-          run_dir: Path = typer.Option(None, "--run-dir", help="run directory (default runs/<name>)"),
+def train(config: str = typer.Argument(..., help="YAML config file"),
+          run_dir: str = typer.Option(None, "--run-dir", help="run directory (default runs/<name>)"),
           set_: list[str] = typer.Option([], "--set", help="override a config key: KEY=VALUE (repeatable)"),
           resume: bool = typer.Option(False, "--resume", help="continue from the run dir's newest checkpoint"),
           backend: str = typer.Option(None, "--backend", help="numpy (default) or cupy"),
@@ -74,7 +75,7 @@ def train(config: Path = typer.Argument(..., help="YAML config file"),
 
 
 @app.command()
-def validate(config: Path = typer.Argument(..., help="YAML config file"),
+def validate(config: str = typer.Argument(..., help="YAML config file"),
              set_: list[str] = typer.Option([], "--set", help="override a config key: KEY=VALUE"),
              backend: str = typer.Option(None, "--backend", help=_BACKEND_HELP)) -> None:
     """Load and check a config, its data and its whole graph (gradients included) without training."""
@@ -85,7 +86,7 @@ def validate(config: Path = typer.Argument(..., help="YAML config file"),
 
 
 @app.command("eval")
-def eval_(target: Path = typer.Argument(..., help="run directory, checkpoint folder or frozen model file"),
+def eval_(target: str = typer.Argument(..., help="run directory, checkpoint folder or frozen model file"),
           data: str = typer.Option(None, "--data", help="train, val or test (a run's split), or a CSV/NPZ file in "
                                                          "the training format"),
           checkpoint: str = typer.Option(None, "--checkpoint", help="latest (default), best or a step number"),
@@ -117,8 +118,8 @@ def eval_(target: Path = typer.Argument(..., help="run directory, checkpoint fol
 
 
 @app.command()
-def freeze(target: Path = typer.Argument(..., help="run directory or checkpoint folder"),
-           output: Path = typer.Option(..., "--output", "-o", help="frozen model file to write"),
+def freeze(target: str = typer.Argument(..., help="run directory or checkpoint folder"),
+           output: str = typer.Option(..., "--output", "-o", help="frozen model file to write"),
            checkpoint: str = typer.Option(None, "--checkpoint", help="latest (default), best or a step number"),
            backend: str = typer.Option(None, "--backend", help=_BACKEND_HELP)) -> None:
     """Write one self-contained file holding only the inference graph, variables folded to constants."""
@@ -132,9 +133,9 @@ def freeze(target: Path = typer.Argument(..., help="run directory or checkpoint 
 
 
 @app.command()
-def export(target: Path = typer.Argument(..., help="run directory, checkpoint folder or frozen model file"),
+def export(target: str = typer.Argument(..., help="run directory, checkpoint folder or frozen model file"),
            fmt: str = typer.Option(..., "--format", "-f", help="onnx, safetensors or frozen"),
-           output: Path = typer.Option(None, "--output", "-o",
+           output: str = typer.Option(None, "--output", "-o",
                                        help="file to write (default: RUN_DIR/model.<format>, or beside a frozen "
                                             "file)"),
            checkpoint: str = typer.Option(None, "--checkpoint", help="latest (default), best or a step number")
@@ -165,11 +166,11 @@ def serve(target: Path = typer.Argument(..., help="frozen model file, run direct
 
 
 @app.command()
-def predict(frozen: Path = typer.Argument(..., help="frozen model file"),
+def predict(frozen: str = typer.Argument(..., help="frozen model file"),
             input_: list[str] = typer.Option(..., "--input", "-i", help="CSV/TSV/Parquet of raw rows (with or "
                                              "without a header), NPZ, '-' for standard input; for an image "
                                              "model image files or folders (repeat --input)"),
-            output: Path = typer.Option(None, "--output", "-o", help="write here (atomically) instead of stdout"),
+            output: str = typer.Option(None, "--output", "-o", help="write here (atomically) instead of stdout"),
             fmt: str = typer.Option(None, "--format", help="csv (default) or json (JSON Lines)"),
             backend: str = typer.Option(None, "--backend", help=_BACKEND_HELP)) -> None:
     """Predictions of a frozen model, one output row per input row."""
@@ -183,10 +184,10 @@ def predict(frozen: Path = typer.Argument(..., help="frozen model file"),
 
 
 @app.command()
-def graph(target: Path = typer.Argument(..., help="config file, run directory, checkpoint folder or frozen file"),
+def graph(target: str = typer.Argument(..., help="config file, run directory, checkpoint folder or frozen file"),
           backward: bool = typer.Option(False, "--backward", help="also show gradient and update nodes"),
           fmt: str = typer.Option("text", "--format", help="text or dot (Graphviz)"),
-          output: Path = typer.Option(None, "--output", "-o", help="write to this file (atomically)"),
+          output: str = typer.Option(None, "--output", "-o", help="write to this file (atomically)"),
           set_: list[str] = typer.Option([], "--set", help="override a config key: KEY=VALUE")) -> None:
     """Show the forward graph (ops, shapes, parameters) and, with --backward, the gradient and update nodes."""
     from nnctl.errors import InputError
@@ -246,12 +247,56 @@ def tune(config: Path = typer.Argument(..., help="YAML config file to search aro
                   f"best config: {res.best_config}", soft_wrap=True)
 
 
+# What a command that is interrupted outside the training loop has done: the trainer reports its own
+# interruptions (checkpoint saved, or not after a second Ctrl-C); every other command writes its
+# output atomically at its very end, so an interrupted one has written nothing.
+_INTERRUPTED = {
+    "train": "the run had not started training: no step ran and no checkpoint was written",
+    "validate": "validation did not finish: the config and data were not fully checked",
+    "eval": "the evaluation did not finish: no scores were computed",
+    "predict": "no predictions were written",
+    "freeze": "no frozen model file was written",
+    "graph": "no graph output was written",
+}
+
+
+def _interrupted() -> None:
+    import signal
+
+    from nnctl import interrupts
+    sig = interrupts.pending() or signal.SIGINT
+    name = "SIGTERM" if sig == signal.SIGTERM else "SIGINT"
+    cmd = next((a for a in sys.argv[1:] if a in _INTERRUPTED), None)
+    what = _INTERRUPTED.get(cmd or "", "the command did not finish")
+    print(f"error: interrupted by {name}" + (f" during `nnctl {cmd}`" if cmd else "") + f": {what}",
+          file=sys.stderr)
+    sys.exit(143 if sig == signal.SIGTERM else 130)
+
+
+def _stdout_failed(e: OSError) -> None:
+    """stdout cannot be written (a full disk, /dev/full, a closed pipe): one message, exit 1, and no
+    second failure when Python flushes stdout again at exit."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    print(f"error: cannot write to standard output: {e.strerror or e}", file=sys.stderr)
+    sys.exit(1)
+
+
 def main() -> None:
     """Console entry point: runs the app and turns every error into one message and an exit code."""
+    from nnctl import interrupts
     from nnctl.errors import NnctlError
     _use_backend(None)   # one command, one choice (the in-process tests run many)
+    interrupts.clear()
+    old_handlers = interrupts.install()
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)
+        # typer turns a KeyboardInterrupt outside the training loop into a return value; a signal a
+        # library swallowed is still pending
+        if rc == 130 or interrupts.pending() is not None:
+            _interrupted()
+        sys.stdout.flush()
     except NnctlError as e:
         code = getattr(e, "exit_code", 1)
         from nnctl.distributed.ranks import rank_report
@@ -260,10 +305,28 @@ def main() -> None:
             print(f"error: {line}", file=sys.stderr)
         sys.exit(code)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        _interrupted()
     except SystemExit:
         raise
+    except MemoryError as e:
+        print(f"error: out of memory: {e or 'allocation failed'}; make the model or the batch smaller",
+              file=sys.stderr)
+        sys.exit(1)
+    except OSError as e:
+        # library errors about files name their file; a write error without one is stdout's
+        import errno
+        stream_errors = {errno.ENOSPC, errno.EPIPE, errno.EIO, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+        if e.errno in stream_errors and e.filename is None:
+            _stdout_failed(e)
+        try:
+            sys.stdout.flush()
+        except OSError:
+            _stdout_failed(e)
+        if os.environ.get("NNCTL_DEBUG"):
+            raise
+        print(f"error: internal error: {type(e).__name__}: {e} (set NNCTL_DEBUG=1 for a traceback)",
+              file=sys.stderr)
+        sys.exit(1)
     except Exception as e:  # click usage errors and anything unexpected
         # typer may bundle its own click, so recognise click's exceptions by class name
         kinds = {c.__name__ for c in type(e).__mro__}
@@ -273,13 +336,14 @@ def main() -> None:
             e.show()  # type: ignore[attr-defined]
             sys.exit(2)
         if "Abort" in kinds:
-            print("aborted", file=sys.stderr)
-            sys.exit(130)
+            _interrupted()
         if os.environ.get("NNCTL_DEBUG"):
             raise
         print(f"error: internal error: {type(e).__name__}: {e} (set NNCTL_DEBUG=1 for a traceback)",
               file=sys.stderr)
         sys.exit(1)
+    finally:
+        interrupts.restore(old_handlers)
 
 
 if __name__ == "__main__":

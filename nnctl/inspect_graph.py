@@ -225,9 +225,11 @@ def graph_view(target: str | os.PathLike, overrides: Iterable[str] = (),
                warn: Callable[[str], None] | None = None) -> GraphView:
     """Build the model of a CONFIG (or of a run dir / checkpoint folder), or load a frozen file, and analyse it."""
     from nnctl.config import load_config
+    from nnctl.fileio import check_path_length, user_path
     from nnctl.train.rundir import build_for_config, resolve_target
     warn = warn or (lambda m: None)
-    p = Path(target)
+    p = user_path(target, "graph target")
+    check_path_length(p, "graph target")
     if not p.exists():
         raise InputError(f"{p}: no such file or directory (expected a config file, a run directory, a checkpoint "
                          "folder or a frozen model file)")
@@ -442,8 +444,5 @@ def render_dot(view: GraphView, backward: bool = False) -> str:
 
 
 def write_output(path: str | os.PathLike, text: str) -> None:
-    from nnctl.fileio import atomic_write_text
-    parent = Path(path).parent
-    if not parent.is_dir():
-        raise InputError(f"-o {path}: folder {parent} does not exist")
-    atomic_write_text(path, text)
+    from nnctl.fileio import write_output as write_user_output
+    write_user_output(path, text, "graph output")

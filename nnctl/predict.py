@@ -24,7 +24,7 @@ from nnctl.data.preprocess import read_data_bytes
 from nnctl.errors import DataError, InputError
 from nnctl.evaluate import is_npz
 from nnctl.export.frozen import FrozenModel, load_frozen
-from nnctl.fileio import atomic_write_text
+from nnctl.fileio import check_output_path, write_output
 
 FORMATS = ("csv", "json")
 PREDICTED = "predicted"
@@ -157,9 +157,7 @@ def predict(frozen: str | os.PathLike, input_path: str | os.PathLike | Sequence[
     written atomically to ``output`` when given. ``input_path`` ``-`` reads standard input."""
     f = output_format(fmt, output)
     if output is not None:
-        parent = Path(output).parent
-        if not parent.is_dir():
-            raise InputError(f"--output {output}: folder {parent} does not exist")
+        check_output_path(output, "predictions file")
     inputs = [input_path] if isinstance(input_path, (str, os.PathLike)) else list(input_path)
     model = load_frozen(frozen)
     try:
@@ -171,7 +169,7 @@ def predict(frozen: str | os.PathLike, input_path: str | os.PathLike | Sequence[
         model.close()
     text = preds.render(f)
     if output is not None:
-        atomic_write_text(output, text)
+        write_output(output, text, "predictions file")
     return preds, text
 
 

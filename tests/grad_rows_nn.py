@@ -7,7 +7,7 @@ from gradcheck_util import GradRow
 
 from nnctl import image, nn
 from nnctl.ops import conv_ops as cv
-from nnctl.ops import image_ops, nn_ops
+from nnctl.ops import image_ops, nn_ops, rnn
 
 _r = np.random.default_rng(3)
 
@@ -268,4 +268,13 @@ ROWS += [
             lambda dy, x: image_ops.resize_grad("ResizeBilinear", dy, x, {"size": (5, 6), "align_corners": False,
                                                                            "half_pixel_centers": True}),
             [_u(2, 5, 6, 2), _u(2, 3, 4, 2)], wrt=(0,)),
+]
+
+ROWS += [
+    GradRow("reverse_sequence", ("BatchMatMul",),
+            lambda x, n: rnn.reverse_sequence(x, n, seq_axis=1, batch_axis=0),
+            [_u(3, 4, 2), np.array([4, 1, 2], dtype=np.int64)]),
+    GradRow("reverse_sequence_time_major", ("BatchMatMul", "Transpose"),
+            lambda x, n: rnn.reverse_sequence(x, n, seq_axis=0, batch_axis=1),
+            [_u(4, 2, 3), np.array([3, 4], dtype=np.int64)]),
 ]

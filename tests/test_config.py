@@ -215,13 +215,13 @@ def test_numbers_and_numeric_strings_accepted_for_floats(root: Path, value: str)
     ("lr: 1.0", "lr: 0", "optimizer.lr", "> 0"),
     ("lr: 1.0", "lr: -1e-3", "optimizer.lr", "> 0"),
     ("lr: 1.0", "lr: .nan", "optimizer.lr", "not finite"),
-    ("units: 3", "units: 0", "model.layers[0].units", ">= 1"),
+    ("units: 3", "units: 0", "model.layers[0].units", "[1, 1000000]"),
     ("batch_size: full", "batch_size: 0", "train.batch_size", ">= 1"),
     ("steps: 500", "steps: 0", "train.steps", ">= 1"),
     ("steps: 500", "steps: 500\n  keep_last: 0", "train.keep_last", ">= 1"),
     ("label_type: class", "label_type: class\n  val_split: 1.0", "data.val_split", "[0, 1)"),
     ("seed: 0", "seed: -1", "seed", "[0, 4294967295]"),
-    ("  type: sum_squares", "  type: sum_squares\n  l2: -0.1", "loss.l2", ">= 0"),
+    ("  type: sum_squares", "  type: sum_squares\n  l2: -0.1", "loss.l2", "[0, 1000000]"),
     ("\nloss:", "\n    - {type: dropout, rate: 1.0}\nloss:", "model.layers[2].rate", "[0, 1)"),
 ])
 def test_out_of_range(root: Path, old: str, new: str, key: str, expected: str) -> None:
@@ -309,7 +309,7 @@ def test_no_data_source(root: Path) -> None:
 
 @pytest.mark.parametrize("init,key,fragment", [
     ("{name: uniform, min: 0.9, max: 0.1}", "max", "min < max"),
-    ("{name: normal, stddev: 0}", "stddev", "> 0"),
+    ("{name: normal, stddev: 0}", "stddev", "(0, 1000000]"),
     ("{name: normal, stdev: 0.1}", "stdev", "did you mean 'stddev'?"),
     ("{name: uniform, value: 0.1}", "value", "does not apply to initializer 'uniform'"),
     ("{name: unifrom}", "name", "did you mean 'uniform'?"),

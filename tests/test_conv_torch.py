@@ -209,3 +209,15 @@ def test_resize_legacy_bilinear_and_align_corners_nearest_by_hand(fresh_graph):
 def test_resize_rejects_both_corner_rules():
     with pytest.raises(ValueError, match="align_corners must be False"):
         tf.image.resize_bilinear(tf.zeros([1, 2, 2, 1]), [4, 4], align_corners=True, half_pixel_centers=True)
+
+
+@pytest.mark.parametrize("padding,out", [("SAME", (4, 3)), ("VALID", (8, 7))])
+def test_conv2d_transpose_dilated(padding, out):
+    x, w = _u(1, 4, 3, 2), _u(3, 3, 3, 2)
+
+    def ref(a, b):
+        full = F.conv_transpose2d(_nchw(a), b.permute(3, 2, 0, 1), stride=1, dilation=2)
+        _, pt, _ = out_size(out[0], 3, 1, 2, padding)
+        _, pl, _ = out_size(out[1], 3, 1, 2, padding)
+        return _nhwc(full[:, :, pt:pt + out[0], pl:pl + out[1]])
+    _compare(lambda a, b: tf.nn.conv2d_transpose(a, b, [1, out[0], out[1], 3], 1, padding, dilations=2), ref, [x, w])

@@ -20,7 +20,7 @@ from nnctl.layers.initializers import initial_value
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# type -> (params, input shapes, output shape, trainable params)
+# type (or "type:variant") -> (params, input shapes, output shape, trainable params)
 ROWS: dict[str, tuple[dict, list[tuple], tuple, int]] = {
     "dense": ({"units": 3}, [(4,)], (3,), 4 * 3 + 3),
     "flatten": ({}, [(2, 3, 4)], (24,), 0),
@@ -30,6 +30,21 @@ ROWS: dict[str, tuple[dict, list[tuple], tuple, int]] = {
     "permute": ({"dims": [2, 1]}, [(3, 4)], (4, 3), 0),
     "repeat": ({"times": 3}, [(4,)], (3, 4), 0),
     "conv2d": ({"filters": 4, "kernel": 3}, [(6, 6, 2)], (6, 6, 4), 3 * 3 * 2 * 4 + 4),
+    "conv2d:dilated_grouped": ({"filters": 4, "kernel": 3, "dilation": 2, "groups": 2, "padding": "valid"},
+                               [(7, 7, 4)], (3, 3, 4), 3 * 3 * 2 * 4 + 4),
+    "conv1d": ({"filters": 4, "kernel": 3, "stride": 2}, [(7, 3)], (4, 4), 3 * 3 * 4 + 4),
+    "depthwise_conv2d": ({"multiplier": 2, "stride": 2}, [(5, 5, 3)], (3, 3, 6), 3 * 3 * 3 * 2 + 6),
+    "separable_conv2d": ({"filters": 5, "padding": "valid"}, [(5, 6, 3)], (3, 4, 5), 3 * 3 * 3 + 3 * 5 + 5),
+    "conv2d_transpose": ({"filters": 2, "kernel": 3, "stride": 2}, [(3, 4, 3)], (6, 8, 2), 3 * 3 * 2 * 3 + 2),
+    "conv2d_transpose:valid": ({"filters": 2, "kernel": 3, "stride": 2, "padding": "valid"}, [(3, 3, 1)],
+                               (7, 7, 2), 3 * 3 * 2 + 2),
+    "upsample": ({"size": [2, 3]}, [(3, 2, 2)], (6, 6, 2), 0),
+    "upsample:bilinear": ({"method": "bilinear"}, [(3, 3, 2)], (6, 6, 2), 0),
+    "zero_pad": ({"padding": [1, 2, 0, 3]}, [(3, 3, 2)], (6, 6, 2), 0),
+    "zero_pad:sequence": ({"padding": [2, 1]}, [(4, 3)], (7, 3), 0),
+    "crop": ({"cropping": [1, 2]}, [(5, 6, 2)], (3, 2, 2), 0),
+    "max_pool1d": ({"size": 2}, [(7, 3)], (3, 3), 0),
+    "avg_pool1d": ({"size": 3, "stride": 1, "padding": "same"}, [(5, 2)], (5, 2), 0),
     "max_pool": ({}, [(6, 6, 2)], (3, 3, 2), 0),
     "avg_pool": ({"size": 3, "stride": 1, "padding": "same"}, [(5, 5, 2)], (5, 5, 2), 0),
     "global_avg_pool": ({}, [(4, 4, 3)], (3,), 0),
@@ -62,13 +77,13 @@ def _ctx(seed: int = 0) -> Context:
 
 
 def test_every_layer_type_has_a_row():
-    assert sorted(layer_types()) == sorted(ROWS)
+    assert sorted(layer_types()) == sorted({k.split(':')[0] for k in ROWS})  # 'type:variant' rows too
 
 
 @pytest.mark.parametrize("type_name", sorted(ROWS))
 def test_layer_row(type_name, fresh_graph):
     params, in_shapes, out_shape, n_params = ROWS[type_name]
-    cls = layer_class(type_name)
+    cls = layer_class(type_name.split(":")[0])
     layer = cls.from_params("L", _ctx(), **params)
     rng = np.random.default_rng(1)
     xs = [tf.placeholder(tf.float32, (None, *s), name=f"x{i}") for i, s in enumerate(in_shapes)]

@@ -655,14 +655,21 @@ def test_cupy_backend_without_cupy(tmp_path):
     assert code == 0, err
 
 
-def test_model_too_large_for_memory_is_a_clear_runtime_failure(tmp_path):
-    # 4 x 1e15 float64 is beyond any address space, so the allocation fails at once and touches nothing
+def test_model_too_large_for_memory_is_refused_at_its_key(tmp_path, monkeypatch):
+    # units past the largest nnctl builds: refused by the schema, naming the limit
     huge = sets("model.layers[0].units=1000000000000000")
     run = tmp_path / "run"
     for argv in (["validate", IRIS, *huge], ["train", IRIS, "--run-dir", run, "--quiet", *huge]):
         code, out, err = cli(*argv)
-        line = assert_clean_error(code, out, err, 1)
-        assert "out of memory" in line and "units" in line
+        line = assert_clean_error(code, out, err, 2)
+        assert "model.layers[0].units" in line and "1000000" in line
+    # within the schema's range but beyond the memory budget: refused before anything is allocated
+    monkeypatch.setenv("NNCTL_MEMORY_BUDGET", "64M")
+    big = sets("model.layers[0].units=1000000")
+    for argv in (["validate", IRIS, *big], ["train", IRIS, "--run-dir", run, "--quiet", *big]):
+        code, out, err = cli(*argv)
+        line = assert_clean_error(code, out, err, 2)
+        assert "model.layers[0].units" in line and "memory budget" in line
     assert not run.exists()
 
 

@@ -115,3 +115,9 @@ def test_saver_restores_in_a_second_process(tmp_path):
 def test_flags_and_app_run():
     r = run_subprocess("flags_app", "--max_steps=60", "--learning_rate", "0.2", "--fake_data")
     assert r["steps"] == 60 and r["fake_data"] is True and r["w"] == pytest.approx(2.0, abs=1e-3)
+
+
+def test_lstm_reads_rows_with_static_rnn():
+    r = run_program("lstm_static_rnn")
+    assert r["accuracy"] > 0.85 and r["last_loss"] < 0.5 * r["first_loss"]
+    assert "rnn/basic_lstm_cell/kernel:0" in r["variables"] and "rnn/basic_lstm_cell/bias:0" in r["variables"]

@@ -101,10 +101,12 @@ class ModelConfig:
 def _reader(key: Key) -> Any:
     from nnctl.config import schema as S
     from nnctl.layers.activations import ACTIVATIONS
+    # a size (an int key with a lower bound) without its own upper bound gets the largest nnctl builds
+    hi = int(key.hi) if key.hi is not None else (S.MAX_UNITS if key.lo is not None and key.lo >= 0 else None)
     if key.kind == "int":
-        return S._Int(None if key.lo is None else int(key.lo), None if key.hi is None else int(key.hi))
+        return S._Int(None if key.lo is None else int(key.lo), hi)
     if key.kind == "int_or_none":
-        return S._Nullable(S._Int(None if key.lo is None else int(key.lo)))
+        return S._Nullable(S._Int(None if key.lo is None else int(key.lo), hi))
     if key.kind == "float":
         return S._Float(key.lo, key.hi, lo_open=key.lo_open, hi_open=key.hi_open)
     if key.kind == "bool":
@@ -207,7 +209,8 @@ def _shape(v: Any, raw: Any, key: str) -> tuple[int, ...]:
     dims = raw if isinstance(raw, list) else [raw]
     if not dims or not (isinstance(raw, list) or isinstance(raw, int)) or isinstance(raw, bool):
         raise v.error(key, f"expected a non-empty list of integers >= 1, got {describe_value(raw)}")
-    return tuple(S._Int(1)(v, d, index_key(key, i) if isinstance(raw, list) else key) for i, d in enumerate(dims))
+    return tuple(S._Int(1, S.MAX_COLUMNS)(v, d, index_key(key, i) if isinstance(raw, list) else key)
+                 for i, d in enumerate(dims))
 
 
 def _columns(v: Any, raw: Any, key: str) -> tuple[int, ...]:

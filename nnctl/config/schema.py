@@ -103,6 +103,15 @@ _TRAIN_KEYS = ("steps", "epochs", "batch_size", "eval_every", "checkpoint_every"
                "early_stopping")
 _EARLY_KEYS = ("metric", "patience", "mode", "min_delta")
 _MAX_SEED = 2**32 - 1  # numpy's legacy seeding accepts 32-bit seeds only
+# The largest sizes nnctl builds; a config asking for more is refused at its key, naming the limit,
+# before anything is allocated (the memory budget, nnctl.fileio.memory_budget, bounds the whole model).
+MAX_EXAMPLES = 100_000_000     # a generator's n
+MAX_COLUMNS = 10_000_000       # CSV column indices
+MAX_NAME_LENGTH = 128          # config and layer names: runs/<name> must fit a 255-byte file name
+MAX_PARAM = 1e6                # |initializer parameter|: min, max, mean, stddev, value
+MAX_L2 = 1e6
+MAX_UNITS = 1_000_000          # layer sizes: dense units, conv filters, heads, state and vocabulary sizes
+MAX_WINDOW = 65_536            # kernel, stride and pool sizes
 
 
 # --- dataclasses ---------------------------------------------------------------------------------
@@ -398,6 +407,9 @@ class _Name(_Reader):
         # Names become folder and graph-scope names: no spaces, slashes, or '.'/'..'.
         if not _NAME_RE.fullmatch(value) or set(value) == {"."}:
             raise v.error(key, f"invalid name {value!r}: expected {self.expected}")
+        if len(value) > MAX_NAME_LENGTH:
+            raise v.error(key, f"name is {len(value)} characters long; at most {MAX_NAME_LENGTH} (it becomes the "
+                               "run directory's name)")
         return value
 
 
@@ -435,7 +447,7 @@ class _Pair(_Reader):
     expected = "an integer >= 1 or a list [height, width] of them"
 
     def __call__(self, v: _V, value: Any, key: str) -> tuple[int, int]:
-        item = _Int(1)
+        item = _Int(1, MAX_WINDOW)
         if isinstance(value, list):
             if len(value) != 2:
                 raise self.bad(v, value, key)
@@ -456,12 +468,16 @@ class _ColumnList(_Reader):
         if not items:
             raise v.error(key, f"expected {self.expected}, got an empty list")
         out: list[str | int] = []
+        seen: set[str | int] = set()  # a set: 100,000 columns must not take n**2 comparisons
         for i, item in enumerate(items):
             ikey = index_key(key, i) if isinstance(value, list) else key
             if isinstance(item, bool) or not isinstance(item, (str, int)) or item == "":
                 raise v.error(ikey, f"expected a column name or integer index, got {describe_value(item)}")
-            if item in out:
+            if isinstance(item, int) and not -MAX_COLUMNS <= item < MAX_COLUMNS:
+                raise v.error(ikey, f"column index {item} is out of range (at most {MAX_COLUMNS:,} columns)")
+            if item in seen:
                 raise v.error(ikey, f"column {item!r} is listed twice")
+            seen.add(item)
             out.append(item)
         return out
 
@@ -569,7 +585,8 @@ def _source(v: _V, value: Any, path: str, default_seed: int) -> SourceConfig:
         features = _get(v, m, path, "features", _Nullable(_ColumnList()), None)
         labels = _get(v, m, path, "labels", _Nullable(_ColumnList()), None)
         if features and labels:
-            both = [c for c in features if c in labels]
+            label_set = set(labels)
+            both = [c for c in features if c in label_set]
             if both:
                 raise v.error(join_key(path, "labels"), f"column {both[0]!r} is both a feature and a label")
         return SourceConfig(kind, path=_path(v, m[kind], k), features=features, labels=labels,
@@ -595,7 +612,7 @@ def _source(v: _V, value: Any, path: str, default_seed: int) -> SourceConfig:
     elif "classes" in m:
         raise v.error(join_key(path, "classes"),
                       f"'classes' does not apply to generator '{gen}' (it always makes 2 classes)")
-    return SourceConfig(kind, generator=gen, n=_get(v, m, path, "n", _Int(1), 1000),
+    return SourceConfig(kind, generator=gen, n=_get(v, m, path, "n", _Int(1, MAX_EXAMPLES), 1000),
                         noise=_get(v, m, path, "noise", _Float(0.0), 0.1), classes=classes,
                         seed=_get(v, m, path, "seed", _Int(0, _MAX_SEED), default_seed))
 
@@ -634,12 +651,14 @@ def _data(v: _V, value: Any, seed: int) -> DataConfig:
         if not isinstance(raw, list):
             raise v.error(key, f"expected a list of class names, got {describe_value(raw)}")
         class_names = []
+        seen_names: set[str] = set()  # a set: 100,000 names must not take n**2 comparisons
         for i, name in enumerate(raw):
             # Numbers are fine as class names ("0".."9" for digits) but are kept as text.
             if isinstance(name, bool) or not isinstance(name, (str, int, float)) or str(name) == "":
                 raise v.error(index_key(key, i), f"expected a class name, got {describe_value(name)}")
-            if str(name) in class_names:
+            if str(name) in seen_names:
                 raise v.error(index_key(key, i), f"class name {str(name)!r} is listed twice")
+            seen_names.add(str(name))
             class_names.append(str(name))
         if num_classes is None:
             if len(class_names) < 2:
@@ -786,7 +805,8 @@ def _initializer(v: _V, value: Any, key: str) -> Initializer:
                 elsewhere=_users({n: ps for n, ps in INITIALIZERS.items() if n != name}))
     params: dict[str, float] = {}
     for p, default in spec.items():
-        reader = _Float(0.0, lo_open=True) if p == "stddev" else _Float()
+        # bounded: a range over the whole float range overflows (max - min = inf) while sampling
+        reader = _Float(0.0, MAX_PARAM, lo_open=True) if p == "stddev" else _Float(-MAX_PARAM, MAX_PARAM)
         params[p] = _get(v, value, key, p, reader, default)
     if name == "uniform" and not params["min"] < params["max"]:
         bad = "max" if "max" in value else "min"
@@ -807,7 +827,7 @@ def _loss(v: _V, value: Any) -> LossConfig:
     m = {"type": value} if isinstance(value, str) else _section(v, value, "loss", "a mapping with type:")
     _check_keys(v, m, "loss", ("type", "l2"))
     return LossConfig(type=_get(v, m, "loss", "type", _Choice(LOSSES, "loss")),
-                      l2=_get(v, m, "loss", "l2", _Float(0.0), 0.0))
+                      l2=_get(v, m, "loss", "l2", _Float(0.0, MAX_L2), 0.0))
 
 
 _HYPER_READERS: dict[str, _Reader] = {

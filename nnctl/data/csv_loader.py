@@ -29,28 +29,41 @@ from nnctl.errors import DataError
 ColumnSpec = Sequence[str | int] | str | int | None
 
 
+class ColumnError(DataError):
+    """A column the config names (``what``: feature or label, ``position`` in its list) is not in the
+    file; a caller that knows the config key reports it there (nnctl.data.splits)."""
+
+    def __init__(self, where: str, message: str, what: str, position: int) -> None:
+        super().__init__(f"{where}: {message}")
+        self.bare, self.what, self.position = message, what, position
+
+
 def resolve_columns(spec: ColumnSpec, names: list[str], where: str, what: str) -> list[int]:
     """Column names or (negative) integer indices -> indices into ``names``; DataError otherwise."""
     if isinstance(spec, (str, int)):
         spec = [spec]
     width = len(names)
+    index = {n: j for j, n in enumerate(names)}  # a dict: 100,000 columns must not take n**2 list searches
+    taken: set[int] = set()
     out: list[int] = []
-    for s in spec or []:
+    for pos, s in enumerate(spec or []):
         if isinstance(s, (bool, np.bool_)) or not isinstance(s, (str, int, np.integer)):
             raise DataError(f"{where}: {what} columns must be names or integer indices, got {s!r}")
         if isinstance(s, str):
-            if s not in names:
-                raise DataError(f"{where}: unknown {what} column {s!r}{did_you_mean(s, names)}; "
-                                f"the columns are: {', '.join(names)}")
-            k = names.index(s)
+            if s not in index:
+                shown = ", ".join(names[:20]) + (f" ... ({len(names)} in all)" if len(names) > 20 else "")
+                raise ColumnError(where, f"unknown {what} column {s!r} in {where.rsplit(':', 1)[0]}"
+                                  f"{did_you_mean(s, names[:1000])}; the columns are: {shown}", what, pos)
+            k = index[s]
         else:
             k = int(s)
             if not -width <= k < width:
-                raise DataError(f"{where}: {what} column index {k} is out of range "
-                                f"(the file has {width} columns, 0..{width - 1})")
+                raise ColumnError(where, f"{what} column index {k} is out of range in {where.rsplit(':', 1)[0]} "
+                                  f"(the file has {width} columns, 0..{width - 1})", what, pos)
             k %= width
-        if k in out:
+        if k in taken:
             raise DataError(f"{where}: {what} column {names[k]!r} is listed twice")
+        taken.add(k)
         out.append(k)
     if not out:
         raise DataError(f"{where}: no {what} columns selected")

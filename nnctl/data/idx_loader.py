@@ -6,6 +6,7 @@ bytes; DD = number of dimensions), then one uint32 per dimension -- followed by 
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 from typing import Any
@@ -37,7 +38,7 @@ def _read_idx(path: str | os.PathLike, magic: int) -> np.ndarray:
     if len(data) < header_len:
         raise DataError(f"{src}: truncated IDX header ({len(data)} bytes, expected {header_len})")
     dims = struct.unpack(f">{ndim}I", data[4:header_len])
-    expected = int(np.prod(dims, dtype=np.int64))
+    expected = math.prod(dims)  # Python ints: 4 dims of 2**32-1 overflow int64 (to 0) but not this
     body = len(data) - header_len
     shape = " x ".join(str(d) for d in dims)
     if body < expected:

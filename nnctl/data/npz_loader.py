@@ -18,7 +18,7 @@ from nnctl.data.preprocess import (
     read_data_bytes,
 )
 from nnctl.errors import DataError, FileFormatError
-from nnctl.fileio import load_npz_bytes
+from nnctl.fileio import load_npz_bytes, npz_member_names
 
 
 def _numeric(a: np.ndarray, name: str) -> None:
@@ -40,15 +40,18 @@ def load_npz(path: str | os.PathLike, x_key: str = "x", y_key: str | None = "y",
     src = str(path)
     # read_data_bytes gives the loaders' shared wording for missing/directory/empty files.
     data = read_data_bytes(path, what="npz file")
+    # only the members named here are read (each size-checked first); others are never inflated
     try:
-        arrays = load_npz_bytes(data, source=src, what="npz file")
+        present_names = npz_member_names(data, source=src, what="npz file")
+        arrays = load_npz_bytes(data, source=src, what="npz file",
+                                keys=[k for k in (x_key, y_key, "class_names") if k is not None])
     except FileFormatError as e:
         raise DataError(str(e)) from None
 
     def get(key: str) -> np.ndarray:
         if key not in arrays:
-            present = ", ".join(sorted(arrays)) or "none"
-            raise DataError(f"{src}: no array {key!r} in the file{did_you_mean(key, list(arrays))}; "
+            present = ", ".join(sorted(present_names)) or "none"
+            raise DataError(f"{src}: no array {key!r} in the file{did_you_mean(key, present_names)}; "
                             f"arrays present: {present}")
         return arrays[key]
 

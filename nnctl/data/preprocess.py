@@ -10,9 +10,8 @@
 from __future__ import annotations
 
 import difflib
-import gzip
+import math
 import os
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from nnctl.errors import DataError
-from nnctl.fileio import read_file_bytes
+from nnctl.fileio import check_budget, fmt_bytes, gunzip_bounded, memory_budget, read_file_bytes
 from nnctl.vocab import LABEL_TYPES
 
+MAX_CLASSES = 1_000_000  # the largest class index + 1 nnctl accepts (a one-hot row per example is built)
 PREPROCESS_MODES = ("none", "standardize", "minmax", "scale")
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -48,20 +48,21 @@ def check_num_classes(num_classes: int | None) -> None:
         raise DataError(f"num_classes must be a positive integer, got {num_classes!r}")
 
 
-def read_data_bytes(path: str | os.PathLike, *, what: str = "data file") -> bytes:
+def read_data_bytes(path: str | os.PathLike, *, what: str = "data file", expand: int = 1) -> bytes:
     """The bytes of a data file, gunzipped when it starts with the gzip magic (not by extension).
 
-    Missing, directory, unreadable, empty and truncated/corrupt gzip files raise DataError.
+    Missing, directory, FIFO/device, unreadable, empty and truncated/corrupt gzip files raise
+    DataError. ``expand``: how many bytes of memory parsing one byte of this file takes (CSV text
+    parsed into Python rows: about 16); the content times that must fit the memory budget, and gzip
+    data is refused as soon as it inflates past that, before it fills memory.
     """
     p = Path(path)
     data = read_file_bytes(p, what, DataError)
+    limit = memory_budget() // max(expand, 1)
     if data[:2] == _GZIP_MAGIC:
-        try:
-            data = gzip.decompress(data)
-        except EOFError:
-            raise DataError(f"{p}: truncated gzip data (the compressed stream ends early)") from None
-        except (OSError, zlib.error) as e:
-            raise DataError(f"{p}: corrupt gzip data: {e}") from None
+        data = gunzip_bounded(data, str(p), DataError, limit=limit)
+    if len(data) > limit:
+        check_budget(len(data) * expand, f"parsing {p} ({fmt_bytes(len(data))} of {what})")
     if not data:
         raise DataError(f"{p}: empty {what}")
     return data
@@ -84,13 +85,17 @@ def class_labels_from_array(y: np.ndarray, name: str, num_classes: int | None) -
         raise DataError(f"{name}: class labels must be 1-D, got shape {y.shape}{hint}")
     if y.dtype.kind == "b" or y.dtype.kind not in "iuf":
         raise DataError(f"{name}: class labels must be integers, got dtype {y.dtype}")
+    # Checked in the file's own dtype before the cast: uint64 2**64-1 would wrap to class -1.
     if y.dtype.kind == "f":
-        ok = np.isfinite(y) & (np.floor(y) == y) & (y >= 0)
+        ok = np.isfinite(y) & (np.floor(y) == y) & (y >= 0) & (y < MAX_CLASSES)
     else:
-        ok = y >= 0
+        ok = (y >= 0) & (y < MAX_CLASSES)
     if not ok.all():
         i = int(np.argmin(ok))
-        raise DataError(f"{name}[{i}]: expected a non-negative integer class index, got {y[i]!r}")
+        v = y[i].item()
+        why = (f" (more than the {MAX_CLASSES:,} classes nnctl builds)" if isinstance(v, (int, float))
+               and math.isfinite(v) and v >= MAX_CLASSES else "")
+        raise DataError(f"{name}[{i}]: expected a non-negative integer class index, got {v!r}{why}")
     out = y.astype(np.int64)
     check_class_range(out, name, num_classes)
     return out
@@ -101,7 +106,7 @@ def check_class_range(y: np.ndarray, name: str, num_classes: int | None,
     """Class indices must lie in [0, num_classes). ``lines`` maps rows to file lines for the message."""
     if num_classes is None or y.size == 0:
         return
-    bad = np.flatnonzero(y >= num_classes)
+    bad = np.flatnonzero((y >= num_classes) | (y < 0))
     if bad.size:
         i = int(bad[0])
         where = f"{name}:{lines[i]}" if lines is not None else f"{name}[{i}]"

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from nnctl.data.csv_loader import load_csv
+from nnctl.data.csv_loader import ColumnError, load_csv
 from nnctl.data.generators import generate
 from nnctl.data.idx_loader import load_idx
 from nnctl.data.npz_loader import load_npz
@@ -84,17 +84,39 @@ def load_source(src: Any, data_cfg: Any, seed: int, class_names: list[str] | Non
     raise DataError(f"unknown data source kind {src.kind!r}")
 
 
+def _load_at(cfg: Any, key: str, src: Any, seed: int, class_names: list[str] | None
+             ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """load_source, with a column the config names reported at that config key and line."""
+    try:
+        return load_source(src, cfg.data, seed, class_names)
+    except ColumnError as e:
+        raise _column_error(cfg, key, src, e) from None
+
+
+def _column_error(cfg: Any, key: str, src: Any, e: ColumnError) -> Exception:
+    """A ColumnError at the config key that named the column (``data.train.features[1]``)."""
+    field = "features" if e.what == "feature" else "labels"
+    given = getattr(src, field, None)
+    if not given:  # the default label column: the file itself is at fault
+        return DataError(str(e))
+    k = f"{key}.{field}" + (f"[{e.position}]" if isinstance(given, list) else "")
+    return cfg.error(k, e.bare)
+
+
 def load_splits(cfg: Any) -> Splits:
     """Train / val / test arrays for a config, preprocessed with a transform fitted on train."""
     d = cfg.data
     if d.tabular:
         from nnctl.data.tabular import load_table_splits
-        return load_table_splits(cfg)
-    x, y, meta = load_source(d.train, d, cfg.seed, d.class_names)
+        try:
+            return load_table_splits(cfg)
+        except ColumnError as e:
+            raise _column_error(cfg, "data.train", d.train, e) from None
+    x, y, meta = _load_at(cfg, "data.train", d.train, cfg.seed, d.class_names)
     class_names = d.class_names or meta.get("class_names")
     val = test = None
     if d.val is not None:
-        xv, yv, _ = load_source(d.val, d, cfg.seed + 1, class_names)
+        xv, yv, _ = _load_at(cfg, "data.val", d.val, cfg.seed + 1, class_names)
         val = Split(xv, yv)
     elif d.val_split > 0:
         if len(x) < 2:
@@ -102,7 +124,7 @@ def load_splits(cfg: Any) -> Splits:
         x, y, xv, yv = split_train_val(x, y, d.val_split, seed=cfg.seed)
         val = Split(xv, yv)
     if d.test is not None:
-        xt, yt, _ = load_source(d.test, d, cfg.seed + 2, class_names)
+        xt, yt, _ = _load_at(cfg, "data.test", d.test, cfg.seed + 2, class_names)
         test = Split(xt, yt)
     if len(x) == 0:
         raise DataError("the training split is empty")

@@ -47,29 +47,56 @@ _CONVERSION = re.compile(r"In CSV column #(\d+): CSV conversion error to (\w+): 
 def _pa() -> tuple[Any, Any]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
+    # pyarrow's own SIGINT handler stops a read and swallows the signal when the read ends first: a
+    # Ctrl-C while data loads would be lost and training would start. Python's handler raises
+    # KeyboardInterrupt as soon as each streamed batch returns, which the CLI reports (exit 130).
+    pa.enable_signal_handlers(False)
     return pa, pacsv
 
 
 # --- opening ------------------------------------------------------------------------------------
 
+class _BoundedStream(io.RawIOBase):
+    """A gunzipped stream that stops with BudgetError once it has produced ``limit`` bytes: a 4 MB
+    gzip bomb is refused after the budget's worth of text, never inflated to gigabytes."""
+
+    def __init__(self, inner: BinaryIO, limit: int, src: str) -> None:
+        self.inner, self.limit, self.src, self.count = inner, limit, src, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        data = self.inner.read(len(b))
+        self.count += len(data)
+        if self.count > self.limit:
+            from nnctl.fileio import BUDGET_ENV, BudgetError, fmt_bytes
+            raise BudgetError(f"out of memory: {self.src} inflates to more than {fmt_bytes(self.limit)} (the memory "
+                              f"budget; set {BUDGET_ENV} to change it)")
+        b[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.inner.close()
+        super().close()
+
+
 def open_data_stream(path: str | os.PathLike, what: str = "data file") -> BinaryIO:
     """A binary stream of the file's bytes, gunzipped on the fly when it starts with the gzip magic.
 
-    This is the one place tabular data is opened, so a cap on the decompressed size belongs here.
-    Missing files, folders and unreadable files are a DataError naming the file."""
+    This is the one place tabular data is opened: regular files only (a FIFO or a device is refused
+    without blocking on it), and the decompressed text is capped at half the memory budget (a value
+    of text is at least 2 bytes, "0,", and becomes a 4-byte float32). Missing files, folders and
+    unreadable files are a DataError naming the file."""
+    from nnctl.fileio import memory_budget, open_regular
     p = Path(path)
-    if not p.exists():
-        raise DataError(f"{p}: {what} not found")
-    if p.is_dir():
-        raise DataError(f"{p}: is a directory, expected a {what}")
-    try:
-        f: BinaryIO = open(p, "rb")  # noqa: SIM115 -- handed to the caller, who closes it
-    except OSError as e:
-        raise DataError(f"{p}: cannot read the {what}: {e.strerror or e}") from None
+    fd = open_regular(p, what, DataError)
+    f: BinaryIO = os.fdopen(fd, "rb")
     head = f.read(2)
     f.seek(0)
     if head == _GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[return-value]
+        gz = gzip.GzipFile(fileobj=f, mode="rb")
+        return io.BufferedReader(_BoundedStream(gz, memory_budget() // 2, str(p)))  # type: ignore[return-value]
     return f
 
 
@@ -242,11 +269,13 @@ def read_header(path: str | os.PathLike, delimiter: str | None = None) -> tuple[
 
 
 def is_parquet(path: str | os.PathLike) -> bool:
+    from nnctl.fileio import open_regular
     try:
-        with open(path, "rb") as f:
-            return f.read(4) == _PARQUET_MAGIC
-    except OSError:
-        return False
+        fd = open_regular(path, "data file", DataError)  # never blocks on a FIFO
+    except DataError:
+        return False  # open_data_stream words the error
+    with os.fdopen(fd, "rb") as f:
+        return f.read(4) == _PARQUET_MAGIC
 
 
 def _row_bound(path: Path, sample: str, bound_known: int | None = None) -> int | None:

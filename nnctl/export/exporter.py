@@ -248,8 +248,8 @@ def export(target: str | os.PathLike, fmt: str, out: str | os.PathLike | None = 
                                                                               "statistics",
                   "sample_size": int(len(x))}
         report = verify.report_dict(fmt, out_path, data, comps, {"source": source, **extra})
-        from nnctl.fileio import atomic_write_bytes
-        atomic_write_bytes(out_path, data)
+        from nnctl.fileio import write_output
+        write_output(out_path, data, f"{fmt} export")  # one message per bad path, exit 1 for a full disk
         rp = verify.write_report(out_path, report)
         return ExportReport(fmt, out_path, rp, len(data), comps, step, int(len(x)), report)
     finally:

@@ -27,7 +27,7 @@ from nnctl.export.frozen import (
     load_frozen_bytes,
 )
 from nnctl.export.serialize import graph_to_json
-from nnctl.fileio import atomic_write_bytes
+from nnctl.fileio import check_output_path, write_output
 from nnctl.graph.graph import FORWARD, GRADIENT, INIT, OPTIMIZER, Operation, Tensor
 from nnctl.graph.registry import op_def
 from nnctl.train.evaluation import l2_penalty, run_outputs
@@ -184,7 +184,7 @@ def freeze_run(run: LoadedRun, out: str | os.PathLike | None, sample_size: int =
         raise RuntimeFailure(f"freeze: the frozen graph's outputs differ from the checkpoint's by {diff:.3g} "
                              f"(> {TOLERANCE:g}) on {n} examples; nothing was written")
     if out is not None:
-        atomic_write_bytes(out, data)
+        write_output(out, data, "frozen model file")
     layer_names = {li.name for li in model.layers}
     removed: Counter[str] = Counter()
     all_ops = model.graph.get_operations()
@@ -227,6 +227,7 @@ def _version() -> str:
 def freeze(target: str | os.PathLike, out: str | os.PathLike, checkpoint: str | None = None,
            warn: Callable[[str], None] | None = None) -> FreezeReport:
     """The library form of ``nnctl freeze TARGET -o OUT`` (TARGET: run dir or checkpoint folder)."""
+    check_output_path(out, "frozen model file")
     t = resolve_target(target)
     if t.kind == "frozen":
         raise InputError(f"{t.path}: is a file; freeze needs a run directory or a checkpoint folder")

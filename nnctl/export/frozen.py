@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import zipfile
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ import numpy as np
 from nnctl.builder import Head
 from nnctl.data.features import FeaturePipeline
 from nnctl.data.preprocess import Preprocessor
+from nnctl.dtypes import as_dtype
 from nnctl.errors import DataError, FileFormatError, NnctlError, RuntimeFailure
 from nnctl.export.serialize import GraphFormatError, graph_from_json
 from nnctl.fileio import load_npz_bytes, npz_bytes, read_file_bytes
@@ -372,12 +374,38 @@ def _validate(meta: dict, graph: Graph) -> Signature:
     pen = meta.get("l2_penalty")
     if isinstance(pen, bool) or not isinstance(pen, (int, float)):
         raise ValueError("l2_penalty must be a number")
+    try:
+        finite = math.isfinite(float(pen)) and float(pen) >= 0
+    except OverflowError:
+        finite = False
+    if not finite:
+        raise ValueError(f"l2_penalty must be a finite number >= 0, got {repr(pen)[:40]}")
+    for s in ins + outs:
+        try:
+            as_dtype(s.dtype)
+        except (TypeError, ValueError):
+            raise ValueError(f"signature of {s.name}: unknown dtype {s.dtype[:40]!r}") from None
     pre = Preprocessor.from_dict(meta.get("preprocessor"))
     if list(pre.feature_shape) != list(signature.input("x").shape[1:]):
         raise ValueError("preprocessor feature shape does not match the input signature")
     for key in ("features", "labels", "source", "data_source"):
         if not isinstance(meta.get(key), dict):
             raise ValueError(f"{key} missing")
+    ds = meta["data_source"]
+    for key in ("kind", "x_key", "y_key"):
+        if ds.get(key) is not None and not isinstance(ds.get(key), str):
+            raise ValueError(f"data_source.{key} must be a string or null, got {type(ds.get(key)).__name__}")
+    for key in ("features", "labels"):
+        cols = ds.get(key)
+        if cols is not None and (not isinstance(cols, list) or not all(
+                isinstance(c, str) or isinstance(c, int) and not isinstance(c, bool) for c in cols)):
+            raise ValueError(f"data_source.{key} must be a list of column names or indices, or null")
+    lab = meta["labels"]
+    nc = lab.get("num_classes")
+    if nc is not None and (isinstance(nc, bool) or not isinstance(nc, int) or not 1 <= nc <= 1_000_000):
+        raise ValueError(f"labels.num_classes must be an integer in [1, 1000000] or null, got {repr(nc)[:40]}")
+    if lab.get("type") is not None and lab.get("type") not in LABEL_TYPES:
+        raise ValueError(f"labels.type must be one of {', '.join(LABEL_TYPES)}")
     _str_list(meta["features"].get("names"), "features.names")
     _str_list(meta["labels"].get("names"), "labels.names")
     _str_list(meta["labels"].get("class_names"), "labels.class_names")
@@ -404,10 +432,36 @@ def _build(src: str, graph_json: dict, meta: dict, arrays: dict[str, np.ndarray]
     try:
         signature = _validate(meta, graph)
         model = FrozenModel(src, graph, meta, signature)
-    except (ValueError, TypeError, KeyError, DataError) as e:
+    except (ValueError, TypeError, KeyError, DataError, OverflowError) as e:
         raise FileFormatError(f"{src}: bad metadata in frozen model: {e}") from None
+    _check_sizes(model, sum(int(a.nbytes) for a in arrays.values()) + len(json.dumps(graph_json)))
     _dry_run(model)
     return model
+
+
+def _check_sizes(model: FrozenModel, content: int) -> None:
+    """Refuse, before the dry run allocates anything, a graph whose tensors for ONE example need more
+    memory than the budget or than 64 times the file's own content (at least 256 MiB): a few kB of
+    graph that declares a Tile by 10**8 or 2**39 input features is hostile, not a model."""
+    from nnctl.fileio import BudgetError, fmt_bytes, memory_budget
+    limit = min(memory_budget(), max(256 * 2**20, 64 * content))
+    total = 0
+    for op in model.graph.get_operations():
+        for t in op.outputs:
+            shape = t.static_shape
+            if shape is None:
+                continue
+            n = t.dtype.np.itemsize
+            for d in shape:
+                n *= 1 if d is None else max(int(d), 0)
+            total += n
+            if total > limit:
+                what = (f"{model.path}: op {op.name!r} ({op.type}) declares an output of shape "
+                        f"{[d for d in shape]} ({fmt_bytes(n)} for one example)")
+                if total > memory_budget():
+                    raise BudgetError(f"out of memory: {what}; the memory budget is {fmt_bytes(memory_budget())}")
+                raise FileFormatError(f"{what}, more than 64x the file's content of {fmt_bytes(content)}: refused "
+                                      "as damaged or hostile")
 
 
 def _dry_run(model: FrozenModel) -> None:

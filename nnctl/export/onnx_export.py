@@ -329,8 +329,8 @@ def run_onnx(data: bytes, feeds: dict[str, np.ndarray], output_names: list[str] 
 
 
 def save(path: str | os.PathLike, data: bytes) -> None:
-    from nnctl.fileio import atomic_write_bytes
-    atomic_write_bytes(path, data)
+    from nnctl.fileio import write_output
+    write_output(path, data, "ONNX file")
 
 
 def _sample_feed(t: Tensor, rng: np.random.Generator, batch: int) -> np.ndarray:

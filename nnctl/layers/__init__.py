@@ -21,22 +21,34 @@ from nnctl.layers.base import Context, Key, Layer, LayerError, layer_class, laye
 
 # `tf.layers` is this package: TF1's layer functions and classes, on the same layer objects
 from nnctl.layers.tf1 import (
+    AveragePooling1D,
     AveragePooling2D,
     BatchNormalization,
+    Conv1D,
     Conv2D,
+    Conv2DTranspose,
     Dense,
     Dropout,
     Flatten,
+    MaxPooling1D,
     MaxPooling2D,
+    SeparableConv2D,
+    average_pooling1d,
     average_pooling2d,
     batch_normalization,
+    conv1d,
     conv2d,
+    conv2d_transpose,
     dense,
     dropout,
     flatten,
+    max_pooling1d,
     max_pooling2d,
+    separable_conv2d,
 )
 
 __all__ = ["Context", "Key", "Layer", "LayerError", "layer_class", "layer_types", "register",
            "AveragePooling2D", "BatchNormalization", "Conv2D", "Dense", "Dropout", "Flatten", "MaxPooling2D",
-           "average_pooling2d", "batch_normalization", "conv2d", "dense", "dropout", "flatten", "max_pooling2d"]
+           "average_pooling2d", "batch_normalization", "conv2d", "dense", "dropout", "flatten", "max_pooling2d",
+           "AveragePooling1D", "Conv1D", "Conv2DTranspose", "MaxPooling1D", "SeparableConv2D", "average_pooling1d",
+           "conv1d", "conv2d_transpose", "max_pooling1d", "separable_conv2d"]

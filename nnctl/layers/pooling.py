@@ -50,6 +50,46 @@ class AvgPool(_Pool2D):
         return tf.nn.avg_pool2d(x, **kw)
 
 
+class _Pool1D(Layer):
+    mask_passthrough = False
+    schema = {
+        "size": Key("int", 2, "window in steps", lo=1),
+        "stride": Key("int", doc="stride in steps (default: the window size)", lo=1, same_as="size"),
+        "padding": padding_key("valid"),
+    }
+
+    def build(self, shapes: list[tuple]) -> tuple:
+        s = shapes[0]
+        if len(s) != 3:
+            raise LayerError(f"needs a sequence input (batch, steps, channels), but its input has shape {fmt(s)}")
+        k, st, pad = self.p["size"], self.p["stride"], self.p["padding"]
+        if pad == "valid" and s[1] is not None and k > s[1]:
+            raise LayerError(f"window {k} is longer than its input's {s[1]} steps")
+        return (s[0], out_size(s[1], k, st, pad), s[2])
+
+    def call(self, xs: list, training: Any, masks: list) -> Any:
+        return self.pool(xs[0], self.p["size"], self.p["stride"], self.p["padding"].upper())
+
+
+@register
+class MaxPool1D(_Pool1D):
+    type = "max_pool1d"
+    doc = "1-D max pooling over steps: (batch, steps, c) -> (batch, steps', c)"
+
+    def pool(self, x: Any, *args: Any) -> Any:
+        return tf.nn.max_pool1d(x, *args)
+
+
+@register
+class AvgPool1D(_Pool1D):
+    type = "avg_pool1d"
+    doc = ("1-D average pooling over steps: (batch, steps, c) -> (batch, steps', c); with 'same', over each "
+           "window's real steps")
+
+    def pool(self, x: Any, *args: Any) -> Any:
+        return tf.nn.avg_pool1d(x, *args)
+
+
 class _GlobalPool(Layer):
     schema: dict[str, Key] = {}
 

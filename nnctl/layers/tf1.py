@@ -258,6 +258,127 @@ class BatchNormalization(TFLayer):
         return self._layer.beta if self._layer is not None else None
 
 
+class _ConvBase(TFLayer):
+    """Shared argument handling of the convolution classes below (TF 1.15's names and defaults)."""
+
+    def _conv_params(self, filters: Any, use_bias: bool, kernel_initializer: Any, bias_initializer: Any,
+                     kernel_regularizer: Any, bias_regularizer: Any, activation: Any) -> None:
+        from nnctl.ops import init_ops
+        self.activation = activation
+        if filters is not None:
+            self.filters = int(filters)
+            self._params["filters"] = self.filters
+        self._params.update({
+            "use_bias": use_bias,
+            "initializer": kernel_initializer if kernel_initializer is not None else init_ops.GlorotUniform(),
+            "bias_initializer": bias_initializer if bias_initializer is not None else init_ops.Zeros()})
+        self._regularizers = {"kernel": kernel_regularizer, "bias": bias_regularizer}
+
+    @property
+    def kernel(self) -> Any:
+        return self._layer.kernel if self._layer is not None else None
+
+    @property
+    def bias(self) -> Any:
+        return self._layer.bias if self._layer is not None else None
+
+
+def _int1(v: Any, what: str) -> int:
+    if isinstance(v, int):
+        return v
+    t = tuple(int(d) for d in v)
+    if len(t) != 1:
+        raise ValueError(f"{what} must be an int or a tuple of 1 int, got {v!r}")
+    return t[0]
+
+
+def _channels_last_1d(data_format: str) -> None:
+    if data_format not in ("channels_last", "NWC"):
+        raise NotImplementedError(f"data_format {data_format!r}: nnctl's tf.layers support channels_last (NWC)")
+
+
+class Conv1D(_ConvBase):
+    _type, _base_name = "conv1d", "conv1d"
+
+    def __init__(self, filters: int, kernel_size: Any, strides: Any = 1, padding: str = "valid",
+                 data_format: str = "channels_last", dilation_rate: Any = 1, activation: Any = None,
+                 use_bias: bool = True, kernel_initializer: Any = None, bias_initializer: Any = None,
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None, activity_regularizer: Any = None,
+                 kernel_constraint: Any = None, bias_constraint: Any = None, trainable: bool = True,
+                 name: str | None = None, **kwargs: Any) -> None:
+        super().__init__(trainable, name, kwargs.pop("_reuse", None))
+        _channels_last_1d(data_format)
+        self._params = {"kernel": _int1(kernel_size, "kernel_size"), "stride": _int1(strides, "strides"),
+                        "dilation": _int1(dilation_rate, "dilation_rate"), "padding": padding.lower()}
+        self._conv_params(filters, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                          bias_regularizer, activation)
+
+
+class Conv2DTranspose(_ConvBase):
+    _type, _base_name = "conv2d_transpose", "conv2d_transpose"
+
+    def __init__(self, filters: int, kernel_size: Any, strides: Any = (1, 1), padding: str = "valid",
+                 data_format: str = "channels_last", activation: Any = None, use_bias: bool = True,
+                 kernel_initializer: Any = None, bias_initializer: Any = None, kernel_regularizer: Any = None,
+                 bias_regularizer: Any = None, activity_regularizer: Any = None, kernel_constraint: Any = None,
+                 bias_constraint: Any = None, trainable: bool = True, name: str | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(trainable, name, kwargs.pop("_reuse", None))
+        _channels_last(data_format)
+        self._params = {"kernel": _pair(kernel_size, "kernel_size"), "stride": _pair(strides, "strides"),
+                        "padding": padding.lower()}
+        self._conv_params(filters, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                          bias_regularizer, activation)
+
+
+class SeparableConv2D(_ConvBase):
+    _type, _base_name = "separable_conv2d", "separable_conv2d"
+
+    def __init__(self, filters: int, kernel_size: Any, strides: Any = (1, 1), padding: str = "valid",
+                 data_format: str = "channels_last", dilation_rate: Any = (1, 1), depth_multiplier: int = 1,
+                 activation: Any = None, use_bias: bool = True, depthwise_initializer: Any = None,
+                 pointwise_initializer: Any = None, bias_initializer: Any = None, depthwise_regularizer: Any = None,
+                 pointwise_regularizer: Any = None, bias_regularizer: Any = None, activity_regularizer: Any = None,
+                 depthwise_constraint: Any = None, pointwise_constraint: Any = None, bias_constraint: Any = None,
+                 trainable: bool = True, name: str | None = None, **kwargs: Any) -> None:
+        super().__init__(trainable, name, kwargs.pop("_reuse", None))
+        from nnctl.ops import init_ops
+        _channels_last(data_format)
+        self._params = {"kernel": _pair(kernel_size, "kernel_size"), "stride": _pair(strides, "strides"),
+                        "dilation": _pair(dilation_rate, "dilation_rate"), "padding": padding.lower(),
+                        "multiplier": int(depth_multiplier)}
+        self._conv_params(filters, use_bias, None, bias_initializer, None, bias_regularizer, activation)
+        self._inits = {"depthwise_kernel": depthwise_initializer or init_ops.GlorotUniform(),
+                       "pointwise_kernel": pointwise_initializer or init_ops.GlorotUniform()}
+        self._regularizers = {"depthwise_kernel": depthwise_regularizer, "pointwise_kernel": pointwise_regularizer,
+                              "bias": bias_regularizer}
+
+    @property
+    def depthwise_kernel(self) -> Any:
+        return self._layer.depthwise if self._layer is not None else None
+
+    @property
+    def pointwise_kernel(self) -> Any:
+        return self._layer.pointwise if self._layer is not None else None
+
+
+class _Pooling1D(TFLayer):
+    def __init__(self, pool_size: Any, strides: Any, padding: str = "valid", data_format: str = "channels_last",
+                 name: str | None = None, **kwargs: Any) -> None:
+        super().__init__(True, name)
+        _channels_last_1d(data_format)
+        self._params = {"size": _int1(pool_size, "pool_size"), "stride": _int1(strides, "strides"),
+                        "padding": padding.lower()}
+
+
+class MaxPooling1D(_Pooling1D):
+    _type, _base_name = "max_pool1d", "max_pooling1d"
+
+
+class AveragePooling1D(_Pooling1D):
+    _type, _base_name = "avg_pool1d", "average_pooling1d"
+
+
 # --- the functional forms ---------------------------------------------------------------------
 
 def dense(inputs: Any, units: int, activation: Any = None, use_bias: bool = True, kernel_initializer: Any = None,
@@ -318,5 +439,56 @@ def batch_normalization(inputs: Any, axis: int = -1, momentum: float = 0.99, eps
                               _reuse=reuse)(inputs, training=training)
 
 
-__all__ = ["AveragePooling2D", "BatchNormalization", "Conv2D", "Dense", "Dropout", "Flatten", "MaxPooling2D",
+def conv1d(inputs: Any, filters: int, kernel_size: Any, strides: Any = 1, padding: str = "valid",
+           data_format: str = "channels_last", dilation_rate: Any = 1, activation: Any = None, use_bias: bool = True,
+           kernel_initializer: Any = None, bias_initializer: Any = None, kernel_regularizer: Any = None,
+           bias_regularizer: Any = None, activity_regularizer: Any = None, kernel_constraint: Any = None,
+           bias_constraint: Any = None, trainable: bool = True, name: str | None = None, reuse: Any = None) -> Any:
+    """``tf.layers.conv1d`` (NWC input, WIO kernel ``conv1d/kernel``)."""
+    return Conv1D(filters, kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+                  kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+                  trainable=trainable, name=name, _reuse=reuse)(inputs)
+
+
+def conv2d_transpose(inputs: Any, filters: int, kernel_size: Any, strides: Any = (1, 1), padding: str = "valid",
+                     data_format: str = "channels_last", activation: Any = None, use_bias: bool = True,
+                     kernel_initializer: Any = None, bias_initializer: Any = None, kernel_regularizer: Any = None,
+                     bias_regularizer: Any = None, activity_regularizer: Any = None, kernel_constraint: Any = None,
+                     bias_constraint: Any = None, trainable: bool = True, name: str | None = None,
+                     reuse: Any = None) -> Any:
+    """``tf.layers.conv2d_transpose``: kernel ``[kh, kw, filters, in_channels]``; output height
+    ``h * stride`` ('same') or ``h * stride + max(kernel - stride, 0)`` ('valid')."""
+    return Conv2DTranspose(filters, kernel_size, strides, padding, data_format, activation, use_bias,
+                           kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+                           trainable=trainable, name=name, _reuse=reuse)(inputs)
+
+
+def separable_conv2d(inputs: Any, filters: int, kernel_size: Any, strides: Any = (1, 1), padding: str = "valid",
+                     data_format: str = "channels_last", dilation_rate: Any = (1, 1), depth_multiplier: int = 1,
+                     activation: Any = None, use_bias: bool = True, depthwise_initializer: Any = None,
+                     pointwise_initializer: Any = None, bias_initializer: Any = None,
+                     depthwise_regularizer: Any = None, pointwise_regularizer: Any = None,
+                     bias_regularizer: Any = None, activity_regularizer: Any = None, depthwise_constraint: Any = None,
+                     pointwise_constraint: Any = None, bias_constraint: Any = None, trainable: bool = True,
+                     name: str | None = None, reuse: Any = None) -> Any:
+    """``tf.layers.separable_conv2d``: depthwise (``depthwise_kernel``) then 1x1 (``pointwise_kernel``)."""
+    return SeparableConv2D(filters, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
+                           activation, use_bias, depthwise_initializer, pointwise_initializer, bias_initializer,
+                           depthwise_regularizer, pointwise_regularizer, bias_regularizer, trainable=trainable,
+                           name=name, _reuse=reuse)(inputs)
+
+
+def max_pooling1d(inputs: Any, pool_size: Any, strides: Any, padding: str = "valid",
+                  data_format: str = "channels_last", name: str | None = None) -> Any:
+    return MaxPooling1D(pool_size, strides, padding, data_format, name)(inputs)
+
+
+def average_pooling1d(inputs: Any, pool_size: Any, strides: Any, padding: str = "valid",
+                      data_format: str = "channels_last", name: str | None = None) -> Any:
+    return AveragePooling1D(pool_size, strides, padding, data_format, name)(inputs)
+
+
+__all__ = ["AveragePooling1D", "Conv1D", "Conv2DTranspose", "MaxPooling1D", "SeparableConv2D",
+           "average_pooling1d", "conv1d", "conv2d_transpose", "max_pooling1d", "separable_conv2d",
+           "AveragePooling2D", "BatchNormalization", "Conv2D", "Dense", "Dropout", "Flatten", "MaxPooling2D",
            "average_pooling2d", "batch_normalization", "conv2d", "dense", "dropout", "flatten", "max_pooling2d"]

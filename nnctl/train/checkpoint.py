@@ -10,11 +10,13 @@ that is not complete and verified is never used.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,10 +25,12 @@ import numpy as np
 
 from nnctl.errors import FileFormatError
 from nnctl.fileio import atomic_write_json, fsync_dir, load_npz_bytes, npz_bytes, read_file_bytes, sha256_bytes
+from nnctl.train.state_schema import validate_best, validate_manifest, validate_state
 
 FORMAT = "nnctl-checkpoint"
 VERSION = 1
-_NAME = re.compile(r"^ckpt-(\d{8})$")
+# at least 8 digits: step 100,000,000 is ckpt-100000000; listings sort by the step, never by name
+_NAME = re.compile(r"^ckpt-(\d{8,})$")
 BEST_FILE = "best.json"
 
 
@@ -53,6 +57,25 @@ def _write_file(path: Path, data: bytes) -> None:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def folder_lock(ckpt_dir: Path, exclusive: bool) -> Iterator[None]:
+    """``flock`` on the ``checkpoints/`` folder itself: readers share it while they read a
+    checkpoint's bytes, pruning and replacing take it alone, so ``eval``/``freeze`` of a live run
+    never read a folder that is being deleted."""
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(Path(ckpt_dir), flags)
+    except OSError:
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def _set_aside(path: Path) -> Path:
@@ -93,18 +116,19 @@ def save_checkpoint(ckpt_dir: Path, step: int, arrays: dict[str, np.ndarray], st
         manifest["checksum"] = _manifest_checksum(manifest)
         write_file(tmp / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True).encode())
         fsync_dir(tmp)
-        if final.exists() and not _intact(final):
-            moved = _set_aside(final)
-            if warn is not None:
-                warn(f"checkpoint {final} is damaged; kept it as {moved} and wrote a new one in its place")
-        if final.exists():
-            old = ckpt_dir / f".{checkpoint_name(step)}.old-{os.getpid()}"
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-        fsync_dir(ckpt_dir)
+        with folder_lock(ckpt_dir, exclusive=True):
+            if (final.exists() or final.is_symlink()) and not _intact_unlocked(final):
+                moved = _set_aside(final)
+                if warn is not None:
+                    warn(f"checkpoint {final} is damaged; kept it as {moved} and wrote a new one in its place")
+            if final.exists():
+                old = ckpt_dir / f".{checkpoint_name(step)}.old-{os.getpid()}"
+                os.replace(final, old)
+                os.replace(tmp, final)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, final)
+            fsync_dir(ckpt_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -114,8 +138,13 @@ def save_checkpoint(ckpt_dir: Path, step: int, arrays: dict[str, np.ndarray], st
 def load_checkpoint(path: Path, expect_graph: str | None = None) -> Checkpoint:
     """Read and verify a checkpoint folder; FileFormatError naming the file for any damage."""
     path = Path(path)
-    if not path.is_dir():
-        raise FileFormatError(f"{path}: not a checkpoint folder")
+    if path.is_symlink() or not path.is_dir():
+        raise FileFormatError(f"{path}: not a checkpoint folder" + (" (a symbolic link)" if path.is_symlink() else ""))
+    with folder_lock(path.parent, exclusive=False):
+        return _load_checkpoint(path, expect_graph)
+
+
+def _load_checkpoint(path: Path, expect_graph: str | None) -> Checkpoint:
     mpath = path / "manifest.json"
     raw = read_file_bytes(mpath, "checkpoint manifest (incomplete or damaged checkpoint)")
     try:
@@ -129,16 +158,18 @@ def load_checkpoint(path: Path, expect_graph: str | None = None) -> Checkpoint:
                               f"(this nnctl reads version {VERSION})")
     if manifest.get("checksum") != _manifest_checksum(manifest):
         raise FileFormatError(f"{mpath}: manifest checksum mismatch (damaged)")
+    validate_manifest(manifest, mpath)
     files = manifest.get("files")
     if not isinstance(files, dict) or set(files) != {"arrays.npz", "state.json"}:
         raise FileFormatError(f"{mpath}: manifest lists unexpected files")
     blobs = {}
     for name, digest in files.items():
         fp = path / name
-        try:
-            data = fp.read_bytes()
-        except FileNotFoundError:
-            raise FileFormatError(f"{fp}: missing from checkpoint") from None
+        if not isinstance(name, str) or not isinstance(digest, str):
+            raise FileFormatError(f"{mpath}: manifest lists unexpected files")
+        if not fp.exists() and not fp.is_symlink():
+            raise FileFormatError(f"{fp}: missing from checkpoint")
+        data = read_file_bytes(fp, "checkpoint file")
         if sha256_bytes(data) != digest:
             raise FileFormatError(f"{fp}: SHA-256 does not match the manifest (damaged or modified)")
         blobs[name] = data
@@ -148,7 +179,8 @@ def load_checkpoint(path: Path, expect_graph: str | None = None) -> Checkpoint:
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise FileFormatError(f"{path / 'state.json'}: not valid JSON") from None
     step = manifest.get("step")
-    if not isinstance(step, int) or _NAME.match(path.name) and int(_NAME.match(path.name).group(1)) != step:
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0 \
+            or _NAME.match(path.name) and int(_NAME.match(path.name).group(1)) != step:
         raise FileFormatError(f"{mpath}: step {step!r} does not match the folder name")
     if sorted(arrays) != manifest.get("arrays"):
         raise FileFormatError(f"{path / 'arrays.npz'}: arrays differ from the manifest's list")
@@ -173,19 +205,40 @@ def list_checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
     out = []
     for p in ckpt_dir.iterdir():
         m = _NAME.match(p.name)
-        if m and p.is_dir():
+        if m and (p.is_dir() or p.is_symlink()):
             out.append((int(m.group(1)), p))
-    return sorted(out)
+    # by step as a number (the manifest's step, which loading checks against the name)
+    return sorted(out, key=lambda sp: sp[0])
 
 
-def latest_intact(ckpt_dir: Path, warn: Callable[[str], None], expect_graph: str | None = None
-                  ) -> Checkpoint | None:
-    """The newest checkpoint that verifies; damaged newer ones are named in a warning, never deleted."""
-    for _, p in reversed(list_checkpoints(ckpt_dir)):
-        try:
-            return load_checkpoint(p, expect_graph)
-        except FileFormatError as e:
-            warn(f"checkpoint {p} is damaged and was skipped: {e}")
+def check_trainer_state(c: Checkpoint) -> None:
+    """FileFormatError naming state.json and the field when its trainer state is not valid."""
+    validate_state(c.state, c.path / "state.json", c.step, c.arrays)
+
+
+def latest_intact(ckpt_dir: Path, warn: Callable[[str], None], expect_graph: str | None = None,
+                  check: Callable[[Checkpoint], None] | None = None) -> Checkpoint | None:
+    """The newest checkpoint that verifies; damaged newer ones are named in a warning, never deleted.
+
+    A folder that disappears while it is read was pruned by the live run writing it: the listing
+    is taken again, so a reader of a live run always gets a whole, current checkpoint."""
+    skipped: set[Path] = set()
+    for _ in range(100):
+        for _, p in reversed(list_checkpoints(ckpt_dir)):
+            if p in skipped:
+                continue
+            try:
+                c = load_checkpoint(p, expect_graph)
+                if check is not None:
+                    check(c)
+                return c
+            except FileFormatError as e:
+                if not p.exists() and not p.is_symlink():
+                    break  # pruned under us: list again
+                skipped.add(p)
+                warn(f"checkpoint {p} is damaged and was skipped: {e}")
+        else:
+            return None
     return None
 
 
@@ -200,10 +253,10 @@ def find_checkpoint(ckpt_dir: Path, which: str, warn: Callable[[str], None]) -> 
             raise FileFormatError(f"{ckpt_dir}: no intact checkpoint (all {len(ckpts)} are damaged)")
         return c
     if which == "best":
-        best = read_best(ckpt_dir)
-        if best is None:
+        step = best_step(ckpt_dir, warn)
+        if step is None:
             raise FileFormatError(f"{ckpt_dir}: no best checkpoint is marked (the run had no validation data)")
-        return load_checkpoint(Path(ckpt_dir) / checkpoint_name(int(best["step"])))
+        return load_checkpoint(Path(ckpt_dir) / checkpoint_name(step))
     try:
         step = int(which)
     except ValueError:
@@ -215,33 +268,96 @@ def find_checkpoint(ckpt_dir: Path, which: str, warn: Callable[[str], None]) -> 
     return load_checkpoint(p)
 
 
-def mark_best(ckpt_dir: Path, step: int, metric: str, value: float) -> None:
-    atomic_write_json(Path(ckpt_dir) / BEST_FILE, {"step": int(step), "metric": metric, "value": float(value)})
+def mark_best(ckpt_dir: Path, step: int, metric: str, value: float, root: Path | None = None) -> None:
+    atomic_write_json(Path(ckpt_dir) / BEST_FILE, {"step": int(step), "metric": metric, "value": float(value)},
+                      root=root)
 
 
 def read_best(ckpt_dir: Path) -> dict | None:
+    """best.json as {step, metric, value}, or None when it is missing, not a file or malformed."""
     p = Path(ckpt_dir) / BEST_FILE
     try:
-        d = json.loads(p.read_text())
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return validate_best(json.loads(read_file_bytes(p, "best-checkpoint record").decode("utf-8")), p)
+    except (FileFormatError, ValueError, UnicodeDecodeError, RecursionError):
         return None
-    return d if isinstance(d, dict) and isinstance(d.get("step"), int) else None
+
+
+def _recorded_best(c: Checkpoint) -> int | None:
+    """The best step a checkpoint's own state records (written atomically with the checkpoint)."""
+    t = c.state.get("trainer") if isinstance(c.state, dict) else None
+    b = t.get("best") if isinstance(t, dict) else None
+    s = b.get("step") if isinstance(b, dict) else None
+    return s if isinstance(s, int) and not isinstance(s, bool) else None
+
+
+def best_step(ckpt_dir: Path, warn: Callable[[str], None] | None = None) -> int | None:
+    """The run's best step. The newest intact checkpoint's state is the record: it is written in one
+    atomic rename with that checkpoint, while best.json is written after it and a crash in between
+    leaves best.json behind. best.json counts only where no checkpoint records a best."""
+    newest = latest_intact(ckpt_dir, warn or (lambda m: None))
+    recorded = _recorded_best(newest) if newest is not None else None
+    marked = read_best(ckpt_dir)
+    if recorded is not None:
+        if marked is not None and marked["step"] != recorded and warn is not None:
+            warn(f"{Path(ckpt_dir) / BEST_FILE} names step {marked['step']} but checkpoint {newest.path.name} "
+                 f"records step {recorded} as the best: using step {recorded}")
+        return recorded
+    return marked["step"] if marked is not None else None
 
 
 def prune(ckpt_dir: Path, keep_last: int) -> None:
     """Delete all but the newest ``keep_last`` checkpoints, always keeping the best one.
 
-    Only intact checkpoints are deleted: a damaged one stays on disk for a person to inspect."""
-    ckpts = list_checkpoints(ckpt_dir)
-    best = read_best(ckpt_dir)
-    keep = {s for s, _ in ckpts[-keep_last:]}
-    if best is not None:
-        keep.add(best["step"])
-    for s, p in ckpts:
-        if s not in keep and _intact(p):
+    Every step that any record calls best is kept: best.json's, and the best each remaining
+    checkpoint's state records (so a crash between writing a checkpoint and best.json loses
+    nothing). Only intact checkpoints are deleted: a damaged one stays on disk for a person to
+    inspect."""
+    with folder_lock(ckpt_dir, exclusive=True):
+        ckpts = list_checkpoints(ckpt_dir)
+        keep = {s for s, _ in ckpts[-keep_last:]}
+        best = read_best(ckpt_dir)
+        if best is not None:
+            keep.add(best["step"])
+        doomed = []
+        for s, p in ckpts:
+            if s in keep:
+                b = _state_best(p)
+                if b is not None:
+                    keep.add(b)
+        for s, p in ckpts:
+            if s not in keep and not p.is_symlink() and _intact_unlocked(p):
+                doomed.append(p)
+        for p in doomed:
             shutil.rmtree(p, ignore_errors=True)
-    for p in Path(ckpt_dir).glob(".ckpt-*.tmp-*"):  # debris of a write killed mid-way
-        shutil.rmtree(p, ignore_errors=True)
+        for p in Path(ckpt_dir).glob(".ckpt-*.tmp-*"):  # debris of a write killed mid-way
+            shutil.rmtree(p, ignore_errors=True)
+        for p in Path(ckpt_dir).glob(".ckpt-*.old-*"):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _state_best(path: Path) -> int | None:
+    """The best step recorded in a checkpoint's state.json, read only after its manifest checksum and
+    the file's SHA-256 verify (the arrays are not read); None when it does not verify."""
+    try:
+        raw = read_file_bytes(path / "manifest.json", "checkpoint manifest")
+        m = json.loads(raw.decode("utf-8"))
+        if not isinstance(m, dict) or m.get("checksum") != _manifest_checksum(m):
+            return None
+        data = read_file_bytes(path / "state.json", "checkpoint state")
+        if sha256_bytes(data) != (m.get("files") or {}).get("state.json"):
+            return None
+        state = json.loads(data.decode("utf-8"))
+    except (FileFormatError, ValueError, UnicodeDecodeError, AttributeError, TypeError):
+        return None
+    return _recorded_best(Checkpoint(path, -1, {}, state, m))
+
+
+def _intact_unlocked(path: Path) -> bool:
+    try:
+        _load_checkpoint(path, None)
+    except FileFormatError:
+        return False
+    return True
 
 
 def variable_diff(old: dict, new: dict) -> list[str]:

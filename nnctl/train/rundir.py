@@ -28,7 +28,17 @@ from pathlib import Path
 from typing import Any
 
 from nnctl.errors import FileFormatError, InputError
-from nnctl.fileio import atomic_write_text
+from nnctl.fileio import (
+    append_text,
+    atomic_write_bytes,
+    atomic_write_text,
+    check_inside,
+    check_path_length,
+    create_exclusive,
+    read_file_bytes,
+    user_path,
+)
+from nnctl.train.runlock import LOCK_FILE
 
 CONFIG_FILE, METRICS_FILE, METRICS_CSV, SUMMARY_FILE = "config.yaml", "metrics.jsonl", "metrics.csv", "summary.json"
 CHECKPOINTS_DIR = "checkpoints"
@@ -55,6 +65,7 @@ class RunDir:
 
         Returns True when this call created the run directory."""
         p = self.path
+        check_path_length(p, "run directory")
         created = False
         if resume:
             if not self.config.is_file():
@@ -75,18 +86,46 @@ class RunDir:
                 p.mkdir(parents=not explicit, exist_ok=True)
             except OSError as e:
                 raise InputError(f"cannot create run directory {p}: {e.strerror}") from None
+        self.refuse_links()
         probe = p / f".write-test-{os.getpid()}"
         try:
-            probe.write_bytes(b"ok")
+            with contextlib.suppress(FileNotFoundError):
+                probe.unlink()  # left by a killed start with the same pid
+            create_exclusive(p, probe, b"ok")  # O_EXCL | O_NOFOLLOW: never through a planted link
             probe.unlink()
-            self.checkpoints.mkdir(exist_ok=True)
+            if not self.checkpoints.is_symlink():
+                self.checkpoints.mkdir(exist_ok=True)
         except OSError as e:
             raise InputError(f"run directory {p} is not writable: {e.strerror}") from None
         return created
 
+    def refuse_links(self) -> None:
+        """InputError for a symbolic link where nnctl writes (a file, checkpoints/, a checkpoint folder,
+        tensorboard/): a run directory is never a way to write elsewhere."""
+        from nnctl.train import checkpoint as ckpt
+        targets = [self.config, self.metrics, self.metrics_csv, self.summary, self.checkpoints, self.tensorboard,
+                   self.path / LOCK_FILE]
+        if self.checkpoints.is_dir() and not self.checkpoints.is_symlink():
+            targets += [self.checkpoints / ckpt.BEST_FILE]
+            targets += [q for _, q in ckpt.list_checkpoints(self.checkpoints)]
+        for t in targets:
+            check_inside(self.path, t)
+
+    def clean_temporaries(self) -> None:
+        """Remove the temporary files of atomic writes killed mid-way (``.metrics.csv.*.tmp`` ...);
+        called once this process holds the run's lock, so no live writer owns them."""
+        for q in self.path.glob(".*.tmp"):
+            if q.is_file() and not q.is_symlink():
+                with contextlib.suppress(OSError):
+                    q.unlink()
+        for q in self.path.glob(".write-test-*"):
+            with contextlib.suppress(OSError):
+                q.unlink()
+
     def _is_fresh(self) -> bool:
-        """Empty, or holding only the empty checkpoints/ folder that a start which failed early leaves."""
-        entries = list(self.path.iterdir())
+        """Empty, or holding only the empty checkpoints/ folder that a start which failed early leaves
+        (and the lock file of a process starting there)."""
+        entries = [e for e in self.path.iterdir() if e.name != LOCK_FILE]
         return all(e == self.checkpoints and e.is_dir() and not any(e.iterdir()) for e in entries)
 
     def remove_if_empty(self) -> None:
@@ -100,18 +139,26 @@ class RunDir:
     # --- the metrics log -------------------------------------------------------------------------
     def append_metrics(self, rec: dict[str, Any]) -> None:
         """Append one record to metrics.jsonl (flushed; fsynced when a checkpoint is written)."""
-        with open(self.metrics, "a", encoding="utf-8") as f:
-            f.write(json.dumps(rec, allow_nan=True) + "\n")
-            f.flush()
+        append_text(self.path, self.metrics, json.dumps(rec, allow_nan=True) + "\n")  # O_NOFOLLOW
 
     def metrics_size(self) -> int:
         return self.metrics.stat().st_size
 
-    def truncate_metrics(self, size: int) -> None:
-        """Cut metrics.jsonl back to what it held at a checkpoint (atomically)."""
-        data = self.metrics.read_bytes() if self.metrics.exists() else b""
+    def truncate_metrics(self, size: int, checkpoint: Path | None = None) -> None:
+        """Cut metrics.jsonl back to what it held at a checkpoint (atomically). The cut must fall at the
+        end of a record that is there: a log shorter than the checkpoint says, or a cut inside a line,
+        means the log or the checkpoint's state is damaged, and resuming would tear or lose records."""
+        path = self.metrics
+        data = b"" if not path.exists() and not path.is_symlink() else read_file_bytes(path, "metrics log")
+        where = f" (metrics_bytes in {checkpoint / 'state.json'})" if checkpoint is not None else ""
+        if size > len(data):
+            raise FileFormatError(f"{path}: holds {len(data)} bytes but the checkpoint recorded {size}{where}: the "
+                                  "metrics log was truncated or replaced; restore it or start a new run")
+        if size > 0 and data[size - 1:size] != b"\n":
+            raise FileFormatError(f"{path}: the checkpoint's cut at byte {size}{where} falls inside a record, not "
+                                  "at the end of one: the metrics log or the checkpoint state is damaged")
         if len(data) != size:
-            atomic_write_text(self.metrics, data[:size].decode("utf-8", errors="replace"))
+            atomic_write_bytes(path, data[:size], root=self.path)
 
     def sync_metrics(self) -> None:
         with contextlib.suppress(OSError), open(self.metrics, "rb+") as f:  # best effort: the checkpoint is durable
@@ -121,15 +168,16 @@ class RunDir:
         return read_metrics(self.metrics)
 
     def write_csv(self) -> None:
-        write_metrics_csv(self.metrics, self.metrics_csv)
+        write_metrics_csv(self.metrics, self.metrics_csv, root=self.path)
 
     def read_summary(self) -> dict[str, Any] | None:
         """summary.json as a dict, or None when absent or unreadable (a run still going, or killed)."""
+        from nnctl.train.state_schema import validate_summary
         try:
-            d = json.loads(self.summary.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return validate_summary(json.loads(read_file_bytes(self.summary, "run summary").decode("utf-8")),
+                                    self.summary)
+        except (FileFormatError, UnicodeDecodeError, ValueError, RecursionError):
             return None
-        return d if isinstance(d, dict) else None
 
     def read_config_dict(self) -> dict[str, Any]:
         """The stored config.yaml as plain data (FileFormatError naming the file when damaged)."""
@@ -146,21 +194,25 @@ class RunDir:
 
 def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
     """The records of a metrics.jsonl; a torn last line (a kill mid-write) is skipped."""
-    out = []
-    if not Path(path).exists():
+    out: list[dict[str, Any]] = []
+    p = Path(path)
+    if not p.exists() and not p.is_symlink():
         return out
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
+    for line in read_file_bytes(p, "metrics log").decode("utf-8", errors="replace").splitlines():
         line = line.strip()
         if not line:
             continue
         try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
+            rec = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
             continue
+        if isinstance(rec, dict):
+            out.append(rec)
     return out
 
 
-def write_metrics_csv(jsonl: str | os.PathLike, out: str | os.PathLike) -> None:
+def write_metrics_csv(jsonl: str | os.PathLike, out: str | os.PathLike, root: str | os.PathLike | None = None
+                      ) -> None:
     recs = read_metrics(jsonl)
     cols: list[str] = []
     for r in recs:
@@ -172,7 +224,7 @@ def write_metrics_csv(jsonl: str | os.PathLike, out: str | os.PathLike) -> None:
     w.writeheader()
     for r in recs:
         w.writerow(r)
-    atomic_write_text(out, buf.getvalue())
+    atomic_write_text(out, buf.getvalue(), root=root)
 
 
 def json_safe(o: Any) -> Any:
@@ -257,7 +309,8 @@ class Target:
 def resolve_target(target: str | os.PathLike) -> Target:
     """A run dir, a checkpoint folder (run_dir/checkpoints/ckpt-N) or a frozen file."""
     from nnctl.train import checkpoint as ckpt
-    p = Path(target)
+    p = user_path(target, "target (a run directory, a checkpoint folder or a frozen model file)")
+    check_path_length(p, "target")
     if not p.exists():
         raise InputError(f"{p}: no such file or directory (expected a run directory, a checkpoint folder or "
                          "a frozen model file)")
@@ -338,7 +391,7 @@ def default_checkpoint(run_dir: str | os.PathLike) -> str:
     """``best`` when the run marked a best checkpoint that still exists, else ``latest``."""
     from nnctl.train import checkpoint as ckpt
     rd = RunDir(run_dir)
-    best = ckpt.read_best(rd.checkpoints)
-    if best is not None and (rd.checkpoints / ckpt.checkpoint_name(int(best["step"]))).is_dir():
+    best = ckpt.best_step(rd.checkpoints)
+    if best is not None and (rd.checkpoints / ckpt.checkpoint_name(best)).is_dir():
         return "best"
     return "latest"

@@ -23,6 +23,7 @@ import numpy as np
 import yaml
 
 import nnctl as tf
+from nnctl import interrupts
 from nnctl.backends import get_backend
 from nnctl.builder import Model
 from nnctl.config import config_to_dict, load_config
@@ -44,6 +45,7 @@ from nnctl.train.rundir import (  # noqa: F401  (read_metrics, write_metrics_csv
     read_metrics,
     write_metrics_csv,
 )
+from nnctl.train.runlock import RunLock
 from nnctl.train.step_meter import StepMeter
 from nnctl.vocab import metric_mode
 
@@ -91,27 +93,47 @@ class Trainer:
         self.cfg_dict = config_to_dict(cfg)
         self._stop_signal: int | None = None
         self._stop_agreed = False
+        self.lock = RunLock(self.run.path)
 
     # --- setup -----------------------------------------------------------------------------
     def _setup(self) -> None:
-        created = self.world.agree(lambda: self.run.prepare(self.resume, self.explicit))
+        created = self.world.agree(self._prepare_run_dir)
         try:
             self._setup_model()
+            interrupts.raise_if_pending()  # a Ctrl-C while the data loaded, even one a library swallowed
         except BaseException:
-            if created:
+            if created and self.world.writer:
+                self.lock.release(remove=True)
                 self.run.remove_if_empty()
             raise
         if self.resume:
             self._restore()
         elif self.world.writer:
             try:
-                atomic_write_text(self.run.config, yaml.safe_dump(self.cfg_dict, sort_keys=False))
-                atomic_write_text(self.run.metrics, "")
+                atomic_write_text(self.run.config, yaml.safe_dump(self.cfg_dict, sort_keys=False), root=self.run.path)
+                atomic_write_text(self.run.metrics, "", root=self.run.path)
                 if cfg_has_data_files(self.cfg):
                     save_run_data(self.run.path, self.splits, self.cfg)
             except OSError as e:
                 raise RuntimeFailure(f"cannot write to the run directory {self.run.path}: {e.strerror or e}"
                                      + (f" ({e.filename})" if e.filename else "")) from None
+
+    def _prepare_run_dir(self) -> bool:
+        """On the writer rank: check the run dir, then take its lock (one writer per run dir, held until
+        this process exits, nnctl.train.runlock) and clear stale temporaries. True when it was created."""
+        created = self.run.prepare(self.resume, self.explicit)
+        try:
+            self.lock.acquire(self.warn)
+            if not self.resume and not self.run._is_fresh():
+                raise InputError(f"run directory {self.run.path} already exists; use --resume to continue it, or "
+                                 "choose a new --run-dir")
+            self.run.clean_temporaries()
+        except BaseException:
+            if created:
+                self.lock.release(remove=True)
+                self.run.remove_if_empty()
+            raise
+        return created
 
     def _setup_model(self) -> None:
         cfg = self.cfg
@@ -145,12 +167,18 @@ class Trainer:
 
     def _restore(self) -> None:
         stored = self.run.read_config_dict()
-        c = ckpt.latest_intact(self.run.checkpoints, self.warn)
+        skipped: list[str] = []
+
+        def warn(msg: str) -> None:
+            skipped.append(msg)
+            self.warn(msg)
+        c = ckpt.latest_intact(self.run.checkpoints, warn, check=self._check_resumable)
         if c is None:
             n = len(ckpt.list_checkpoints(self.run.checkpoints))
             if n:
+                newest = skipped[0].split(" was skipped: ", 1)[-1] if skipped else ""
                 raise FileFormatError(f"{self.run.checkpoints}: no intact checkpoint to resume from "
-                                      f"({n} found, all damaged)")
+                                      f"({n} found, all damaged)" + (f"; the newest: {newest}" if newest else ""))
             # Stopped before its first checkpoint: starting again from step 0 is exactly what an
             # uninterrupted run did (initial values and random streams come from the seed).
             cdiff = config_diff(stored, self.cfg_dict)
@@ -189,11 +217,36 @@ class Trainer:
             raise FileFormatError(f"{c.path / 'state.json'}: malformed trainer state ({type(e).__name__}: {e})"
                                   ) from None
         if self.world.writer:
-            self.run.truncate_metrics(metrics_bytes)
+            self.run.truncate_metrics(metrics_bytes, c.path)
         self.resumed_from = c
+
+    def _check_resumable(self, c: ckpt.Checkpoint) -> None:
+        """A checkpoint resume can use: valid trainer state (types, ranges, the manifest's step, the
+        arrays), and batcher and random-stream states this run accepts. FileFormatError naming the
+        file and field otherwise, so resume falls back past it as past a bit flip."""
+        ckpt.check_trainer_state(c)
+        st = c.state
+        probe = Batcher(self.batcher.n_examples, self.batcher.batch_size, shuffle=self.batcher.shuffle,
+                        seed=self.cfg.seed)
+        try:
+            probe.load_state_dict(st["batcher"])
+        except (InputError, KeyError, TypeError, ValueError) as e:
+            raise FileFormatError(f"{c.path / 'state.json'}: batcher: {e}") from None
+        for name, g in st["rng"].items():
+            try:
+                np.random.Generator(np.random.PCG64()).bit_generator.state = g
+            except (TypeError, ValueError, KeyError, OverflowError) as e:
+                raise FileFormatError(f"{c.path / 'state.json'}: rng.{name}: not a valid generator state ({e})"
+                                      ) from None
 
     # --- loop ------------------------------------------------------------------------------
     def run_training(self) -> TrainResult:
+        try:
+            return self._run_training()
+        finally:
+            self.lock.release()
+
+    def _run_training(self) -> TrainResult:
         self._setup()
         if self.show_summary is not None and not self.quiet:
             self.show_summary(self.model)
@@ -298,7 +351,8 @@ class Trainer:
                     if (self.step % cfg.checkpoint_every == 0 or final or improved or stop) and writer:
                         self.save_checkpoint(t0)
                         if improved:
-                            ckpt.mark_best(self.run.checkpoints, self.step, self.es_metric, self.best["value"])
+                            ckpt.mark_best(self.run.checkpoints, self.step, self.es_metric, self.best["value"],
+                                           root=self.run.path)
                         ckpt.prune(self.run.checkpoints, cfg.keep_last)
                     if pruned:
                         status = "pruned"
@@ -318,6 +372,16 @@ class Trainer:
         except OSError as e:
             # e.g. ENOSPC appending to metrics.jsonl; checkpoints are written atomically, so the newest stays good
             raise self._write_failure(e) from None
+        except KeyboardInterrupt:
+            # a second SIGINT/SIGTERM before the stop checkpoint was saved: stop at once
+            sig = self._stop_signal or signal.SIGINT
+            name = "SIGINT" if sig == signal.SIGINT else "SIGTERM"
+            last = ckpt.list_checkpoints(self.run.checkpoints)
+            where = (f"the newest checkpoint is {last[-1][1].name} (step {last[-1][0]})" if last
+                     else "no checkpoint was written")
+            raise Interrupted(f"{name} twice: stopped at step {self.step} without saving a checkpoint for it; "
+                              f"{where}. Continue with: nnctl train {self.cfg.source_path or 'CONFIG'} --run-dir "
+                              f"{self.run.path} --resume", 130 if sig == signal.SIGINT else 143) from None
         finally:
             self._restore_signals(old_handlers)
         try:
@@ -452,7 +516,7 @@ class Trainer:
                    "epochs": self.batcher.epoch, "wall_time": self._elapsed(t0) if t0 is not None else None,
                    "final": final, "best": self.best, "metrics": list(self.cfg.metrics),
                    "params": self.model.trainable_params}
-        atomic_write_json(self.run.summary, json_safe(summary))
+        atomic_write_json(self.run.summary, json_safe(summary), root=self.run.path)
         try:
             self.run.write_csv()
         except OSError as e:  # the summary is written; metrics.csv is derived from metrics.jsonl
@@ -498,6 +562,9 @@ def train(config: str | Path, run_dir: str | Path | None = None, overrides: list
     if backend is not None:
         ov.append(f"backend={backend}")
     explicit = run_dir is not None
+    if explicit:
+        from nnctl.fileio import user_path
+        run_dir = user_path(run_dir, "--run-dir")
     cfg = load_config(config, ov)
     if resume and run_dir is None:
         run_dir = Path("runs") / cfg.name
