@@ -114,3 +114,6 @@ for _mode in ("CONSTANT", "REFLECT", "SYMMETRIC"):
                 lambda dy, x, m=_mode: _sq(A.pad_grad(dy, x, tuple(map(tuple, _PADS)), m)),
                 [_u(6, 7, 7), _u(3, 4, 4)], wrt=(0,)),
     ]
+
+# fill with a tensor value: every element is the value, so its gradient is sum(dy)
+ROWS.append(GradRow("fill_tensor_value", ("Fill",), lambda v: _sq(tf.fill([2, 3], v) * v), [np.array(0.7)]))

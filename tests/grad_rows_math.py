@@ -11,6 +11,7 @@ from gradcheck_util import GradRow
 
 import nnctl as tf
 from nnctl.ops import math_ops as M
+from nnctl.ops.core import make_op
 
 _r = np.random.default_rng(1)
 
@@ -31,7 +32,7 @@ def _distinct(*shape):
 
 
 ROWS = [
-    GradRow("add_broadcast", ("Add", "SumToShape", "BroadcastLike"), lambda a, b: a + b, [_u(3, 4), _u(4)]),
+    GradRow("add_broadcast", ("AddV2", "SumToShape", "BroadcastLike"), lambda a, b: a + b, [_u(3, 4), _u(4)]),
     GradRow("sub_broadcast", ("Sub", "Neg"), lambda a, b: a - b, [_u(3, 1), _u(1, 4)]),
     GradRow("mul", ("Mul",), lambda a, b: a * b, [_u(2, 3), _u(2, 3)]),
     GradRow("sigmoid", ("Sigmoid", "SigmoidGrad"), lambda a: tf.sigmoid(a), [_u(3, 4, lo=-3, hi=3)]),
@@ -44,7 +45,7 @@ ROWS = [
 
 # op type -> (builder, first input sampler, second input sampler, smooth)
 _BINARY = {
-    "Add": (tf.add, _u, _u, True),
+    "AddV2": (tf.add, _u, _u, True),
     "Sub": (tf.subtract, _u, _u, True),
     "Mul": (tf.multiply, _u, _u, True),
     "RealDiv": (tf.realdiv, _u, _away, True),
@@ -174,3 +175,12 @@ ROWS += [
     # sign is piecewise constant: its gradient is a zeros tensor (as TF), so abs has a second order
     GradRow("sign_times_x", ("Sign",), lambda a: tf.sign(a) * tf.square(a), [_away(3, 4)]),
 ]
+
+# "Add" (the op type of older graphs and frozen files) runs and differentiates like AddV2
+ROWS.append(GradRow("legacy_add_op", ("Add",), lambda a, b: make_op("Add", [a, b], shape=(3, 4)),
+                    [_u(3, 4), _u(4)]))
+
+# floor mod: d/dx = 1, d/dy = -floor(x / y), away from the jumps where x / y is an integer
+ROWS.append(GradRow("floormod", ("FloorMod",), lambda a, b: tf.mod(a, b),
+                    [np.array([[2.3, -1.7, 4.1], [0.6, -3.3, 5.2]]), np.array([1.3, 0.9, -1.6])],
+                    second_order=False))

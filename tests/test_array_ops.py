@@ -18,10 +18,12 @@ pytestmark = pytest.mark.usefixtures("fresh_graph")
 
 
 def run(fetches, feed=None, times=3):
-    """Run several times: the first run traces (allocating kernels), later ones use bound buffers and
-    views; every run must give the same values."""
+    """Run once on the allocating path (every kernel allocates), then on the bound path (buffers,
+    views, folded constants) several times: every run must give the same values."""
     sess = tf.Session()
+    sess.allocating = True
     first = sess.run(fetches, feed)
+    sess.allocating = False
     for _ in range(times - 1):
         again = sess.run(fetches, feed)
         for a, b in zip(first if isinstance(first, list) else [first],

@@ -167,8 +167,12 @@ def test_bound_plan_matches_first_run_bit_for_bit():
     xb = rng.standard_normal((16, 8)).astype(np.float32)
     with tf.Session() as sess:
         sess.run(tf.global_variables_initializer())
+        sess.allocating = True  # the first-run path: every kernel allocates its output
         first = sess.run([loss, g], {x: xb})
+        sess.allocating = False  # the bound path: preallocated buffers, views, folded constants
         second = sess.run([loss, g], {x: xb})
+        plan = list(sess._plans.values())[-1]
+        assert plan.bound_version == sess.context.variables.version and plan.steps  # really bound
     assert first[0] == second[0] and np.array_equal(first[1], second[1])
 
 

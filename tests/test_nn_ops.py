@@ -239,7 +239,8 @@ def test_activations_match_reference():
         cases = [
             (nn.relu, np.maximum(x, 0)),
             (nn.relu6, np.clip(x, 0, 6)),
-            (lambda t: nn.leaky_relu(t, alpha=0.1), np.where(x > 0, x, 0.1 * x)),
+            # alpha is a float32 attribute, as in TF
+            (lambda t: nn.leaky_relu(t, alpha=0.1), np.where(x > 0, x, float(np.float32(0.1)) * x)),
             (nn.elu, np.where(x > 0, x, np.expm1(np.minimum(x, 0)))),
             (nn.softplus, np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))),
             (nn.gelu, 0.5 * x * _erfc(-x / math.sqrt(2))),

@@ -28,6 +28,8 @@ def _ref_gd(w, s, g, lr, t):
 
 
 def _ref_momentum(mu: float, nesterov: bool):
+    mu = _f32(mu)
+
     def f(w, s, g, lr, t):
         s["momentum"] = mu * s["momentum"] + g
         if nesterov:
@@ -37,9 +39,25 @@ def _ref_momentum(mu: float, nesterov: bool):
     return f
 
 
+def _f32(v: float) -> float:
+    """TF converts a Python float hyperparameter to a float32 tensor before casting it to the variable's
+    dtype, so a float64 variable sees float32(0.9)."""
+    return float(np.float32(v))
+
+
+def _f32_power(b: float, t: int) -> float:
+    """Adam's beta power after t - 1 updates: a float32 variable, as in TF, multiplied by float32(b)."""
+    p = np.float32(b)
+    for _ in range(t - 1):
+        p = np.float32(p * np.float32(b))
+    return float(p)
+
+
 def _ref_adam(b1: float, b2: float, eps: float, wd: float = 0.0):
+    b1, b2, eps, wd = _f32(b1), _f32(b2), _f32(eps), _f32(wd)
+
     def f(w, s, g, lr, t):
-        b1p, b2p = b1 ** t, b2 ** t  # the powers' values during step t
+        b1p, b2p = _f32_power(b1, t), _f32_power(b2, t)  # the powers' values during step t
         lr_t = lr * np.sqrt(1 - b2p) / (1 - b1p)
         s["m"] = b1 * s["m"] + (1 - b1) * g
         s["v"] = b2 * s["v"] + (1 - b2) * g * g
@@ -49,6 +67,8 @@ def _ref_adam(b1: float, b2: float, eps: float, wd: float = 0.0):
 
 
 def _ref_rmsprop(rho: float, mu: float, eps: float, centered: bool):
+    rho, mu, eps = _f32(rho), _f32(mu), _f32(eps)
+
     def f(w, s, g, lr, t):
         s["rms"] = rho * s["rms"] + (1 - rho) * g * g
         if centered:
@@ -129,7 +149,8 @@ def test_update_formulas_match_numpy(case):
             if case.startswith("adam"):
                 b1p, b2p = opt._get_beta_accumulators()
                 b1, b2 = {"adam": (0.9, 0.999), "adam_hp": (0.5, 0.75), "adamw": (0.8, 0.9)}[case]
-                np.testing.assert_allclose(sess.run([b1p, b2p]), [b1 ** (t + 1), b2 ** (t + 1)], rtol=1e-14)
+                np.testing.assert_allclose(sess.run([b1p, b2p]), [_f32_power(b1, t + 1), _f32_power(b2, t + 1)],
+                                           rtol=1e-7)
 
 
 def test_one_fused_update_op_per_variable():
@@ -181,8 +202,8 @@ def test_nesterov_differs_from_plain_momentum():
         w_nest = sess.run(w)
     g = _grad(W0)
     # first step, accum = g: plain moves lr*g, nesterov lr*(g + 0.9 g)
-    np.testing.assert_allclose(w_plain, W0 - 0.1 * g, rtol=1e-13)
-    np.testing.assert_allclose(w_nest, W0 - 0.1 * 1.9 * g, rtol=1e-13)
+    np.testing.assert_allclose(w_plain, W0 - _f32(0.1) * g, rtol=1e-13)
+    np.testing.assert_allclose(w_nest, W0 - _f32(0.1) * (g + _f32(0.9) * g), rtol=1e-13)
 
 
 def test_minimize_increments_int64_global_step():
@@ -238,7 +259,7 @@ def test_compute_then_apply_with_modified_gradient():
         sess.run(tf.global_variables_initializer())
         np.testing.assert_allclose(sess.run(gv[0][0]), _grad(W0), rtol=1e-14)
         sess.run(train)
-        np.testing.assert_allclose(sess.run(w), W0 - 0.1 * 2.0 * _grad(W0), rtol=1e-13)
+        np.testing.assert_allclose(sess.run(w), W0 - _f32(0.1) * 2.0 * _grad(W0), rtol=1e-13)
 
 
 def test_apply_gradients_with_clipped_gradients():
@@ -251,7 +272,7 @@ def test_apply_gradients_with_clipped_gradients():
     with tf.Session() as sess:
         sess.run(tf.global_variables_initializer())
         sess.run(train)
-        np.testing.assert_allclose(sess.run(w), W0 - 0.1 * g / np.linalg.norm(g), rtol=1e-12)
+        np.testing.assert_allclose(sess.run(w), W0 - _f32(0.1) * g / np.linalg.norm(g), rtol=1e-12)
 
 
 def test_slots_are_non_trainable_global_variables():
@@ -292,7 +313,7 @@ def test_adam_beta_powers_updated_once_per_step_with_many_variables():
         sess.run(tf.global_variables_initializer())
         for _ in range(3):
             sess.run(train)
-        np.testing.assert_allclose(sess.run(b1p), 0.9 ** 4)
+        np.testing.assert_allclose(sess.run(b1p), _f32_power(0.9, 4), rtol=1e-7)
 
 
 def test_adam_mixed_dtypes():
@@ -321,13 +342,15 @@ def test_adamw_decay_var_list():
     train = opt.minimize(loss, decay_var_list=[b])
     ops = tf.get_default_graph().get_operations()
     assert sum(op.type == "ApplyAdamW" for op in ops) == 1 and sum(op.type == "ApplyAdam" for op in ops) == 1
-    adam_step = 0.01 * np.sqrt(1 - 0.999) / (1 - 0.9) * 0.1 / (np.sqrt(0.001) + 1e-8)  # m=0.1, v=0.001 (g=1)
+    # m = (1 - beta1) g, v = (1 - beta2) g^2 with g = 1; hyperparameters as float32, as in TF
+    b1, b2, eps = _f32(0.9), _f32(0.999), _f32(1e-8)
+    adam_step = _f32(0.01) * np.sqrt(1 - b2) / (1 - b1) * (1 - b1) / (np.sqrt(1 - b2) + eps)
     with tf.Session() as sess:
         sess.run(tf.global_variables_initializer())
         sess.run(train)
-        np.testing.assert_allclose(sess.run(b), np.array([1.0, -1.0]) * 0.9 - adam_step, rtol=1e-12)
+        np.testing.assert_allclose(sess.run(b), np.array([1.0, -1.0]) * (1 - _f32(0.1)) - adam_step, rtol=1e-12)
         w_np, s = W0.copy(), {"m": Z.copy(), "v": Z.copy()}
-        _ref_adam(0.9, 0.999, 1e-8)(w_np, s, _grad(W0), 0.01, 1)
+        _ref_adam(0.9, 0.999, 1e-8)(w_np, s, _grad(W0), _f32(0.01), 1)
         np.testing.assert_allclose(sess.run(w), w_np, rtol=1e-12)
 
 

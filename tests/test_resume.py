@@ -75,6 +75,11 @@ def test_sigkill_then_resume_is_bit_identical(reference, tmp_path, kill_after):
     _wait_for_checkpoint(d, proc, kill_after)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    # the kill landed mid-run: the process died of it, and its last checkpoint is short of the end
+    assert proc.returncode == -signal.SIGKILL, f"training ended (exit {proc.returncode}) before the kill"
+    last = int(sorted((d / "checkpoints").glob("ckpt-*"))[-1].name.split("-")[1])
+    final = int(sorted((ref_dir / "checkpoints").glob("ckpt-*"))[-1].name.split("-")[1])
+    assert kill_after <= last < final, (kill_after, last, final)
     r = _train(d, "--resume")
     assert r.returncode == 0, r.stderr
     _assert_same(ref, _final_arrays(d))

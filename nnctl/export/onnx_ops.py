@@ -125,8 +125,8 @@ def _np(op: Any, i: int = 0) -> Any:
 
 # --- elementwise ---------------------------------------------------------------------------------
 
-_SAME_NAME = {"Add": "Add", "Sub": "Sub", "Mul": "Mul", "RealDiv": "Div", "Maximum": "Max", "Minimum": "Min",
-              "Pow": "Pow", "Neg": "Neg", "Abs": "Abs", "Exp": "Exp", "Log": "Log", "Sqrt": "Sqrt",
+_SAME_NAME = {"AddV2": "Add", "Add": "Add", "Sub": "Sub", "Mul": "Mul", "RealDiv": "Div", "Maximum": "Max",
+              "Minimum": "Min", "Pow": "Pow", "Neg": "Neg", "Abs": "Abs", "Exp": "Exp", "Log": "Log", "Sqrt": "Sqrt",
               "Reciprocal": "Reciprocal", "Floor": "Floor", "Ceil": "Ceil", "Round": "Round", "Sign": "Sign",
               "Sin": "Sin", "Cos": "Cos", "Tanh": "Tanh", "Sigmoid": "Sigmoid", "Relu": "Relu",
               "Softplus": "Softplus", "Equal": "Equal", "Greater": "Greater", "GreaterEqual": "GreaterOrEqual",

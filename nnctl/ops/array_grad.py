@@ -128,3 +128,10 @@ def _pad_grad(op, dy):
 def _pad_grad_grad(op, ddx):
     # PadGrad is the adjoint of the linear map x -> Pad(x) with zero fill, so its adjoint is that Pad
     return [a.pad(ddx, [list(p) for p in op.attrs["paddings"]], op.attrs["mode"]), None]
+
+
+@register_gradient("Fill")
+def _fill_grad(op, dy):
+    # every element is the value: its gradient is the sum of dy
+    from nnctl.ops import math_ops
+    return [math_ops.reduce_sum(dy)]

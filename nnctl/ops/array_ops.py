@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 
 from nnctl import dtypes
+from nnctl.errors import InvalidArgumentError
 from nnctl.graph import registry
 from nnctl.graph.graph import Operation, Tensor
-from nnctl.graph.tensor_shape import TensorShape, as_shape_tuple, fmt_shape, num_elements
+from nnctl.graph.tensor_shape import TensorShape, as_shape_tuple, fmt_shape, merge_shapes, num_elements
 from nnctl.ops import shape_ops
 from nnctl.ops.core import convert_to_tensor, make_op
 
@@ -50,12 +51,12 @@ registry.not_differentiable("StopGradient")
 
 def zeros_like(tensor: Any, dtype: Any = None, name: str | None = None, optimize: bool = True) -> Tensor:
     x = convert_to_tensor(tensor)
-    return make_op("ZerosLike", [x], shape=x.static_shape, dtype=dtype or x.dtype, name=name)
+    return make_op("ZerosLike", [x], shape=x.static_shape, dtype=dtype or x.dtype, name=name or "zeros_like")
 
 
 def ones_like(tensor: Any, dtype: Any = None, name: str | None = None, optimize: bool = True) -> Tensor:
     x = convert_to_tensor(tensor)
-    return make_op("OnesLike", [x], shape=x.static_shape, dtype=dtype or x.dtype, name=name)
+    return make_op("OnesLike", [x], shape=x.static_shape, dtype=dtype or x.dtype, name=name or "ones_like")
 
 
 def _fill_like(value: float):
@@ -77,15 +78,31 @@ registry.not_differentiable("ZerosLike", "OnesLike")
 
 
 def fill(dims: Any, value: Any, name: str | None = None) -> Tensor:
-    from nnctl.ops.state_ops import constant
+    """A tensor of shape ``dims`` filled with the scalar ``value`` (a Python or numpy value, or a Tensor),
+    of the value's dtype as TF converts it: ``fill([2], 3)`` is int32, ``fill([2], 3.0)`` float32."""
     if shape_ops.is_dynamic(dims):
         return shape_ops.dynamic_fill(dims, value, name=name)
     shape = as_shape_tuple(dims)
     if shape is None or None in shape:
         raise ValueError("fill: dims must be fully known")
-    v = np.asarray(value)
-    return constant(np.full(shape, v), dtype=dtypes.float32 if v.dtype.kind == "f" else None,
-                    name=name or "Fill")
+    v = convert_to_tensor(value)
+    if v.static_shape not in (None, ()):
+        raise ValueError(f"Fill '{name or 'Fill'}': value must be a scalar, got {v.name} of shape "
+                         f"{fmt_shape(v.static_shape)}")
+    return make_op("Fill", [v], attrs={"shape": tuple(shape)}, shape=tuple(shape), dtype=v.dtype,
+                   name=name or "Fill")
+
+
+@registry.register_kernel("Fill")
+def _fill_kernel(op: Operation, ctx: Any) -> Any:
+    xp, shape, dt = ctx.xp, op.attrs["shape"], op.outputs[0].dtype.np
+
+    def run(v: Any, out: Any = None) -> Any:
+        if out is None:
+            return xp.full(shape, v, dtype=dt)
+        out[...] = v
+        return out
+    return run
 
 
 def zeros(shape: Any, dtype: Any = dtypes.float32, name: str | None = None) -> Tensor:
@@ -178,21 +195,33 @@ def _expand_dims_kernel(op: Operation, ctx: Any) -> Any:
 
 def squeeze(input: Any, axis: Any = None, name: str | None = None, squeeze_dims: Any = None) -> Tensor:
     x = convert_to_tensor(input)
+    desc = _desc("Squeeze", name)
     if squeeze_dims is not None:
+        if axis is not None:
+            raise ValueError(f"{desc}: pass axis or squeeze_dims, not both")
         axis = squeeze_dims
     s = x.static_shape
-    if s is None:
-        raise ValueError("squeeze needs a known rank")
+    if axis is not None:
+        given = [int(a) for a in ([axis] if isinstance(axis, (int, np.integer)) else axis)]
+        if not given:
+            axis = None
     if axis is None:
-        if None in s:
-            raise ValueError(f"Squeeze: cannot squeeze all size-1 dimensions of {fmt_shape(s)} with unknown "
-                             "dimensions; pass axis")
+        if s is None or None in s:
+            # an unknown dimension may be 1: which dimensions go is known only at run time (TF then
+            # knows the result's rank no more than nnctl does)
+            return make_op("Squeeze", [x], attrs={"axis": None}, shape=None, dtype=x.dtype, name=name)
         axes = tuple(i for i, d in enumerate(s) if d == 1)
     else:
-        axes = tuple(sorted({a % len(s) for a in ([axis] if isinstance(axis, int) else axis)}))
+        if s is None:
+            raise ValueError(f"{desc}: squeezing axes {given} needs a known rank")
+        for a in given:
+            if not -len(s) <= a < len(s):
+                raise ValueError(f"{desc}: axis {a} is out of range for input of shape {fmt_shape(s)} "
+                                 f"(rank {len(s)})")
+        axes = tuple(sorted({a % len(s) for a in given}))
         for a in axes:
             if s[a] is not None and s[a] != 1:
-                raise ValueError(f"Squeeze: cannot squeeze dimension {a} of size {s[a]} in {fmt_shape(s)}")
+                raise ValueError(f"{desc}: cannot squeeze dimension {a} of size {s[a]} in {fmt_shape(s)}")
     shape = tuple(d for i, d in enumerate(s) if i not in axes)
     return make_op("Squeeze", [x], attrs={"axis": axes}, shape=shape, dtype=x.dtype, name=name)
 
@@ -202,6 +231,13 @@ def _squeeze_kernel(op: Operation, ctx: Any) -> Any:
     axes = op.attrs["axis"]
 
     def run(x: Any, out: Any = None) -> Any:
+        if axes is None:  # every size-1 dimension, known only now
+            return x.reshape(tuple(d for d in x.shape if d != 1))
+        for a in axes:
+            if x.shape[a] != 1:
+                raise InvalidArgumentError(None, op, f"Squeeze '{op.name}': can not squeeze dim[{a}], expected "
+                                                     f"a dimension of 1, got {x.shape[a]} (input shape "
+                                                     f"{tuple(x.shape)})")
         return x.reshape(tuple(d for i, d in enumerate(x.shape) if i not in axes))
     return run
 
@@ -257,8 +293,22 @@ registry.not_differentiable("Shape", "Size", "Rank", "ReductionSize")
 
 # --- stack -------------------------------------------------------------------------------------------
 
+def _convert_list(values: Any) -> list[Tensor]:
+    """Tensors pass through; Python and numpy values take the dtype of the first Tensor among them (as
+    TF's packing of a list does), so ``[x, 1.0]`` works for a float64 ``x``."""
+    vals = list(values)
+    like = next((v for v in vals if isinstance(v, Tensor) or hasattr(v, "_as_graph_element")), None)
+    if like is None:
+        return [convert_to_tensor(v) for v in vals]
+    like = convert_to_tensor(like)
+    return [convert_to_tensor(v) if isinstance(v, Tensor) or hasattr(v, "_as_graph_element")
+            else convert_to_tensor(v, preferred_dtype=like.dtype) for v in vals]
+
+
 def stack(values: list, axis: int = 0, name: str = "stack") -> Tensor:
-    ts = [convert_to_tensor(v) for v in values]
+    if isinstance(values, Tensor):
+        raise TypeError("stack: values must be a list of tensors (use tf.unstack first for one tensor)")
+    ts = _convert_list(values)
     if not ts:
         raise ValueError("stack needs at least one tensor")
     s0 = ts[0].static_shape
@@ -269,6 +319,7 @@ def stack(values: list, axis: int = 0, name: str = "stack") -> Tensor:
                 len(s0) != len(t.static_shape) or any(a is not None and b is not None and a != b
                                                      for a, b in zip(s0, t.static_shape))):
             raise ValueError(f"stack: shapes {fmt_shape(s0)} and {fmt_shape(t.static_shape)} differ")
+        s0 = merge_shapes(s0, t.static_shape)  # as specific as every input together (TF's rule)
     r = len(s0) + 1 if s0 is not None else None
     if r is not None:
         if not -r <= axis < r:
@@ -309,6 +360,8 @@ def _slice_axis(x: Tensor, axis: int, i: int) -> Tensor:
 # --- indexing (Tensor.__getitem__) ---------------------------------------------------------------
 
 def _norm_index(item: Any) -> tuple:
+    if isinstance(item, list) and all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in item):
+        item = tuple(item)  # TF reads t[[0, 1]] as t[0, 1]
     if not isinstance(item, tuple):
         item = (item,)
     out = []
@@ -464,6 +517,8 @@ def transpose(a: Any, perm: Any = None, name: str = "transpose", conjugate: bool
         p = tuple(_static_ints(perm, "perm", desc))
         if s is not None and len(p) != len(s):
             raise ValueError(f"{desc}: perm {list(p)} has {len(p)} entries for input of shape {fmt_shape(s)}")
+        if any(-len(p) <= i < 0 for i in p):  # TF counts a negative entry from the end
+            p = tuple(i % len(p) for i in p)
         if sorted(p) != list(range(len(p))):
             raise ValueError(f"{desc}: perm {list(p)} is not a permutation of 0..{len(p) - 1}")
     shape = None if s is None else tuple(s[i] for i in p)  # type: ignore[union-attr]
@@ -493,7 +548,10 @@ def reverse(tensor: Any, axis: Any, name: str | None = None) -> Tensor:
     x = convert_to_tensor(tensor)
     desc = _desc("ReverseV2", name)
     s = _known_rank(x, desc)
-    axes = sorted({_axis(a, len(s), desc) for a in _static_ints(axis, "axis", desc)})
+    named = [_axis(a, len(s), desc) for a in _static_ints(axis, "axis", desc)]
+    if len(set(named)) != len(named):
+        raise ValueError(f"{desc}: axis {list(np.asarray(axis).reshape(-1))} names a dimension twice")
+    axes = sorted(named)
     return make_op("ReverseV2", [x], attrs={"axis": tuple(axes)}, shape=s, dtype=x.dtype, name=name)
 
 
@@ -553,7 +611,7 @@ def concat(values: Any, axis: int, name: str = "concat") -> Tensor:
     """``tf.concat``: join tensors along an existing axis (negative axis counts from the end)."""
     if isinstance(values, Tensor) or hasattr(values, "_as_graph_element"):
         values = [values]
-    ts = [convert_to_tensor(v) for v in values]
+    ts = _convert_list(values)  # numpy and Python values take the tensors' dtype, as in TF
     desc = _desc("ConcatV2", name)
     if not ts:
         raise ValueError(f"{desc}: needs at least one tensor")
@@ -765,6 +823,22 @@ def _gather_grad_kernel(op: Operation, ctx: Any) -> Any:
     return run
 
 
+def _one_hot_tensors(i: Tensor, depth: int, on_value: Any, off_value: Any, axis: Any, dt: Any, desc: str,
+                     name: str | None) -> Tensor:
+    """one_hot with Tensor on/off values: off + (on - off) * onehot01, built from graph ops (so the
+    values are differentiable, as TF's OneHot is in them)."""
+    from nnctl.ops import math_ops
+    on = convert_to_tensor(1 if on_value is None else on_value, dtype=None if on_value is not None else dt)
+    off = convert_to_tensor(0 if off_value is None else off_value, dtype=None if off_value is not None else dt)
+    for v, what in ((on, "on_value"), (off, "off_value")):
+        if v.dtype != dt:
+            raise TypeError(f"{desc}: {what} {v.name} has dtype {v.dtype.name}, expected {dt.name}")
+        if v.static_shape not in (None, ()):
+            raise ValueError(f"{desc}: {what} must be a scalar, got shape {fmt_shape(v.static_shape)}")
+    base = one_hot(i, depth, on_value=1, off_value=0, axis=axis, dtype=dt)
+    return math_ops.add(off, math_ops.multiply(math_ops.subtract(on, off), base), name=name)
+
+
 def one_hot(indices: Any, depth: int, on_value: Any = None, off_value: Any = None, axis: int | None = None,
             dtype: Any = None, name: str | None = None) -> Tensor:
     """``tf.one_hot``: ``on_value`` where the new axis' position equals the index, else ``off_value``
@@ -776,6 +850,11 @@ def one_hot(indices: Any, depth: int, on_value: Any = None, off_value: Any = Non
     depth = int(_static_ints(depth, "depth", desc)[0])
     if depth < 0:
         raise ValueError(f"{desc}: depth must be >= 0, got {depth}")
+    kinds = {("b" if isinstance(v, (bool, np.bool_)) else "i" if isinstance(v, (int, np.integer)) else "f")
+             for v in (on_value, off_value) if v is not None and not isinstance(v, (Tensor, np.ndarray))
+             and not hasattr(v, "_as_graph_element")}
+    if len(kinds) > 1:
+        raise TypeError(f"{desc}: on_value {on_value!r} and off_value {off_value!r} have different types")
     if dtype is not None:
         dt = dtypes.as_dtype(dtype)
     else:
@@ -790,9 +869,8 @@ def one_hot(indices: Any, depth: int, on_value: Any = None, off_value: Any = Non
             dt = dtypes.bool
         else:
             dt = dtypes.float32
-    for v in (on_value, off_value):
-        if isinstance(v, Tensor) or hasattr(v, "_as_graph_element"):
-            raise TypeError(f"{desc}: on_value and off_value must be Python or numpy scalars")
+    if any(isinstance(v, Tensor) or hasattr(v, "_as_graph_element") for v in (on_value, off_value)):
+        return _one_hot_tensors(i, depth, on_value, off_value, axis, dt, desc, name)
     on = np.asarray(1 if on_value is None else on_value).astype(dt.np)
     off = np.asarray(0 if off_value is None else off_value).astype(dt.np)
     s = i.static_shape
@@ -809,7 +887,7 @@ def one_hot(indices: Any, depth: int, on_value: Any = None, off_value: Any = Non
             ax = len(s)
         shape = s[:ax] + (depth,) + s[ax:]
     return make_op("OneHot", [i], attrs={"depth": depth, "on": on.item(), "off": off.item(), "axis": ax},
-                   shape=shape, dtype=dt, name=name)
+                   shape=shape, dtype=dt, name=name or "one_hot")
 
 
 @registry.register_kernel("OneHot")
@@ -949,7 +1027,10 @@ def pad(tensor: Any, paddings: Any, mode: str = "CONSTANT", name: str | None = N
                                  f"{fmt_shape(s)} must be <= {d - limit}")
     if isinstance(constant_values, Tensor) or hasattr(constant_values, "_as_graph_element"):
         raise TypeError(f"{desc}: constant_values must be a Python or numpy scalar")
-    cv = np.asarray(constant_values).astype(x.dtype.np).item()
+    cva = np.asarray(constant_values)
+    if cva.dtype.kind == "f" and not x.dtype.is_floating:
+        raise TypeError(f"{desc}: constant_values {constant_values!r} is a float but {x.name} is {x.dtype.name}")
+    cv = cva.astype(x.dtype.np).item()
     shape = tuple(None if d is None else d + b + a for d, (b, a) in zip(s, pads))
     return make_op("Pad", [x], attrs={"paddings": pads, "mode": mode, "constant_values": cv}, shape=shape,
                    dtype=x.dtype, name=name)

@@ -9,10 +9,13 @@ from nnctl.ops import math_ops as m
 from nnctl.ops.core import unbroadcast
 
 
-@register_gradient("Add")
+@register_gradient("AddV2")
 def _add_grad(op, dy):
     x, y = op.inputs
     return [unbroadcast(dy, x), unbroadcast(dy, y)]
+
+
+register_gradient("Add")(_add_grad)  # the type of older graphs and frozen files
 
 
 @register_gradient("Sub")
@@ -121,6 +124,13 @@ def _log1p_grad(op, dy):
 @register_gradient("Abs")
 def _abs_grad(op, dy):
     return [m.multiply(dy, m.sign(op.inputs[0]))]
+
+
+@register_gradient("FloorMod")
+def _floor_mod_grad(op, dy):
+    # x mod y = x - floor(x / y) y: d/dx = 1, d/dy = -floor(x / y) (TF's rule; FloorDiv has none)
+    x, y = op.inputs
+    return [unbroadcast(dy, x), unbroadcast(m.multiply(dy, m.negative(m.floordiv(x, y))), y)]
 
 
 @register_gradient("Sign")
@@ -273,10 +283,10 @@ def _prod_grad(op, dy):
     if axes is None or (s is not None and len(axes) == len(s)):
         flat = array_ops.reshape(x, [-1])
         return [m.multiply(g, array_ops.reshape_like(_exclusive_products(flat, 0), x))]
-    if s is None:
-        raise ValueError(f"gradient of Prod '{op.name}' over axes {list(axes)} needs a known input rank")
     if len(axes) == 1:
         return [m.multiply(g, _exclusive_products(x, axes[0]))]
+    if s is None:
+        raise ValueError(f"gradient of Prod '{op.name}' over axes {list(axes)} needs a known input rank")
     rest = [i for i in range(len(s)) if i not in axes]
     reduced_n = other_n = 1
     for i in axes:

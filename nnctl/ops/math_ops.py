@@ -20,14 +20,16 @@ from nnctl.ops.core import binary_operands, convert_to_tensor, make_op, static_a
 
 # op type -> (xp ufunc name, output is bool, allowed kinds)
 _BINARY = {
-    "Add": ("add", False), "Sub": ("subtract", False), "Mul": ("multiply", False),
+    "AddV2": ("add", False), "Add": ("add", False), "Sub": ("subtract", False), "Mul": ("multiply", False),
     "RealDiv": ("divide", False), "Pow": ("power", False), "Maximum": ("maximum", False),
     "Minimum": ("minimum", False), "FloorDiv": ("floor_divide", False), "FloorMod": ("mod", False),
     "SquaredDifference": (None, False),
     "Equal": ("equal", True), "NotEqual": ("not_equal", True), "Less": ("less", True),
     "LessEqual": ("less_equal", True), "Greater": ("greater", True), "GreaterEqual": ("greater_equal", True),
     "LogicalAnd": ("logical_and", True), "LogicalOr": ("logical_or", True),
+    "BitwiseAnd": ("bitwise_and", False), "BitwiseOr": ("bitwise_or", False), "BitwiseXor": ("bitwise_xor", False),
 }
+# "Add" is the type TF1 graphs (and older nnctl frozen files) used before "AddV2"; both run
 
 
 def _binary(op_type: str, x: Any, y: Any, name: str | None) -> Tensor:
@@ -35,8 +37,24 @@ def _binary(op_type: str, x: Any, y: Any, name: str | None) -> Tensor:
     shape = broadcast_static(x.static_shape, y.static_shape, f"{op_type} '{name or op_type}'")
     out_dtype = dtypes.bool if _BINARY[op_type][1] else x.dtype
     if op_type in ("LogicalAnd", "LogicalOr") and not x.dtype.is_bool:
-        raise TypeError(f"{op_type} needs bool inputs, got {x.dtype.name}")
+        raise TypeError(f"{op_type} '{name or op_type}': needs bool inputs, got {x.name} of {x.dtype.name}")
+    if op_type.startswith("Bitwise") and not x.dtype.is_integer:
+        raise TypeError(f"{op_type} '{name or op_type}': needs integer inputs, got {x.name} of {x.dtype.name}")
+    if x.dtype.name in _NO_KERNEL.get(op_type, ()):
+        raise TypeError(f"{op_type} '{name or op_type}': input {x.name} of dtype {x.dtype.name} is not accepted "
+                        f"(TF has no {op_type} for {x.dtype.name})")
+    if x.dtype.is_bool and op_type not in _BOOL_OK:
+        raise TypeError(f"{op_type} '{name or op_type}': input {x.name} is bool, which {op_type} does not "
+                        "accept (cast it first)")
+    if op_type in ("FloorDiv", "FloorMod") and x.dtype.is_integer:
+        attrs = {"integer": True}
+        return make_op(op_type, [x, y], shape=shape, dtype=out_dtype, name=name, attrs=attrs)
     return make_op(op_type, [x, y], shape=shape, dtype=out_dtype, name=name)
+
+
+_BOOL_OK = {"Equal", "NotEqual", "LogicalAnd", "LogicalOr"}
+# dtypes TF 2.21 has no kernel for (checked with tests/tf_reference)
+_NO_KERNEL = {"Pow": ("uint8",), "SquaredDifference": ("int8", "int16", "uint8")}
 
 
 def _ufunc_kernel(ufunc_name: str):
@@ -46,8 +64,29 @@ def _ufunc_kernel(ufunc_name: str):
 
 
 for _t, (_uf, _is_bool) in _BINARY.items():
-    if _uf is not None:
+    if _uf is not None and _t not in ("FloorDiv", "FloorMod"):
         registry.register_kernel(_t, inplace=() if _is_bool else (0, 1), elementwise=True)(_ufunc_kernel(_uf))
+
+
+def _floor_kernel(ufunc_name: str):
+    """FloorDiv/FloorMod: integer division by zero is an error, as in TF (numpy would give 0)."""
+    def factory(op: Operation, ctx: Any) -> Any:
+        xp = ctx.xp
+        f = getattr(xp, ufunc_name)
+        if not op.attrs.get("integer"):
+            return f
+
+        def run(x: Any, y: Any, out: Any = None) -> Any:
+            if not xp.all(y):
+                from nnctl.errors import InvalidArgumentError
+                raise InvalidArgumentError(None, op, f"{op.type} '{op.name}': Integer division by zero")
+            return f(x, y, out=out)
+        return run
+    return factory
+
+
+registry.register_kernel("FloorDiv", inplace=(0, 1), elementwise=True)(_floor_kernel("floor_divide"))
+registry.register_kernel("FloorMod", inplace=(0, 1), elementwise=True)(_floor_kernel("mod"))
 
 
 @registry.register_kernel("SquaredDifference", inplace=(0, 1), elementwise=True)
@@ -61,11 +100,12 @@ def _sqdiff_kernel(op: Operation, ctx: Any) -> Any:
 
 
 registry.not_differentiable("Equal", "NotEqual", "Less", "LessEqual", "Greater", "GreaterEqual",
-                            "LogicalAnd", "LogicalOr", "FloorDiv", "FloorMod")
+                            "LogicalAnd", "LogicalOr", "FloorDiv", "BitwiseAnd", "BitwiseOr",
+                            "BitwiseXor")
 
 
 def add(x: Any, y: Any, name: str | None = None) -> Tensor:
-    return _binary("Add", x, y, name)
+    return _binary("AddV2", x, y, name or "Add")
 
 
 def subtract(x: Any, y: Any, name: str | None = None) -> Tensor:
@@ -76,11 +116,20 @@ def multiply(x: Any, y: Any, name: str | None = None) -> Tensor:
     return _binary("Mul", x, y, name)
 
 
+_TRUEDIV_FLOAT = {"int8": dtypes.float32, "int16": dtypes.float32, "uint8": dtypes.float32,
+                  "int32": dtypes.float64, "int64": dtypes.float64}
+
+
 def divide(x: Any, y: Any, name: str | None = None) -> Tensor:
+    """True division, named ``truediv`` as in TF. Integers are cast first, as TF does: 8- and 16-bit
+    ones to float32 (so ``uint8_image / 255`` is float32), 32- and 64-bit ones to float64."""
     x, y = binary_operands(x, y)
+    if x.dtype.is_bool:
+        raise TypeError(f"truediv: x and y must not be bool ({x.name}, {y.name})")
     if x.dtype.is_integer:
-        x, y = cast(x, dtypes.float64), cast(y, dtypes.float64)
-    return _binary("RealDiv", x, y, name)
+        ft = _TRUEDIV_FLOAT[x.dtype.name]
+        x, y = cast(x, ft), cast(y, ft)
+    return _binary("RealDiv", x, y, name or "truediv")
 
 
 def realdiv(x: Any, y: Any, name: str | None = None) -> Tensor:
@@ -97,12 +146,12 @@ def div(x: Any, y: Any, name: str | None = None) -> Tensor:
     """TF1's ``tf.div``: floor division for integers, real division for floats."""
     x, y = binary_operands(x, y)
     if x.dtype.is_integer:
-        return _binary("FloorDiv", x, y, name)
-    return _binary("RealDiv", x, y, name)
+        return _binary("FloorDiv", x, y, name or "div")
+    return _binary("RealDiv", x, y, name or "div")
 
 
 def floordiv(x: Any, y: Any, name: str | None = None) -> Tensor:
-    return _binary("FloorDiv", x, y, name)
+    return _binary("FloorDiv", x, y, name or "floordiv")
 
 
 def floormod(x: Any, y: Any, name: str | None = None) -> Tensor:
@@ -160,17 +209,42 @@ def logical_or(x: Any, y: Any, name: str | None = None) -> Tensor:
     return _binary("LogicalOr", x, y, name)
 
 
+def logical_xor(x: Any, y: Any, name: str | None = "LogicalXor") -> Tensor:
+    """(x | y) & ~(x & y), as TF builds it."""
+    return logical_and(logical_or(x, y), logical_not(logical_and(x, y)), name=name)
+
+
+def bitwise_and(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("BitwiseAnd", x, y, name)
+
+
+def bitwise_or(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("BitwiseOr", x, y, name)
+
+
+def bitwise_xor(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("BitwiseXor", x, y, name)
+
+
+def invert(x: Any, name: str | None = None) -> Tensor:
+    """Bitwise not of an integer tensor."""
+    x = convert_to_tensor(x)
+    if not x.dtype.is_integer:
+        raise TypeError(f"Invert '{name or 'Invert'}': needs an integer input, got {x.name} of {x.dtype.name}")
+    return make_op("Invert", [x], shape=x.static_shape, dtype=x.dtype, name=name)
+
+
 # --- elementwise unary --------------------------------------------------------------------------
 
 _UNARY_UFUNC = {
     "Neg": "negative", "Square": "square", "Sqrt": "sqrt", "Exp": "exp", "Log": "log", "Log1p": "log1p",
     "Abs": "abs", "Sign": "sign", "Tanh": "tanh", "Reciprocal": "reciprocal", "Floor": "floor",
     "Ceil": "ceil", "Round": "rint", "LogicalNot": "logical_not", "Sin": "sin", "Cos": "cos",
-    "Expm1": "expm1",
+    "Expm1": "expm1", "Invert": "invert",
 }
 for _t, _uf in _UNARY_UFUNC.items():
     registry.register_kernel(_t, inplace=(0,), elementwise=True)(_ufunc_kernel(_uf))
-registry.not_differentiable("Floor", "Ceil", "Round", "LogicalNot")
+registry.not_differentiable("Floor", "Ceil", "Round", "LogicalNot", "Invert")
 
 
 def _unary(op_type: str, x: Any, name: str | None, float_only: bool = False) -> Tensor:
@@ -180,8 +254,17 @@ def _unary(op_type: str, x: Any, name: str | None, float_only: bool = False) -> 
     return make_op(op_type, [x], shape=x.static_shape, dtype=x.dtype, name=name)
 
 
+def _signed(op_type: str, x: Any, name: str | None) -> Tensor:
+    """Neg, Abs, Sign: TF has no kernels for unsigned or bool inputs."""
+    x = convert_to_tensor(x)
+    if x.dtype.is_bool or x.dtype.np.kind == "u":
+        raise TypeError(f"{op_type} '{name or op_type}': input {x.name} of dtype {x.dtype.name} is not accepted "
+                        "(signed integers and floats only)")
+    return _unary(op_type, x, name)
+
+
 def negative(x: Any, name: str | None = None) -> Tensor:
-    return _unary("Neg", x, name)
+    return _signed("Neg", x, name)
 
 
 neg = negative
@@ -216,11 +299,11 @@ def log1p(x: Any, name: str | None = None) -> Tensor:
 
 
 def abs(x: Any, name: str | None = None) -> Tensor:  # noqa: A001 - TF's name
-    return _unary("Abs", x, name)
+    return _signed("Abs", x, name)
 
 
 def sign(x: Any, name: str | None = None) -> Tensor:
-    return _unary("Sign", x, name)
+    return _signed("Sign", x, name)
 
 
 def sigmoid(x: Any, name: str | None = None) -> Tensor:
@@ -252,10 +335,17 @@ def ceil(x: Any, name: str | None = None) -> Tensor:
 
 
 def round(x: Any, name: str | None = None) -> Tensor:  # noqa: A001 - TF's name
+    """Half to even; an integer tensor is returned unchanged (as TF)."""
+    x = convert_to_tensor(x)
+    if x.dtype.is_integer:
+        return make_op("Identity", [x], shape=x.static_shape, dtype=x.dtype, name=name or "Round")
     return _unary("Round", x, name, True)
 
 
 def logical_not(x: Any, name: str | None = None) -> Tensor:
+    x = convert_to_tensor(x)
+    if not x.dtype.is_bool:
+        raise TypeError(f"LogicalNot '{name or 'LogicalNot'}': needs a bool input, got {x.name} of {x.dtype.name}")
     return _unary("LogicalNot", x, name)
 
 
@@ -304,7 +394,7 @@ def _sigmoid_grad_kernel(op: Operation, ctx: Any) -> Any:
 
     # d/dx sigmoid = y (1 - y), from the forward output y
     def run(y: Any, dy: Any, out: Any = None) -> Any:
-        s = sub(one, y)
+        s = xp.asarray(sub(one, y))  # an array even for 0-d inputs
         mul(s, y, out=s)
         return mul(s, dy, out=out)
 
@@ -328,7 +418,7 @@ def _tanh_grad_kernel(op: Operation, ctx: Any) -> Any:
 
     # d/dx tanh = 1 - y^2
     def run(y: Any, dy: Any, out: Any = None) -> Any:
-        s = mul(y, y)
+        s = xp.asarray(mul(y, y))
         sub(one, s, out=s)
         return mul(s, dy, out=out)
 
@@ -391,6 +481,8 @@ def _cast_kernel(op: Operation, ctx: Any) -> Any:
 
 
 def add_n(inputs: list, name: str | None = None) -> Tensor:
+    if isinstance(inputs, Tensor) or hasattr(inputs, "_as_graph_element") or not isinstance(inputs, (list, tuple)):
+        raise ValueError("inputs must be a list of at least one Tensor with the same dtype and shape")
     ts = [convert_to_tensor(t) for t in inputs]
     if not ts:
         raise ValueError("add_n needs at least one input")
@@ -424,9 +516,16 @@ def _add_n_kernel(op: Operation, ctx: Any) -> Any:
 
 
 def clip_by_value(t: Any, clip_value_min: Any, clip_value_max: Any, name: str | None = None) -> Tensor:
-    """TF's order: ``maximum(minimum(t, max), min)``, so ``min > max`` gives ``min`` everywhere."""
+    """TF's order: ``maximum(minimum(t, max), min)``, so ``min > max`` gives ``min`` everywhere. The
+    bounds may broadcast against ``t`` but not make the result bigger than ``t`` (ValueError, as TF)."""
     t = convert_to_tensor(t)
-    return maximum(minimum(t, clip_value_max), clip_value_min, name=name)
+    out = maximum(minimum(t, clip_value_max), clip_value_min, name=name or "clip_by_value")
+    if t.static_shape is not None and out.static_shape is not None and (
+            len(out.static_shape) != len(t.static_shape) or any(
+                a is not None and b is not None and a != b for a, b in zip(out.static_shape, t.static_shape))):
+        raise ValueError(f"clip_by_value: the clip bounds broadcast {t.name} of shape {fmt_shape(t.static_shape)} "
+                         f"to shape {fmt_shape(out.static_shape)}; they must not change its shape")
+    return out
 
 
 def where(condition: Any, x: Any = None, y: Any = None, name: str | None = None) -> Tensor:
@@ -475,6 +574,8 @@ def matmul(a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = False,
            name: str | None = None) -> Tensor:
     """``tf.matmul``: (batched) matrix product; inner dimensions must agree."""
     a, b = binary_operands(a, b)
+    if a.dtype.is_bool:
+        raise TypeError(f"MatMul '{name or 'MatMul'}': bool inputs ({a.name}, {b.name}) are not accepted")
     ta, tb = transpose_a or adjoint_a, transpose_b or adjoint_b
     sa, sb = a.static_shape, b.static_shape
     desc = f"MatMul '{name or 'MatMul'}'"
@@ -535,7 +636,7 @@ def _reduce(op_type: str, x: Any, axis: Any, keepdims: bool, name: str | None,
     rank = None if s is None else len(s)
     axes = static_axes(axis, rank, op_type, unique=True)
     if s is None:
-        shape = None
+        shape = () if axis is None and not keepdims else None  # everything reduced: a scalar
     elif keepdims:
         shape = tuple(1 if i in axes else d for i, d in enumerate(s))
     else:
@@ -544,36 +645,43 @@ def _reduce(op_type: str, x: Any, axis: Any, keepdims: bool, name: str | None,
                    dtype=out_dtype or x.dtype, name=name)
 
 
-def _kd(keepdims: Any, keep_dims: Any) -> bool:
-    return bool(keep_dims if keep_dims is not None else keepdims)
+def _one_of(new: Any, old: Any, new_name: str, old_name: str) -> Any:
+    """TF's deprecated argument spellings: either one, never both."""
+    if new is not None and old is not None:
+        raise ValueError(f"Cannot specify both '{new_name}' and '{old_name}'")
+    return new if new is not None else old
 
 
-def reduce_sum(input_tensor: Any, axis: Any = None, keepdims: Any = False, name: str | None = None,
+def _reduction(op_type: str, input_tensor: Any, axis: Any, keepdims: Any, name: str | None,
+               reduction_indices: Any, keep_dims: Any) -> Tensor:
+    axis = _one_of(axis, reduction_indices, "axis", "reduction_indices")
+    keep = _one_of(keepdims, keep_dims, "keepdims", "keep_dims")
+    return _reduce(op_type, input_tensor, axis, bool(keep), name)
+
+
+def reduce_sum(input_tensor: Any, axis: Any = None, keepdims: Any = None, name: str | None = None,
                reduction_indices: Any = None, keep_dims: Any = None) -> Tensor:
-    return _reduce("Sum", input_tensor, axis if axis is not None else reduction_indices, _kd(keepdims, keep_dims),
-                   name)
+    return _reduction("Sum", input_tensor, axis, keepdims, name, reduction_indices, keep_dims)
 
 
-def reduce_mean(input_tensor: Any, axis: Any = None, keepdims: Any = False, name: str | None = None,
+def reduce_mean(input_tensor: Any, axis: Any = None, keepdims: Any = None, name: str | None = None,
                 reduction_indices: Any = None, keep_dims: Any = None) -> Tensor:
-    return _reduce("Mean", input_tensor, axis if axis is not None else reduction_indices,
-                   _kd(keepdims, keep_dims), name)
+    return _reduction("Mean", input_tensor, axis, keepdims, name, reduction_indices, keep_dims)
 
 
-def reduce_max(input_tensor: Any, axis: Any = None, keepdims: Any = False, name: str | None = None,
+def reduce_max(input_tensor: Any, axis: Any = None, keepdims: Any = None, name: str | None = None,
                reduction_indices: Any = None, keep_dims: Any = None) -> Tensor:
-    return _reduce("Max", input_tensor, axis if axis is not None else reduction_indices, _kd(keepdims, keep_dims),
-                   name)
+    return _reduction("Max", input_tensor, axis, keepdims, name, reduction_indices, keep_dims)
 
 
-def reduce_min(input_tensor: Any, axis: Any = None, keepdims: Any = False, name: str | None = None,
+def reduce_min(input_tensor: Any, axis: Any = None, keepdims: Any = None, name: str | None = None,
                reduction_indices: Any = None, keep_dims: Any = None) -> Tensor:
-    return _reduce("Min", input_tensor, axis if axis is not None else reduction_indices, _kd(keepdims, keep_dims),
-                   name)
+    return _reduction("Min", input_tensor, axis, keepdims, name, reduction_indices, keep_dims)
 
 
-def reduce_prod(input_tensor: Any, axis: Any = None, keepdims: Any = False, name: str | None = None) -> Tensor:
-    return _reduce("Prod", input_tensor, axis, bool(keepdims), name)
+def reduce_prod(input_tensor: Any, axis: Any = None, keepdims: Any = None, name: str | None = None,
+                reduction_indices: Any = None, keep_dims: Any = None) -> Tensor:
+    return _reduction("Prod", input_tensor, axis, keepdims, name, reduction_indices, keep_dims)
 
 
 _REDUCE_UFUNC = {"Sum": "add", "Max": "maximum", "Min": "minimum", "Prod": "multiply", "Mean": "add"}
@@ -660,12 +768,12 @@ for _t, _f in (("Sum", "sum"), ("Mean", "mean"), ("Max", "amax"), ("Min", "amin"
 
 def argmax(input: Any, axis: Any = None, name: str | None = None, dimension: Any = None,
            output_type: Any = dtypes.int64) -> Tensor:
-    return _arg("ArgMax", input, axis if axis is not None else dimension, name, output_type)
+    return _arg("ArgMax", input, _one_of(axis, dimension, "axis", "dimension"), name, output_type)
 
 
 def argmin(input: Any, axis: Any = None, name: str | None = None, dimension: Any = None,
            output_type: Any = dtypes.int64) -> Tensor:
-    return _arg("ArgMin", input, axis if axis is not None else dimension, name, output_type)
+    return _arg("ArgMin", input, _one_of(axis, dimension, "axis", "dimension"), name, output_type)
 
 
 def _arg(op_type: str, x: Any, axis: Any, name: str | None, output_type: Any) -> Tensor:
@@ -781,7 +889,7 @@ def div_no_nan(x: Any, y: Any, name: str | None = None) -> Tensor:
     if not x.dtype.is_floating:
         raise TypeError(f"div_no_nan needs floating-point inputs, got {x.name} of {x.dtype.name}")
     shape = broadcast_static(x.static_shape, y.static_shape, f"DivNoNan '{name or 'div_no_nan'}'")
-    return make_op("DivNoNan", [x, y], shape=shape, dtype=x.dtype, name=name)
+    return make_op("DivNoNan", [x, y], shape=shape, dtype=x.dtype, name=name or "div_no_nan")
 
 
 @registry.register_kernel("DivNoNan")

@@ -39,6 +39,18 @@ def _float_input(x: Any, op_type: str, name: str | None, what: str = "input") ->
     return x
 
 
+def _numeric_input(x: Any, op_type: str, name: str | None, ints: tuple[str, ...], what: str = "input") -> Tensor:
+    """A float tensor, or one of the integer dtypes ``ints`` that TF's op also takes."""
+    x = convert_to_tensor(x)
+    if not x.dtype.is_floating and x.dtype.name not in ints:
+        raise TypeError(f"{_desc(op_type, name)}: {what} must be a floating-point tensor"
+                        + (f" or one of {', '.join(ints)}" if ints else "") + f", got {x.name} of dtype {x.dtype.name}")
+    return x
+
+
+_SIGNED_AND_UNSIGNED = ("int8", "int16", "int32", "int64", "uint8")
+
+
 def _like(value: Any, like: Tensor, op_type: str, name: str | None, what: str) -> Tensor:
     """``value`` as a tensor of ``like``'s dtype (numpy/Python values are cast; tensors must match)."""
     if isinstance(value, Tensor) or hasattr(value, "_as_graph_element"):
@@ -153,7 +165,8 @@ def leaky_relu(features: Any, alpha: float = 0.2, name: str | None = None) -> Te
     x = convert_to_tensor(features)
     if x.dtype.is_integer:
         x = m.cast(x, dtypes.float32)
-    return _same_op("LeakyRelu", x, name, {"alpha": float(alpha)})
+    # TF keeps alpha as a float32 attribute, so alpha = 0.2 is 0.2f even for float64 features
+    return _same_op("LeakyRelu", x, name, {"alpha": float(np.float32(alpha))})
 
 
 @registry.register_kernel("LeakyRelu")
@@ -505,7 +518,7 @@ def _channel_axis(data_format: str | None, rank: int | None, op_type: str, name:
 
 def bias_add(value: Any, bias: Any, data_format: str | None = None, name: str | None = None) -> Tensor:
     """value + bias, with the 1-D bias added along the channel dimension (the last one for NHWC)."""
-    x = _float_input(value, "BiasAdd", name, "value")
+    x = _numeric_input(value, "BiasAdd", name, _SIGNED_AND_UNSIGNED, "value")
     b = _like(bias, x, "BiasAdd", name, "bias")
     xs, bs = x.static_shape, b.static_shape
     d = _desc("BiasAdd", name)
@@ -519,6 +532,8 @@ def bias_add(value: Any, bias: Any, data_format: str | None = None, name: str | 
     if xs is not None and bs is not None and xs[ch] is not None and bs[0] is not None and xs[ch] != bs[0]:
         raise ValueError(f"{d}: bias of shape {fmt_shape(bs)} must match the channel dimension {ch} of value "
                          f"{fmt_shape(xs)} ({bs[0]} vs {xs[ch]})")
+    if xs is not None and bs is not None and xs[ch] is None and bs[0] is not None:
+        xs = xs[:ch] + (bs[0],) + xs[ch + 1:]  # the bias tells the channel count (TF's shape function)
     return make_op("BiasAdd", [x, b], attrs={"channel_axis": ch}, shape=xs, dtype=x.dtype, name=name)
 
 
@@ -658,9 +673,18 @@ def dropout(x: Any, keep_prob: Any = None, noise_shape: Any = None, seed: int | 
                              f"{fmt_shape(keep.static_shape)}")
         ns = _noise_shape(x, noise_shape)
         s1, s2 = random_ops.get_seed(seed)
-        mask = make_op("DropoutMask", [x, keep], attrs={"noise_shape": ns, "seed": s1, "seed2": s2},
+        # a fixed keep probability is folded into the mask (kept / keep); a Tensor one is TF's
+        # x * (1 / keep) * kept, so the gradient reaches keep_prob (or rate) as in TF
+        fixed = keep.op.type == "Const"
+        mask = make_op("DropoutMask", [x, keep], attrs={"noise_shape": ns, "seed": s1, "seed2": s2,
+                                                        "scaled": fixed},
                        shape=ns, dtype=x.dtype, name="mask")
-        return m.multiply(x, mask)
+        if fixed:
+            return m.multiply(x, mask)
+        out = m.multiply(m.multiply(x, m.reciprocal(keep)), mask)
+        if x.static_shape is not None:
+            out.set_shape(x.static_shape)  # as TF: a keep of unknown static shape is still a scalar
+        return out
 
 
 def _noise_shape(x: Tensor, noise_shape: Any) -> tuple | None:
@@ -689,6 +713,7 @@ def _dropout_mask_kernel(op: Operation, ctx: Any) -> Any:
     dt = op.outputs[0].dtype.np
     ns = op.attrs["noise_shape"]
     draw_dt = dt if dt in (np.float32, np.float64) else np.dtype(np.float32)
+    scaled = op.attrs.get("scaled", True)  # kept / keep, or the plain 0/1 mask
     in_place = be.host_memory and draw_dt == dt
     scratch = Scratch(np)
     keep_op = op.inputs[1].op
@@ -706,7 +731,7 @@ def _dropout_mask_kernel(op: Operation, ctx: Any) -> Any:
             u = _draw(rng, shape, draw_dt, ctx.batch_shard if (ns is None or ns[0] is None) and shape else None)
             mask = be.upload(u)
             kk = keep.astype(dt)
-            res = (mask < kk).astype(dt) / kk
+            res = (mask < kk).astype(dt) / kk if scaled else (mask < kk).astype(dt)
             if out is None:
                 return res
             be.copyto(out, res)
@@ -720,8 +745,8 @@ def _dropout_mask_kernel(op: Operation, ctx: Any) -> Any:
             rng.random(dtype=draw_dt, out=out)
             kept = scratch("kept", shape, bool)
             np.less(out, k, out=kept)
-            return np.multiply(kept, dt.type(1.0 / k), out=out)
-        mask = (_draw(rng, shape, draw_dt, shard) < k).astype(dt) * dt.type(1.0 / k)
+            return np.multiply(kept, dt.type(1.0 / k if scaled else 1.0), out=out)
+        mask = (_draw(rng, shape, draw_dt, shard) < k).astype(dt) * dt.type(1.0 / k if scaled else 1.0)
         return be.upload(mask, out=out)
     return run
 
@@ -743,13 +768,19 @@ registry.not_differentiable("DropoutMask")
 def moments(x: Any, axes: Any, shift: Any = None, name: str | None = None, keep_dims: Any = None,
             keepdims: Any = None) -> tuple[Tensor, Tensor]:
     """(mean, variance) of x over ``axes``; ``shift`` is accepted and unused, as in TF."""
+    if keep_dims is not None and keepdims is not None:
+        raise ValueError("Cannot specify both 'keep_dims' and 'keepdims'")
     keep = bool(keep_dims if keep_dims is not None else keepdims)
-    x = _float_input(x, "moments", name, "x")
+    x = convert_to_tensor(x)
+    if x.dtype.is_bool:
+        raise TypeError(f"moments: x {x.name} must be numeric, got bool")
     with name_scope(name or "moments"):
         y = m.cast(x, dtypes.float32) if x.dtype == dtypes.float16 else x
         mean = m.reduce_mean(y, axis=axes, keepdims=True, name="mean")
-        # the exact derivative: no stop_gradient on the mean, so second derivatives are right too
-        variance = m.reduce_mean(m.squared_difference(y, mean), axis=axes, keepdims=keep, name="variance")
+        # TF's form: the mean inside the variance is a stop_gradient. The first derivative is exact
+        # either way (d variance / d mean = 0 at the mean); second derivatives follow TF's.
+        variance = m.reduce_mean(m.squared_difference(y, array_ops.stop_gradient(mean)), axis=axes,
+                                 keepdims=keep, name="variance")
         if not keep:
             mean = array_ops.squeeze(mean, axis=list(static_axes(axes, _rank(y), "moments") or []))
         if x.dtype == dtypes.float16:
@@ -828,15 +859,23 @@ def softmax_cross_entropy_with_logits_v2(labels: Any = None, logits: Any = None,
         axis = dim
     op_type = "SoftmaxCrossEntropyWithLogits"
     x = _float_input(logits, op_type, name, "logits")
-    z = _like(labels, x, op_type, name, "labels")
+    z = convert_to_tensor(labels)
+    if z.dtype != x.dtype:  # TF casts the labels to the logits' dtype
+        z = m.cast(z, x.dtype)
     xs, zs = x.static_shape, z.static_shape
     d = _desc(op_type, name)
     if xs is not None and len(xs) == 0:
         raise ValueError(f"{d}: logits must have rank >= 1, got a scalar")
     if xs is not None and zs is not None and (len(xs) != len(zs) or any(
             a is not None and b is not None and a != b for a, b in zip(xs, zs))):
-        raise ValueError(f"{d}: logits and labels must have the same shape, got logits {fmt_shape(xs)} and "
-                         f"labels {fmt_shape(zs)}")
+        try:  # labels that broadcast to the logits' shape (TF's kernel broadcasts them)
+            bshape = m.broadcast_static(zs, xs, op_type)
+        except ValueError:
+            bshape = None
+        if bshape is None or tuple(bshape) != tuple(xs) or len(zs) != len(xs):
+            raise ValueError(f"{d}: logits and labels must have the same shape, got logits {fmt_shape(xs)} and "
+                             f"labels {fmt_shape(zs)}") from None
+        z = m.broadcast_like(z, x)
     shape = xs if xs is not None else zs
     ax = _axis(axis, None if shape is None else len(shape), op_type, name)
     loss_shape = None if shape is None else shape[:ax] + shape[ax + 1:]
@@ -1007,7 +1046,7 @@ def _spatial(value: Any, what: str, desc: str) -> tuple[int, int]:
 
 def _padding(padding: Any, desc: str, explicit_ok: bool) -> Any:
     if isinstance(padding, str):
-        p = padding.upper()
+        p = padding  # case-sensitive, as TF ("same" is an error there)
         if p not in ("SAME", "VALID"):
             raise ValueError(f"{desc}: padding must be 'SAME' or 'VALID', got {padding!r}")
         return p
@@ -1058,7 +1097,7 @@ def conv2d(input: Any, filter: Any = None, strides: Any = None, padding: Any = N
     if filter is None or strides is None or padding is None:
         raise ValueError(f"{desc}: filter, strides and padding are required")
     _check_nhwc(data_format, desc)
-    x = _float_input(input, "Conv2D", name)
+    x = _numeric_input(input, "Conv2D", name, ("int32",))
     w = _like(filter, x, "Conv2D", name, "filter")
     xs, ws = x.static_shape, w.static_shape
     if xs is not None and len(xs) != 4:
@@ -1122,7 +1161,7 @@ def _pool(op_type: str, value: Any, ksize: Any, strides: Any, padding: Any, data
           name: str | None) -> Tensor:
     desc = _desc(op_type, name)
     _check_nhwc(data_format, desc)
-    x = _float_input(value, op_type, name)
+    x = _numeric_input(value, op_type, name, _SIGNED_AND_UNSIGNED if op_type == "MaxPool" else ())
     xs = x.static_shape
     if xs is not None and len(xs) != 4:
         raise ValueError(f"{desc}: input must be a 4-D NHWC tensor [batch, height, width, channels], got "

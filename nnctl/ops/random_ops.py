@@ -55,20 +55,56 @@ def random_uniform(shape: Any, minval: float = 0, maxval: float | None = None, d
         if dt.is_integer:
             raise ValueError("random_uniform: maxval must be given for integer dtypes")
         maxval = 1.0
+    if dt.is_bool:
+        raise ValueError("Invalid dtype bool for random_uniform")
+    if _is_tensor(minval) or _is_tensor(maxval):
+        if dt.is_integer:
+            raise TypeError("random_uniform: integer draws need Python minval and maxval in nnctl")
+        from nnctl.ops import math_ops
+        from nnctl.ops.core import convert_to_tensor
+        lo, hi = convert_to_tensor(minval, dtype=dt), convert_to_tensor(maxval, dtype=dt)
+        unit = _random("RandomUniform", shape, dt, seed, name or "random_uniform", minval=0.0, maxval=1.0)
+        return _scaled(unit, math_ops.subtract(hi, lo), lo, dt)
     return _random("RandomUniform", shape, dt, seed, name or "random_uniform", minval=float(minval),
                    maxval=float(maxval))
 
 
-def random_normal(shape: Any, mean: float = 0.0, stddev: float = 1.0, dtype: Any = dtypes.float32,
+def _is_tensor(v: Any) -> bool:
+    return isinstance(v, Tensor) or hasattr(v, "_as_graph_element")
+
+
+def _float_dtype(dtype: Any, op: str) -> Any:
+    dt = dtypes.as_dtype(dtype)
+    if not dt.is_floating:
+        raise ValueError(f"Invalid dtype {dt.name} for {op}: a floating-point dtype is required")
+    return dt
+
+
+def _scaled(unit: Tensor, scale: Any, shift: Any, dt: Any) -> Tensor:
+    """unit * scale + shift with Tensor (or Python) scale and shift, as TF builds it."""
+    from nnctl.ops import math_ops
+    from nnctl.ops.core import convert_to_tensor
+    return math_ops.add(math_ops.multiply(unit, convert_to_tensor(scale, dtype=dt)), convert_to_tensor(shift, dtype=dt))
+
+
+def random_normal(shape: Any, mean: Any = 0.0, stddev: Any = 1.0, dtype: Any = dtypes.float32,
                   seed: int | None = None, name: str | None = None) -> Tensor:
-    return _random("RandomStandardNormal", shape, dtype, seed, name or "random_normal", mean=float(mean),
+    dt = _float_dtype(dtype, "random_normal")
+    if _is_tensor(mean) or _is_tensor(stddev):
+        unit = _random("RandomStandardNormal", shape, dt, seed, name or "random_normal", mean=0.0, stddev=1.0)
+        return _scaled(unit, stddev, mean, dt)
+    return _random("RandomStandardNormal", shape, dt, seed, name or "random_normal", mean=float(mean),
                    stddev=float(stddev))
 
 
-def truncated_normal(shape: Any, mean: float = 0.0, stddev: float = 1.0, dtype: Any = dtypes.float32,
+def truncated_normal(shape: Any, mean: Any = 0.0, stddev: Any = 1.0, dtype: Any = dtypes.float32,
                      seed: int | None = None, name: str | None = None) -> Tensor:
     """Normal values, re-drawn where more than 2 standard deviations from the mean (as TF)."""
-    return _random("TruncatedNormal", shape, dtype, seed, name or "truncated_normal", mean=float(mean),
+    dt = _float_dtype(dtype, "truncated_normal")
+    if _is_tensor(mean) or _is_tensor(stddev):
+        unit = _random("TruncatedNormal", shape, dt, seed, name or "truncated_normal", mean=0.0, stddev=1.0)
+        return _scaled(unit, stddev, mean, dt)
+    return _random("TruncatedNormal", shape, dt, seed, name or "truncated_normal", mean=float(mean),
                    stddev=float(stddev))
 
 

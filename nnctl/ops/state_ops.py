@@ -34,17 +34,29 @@ def constant(value: Any, dtype: Any = None, shape: Any = None, name: str = "Cons
         dt = dtypes.int32 if small else dtypes.int64
     else:
         dt = dtypes.as_dtype(arr.dtype)
-    if arr.dtype.kind == "f" and dt.is_integer and not np.all(np.mod(arr, 1) == 0):
-        raise TypeError(f"tf.constant: cannot convert non-integer value {value!r} to {dt.name}")
+    python_value = not isinstance(value, (np.ndarray, np.generic))
+    if arr.dtype.kind == "f" and dt.is_integer and python_value:
+        # TF: Python floats never become integers ([1.0, 2.0] with dtype=int32 is a TypeError);
+        # numpy float arrays are cast (truncated)
+        raise TypeError(f"tf.constant: Expected {dt.name}, but got {value!r} of type float")
     arr = arr.astype(dt.np)
     if shape is not None:
         shp = as_shape_tuple(shape)
+        n = int(np.prod(shp))
         if arr.size == 1:
             arr = np.full(shp, arr.reshape(()), dtype=dt.np)
-        elif verify_shape or arr.size != int(np.prod(shp)):
-            if arr.shape != shp:
-                raise TypeError(f"tf.constant: value of shape {fmt_shape(arr.shape)} does not match shape "
-                                f"{fmt_shape(shp)}")
+        elif verify_shape and arr.shape != shp:
+            raise TypeError(f"tf.constant: value of shape {fmt_shape(arr.shape)} does not match shape "
+                            f"{fmt_shape(shp)}")
+        elif arr.size > n:
+            raise TypeError(f"tf.constant: too many elements provided: {arr.size} for shape {fmt_shape(shp)} "
+                            f"(at most {n})")
+        elif 0 < arr.size < n:
+            # TF1 fills the rest with the last value: constant([1., 2.], shape=[2, 3]) is [[1, 2, 2], [2, 2, 2]]
+            flat = arr.reshape(-1)
+            arr = np.concatenate([flat, np.full(n - flat.size, flat[-1], dtype=dt.np)]).reshape(shp)
+        elif arr.size == 0 and n:
+            raise TypeError(f"tf.constant: an empty value cannot fill shape {fmt_shape(shp)}")
         else:
             arr = arr.reshape(shp)
     arr.setflags(write=False)

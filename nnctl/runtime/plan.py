@@ -112,9 +112,10 @@ class Plan:
         return factory(op, ctx)
 
     # --- execution -------------------------------------------------------------------------
-    def run(self, feed_values: list[Any], check_numerics: bool = False, download: bool = True) -> list[Any]:
-        if check_numerics:
-            return self._trace(feed_values, True, self.ctx, download)[0]
+    def run(self, feed_values: list[Any], check_numerics: bool = False, download: bool = True,
+            allocating: bool = False) -> list[Any]:
+        if check_numerics or allocating:
+            return self._trace(feed_values, check_numerics, self.ctx, download)[0]
         if self.bound_version != self.ctx.variables.version:
             # Compile with a dry run on copies of the state, so that every real execution takes the
             # bound path and a resumed run computes bit-identically to an uninterrupted one.
@@ -178,7 +179,13 @@ class Plan:
             if fn is None:
                 fn = kernels[id(op)] = self._make_kernel(op, ctx)
             try:
-                res = fn(*ins)
+                if len(op.outputs) == 1 and op.outputs[0].static_shape == () and d is not None and d.out_ok \
+                        and not d.view and ins and all(getattr(v, "ndim", None) == 0 for v in ins):
+                    # 0-d operands: numpy ufuncs return scalars, which the kernels' chained out= cannot
+                    # take, so the output gets a real 0-d array as on the bound path
+                    res = fn(*ins, out=self.ctx.xp.empty((), dtype=op.outputs[0].dtype.np))
+                else:
+                    res = fn(*ins)
             except OpError:
                 raise
             except Exception as e:
@@ -425,8 +432,8 @@ class Plan:
         self.bound_version = self.ctx.variables.version
 
 
-_IDENTITY_CONST = {"Mul": ((0, 1), (1, 0)), "RealDiv": ((0, 1),), "Add": ((0, 1), (1, 0)),
-                   "Sub": ((0, 1),)}
+_IDENTITY_CONST = {"Mul": ((0, 1), (1, 0)), "RealDiv": ((0, 1),), "AddV2": ((0, 1), (1, 0)),
+                   "Add": ((0, 1), (1, 0)), "Sub": ((0, 1),)}
 
 
 def _identity_input(op: Operation, ins: list[Tensor], constvals: dict[int, Any], info: dict[int, tuple]

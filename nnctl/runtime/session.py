@@ -48,6 +48,9 @@ class Session:
         self._plans: OrderedDict[Any, Plan] = OrderedDict()
         self._closed = False
         self.check_numerics = False
+        # run every op in allocating mode (the dry run's path: no bound buffers, views or folding), to
+        # compare the two paths in tests and to debug; check_numerics implies it
+        self.allocating = False
         self._entered: list[Any] = []
         self._checked_feeds: set[tuple[int, tuple, Any]] = set()
 
@@ -87,7 +90,7 @@ class Session:
             self._plans[key] = plan
             if len(self._plans) > _MAX_PLANS:
                 self._plans.popitem(last=False)
-        values = plan.run(feed_values, self.check_numerics, download)
+        values = plan.run(feed_values, self.check_numerics, download, self.allocating)
         if plan.slots is None:
             results = values
         else:

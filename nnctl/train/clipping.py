@@ -19,16 +19,20 @@ def _as_list(t_list: Any, what: str) -> list:
 
 
 def global_norm(t_list: Any, name: str | None = None) -> Tensor:
-    """sqrt(sum over tensors of sum(t^2)); None entries are ignored. The result has the dtype of the
-    first tensor (the others' sums are cast to it)."""
+    """sqrt(sum over tensors of sum(t^2)); None entries are ignored. All tensors must share one dtype,
+    as in TF; an empty list has norm 0 (float32)."""
     ts = [convert_to_tensor(t) for t in _as_list(t_list, "global_norm") if t is not None]
     if not ts:
-        raise ValueError("global_norm: t_list holds no tensors (every entry is None)")
+        from nnctl.ops.state_ops import constant
+        return constant(np.float32(0.0), name=name or "global_norm")
+    for t in ts[1:]:
+        if t.dtype != ts[0].dtype:
+            raise TypeError(f"global_norm: all tensors must have one dtype, {ts[0].name} is {ts[0].dtype.name} "
+                            f"and {t.name} is {t.dtype.name}")
     with get_default_graph().name_scope(name or "global_norm"):
-        dt = ts[0].dtype
         total = None
         for t in ts:
-            sq = math_ops.cast(math_ops.reduce_sum(math_ops.square(t)), dt)
+            sq = math_ops.reduce_sum(math_ops.square(t))
             total = sq if total is None else math_ops.add(total, sq)
         return math_ops.sqrt(total, name="global_norm")
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import abc
 from typing import Any
 
+import numpy as np
+
 from nnctl.graph.gradients import gradients
 from nnctl.graph.graph import OPTIMIZER, GraphKeys, Operation, Tensor, get_default_graph
 from nnctl.ops import array_ops, math_ops, state_ops
@@ -129,6 +131,10 @@ class Optimizer(abc.ABC):
         if isinstance(lr, (Tensor, Variable)):
             t = convert_to_tensor(lr)
             return t if t.dtype == var.dtype else math_ops.cast(t, var.dtype)
+        if isinstance(lr, float):
+            # TF converts a Python float hyperparameter to a float32 tensor and casts that to the
+            # variable's dtype, so a float64 variable sees float32(0.05), not 0.05
+            lr = float(np.float32(lr))
         return convert_to_tensor(lr, dtype=var.dtype)
 
 

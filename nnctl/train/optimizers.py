@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from nnctl import dtypes
 from nnctl.graph import registry
 from nnctl.graph.graph import Operation, Tensor, get_default_graph
 from nnctl.ops import array_ops, math_ops, state_ops
@@ -190,8 +191,12 @@ class AdamOptimizer(_HyperOptimizer):
 
     def _create_slots(self, var_list: list[Variable]) -> None:
         first = min(var_list, key=lambda v: v.name)
-        self._non_slot_variable("beta1_power", _call_if_callable(self._hyper["beta1"]), first.dtype)
-        self._non_slot_variable("beta2_power", _call_if_callable(self._hyper["beta2"]), first.dtype)
+        for key in ("beta1", "beta2"):
+            beta = _call_if_callable(self._hyper[key])
+            # as TF: the power variable has the dtype the initial value converts to (float32 for a
+            # Python float, also when the variables are float64); it is cast where it is used
+            dt = dtypes.float32 if isinstance(beta, float) else first.dtype
+            self._non_slot_variable(f"{key}_power", beta, dt)
         for v in var_list:
             self._zeros_slot(v, "m", self._name)
             self._zeros_slot(v, "v", self._name)
