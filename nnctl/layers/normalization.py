@@ -10,6 +10,19 @@ from nnctl.layers.core import blend
 from nnctl.layers.initializers import Initializer
 
 ONES, ZEROS = Initializer("ones"), Initializer("zeros")
+
+
+def moments(x: Any, axes: list[int], keep_dims: bool = False) -> tuple[Any, Any]:
+    """Mean and variance over ``axes``, differentiated exactly to every order.
+
+    ``tf.nn.moments`` follows TF and takes the variance about ``stop_gradient(mean)``: the same value
+    and first derivative, but a second derivative that misses the mean's dependence on x. The layers
+    use the exact form, so their Hessians agree with other frameworks'."""
+    mean = tf.reduce_mean(x, axes, keepdims=True)
+    var = tf.reduce_mean(tf.square(x - mean), axes, keepdims=True)
+    if keep_dims:
+        return mean, var
+    return tf.squeeze(mean, axes), tf.squeeze(var, axes)
 EPSILON = Key("float", 0.001, "added to the variance before the square root", lo=0.0, lo_open=True)
 
 
@@ -40,7 +53,7 @@ class BatchNorm(Layer):
         if training is False:
             mean, var = mm.value(), mv.value()
         else:
-            bmean, bvar = tf.nn.moments(x, list(range(len(self.input_shapes[0]) - 1)))
+            bmean, bvar = moments(x, list(range(len(self.input_shapes[0]) - 1)))
             m = self.p["momentum"]
             # m <- m - (1 - momentum) * (m - batch); with a bool tensor `training`, only when it is true
             new_mean = mm * m + bmean * (1 - m)
@@ -65,7 +78,7 @@ class LayerNorm(Layer):
         return shapes[0]
 
     def call(self, xs: list, training: Any, masks: list) -> Any:
-        mean, var = tf.nn.moments(xs[0], [-1], keep_dims=True)
+        mean, var = moments(xs[0], [-1], keep_dims=True)
         return tf.nn.batch_normalization(xs[0], mean, var, self.beta, self.gamma, self.p["epsilon"])
 
 
@@ -90,6 +103,6 @@ class GroupNorm(Layer):
         inner = list(s[1:-1])
         h = tf.reshape(xs[0], [-1, *inner, g, s[-1] // g])
         axes = [*range(1, len(inner) + 1), len(inner) + 2]     # positions and the channels of a group
-        mean, var = tf.nn.moments(h, axes, keep_dims=True)
+        mean, var = moments(h, axes, keep_dims=True)
         h = tf.reshape((h - mean) * tf.rsqrt(var + self.p["epsilon"]), [-1, *s[1:]])
         return h * self.gamma + self.beta
