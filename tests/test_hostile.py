@@ -69,10 +69,13 @@ def env(**extra: str) -> dict[str, str]:
     return e
 
 
-# A child that runs the CLI and reports its own peak RSS (ru_maxrss, KiB on Linux) on the last line.
+# A child that runs the CLI and reports its own peak RSS (KiB) on the last line.
 _RSS_CHILD = ("import resource, sys\nfrom nnctl.cli import main\nsys.argv = ['nnctl', *sys.argv[1:]]\n"
               "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\nelse:\n    code = 0\n"
-              "sys.stderr.write('\\nPEAK_RSS_KIB %d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+              # VmHWM belongs to this process image; ru_maxrss would carry the parent's peak across exec
+              "hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM:')]\n"
+              "peak = int(hwm[0].split()[1]) if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+              "sys.stderr.write('\\nPEAK_RSS_KIB %d\\n' % peak)\n"
               "sys.exit(code)\n")
 
 
@@ -511,14 +514,17 @@ def _signal_cli(sig: int, *argv: str | os.PathLike, after: float = 0.5, second: 
 
 @pytest.fixture(scope="module")
 def slow_config(tmp_path_factory) -> Path:
-    """A config whose data (a 400,000-row CSV) takes seconds to load, so a signal lands during it."""
+    """A config whose data (a 6,000,000-row CSV) takes seconds to load even on a fast, idle machine, so a
+    signal sent 0.5 s after start lands during it."""
     d = tmp_path_factory.mktemp("slow")
     rng = np.random.default_rng(0)
-    x = rng.random((400_000, 2))
+    x = rng.random((200_000, 2))
     y = (x.sum(1) > 1).astype(int)
+    block = "".join(f"{a:.6f},{b:.6f},{c}\n" for (a, b), c in zip(x, y))
     with open(d / "big.csv", "w") as f:
         f.write("x1,x2,y\n")
-        f.writelines(f"{a:.6f},{b:.6f},{c}\n" for (a, b), c in zip(x, y))
+        for _ in range(30):
+            f.write(block)
     cfg = d / "slow.yaml"
     cfg.write_text(XOR.read_text().replace("../datasets/xor.csv", str(d / "big.csv")).replace("batch_size: full",
                                                                                               "batch_size: 32"))
