@@ -427,6 +427,8 @@ def _stdout_failed(e: OSError) -> None:
 def main() -> None:
     """Console entry point: runs the app and turns every error into one message and an exit code."""
     from nnctl import interrupts
+    from nnctl.distributed.ranks import share_cores_between_ranks
+    share_cores_between_ranks()   # before numpy loads: N ranks must not each take every core
     from nnctl.errors import NnctlError
     _use_backend(None)   # one command, one choice (the in-process tests run many)
     interrupts.clear()

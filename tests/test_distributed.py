@@ -50,6 +50,22 @@ def test_only_rank_0_reports_errors_every_rank_shares(monkeypatch):
     assert rank_report(InputError("bad config")) == "bad config"
 
 
+def test_ranks_share_the_cores(monkeypatch):
+    for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "PMI_SIZE", "MPI_LOCALNRANKS"):
+        monkeypatch.delenv(v, raising=False)
+    W.share_cores_between_ranks()          # one process: nothing changes
+    assert "OPENBLAS_NUM_THREADS" not in os.environ
+    monkeypatch.setenv("PMI_SIZE", "2")
+    monkeypatch.setenv("MPI_LOCALNRANKS", "2")
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    W.share_cores_between_ranks()
+    assert os.environ["OPENBLAS_NUM_THREADS"] == os.environ["OMP_NUM_THREADS"] == "4"
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")   # the user's own choice wins
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    W.share_cores_between_ranks()
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "3"
+
+
 def test_strip_nproc():
     assert strip_nproc(["train", "c.yaml", "--nproc", "2", "--quiet"]) == ["train", "c.yaml", "--quiet"]
     assert strip_nproc(["train", "--nproc=3", "c.yaml"]) == ["train", "c.yaml"]
