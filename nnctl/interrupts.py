@@ -9,6 +9,7 @@ command returned normally.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from typing import Any
 
@@ -39,16 +40,12 @@ def install() -> dict[int, Any]:
     """Install :func:`on_signal` for SIGINT and SIGTERM (main thread only); returns the old handlers."""
     old = {}
     for s in (signal.SIGINT, signal.SIGTERM):
-        try:
+        with contextlib.suppress(ValueError, OSError):  # not the main thread: nothing to install
             old[s] = signal.signal(s, on_signal)
-        except (ValueError, OSError):  # not the main thread
-            pass
     return old
 
 
 def restore(old: dict[int, Any]) -> None:
     for s, h in old.items():
-        try:
+        with contextlib.suppress(ValueError, OSError):
             signal.signal(s, h)
-        except (ValueError, OSError):
-            pass
