@@ -8,6 +8,11 @@ transposed GEMM followed by col2im, which accumulates over the KH*KW kernel offs
 pixels); the filter gradient is cols^T @ dy. Pooling loops over the kernel offsets too: each step is
 one whole-tensor ufunc over a strided view.
 
+On host memory the copy- and scatter-heavy passes (im2col with its padding, col2im, max pooling
+and its gradient) run as compiled loops from conv_jit.py when ``jit`` (``conv_jit.load()``) is
+given and the dtype is float32/float64; the GEMMs stay BLAS calls, and the xp code below remains
+the reference and the fallback.
+
 Every ``make_*`` returns ``run(*inputs, out=None)`` (the registry's kernel convention). Padded
 inputs, column matrices and masks live in per-kernel scratch buffers keyed by shape, so a bound
 plan allocates nothing; allocating calls (``out=None``) always return fresh arrays.
@@ -19,6 +24,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from nnctl.ops.conv_jit import usable
 
 Padding = Any  # "SAME", "VALID", or ((top, bottom), (left, right))
 
@@ -151,7 +158,8 @@ def _gemm_into(xp: Any, a: Any, b: Any, out: Any, shape: tuple) -> Any:
 
 # --- convolution -------------------------------------------------------------------------------
 
-def make_conv2d(xp: Any, strides: tuple[int, int], dilations: tuple[int, int], padding: Padding) -> Any:
+def make_conv2d(xp: Any, strides: tuple[int, int], dilations: tuple[int, int], padding: Padding,
+                jit: Any = None) -> Any:
     """Conv2D(x [N,H,W,C], w [KH,KW,C,O]) -> [N,OH,OW,O] as im2col + one GEMM."""
     scratch = Scratch(xp)
     as_strided = xp.lib.stride_tricks.as_strided
@@ -172,10 +180,15 @@ def make_conv2d(xp: Any, strides: tuple[int, int], dilations: tuple[int, int], p
         m, k = g.n * g.oh * g.ow, g.kh * g.kw * g.c
         if g.kh == g.kw == 1 and g.sh == g.sw == 1 and not g.padded and x.flags.c_contiguous:
             return x.reshape(m, k)
-        src = _padded(xp, scratch, g, x, 0, tag + "_pad")
-        s_n, s_h, s_w, s_c = src.strides
         row_run = g.c * (g.kw if g.dw == 1 else 1)
         col_run = g.ow if g.sw == 1 else 1
+        if row_run >= col_run and usable(jit, x):
+            # one pass, zeros written for the padding (no padded copy of x)
+            cols = scratch(tag, (g.n, g.oh, g.ow, g.kh, g.kw, g.c), x.dtype)
+            jit.im2col(np.ascontiguousarray(x), cols, g.pt, g.pl, g.sh, g.sw, g.dh, g.dw)
+            return cols.reshape(m, k)
+        src = _padded(xp, scratch, g, x, 0, tag + "_pad")
+        s_n, s_h, s_w, s_c = src.strides
         if row_run < col_run:
             win = as_strided(src, (g.kh, g.kw, g.c, g.n, g.oh, g.ow),
                              (s_h * g.dh, s_w * g.dw, s_c, s_n, s_h * g.sh, s_w * g.sw))
@@ -203,9 +216,9 @@ def make_conv2d(xp: Any, strides: tuple[int, int], dilations: tuple[int, int], p
 
 
 def make_conv2d_backprop_filter(xp: Any, strides: tuple[int, int], dilations: tuple[int, int],
-                                padding: Padding) -> Any:
+                                padding: Padding, jit: Any = None) -> Any:
     """Conv2DBackpropFilter(x, w_like, dy) -> dL/dw = cols(x)^T @ dy, shaped like w (HWIO)."""
-    conv = make_conv2d(xp, strides, dilations, padding)
+    conv = make_conv2d(xp, strides, dilations, padding, jit)
     cols_of, geoms, geom_for = conv.cols_of, conv.geoms, conv.geom_for  # type: ignore[attr-defined]
 
     def run(x: Any, w: Any, dy: Any, out: Any = None) -> Any:
@@ -219,7 +232,7 @@ def make_conv2d_backprop_filter(xp: Any, strides: tuple[int, int], dilations: tu
 
 
 def make_conv2d_backprop_input(xp: Any, strides: tuple[int, int], dilations: tuple[int, int],
-                               padding: Padding) -> Any:
+                               padding: Padding, jit: Any = None) -> Any:
     """Conv2DBackpropInput(x_like, w, dy) -> dL/dx: dcols = dy @ w^T, then col2im over kernel offsets."""
     scratch = Scratch(xp)
     geoms: dict[tuple, Geom] = {}
@@ -238,6 +251,13 @@ def make_conv2d_backprop_input(xp: Any, strides: tuple[int, int], dilations: tup
         dcols = scratch("dcols", (g.n * g.oh * g.ow, g.kh * g.kw * g.c), dy.dtype)
         xp.matmul(dy2, w2.T, out=dcols)
         d6 = dcols.reshape(g.n, g.oh, g.ow, g.kh, g.kw, g.c)
+        if usable(jit, dcols):
+            # one pass over dx per image, padding skipped (no padded accumulator)
+            dst = out if out.flags.c_contiguous else scratch("dx", x.shape, dy.dtype)
+            jit.col2im(d6, dst, g.pt, g.pl, g.sh, g.sw, g.dh, g.dw)
+            if dst is not out:
+                xp.copyto(out, dst)
+            return out
         acc = scratch("dxpad", (g.n, g.hp, g.wp, g.c), dy.dtype) if g.padded else out
         if g.tiles():
             # disjoint windows: every covered pixel receives exactly one term
@@ -264,7 +284,13 @@ def _pool_geom(ksize: tuple[int, int], strides: tuple[int, int], padding: str) -
     return _geom_cache(lambda shape: Geom(shape, ksize[0], ksize[1], strides, (1, 1), padding))
 
 
-def make_max_pool(xp: Any, ksize: tuple[int, int], strides: tuple[int, int], padding: str) -> Any:
+def _c_order(xp: Any, scratch: Scratch, out: Any) -> Any:
+    """``out`` when C-contiguous (what the compiled loops write), else a scratch buffer of its shape."""
+    return out if out.flags.c_contiguous else scratch("out_c", out.shape, out.dtype)
+
+
+def make_max_pool(xp: Any, ksize: tuple[int, int], strides: tuple[int, int], padding: str,
+                  jit: Any = None) -> Any:
     """MaxPool(x) -> the maximum of each window (padding never wins: it holds the lowest value)."""
     scratch = Scratch(xp)
     geom = _pool_geom(ksize, strides, padding)
@@ -272,6 +298,12 @@ def make_max_pool(xp: Any, ksize: tuple[int, int], strides: tuple[int, int], pad
     def run(x: Any, out: Any = None) -> Any:
         g = geom(x.shape)
         out = _into(xp, out, g.out_shape, x.dtype)
+        if usable(jit, x, out):
+            dst = _c_order(xp, scratch, out)
+            jit.max_pool(np.ascontiguousarray(x), dst, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl)
+            if dst is not out:
+                xp.copyto(out, dst)
+            return out
         src = _padded(xp, scratch, g, x, _lowest(x.dtype))
         offs = g.offsets()
         xp.copyto(out, src[offs[0]])
@@ -302,7 +334,8 @@ def _first_max_masks(xp: Any, scratch: Scratch, g: Geom, src: Any, y: Any):
         yield s, eq
 
 
-def make_max_pool_grad(xp: Any, ksize: tuple[int, int], strides: tuple[int, int], padding: str) -> Any:
+def make_max_pool_grad(xp: Any, ksize: tuple[int, int], strides: tuple[int, int], padding: str,
+                       jit: Any = None) -> Any:
     """MaxPoolGrad(x, y, dy) -> dx: each window's dy goes to its first maximum."""
     scratch = Scratch(xp)
     geom = _pool_geom(ksize, strides, padding)
@@ -310,6 +343,13 @@ def make_max_pool_grad(xp: Any, ksize: tuple[int, int], strides: tuple[int, int]
     def run(x: Any, y: Any, dy: Any, out: Any = None) -> Any:
         g = geom(x.shape)
         out = _into(xp, out, x.shape, dy.dtype)
+        if usable(jit, x, y, dy, out):
+            dst = _c_order(xp, scratch, out)
+            jit.max_pool_grad(np.ascontiguousarray(x), np.ascontiguousarray(y), np.ascontiguousarray(dy), dst,
+                              g.kh, g.kw, g.sh, g.sw, g.pt, g.pl)
+            if dst is not out:
+                xp.copyto(out, dst)
+            return out
         if g.tiles():
             if g.oh * g.kh != g.h or g.ow * g.kw != g.w:
                 out.fill(0)  # rows/columns no window covers

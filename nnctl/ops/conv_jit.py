@@ -1,0 +1,160 @@
+"""Compiled (numba) loops for the copy- and scatter-heavy parts of convolution and pooling.
+
+conv_kernels.py writes every kernel once against ``xp``; on host memory its slowest pieces are not
+the GEMMs but the passes around them: im2col (pad copy + window copy), col2im (KH*KW strided
+read-modify-write passes over dx), and max pooling's KH*KW mask passes. Here each is one loop
+nest that reads and writes every element once, split over the batch (and output rows) with
+``prange``. Every output element is written by exactly one iteration, with a fixed summation
+order, so results do not depend on the number of threads (bit-exact resume holds).
+
+The numpy path stays the reference and the fallback: ``load()`` returns None when numba cannot
+be imported or ``NNCTL_JIT=0`` is set, and the kernels then use their xp code. numba is imported
+only when a conv/pool kernel is built, so programs without such ops never pay for it. Functions
+compile lazily on first use, once per dtype (float32, float64; other dtypes take the numpy path),
+and ``cache=True`` keeps the machine code on disk across processes.
+"""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+JIT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+_loaded: Any = None  # SimpleNamespace of compiled functions, or False after a failed import
+
+
+def enabled() -> bool:
+    """NNCTL_JIT=0 turns the compiled kernels off (anything else, or unset, leaves them on)."""
+    return os.environ.get("NNCTL_JIT", "1").strip() != "0"
+
+
+def load() -> Any:
+    """The compiled kernels (a namespace), or None: NNCTL_JIT=0, or numba not importable."""
+    global _loaded
+    if not enabled():
+        return None
+    if _loaded is None:
+        try:
+            import numba
+        except Exception:  # noqa: BLE001 - any import failure means "use the numpy path"
+            _loaded = False
+        else:
+            _loaded = _build(numba)
+    return _loaded or None
+
+
+def for_ctx(ctx: Any) -> Any:
+    """The compiled kernels for a kernel context: only where the backend's arrays are host memory."""
+    return load() if ctx.backend.host_memory else None
+
+
+def usable(jit: Any, *arrays: Any) -> bool:
+    """The compiled path applies: kernels loaded, every array a float32/float64 numpy array of one dtype."""
+    if jit is None:
+        return False
+    dt = arrays[0].dtype
+    return dt in JIT_DTYPES and all(isinstance(a, np.ndarray) and a.dtype == dt for a in arrays)
+
+
+def _build(numba: Any) -> SimpleNamespace:
+    njit = numba.njit(parallel=True, cache=True, nogil=True)
+    prange = numba.prange
+
+    @njit
+    def im2col(x, cols, pt, pl, sh, sw, dh, dw):
+        # cols[n, oh, ow, i, j, c] = x[n, oh*sh + i*dh - pt, ow*sw + j*dw - pl, c], 0 outside x
+        n_, h_, w_, c_ = x.shape
+        oh_, ow_, kh_, kw_ = cols.shape[1], cols.shape[2], cols.shape[3], cols.shape[4]
+        for r in prange(n_ * oh_):
+            n = r // oh_
+            oh = r - n * oh_
+            for ow in range(ow_):
+                for i in range(kh_):
+                    h = oh * sh + i * dh - pt
+                    for j in range(kw_):
+                        w = ow * sw + j * dw - pl
+                        if 0 <= h < h_ and 0 <= w < w_:
+                            for c in range(c_):
+                                cols[n, oh, ow, i, j, c] = x[n, h, w, c]
+                        else:
+                            for c in range(c_):
+                                cols[n, oh, ow, i, j, c] = 0
+
+    @njit
+    def col2im(dcols, dx, pt, pl, sh, sw, dh, dw):
+        # dx[n, h, w, c] = sum of dcols[n, oh, ow, i, j, c] over the (oh, ow, i, j) that read (h, w);
+        # one image per iteration, terms added in (oh, ow, i, j) order
+        n_, h_, w_, c_ = dx.shape
+        oh_, ow_, kh_, kw_ = dcols.shape[1], dcols.shape[2], dcols.shape[3], dcols.shape[4]
+        for n in prange(n_):
+            dx[n] = 0
+            for oh in range(oh_):
+                for ow in range(ow_):
+                    for i in range(kh_):
+                        h = oh * sh + i * dh - pt
+                        if h < 0 or h >= h_:
+                            continue
+                        for j in range(kw_):
+                            w = ow * sw + j * dw - pl
+                            if 0 <= w < w_:
+                                for c in range(c_):
+                                    dx[n, h, w, c] += dcols[n, oh, ow, i, j, c]
+
+    @njit
+    def max_pool(x, y, kh_, kw_, sh, sw, pt, pl):
+        # y = max over the window's in-bounds pixels (padding never wins); NaN propagates like
+        # np.maximum: once y holds NaN no comparison replaces it, and a NaN input always replaces
+        n_, h_, w_, c_ = x.shape
+        oh_, ow_ = y.shape[1], y.shape[2]
+        for r in prange(n_ * oh_):
+            n = r // oh_
+            oh = r - n * oh_
+            h0 = max(oh * sh - pt, 0)
+            h1 = min(oh * sh - pt + kh_, h_)
+            for ow in range(ow_):
+                w0 = max(ow * sw - pl, 0)
+                w1 = min(ow * sw - pl + kw_, w_)
+                for c in range(c_):
+                    y[n, oh, ow, c] = x[n, h0, w0, c]
+                for h in range(h0, h1):
+                    for w in range(w0, w1):
+                        for c in range(c_):
+                            v = x[n, h, w, c]
+                            if v > y[n, oh, ow, c] or v != v:
+                                y[n, oh, ow, c] = v
+
+    @njit
+    def max_pool_grad(x, y, dy, dx, kh_, kw_, sh, sw, pt, pl):
+        # each window's dy goes to its first pixel (row-major) equal to the window's max y (TF's
+        # rule); a NaN max equals nothing, so that window routes nowhere (as the numpy masks).
+        # Branch-free with c innermost (contiguous, vectorisable): sel[c] = the first matching
+        # pixel's index in the window (found scanning backwards, so the earliest match is the last
+        # written), then every window pixel adds dy where it is sel
+        n_, h_, w_, c_ = x.shape
+        oh_, ow_ = y.shape[1], y.shape[2]
+        for n in prange(n_):
+            dx[n] = 0
+            sel = np.empty(c_, np.int64)
+            for oh in range(oh_):
+                h0 = max(oh * sh - pt, 0)
+                h1 = min(oh * sh - pt + kh_, h_)
+                for ow in range(ow_):
+                    w0 = max(ow * sw - pl, 0)
+                    w1 = min(ow * sw - pl + kw_, w_)
+                    sel[:] = -1
+                    for h in range(h1 - 1, h0 - 1, -1):
+                        for w in range(w1 - 1, w0 - 1, -1):
+                            p = h * kw_ + w
+                            for c in range(c_):
+                                sel[c] = p if x[n, h, w, c] == y[n, oh, ow, c] else sel[c]
+                    for h in range(h0, h1):
+                        for w in range(w0, w1):
+                            p = h * kw_ + w
+                            for c in range(c_):
+                                dx[n, h, w, c] += dy[n, oh, ow, c] if sel[c] == p else 0
+
+    return SimpleNamespace(im2col=im2col, col2im=col2im, max_pool=max_pool, max_pool_grad=max_pool_grad)
