@@ -85,22 +85,28 @@ def _build(numba: Any) -> SimpleNamespace:
                                 cols[n, oh, ow, i, j, c] = 0
 
     @njit
-    def col2im(dcols, dx, pt, pl, sh, sw, dh, dw):
-        # dx[n, h, w, c] = sum of dcols[n, oh, ow, i, j, c] over the (oh, ow, i, j) that read (h, w);
-        # one image per iteration, terms added in (oh, ow, i, j) order
+    def col2im(dcols, dx, pt, pl, sh, sw, dh, dw, tiles):
+        # dx[n, h, w, c] = sum of dcols[n, oh, ow, i, j, c] over the (oh, ow, i, j) that read (h, w),
+        # one image per iteration. The terms are added to 0 in kernel-offset order, as the xp code
+        # does, so both paths give the same bits; disjoint windows (tiles) assign
         n_, h_, w_, c_ = dx.shape
         oh_, ow_, kh_, kw_ = dcols.shape[1], dcols.shape[2], dcols.shape[3], dcols.shape[4]
         for n in prange(n_):
             dx[n] = 0
-            for oh in range(oh_):
-                for ow in range(ow_):
-                    for i in range(kh_):
+            for i in range(kh_):
+                for j in range(kw_):
+                    for oh in range(oh_):
                         h = oh * sh + i * dh - pt
                         if h < 0 or h >= h_:
                             continue
-                        for j in range(kw_):
+                        for ow in range(ow_):
                             w = ow * sw + j * dw - pl
-                            if 0 <= w < w_:
+                            if w < 0 or w >= w_:
+                                continue
+                            if tiles:
+                                for c in range(c_):
+                                    dx[n, h, w, c] = dcols[n, oh, ow, i, j, c]
+                            else:
                                 for c in range(c_):
                                     dx[n, h, w, c] += dcols[n, oh, ow, i, j, c]
 
@@ -128,33 +134,46 @@ def _build(numba: Any) -> SimpleNamespace:
                                 y[n, oh, ow, c] = v
 
     @njit
-    def max_pool_grad(x, y, dy, dx, kh_, kw_, sh, sw, pt, pl):
-        # each window's dy goes to its first pixel (row-major) equal to the window's max y (TF's
-        # rule); a NaN max equals nothing, so that window routes nowhere (as the numpy masks).
-        # Branch-free with c innermost (contiguous, vectorisable): sel[c] = the first matching
-        # pixel's index in the window (found scanning backwards, so the earliest match is the last
-        # written), then every window pixel adds dy where it is sel
+    def max_pool_grad(x, y, dy, dx, sel, kh_, kw_, sh, sw, pt, pl, tiles):
+        # Each window's dy goes to its first offset (row-major) whose value equals the window's max
+        # y (TF's rule), padding counting as -inf as in the xp code; a NaN max equals nothing, so
+        # that window routes nowhere. sel[n, oh, ow, c] = that offset, found scanning the offsets
+        # backwards so the earliest match is the last written (branch-free, c innermost). Then,
+        # offset by offset as the xp code, every window adds dy * (sel == offset) at that offset's
+        # pixel (assigns for tiles), so both paths give the same bits.
         n_, h_, w_, c_ = x.shape
         oh_, ow_ = y.shape[1], y.shape[2]
         for n in prange(n_):
-            dx[n] = 0
-            sel = np.empty(c_, np.int64)
             for oh in range(oh_):
-                h0 = max(oh * sh - pt, 0)
-                h1 = min(oh * sh - pt + kh_, h_)
                 for ow in range(ow_):
-                    w0 = max(ow * sw - pl, 0)
-                    w1 = min(ow * sw - pl + kw_, w_)
-                    sel[:] = -1
-                    for h in range(h1 - 1, h0 - 1, -1):
-                        for w in range(w1 - 1, w0 - 1, -1):
-                            p = h * kw_ + w
+                    for c in range(c_):
+                        sel[n, oh, ow, c] = -1
+                    for k in range(kh_ * kw_ - 1, -1, -1):
+                        h = oh * sh - pt + k // kw_
+                        w = ow * sw - pl + k % kw_
+                        if 0 <= h < h_ and 0 <= w < w_:
                             for c in range(c_):
-                                sel[c] = p if x[n, h, w, c] == y[n, oh, ow, c] else sel[c]
-                    for h in range(h0, h1):
-                        for w in range(w0, w1):
-                            p = h * kw_ + w
+                                if x[n, h, w, c] == y[n, oh, ow, c]:
+                                    sel[n, oh, ow, c] = k
+                        else:
                             for c in range(c_):
-                                dx[n, h, w, c] += dy[n, oh, ow, c] if sel[c] == p else 0
+                                if y[n, oh, ow, c] == -np.inf:
+                                    sel[n, oh, ow, c] = k
+            dx[n] = 0
+            for k in range(kh_ * kw_):
+                for oh in range(oh_):
+                    h = oh * sh - pt + k // kw_
+                    if h < 0 or h >= h_:
+                        continue
+                    for ow in range(ow_):
+                        w = ow * sw - pl + k % kw_
+                        if w < 0 or w >= w_:
+                            continue
+                        if tiles:
+                            for c in range(c_):
+                                dx[n, h, w, c] = dy[n, oh, ow, c] * (1.0 if sel[n, oh, ow, c] == k else 0.0)
+                        else:
+                            for c in range(c_):
+                                dx[n, h, w, c] += dy[n, oh, ow, c] * (1.0 if sel[n, oh, ow, c] == k else 0.0)
 
     return SimpleNamespace(im2col=im2col, col2im=col2im, max_pool=max_pool, max_pool_grad=max_pool_grad)

@@ -254,7 +254,7 @@ def make_conv2d_backprop_input(xp: Any, strides: tuple[int, int], dilations: tup
         if usable(jit, dcols):
             # one pass over dx per image, padding skipped (no padded accumulator)
             dst = out if out.flags.c_contiguous else scratch("dx", x.shape, dy.dtype)
-            jit.col2im(d6, dst, g.pt, g.pl, g.sh, g.sw, g.dh, g.dw)
+            jit.col2im(d6, dst, g.pt, g.pl, g.sh, g.sw, g.dh, g.dw, g.tiles())
             if dst is not out:
                 xp.copyto(out, dst)
             return out
@@ -345,8 +345,9 @@ def make_max_pool_grad(xp: Any, ksize: tuple[int, int], strides: tuple[int, int]
         out = _into(xp, out, x.shape, dy.dtype)
         if usable(jit, x, y, dy, out):
             dst = _c_order(xp, scratch, out)
-            jit.max_pool_grad(np.ascontiguousarray(x), np.ascontiguousarray(y), np.ascontiguousarray(dy), dst,
-                              g.kh, g.kw, g.sh, g.sw, g.pt, g.pl)
+            sel = scratch("sel", g.out_shape, np.int32)
+            jit.max_pool_grad(np.ascontiguousarray(x), np.ascontiguousarray(y), np.ascontiguousarray(dy), dst, sel,
+                              g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.tiles())
             if dst is not out:
                 xp.copyto(out, dst)
             return out
