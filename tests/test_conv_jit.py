@@ -40,6 +40,9 @@ CONV_CASES = [
     ((2, 6, 6, 3), (3, 3, 3, 3), (1, 1), (1, 1), ((1, 2), (0, 1))),
     ((1, 5, 5, 1), (3, 3, 1, 1), (1, 1), (1, 1), "SAME"),   # one channel in and out, batch 1
     ((2, 4, 4, 2), (4, 4, 2, 3), (1, 1), (1, 1), "VALID"),  # one output pixel
+    ((3, 8, 8, 2), (3, 3, 2, 4), (1, 1), (1, 1), "SAME"),   # 64 rows an image: chunks of whole images
+    ((5, 4, 4, 3), (3, 3, 3, 2), (1, 1), (1, 1), "SAME"),   # 16 rows an image, a ragged last chunk
+    ((3, 8, 8, 2), (3, 3, 2, 4), (2, 2), (1, 1), "SAME"),   # 16 rows an image
 ]
 
 # (x shape, ksize, strides, padding): tiles, tiles with a ragged edge, overlapping, SAME
@@ -55,9 +58,12 @@ POOL_CASES = [
 
 
 @needs_jit
+@pytest.mark.parametrize("chunk", [None, 1], ids=["whole_batch", "image_by_image"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("xs,ws,strides,dil,padding", CONV_CASES)
-def test_conv_kernels_match_numpy(dtype, xs, ws, strides, dil, padding):
+def test_conv_kernels_match_numpy(dtype, xs, ws, strides, dil, padding, chunk, monkeypatch):
+    if chunk is not None:  # im2col/col2im + GEMM in the smallest chunks: still the same bits
+        monkeypatch.setattr(ck, "JIT_CHUNK_BYTES", chunk)
     x = _r.standard_normal(xs).astype(dtype)
     w = _r.standard_normal(ws).astype(dtype)
     y_ref = ck.make_conv2d(np, strides, dil, padding)(x, w)

@@ -20,6 +20,7 @@ plan allocates nothing; allocating calls (``out=None``) always return fresh arra
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -148,8 +149,12 @@ def _into(xp: Any, out: Any, shape: tuple, dtype: Any) -> Any:
 # Compiled path: im2col and the GEMM run a few images at a time, so that each chunk's columns
 # (about this many bytes) are still in the core's L2 cache when the GEMM reads them, instead of
 # a whole-batch column matrix going out to memory and back (1.6x faster for 32x32x16 inputs).
-# The rows of a GEMM do not depend on how many rows it has, so the chunks give the same bits.
+# BLAS computes each row of a GEMM the same way whatever the number of rows, except the last few
+# rows, which its kernels treat in a narrower block: each chunk therefore holds a multiple of
+# ALIGN_ROWS rows (the row blocks of OpenBLAS's float32/float64 kernels divide 16), so every
+# row meets the same kernel as in one whole-batch GEMM and the chunks give the same bits.
 JIT_CHUNK_BYTES = 1 << 20
+ALIGN_ROWS = 16
 
 
 def _chunk_images(jit: Any, g: Geom, *arrays: Any) -> int:
@@ -160,8 +165,10 @@ def _chunk_images(jit: Any, g: Geom, *arrays: Any) -> int:
         return 0  # the columns are x itself
     if g.c * (g.kw if g.dw == 1 else 1) < (g.ow if g.sw == 1 else 1):
         return 0  # few channels: the transposed column layout (cols_of) copies faster
-    per_image = g.oh * g.ow * g.kh * g.kw * g.c * arrays[0].itemsize
-    return max(1, min(g.n, JIT_CHUNK_BYTES // per_image))
+    rows = g.oh * g.ow
+    step = ALIGN_ROWS // math.gcd(rows, ALIGN_ROWS)  # images per chunk: a multiple of this
+    per = JIT_CHUNK_BYTES // (rows * g.kh * g.kw * g.c * arrays[0].itemsize) // step * step
+    return min(g.n, max(step, per))
 
 
 def _gemm_into(xp: Any, a: Any, b: Any, out: Any, shape: tuple) -> Any:
