@@ -184,3 +184,22 @@ def test_window_gradient_rows_on_the_numpy_path(row, monkeypatch):
     from gradcheck_util import check_row
     monkeypatch.setenv("NNCTL_JIT", "0")
     check_row(row)
+
+
+@needs_jit
+def test_threaded_loops_give_the_same_bits(monkeypatch):
+    """NNCTL_NUM_THREADS > 1 runs the loops on numba's threads: same results as the serial build."""
+    monkeypatch.setenv("NNCTL_NUM_THREADS", "2")
+    threaded = conv_jit.load()
+    assert threaded is not None
+    x = _r.standard_normal((4, 9, 8, 3)).astype(np.float32)
+    w = _r.standard_normal((3, 3, 3, 5)).astype(np.float32)
+    for j in (JIT, threaded):
+        y = ck.make_conv2d(np, (1, 1), (1, 1), "SAME", jit=j)(x, w)
+        dx = ck.make_conv2d_backprop_input(np, (2, 2), (1, 1), "SAME", jit=j)(x, w, y[:, ::2, ::2])
+        p = ck.make_max_pool(np, (3, 3), (2, 2), "SAME", jit=j)(x)
+        dp = ck.make_max_pool_grad(np, (3, 3), (2, 2), "SAME", jit=j)(x, p, p)
+        if j is JIT:
+            ref = (y, dx, p, dp)
+    for a, b in zip(ref, (y, dx, p, dp)):
+        np.testing.assert_array_equal(a, b)

@@ -7,6 +7,11 @@ nest that reads and writes every element once, split over the batch (and output 
 ``prange``. Every output element is written by exactly one iteration, with a fixed summation
 order, so results do not depend on the number of threads (bit-exact resume holds).
 
+Threads are opt-in, with the elementwise threads (NNCTL_NUM_THREADS > 1, runtime/parallel.py):
+the loops then run on numba's thread pool (NUMBA_NUM_THREADS, default every core). By default
+they are compiled serial: on the 2-core benchmark machine a second pool of spinning threads
+next to OpenBLAS's made the cnn step slower, and on a busy machine several times slower.
+
 The numpy path stays the reference and the fallback: ``load()`` returns None when numba cannot
 be imported or ``NNCTL_JIT=0`` is set, and the kernels then use their xp code. numba is imported
 only when a conv/pool kernel is built, so programs without such ops never pay for it. Functions
@@ -22,9 +27,11 @@ from typing import Any
 
 import numpy as np
 
+from nnctl.runtime.parallel import num_threads
+
 JIT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
-_loaded: Any = None  # SimpleNamespace of compiled functions, or False after a failed import
+_loaded: dict[bool, Any] = {}  # parallel? -> SimpleNamespace of compiled functions, or False (no numba)
 
 
 def enabled() -> bool:
@@ -34,17 +41,19 @@ def enabled() -> bool:
 
 def load() -> Any:
     """The compiled kernels (a namespace), or None: NNCTL_JIT=0, or numba not importable."""
-    global _loaded
     if not enabled():
         return None
-    if _loaded is None:
+    threads = num_threads() > 1
+    fns = _loaded.get(threads)
+    if fns is None:
         try:
             import numba
         except Exception:  # noqa: BLE001 - any import failure means "use the numpy path"
-            _loaded = False
+            fns = False
         else:
-            _loaded = _build(numba)
-    return _loaded or None
+            fns = _build(numba, threads)
+        _loaded[threads] = fns
+    return fns or None
 
 
 def for_ctx(ctx: Any) -> Any:
@@ -60,8 +69,8 @@ def usable(jit: Any, *arrays: Any) -> bool:
     return dt in JIT_DTYPES and all(isinstance(a, np.ndarray) and a.dtype == dt for a in arrays)
 
 
-def _build(numba: Any) -> SimpleNamespace:
-    njit = numba.njit(parallel=True, cache=True, nogil=True)
+def _build(numba: Any, threads: bool) -> SimpleNamespace:
+    njit = numba.njit(parallel=threads, cache=True, nogil=True)
     prange = numba.prange
 
     @njit
