@@ -1,9 +1,10 @@
-"""Compiled (numba) row loops for the attention and embedding ops: softmax, its gradient, moments
-and the row scatter-add of gather's gradient.
+"""Compiled (numba) row loops for the sequence models' ops: softmax and its gradient, the row
+scatter-add of gather's gradient, and the LSTM cell's elementwise step and its gradient.
 
 On host memory these ops are memory-bound: the xp code makes one pass over the data per ufunc
-(softmax: max, subtract, exp, sum, divide; its gradient: multiply, sum, subtract, multiply) and
-numpy's reductions over a short last axis are slow. Here each is a loop over rows that reads a
+(softmax: max, subtract, exp, sum, divide; its gradient: multiply, sum, subtract, multiply; an
+LSTM step: some twenty on [batch, units] slices), and numpy's reductions over a short last axis
+are slow. Here each is a loop over rows that reads a
 row while it is in cache (serial: see _build). Every output element is written by exactly one
 iteration in an order fixed by the compiled code, so every run gives the same bits (bit-exact
 resume holds). The row sums follow numpy's own summation order and no product is fused into an
@@ -58,16 +59,22 @@ def for_ctx(ctx: Any) -> Any:
 MAX_ROW = 128
 
 
-def rows_ok(jit: Any, *arrays: Any) -> bool:
-    """The compiled row path applies: kernels loaded, every array a C-contiguous numpy array of one
-    float32/float64 dtype and one shape (viewed as [rows, last axis]) with 1..MAX_ROW columns."""
+def host_ok(jit: Any, *arrays: Any) -> bool:
+    """The compiled path applies: kernels loaded, every array a C-contiguous numpy array of one
+    float32/float64 dtype."""
     if jit is None:
         return False
+    dt = arrays[0].dtype
+    return dt in JIT_DTYPES and all(isinstance(a, np.ndarray) and a.dtype == dt and a.flags.c_contiguous
+                                    for a in arrays)
+
+
+def rows_ok(jit: Any, *arrays: Any) -> bool:
+    """host_ok, and one shape for all (viewed as [rows, last axis]) with 1..MAX_ROW columns: the row
+    sums' condition."""
     a0 = arrays[0]
-    dt = a0.dtype
-    return dt in JIT_DTYPES and a0.ndim >= 1 and 0 < a0.shape[-1] <= MAX_ROW and all(
-        isinstance(a, np.ndarray) and a.dtype == dt and a.shape == a0.shape and a.flags.c_contiguous
-        for a in arrays)
+    return host_ok(jit, *arrays) and a0.ndim >= 1 and 0 < a0.shape[-1] <= MAX_ROW and all(
+        a.shape == a0.shape for a in arrays)
 
 
 def softmax_rows(jit: Any, xp: Any, x: Any, out: Any) -> None:
@@ -189,5 +196,54 @@ def _build(numba: Any) -> SimpleNamespace:
             for c in range(k):
                 out[row, c] += vals[i, c]
 
+    @njit
+    def lstm_pre(gates, scale, fb, a):
+        # a = gates * scale per column ([i | j | f | o]: 1/2, 1, 1/2, 1/2); the f block (f + fb) / 2
+        rows, n4 = gates.shape
+        n = n4 // 4
+        half = a.dtype.type(0.5)
+        for r in range(rows):
+            for k in range(n4):
+                a[r, k] = gates[r, k] * scale[k]
+            if fb != 0:
+                for k in range(2 * n, 3 * n):
+                    a[r, k] = (gates[r, k] + fb) * half
+
+    @njit
+    def lstm_post(a, c_prev, c):
+        # a holds tanh of lstm_pre's values: the sigmoid blocks become t / 2 + 1/2 (sigmoid as
+        # (1 + tanh(x/2)) / 2, the Sigmoid kernel's formula); c = sf c_prev + si tj
+        rows, n = c.shape
+        half = a.dtype.type(0.5)
+        for r in range(rows):
+            for k in range(n):
+                si = a[r, k] * half + half
+                sf = a[r, 2 * n + k] * half + half
+                a[r, k] = si
+                a[r, 2 * n + k] = sf
+                a[r, 3 * n + k] = a[r, 3 * n + k] * half + half
+                c[r, k] = sf * c_prev[r, k] + si * a[r, n + k]
+
+    @njit
+    def lstm_grad(a, tc, c_prev, dc, dh, dg, dcp):
+        # the LSTMGatesGrad kernel's arithmetic, operation for operation, in one pass
+        rows, n = c_prev.shape
+        one = a.dtype.type(1)
+        for r in range(rows):
+            for k in range(n):
+                si = a[r, k]
+                tj = a[r, n + k]
+                sf = a[r, 2 * n + k]
+                so = a[r, 3 * n + k]
+                t = tc[r, k]
+                d = dh[r, k]
+                dct = dc[r, k] + (one - t * t) * (d * so)
+                dg[r, k] = ((one - si) * si) * (dct * tj)
+                dg[r, n + k] = (one - tj * tj) * (dct * si)
+                dg[r, 2 * n + k] = ((one - sf) * sf) * (dct * c_prev[r, k])
+                dg[r, 3 * n + k] = ((one - so) * so) * (d * t)
+                dcp[r, k] = dct * sf
+
     return SimpleNamespace(sub_row_max=sub_row_max, div_row_sum=div_row_sum, softmax_grad=softmax_grad,
-                           scatter_add_rows=scatter_add_rows)
+                           scatter_add_rows=scatter_add_rows, lstm_pre=lstm_pre, lstm_post=lstm_post,
+                           lstm_grad=lstm_grad)
