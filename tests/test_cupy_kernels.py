@@ -7,7 +7,7 @@
 - their bodies, run on the host through the backend's own glue (tests/host_elementwise.py), equal the
   numpy kernels: bit for bit for the updates, to float32 rounding for the cross-entropy (exp, log);
 - a model trained with them on the host matches numpy.
-On a GPU, bench/gpu.py runs the same comparison with CuPy (``--kernels``).
+On a GPU, bench/gpu.py runs the same comparison with CuPy (``--parts kernels``).
 """
 
 from __future__ import annotations
@@ -209,3 +209,20 @@ def test_training_with_the_fused_kernels_matches_numpy(optimizer, tmp_path, monk
     assert len(a) == len(b)
     for ra, rb in zip(a, b):
         assert abs(ra["loss"] - rb["loss"]) <= 1e-4 * max(1.0, abs(ra["loss"])), (ra, rb)
+
+
+@needs_cc
+def test_the_gpu_script_compares_every_override(tmp_path):
+    """bench/gpu.py --parts kernels, dry run: the same comparison the GPU check makes, on the host."""
+    import json
+    import subprocess
+    import sys
+    out = tmp_path / "gpu.json"
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu.py"), "--dry-run", "--parts", "kernels",
+                        "--out", str(out)], capture_output=True, text=True, cwd=tmp_path,
+                       env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(out.read_text())["kernels"]
+    assert {k["kernel"] for k in rows} == {u.kernel.name for u in ck.UPDATES} | {"sparse_softmax_cross_entropy"}
+    assert all(k["float32_ok"] for k in rows), rows
+    assert all(k["bit_exact"] for k in rows if k["kernel"].startswith("nnctl_apply")), rows
