@@ -5,8 +5,8 @@
    CuPy parity checks below, which need a real GPU.
 2. The fused kernels on the GPU (``kernels``): every ``kernel_overrides`` entry of the CuPy backend
    (nnctl/backends/cupy_kernels.py) against the numpy kernel of its op on the same random data,
-   three steps of each optimizer update and the sparse softmax cross-entropy with out-of-range
-   labels; float32 tolerance (the updates are expected bit-exact: ``--fmad=false``).
+   three steps of each optimizer update, the sparse softmax cross-entropy with out-of-range
+   labels and the dense one; float32 tolerance (the updates are expected bit-exact: ``--fmad=false``).
 3. Parity on the GPU: every example config trains a few steps on numpy and on CuPy; the logged
    losses and metrics must agree to float32 tolerance, and a run interrupted and resumed on the
    GPU must end bit-identical to an uninterrupted one; digits-mlp with ``data.device: true`` must
@@ -109,6 +109,19 @@ def kernel_parity(dry_run: bool) -> list[dict]:
     rows.append({"kernel": "sparse_softmax_cross_entropy", "max_rel_diff": worst,
                  "float32_ok": worst < 1e-5 and nan_same,
                  "bit_exact": bool(np.array_equal(got_l, ref_l, equal_nan=True))})
+    g = tf.Graph()
+    with g.as_default():
+        loss = nn_ops.softmax_cross_entropy_with_logits_v2(
+            labels=tf.placeholder(tf.float32, (None, 10)), logits=tf.placeholder(tf.float32, (None, 10)))
+    z = rng.random((4096, 10)).astype(np.float32)
+    z /= z.sum(axis=1, keepdims=True)
+    ref_l, ref_b = registry.op_def(loss.op.type).kernel(loss.op, types.SimpleNamespace(xp=np))(x, z)
+    fused = ck.overrides()[loss.op.type](loss.op, types.SimpleNamespace(xp=xp))
+    got_l, got_b = (down(a) for a in fused(up(x), up(z)))
+    worst = max(float(np.max(np.abs(got_l - ref_l) / np.maximum(np.abs(ref_l), 1.0))),
+                float(np.max(np.abs(got_b - ref_b))))
+    rows.append({"kernel": "softmax_cross_entropy", "max_rel_diff": worst, "float32_ok": worst < 1e-5,
+                 "bit_exact": bool(np.array_equal(got_l, ref_l))})
     return rows
 
 
