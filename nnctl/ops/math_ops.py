@@ -63,9 +63,14 @@ def _ufunc_kernel(ufunc_name: str):
     return factory
 
 
+# x * 1 = 1 * x = x / 1 = x + 0 = 0 + x = x - 0 = x exactly (IEEE), so a bound plan aliases such an
+# output to x when the other operand folds to that constant: rows are (kept input, constant input, unit)
+_IDENTITY = {"Mul": ((0, 1, 1), (1, 0, 1)), "RealDiv": ((0, 1, 1),), "AddV2": ((0, 1, 0), (1, 0, 0)),
+             "Add": ((0, 1, 0), (1, 0, 0)), "Sub": ((0, 1, 0),)}
 for _t, (_uf, _is_bool) in _BINARY.items():
     if _uf is not None and _t not in ("FloorDiv", "FloorMod"):
-        registry.register_kernel(_t, inplace=() if _is_bool else (0, 1), elementwise=True)(_ufunc_kernel(_uf))
+        registry.register_kernel(_t, inplace=() if _is_bool else (0, 1), elementwise=True,
+                                 identity=_IDENTITY.get(_t, ()))(_ufunc_kernel(_uf))
 
 
 def _floor_kernel(ufunc_name: str):
