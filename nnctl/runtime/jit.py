@@ -1,0 +1,115 @@
+"""Compiled (numba) single-pass loops for the plan's elementwise work on host memory.
+
+numpy evaluates ``m += (g - m) * (1 - beta1)`` as one pass over memory per ufunc, writing a
+temporary each time; TF1's Adam update is twelve such passes over arrays the size of the variable.
+Here each fused update is one loop that reads every operand once and writes each result once, doing
+*the same float operations in the same order* as the numpy reference (no fastmath, so no
+reassociation or FMA contraction): results are bit-identical to it, which the tests check.
+
+The numpy path stays the reference and the fallback: ``load()`` returns None when numba cannot be
+imported or ``NNCTL_JIT=0`` is set. numba is imported only when a plan binds an op over at least
+``MIN_ELEMENTS`` elements (importing it costs ~0.3 s, which small programs such as XOR must never
+pay), the loops are fixed functions compiled on first use per dtype, and ``cache=True`` keeps the
+machine code on disk, so a machine compiles each once.
+"""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+JIT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# Below this many elements a numpy pass costs about as much as its call (~1 us), so fusing saves
+# little, and the first use would import numba into a program that may not need it otherwise.
+MIN_ELEMENTS = 1 << 14
+
+_loaded: Any = None  # SimpleNamespace of compiled functions, or False after a failed import
+
+
+def enabled() -> bool:
+    """NNCTL_JIT=0 turns the compiled kernels off (anything else, or unset, leaves them on)."""
+    return os.environ.get("NNCTL_JIT", "1").strip() != "0"
+
+
+def load() -> Any:
+    """The compiled kernels (a namespace), or None: NNCTL_JIT=0, or numba not importable."""
+    global _loaded
+    if not enabled():
+        return None
+    if _loaded is None:
+        try:
+            import numba
+        except Exception:  # noqa: BLE001 - any import failure means "use the numpy path"
+            _loaded = False
+        else:
+            _loaded = _build(numba)
+    return _loaded or None
+
+
+def for_arrays(ctx: Any, big: Any, *arrays: Any) -> Any:
+    """The compiled kernels if they apply to these bound buffers, else None: host memory (asked of
+    the backend, never its name), ``big`` has at least MIN_ELEMENTS elements, and every array is a
+    C-contiguous float32/float64 numpy array of big's dtype (0-d scalars included)."""
+    if not ctx.backend.host_memory or big.size < MIN_ELEMENTS or not enabled():
+        return None
+    dt = big.dtype
+    if dt not in JIT_DTYPES:
+        return None
+    for a in (big, *arrays):
+        if not isinstance(a, np.ndarray) or a.dtype != dt or not a.flags.c_contiguous:
+            return None
+    return load()
+
+
+def flat(a: Any) -> Any:
+    """A 1-d view of a C-contiguous buffer (a 0-d scalar becomes a 1-element view of itself)."""
+    return a.reshape(-1)
+
+
+def _build(numba: Any) -> SimpleNamespace:
+    # error_model="numpy": x / 0 is inf or nan as in numpy (not ZeroDivisionError), which also lets
+    # LLVM vectorize the loops
+    njit = numba.njit(cache=True, nogil=True, error_model="numpy")
+
+    @njit
+    def adam(var, m, v, g, b1p, b2p, lr, beta1, beta2, eps, one):
+        # TF1 (training_ops.cc), as nnctl.train.optimizers._adam_step, in the variable's dtype:
+        # lr_t = lr sqrt(1 - b2^t) / (1 - b1^t); m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2);
+        # var -= (m / (sqrt(v) + eps)) lr_t
+        o = one[0]
+        lr_t = np.sqrt(o - b2p[0]) * lr[0] / (o - b1p[0])
+        c1 = o - beta1[0]
+        c2 = o - beta2[0]
+        e = eps[0]
+        for i in range(var.size):
+            gi = g[i]
+            mi = m[i] + (gi - m[i]) * c1
+            vi = v[i] + (gi * gi - v[i]) * c2
+            m[i] = mi
+            v[i] = vi
+            var[i] = var[i] - (mi / (np.sqrt(vi) + e)) * lr_t
+
+    @njit
+    def momentum(var, accum, lr, mom, g, nesterov):
+        # accum = accum * momentum + grad; var -= accum * lr, or (accum * momentum + grad) * lr
+        lr0 = lr[0]
+        mo = mom[0]
+        for i in range(var.size):
+            a = accum[i] * mo + g[i]
+            accum[i] = a
+            if nesterov:
+                var[i] = var[i] - (a * mo + g[i]) * lr0
+            else:
+                var[i] = var[i] - a * lr0
+
+    @njit
+    def gradient_descent(var, lr, g):
+        # var -= grad * lr
+        lr0 = lr[0]
+        for i in range(var.size):
+            var[i] = var[i] - g[i] * lr0
+
+    return SimpleNamespace(adam=adam, momentum=momentum, gradient_descent=gradient_descent)
