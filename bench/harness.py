@@ -71,8 +71,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=None, help="timed steps (default: per workload)")
     p.add_argument("--warmup", type=int, default=None, help="untimed steps first (default: per workload)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=None, help="mlp/cnn only (default 128/64)")
-    p.add_argument("--hidden", default=None, help="hidden widths, comma separated (mlp: 256,128)")
+    p.add_argument("--batch-size", type=int, default=None, help="not xor (default: workloads.DEFAULT_BATCH)")
+    p.add_argument(
+        "--hidden",
+        default=None,
+        help="hidden widths, comma separated (mlp: 256,128; resnet: 16,32,64; lstm, transformer: 128)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     p.add_argument("--losses", action="store_true", help="include every step's loss in the JSON")
     p.add_argument(

@@ -243,9 +243,11 @@ MODELS = {"xor": xor_step, "mlp": mlp_step, "cnn": cnn_step}
 
 
 def build(wl: dict):
+    model = MODELS.get(wl["model"])
+    if model is None:  # reported as "unavailable", the other implementations still run
+        raise harness.Unavailable(f"no hand-written numpy {wl['model']} (numpy covers {', '.join(MODELS)})")
     params = {k: np.array(v, dtype=F32, copy=True) for k, v in wl["weights"].items()}
     opt = make_optimizer(wl["optimizer"], params)
-    model = MODELS[wl["name"]]
     batches = wl["batches"]
     nb = len(batches)
 

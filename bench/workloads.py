@@ -20,21 +20,60 @@ import math
 
 import numpy as np
 
-WORKLOADS = ("xor", "mlp", "cnn")
+WORKLOADS = ("xor", "mlp", "cnn", "mlp1024", "resnet", "lstm", "transformer")
 N_BATCHES = 10
 
 XOR_X = np.array([[0, 0], [1, 1], [1, 0], [0, 1]], dtype=np.float32)
 XOR_Y = np.array([[0], [0], [1], [1]], dtype=np.float32)
 
-DEFAULT_BATCH = {"xor": 4, "mlp": 128, "cnn": 64}
-DEFAULT_HIDDEN = {"mlp": (256, 128), "cnn": (128,)}
+DEFAULT_BATCH = {"xor": 4, "mlp": 128, "cnn": 64, "mlp1024": 1024, "resnet": 128, "lstm": 64, "transformer": 32}
+# hidden: mlp/mlp1024 the two dense widths; cnn the dense width; resnet the three stage widths;
+# lstm the hidden size; transformer the model width (the FFN is 4x, 4 heads). bench/scaling.py varies it.
+DEFAULT_HIDDEN = {
+    "mlp": (256, 128),
+    "mlp1024": (256, 128),
+    "cnn": (128,),
+    "resnet": (16, 32, 64),
+    "lstm": (128,),
+    "transformer": (128,),
+}
+# The model a workload trains (mlp1024 is the mlp at batch 1024); implementations dispatch on it.
+MODEL = {"mlp1024": "mlp"}
+
+# Sequence workloads: lstm reads LSTM_STEPS x LSTM_FEATURES floats; transformer SEQ_LEN token ids
+# in [0, VOCAB). Fixed (not varied by bench/scaling.py).
+LSTM_STEPS, LSTM_FEATURES = 64, 32
+SEQ_LEN, VOCAB, N_HEADS = 64, 256, 4
+BN_EPSILON, BN_MOMENTUM = 1e-3, 0.99  # tf.layers.batch_normalization's defaults
+LN_EPSILON = 1e-5  # torch.nn.LayerNorm's default; written out in every implementation
 
 # Per-workload default step counts: (warmup, timed). Every implementation runs warmup + timed
 # steps (xor 1000, mlp 100, cnn 50 by default) and reports as its final loss the mean loss over
 # the last pass through the batches (the last 10 steps; xor: the last step), so the losses are
 # compared at the same step everywhere and single-batch noise does not dominate the comparison.
-DEFAULT_STEPS = {"xor": (50, 950), "mlp": (10, 90), "cnn": (5, 45)}
-QUICK_STEPS = {"xor": (10, 190), "mlp": (3, 17), "cnn": (2, 8)}
+DEFAULT_STEPS = {
+    "xor": (50, 950),
+    "mlp": (10, 90),
+    "cnn": (5, 45),
+    "mlp1024": (5, 45),
+    "resnet": (2, 18),
+    "lstm": (5, 35),
+    "transformer": (5, 35),
+}
+QUICK_STEPS = {
+    "xor": (10, 190),
+    "mlp": (3, 17),
+    "cnn": (2, 8),
+    "mlp1024": (2, 4),
+    "resnet": (1, 2),
+    "lstm": (1, 3),
+    "transformer": (1, 3),
+}
+
+
+def model_of(name: str) -> str:
+    """The model a workload trains: its own name, except mlp1024 (the mlp at batch 1024)."""
+    return MODEL.get(name, name)
 
 
 def glorot_uniform(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -90,8 +129,17 @@ def make_workload(
       optimizer: {"name": "sgd"|"adam"|"momentum", "lr": ..., ...},
       batches: list of (x, y) numpy arrays (x float32; y float32 [N,1] for xor, int64 [N] else),
       weights: dict name -> float32 array, in the fixed order the model uses them,
-      hidden: hidden widths (mlp, cnn).
+      hidden: hidden widths (mlp, cnn), stage widths (resnet), hidden size (lstm), width (transformer),
+      model: the model to build (``model_of(name)``),
+      blocks (resnet only): [(prefix, in_channels, out_channels, stride)] of the residual blocks.
     """
+    wl = _make(name, seed, batch_size, hidden, n_batches)
+    wl["name"] = name
+    wl["model"] = model_of(name)
+    return wl
+
+
+def _make(name: str, seed: int, batch_size: int | None, hidden: tuple[int, ...] | None, n_batches: int) -> dict:
     rng_w, rng_data, rng_teacher = _rngs(seed)
     if name == "xor":
         weights = {
@@ -110,16 +158,15 @@ def make_workload(
             "weights": weights,
             "hidden": (3,),
         }
-    if name == "mlp":
-        bs = batch_size or DEFAULT_BATCH["mlp"]
-        h1, h2 = hidden or DEFAULT_HIDDEN["mlp"]
+    if name in ("mlp", "mlp1024"):
+        bs = batch_size or DEFAULT_BATCH[name]
+        h1, h2 = hidden or DEFAULT_HIDDEN[name]
         dims = [(784, h1), (h1, h2), (h2, 10)]
         weights = {}
         for i, (d_in, d_out) in enumerate(dims, start=1):
             weights[f"w{i}"] = glorot_uniform(rng_w, (d_in, d_out))
             weights[f"b{i}"] = np.zeros((d_out,), np.float32)
         return {
-            "name": "mlp",
             "batch_size": bs,
             "loss": "sparse_softmax_ce",
             "optimizer": {"name": "adam", "lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8},
@@ -149,7 +196,126 @@ def make_workload(
             "weights": weights,
             "hidden": (dense,),
         }
+    if name == "resnet":
+        return _resnet(rng_w, rng_data, rng_teacher, batch_size or DEFAULT_BATCH["resnet"],
+                       hidden or DEFAULT_HIDDEN["resnet"], n_batches)
+    if name == "lstm":
+        bs = batch_size or DEFAULT_BATCH["lstm"]
+        (h,) = hidden or DEFAULT_HIDDEN["lstm"]
+        weights = {
+            # TF's fused LSTM kernel: rows [x; h], columns the gates i, j, f, o (j: the candidate).
+            "kernel": glorot_uniform(rng_w, (LSTM_FEATURES + h, 4 * h)),
+            "bias": np.zeros((4 * h,), np.float32),
+            "w": glorot_uniform(rng_w, (h, 10)),
+            "b": np.zeros((10,), np.float32),
+        }
+        return {
+            "batch_size": bs,
+            "loss": "sparse_softmax_ce",
+            "optimizer": _ADAM,
+            "batches": _teacher_batches(rng_data, rng_teacher, n_batches, bs, (LSTM_STEPS, LSTM_FEATURES)),
+            "weights": weights,
+            "hidden": (h,),
+        }
+    if name == "transformer":
+        bs = batch_size or DEFAULT_BATCH["transformer"]
+        (d,) = hidden or DEFAULT_HIDDEN["transformer"]
+        if d % N_HEADS:
+            raise ValueError(f"transformer width {d} is not a multiple of {N_HEADS} heads")
+        return {
+            "batch_size": bs,
+            "loss": "sparse_softmax_ce",
+            "optimizer": _ADAM,
+            "batches": _token_batches(rng_data, rng_teacher, n_batches, bs),
+            "weights": _transformer_weights(rng_w, d),
+            "hidden": (d,),
+        }
     raise ValueError(f"unknown workload {name!r}; expected one of {', '.join(WORKLOADS)}")
+
+
+_ADAM = {"name": "adam", "lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}
+TRANSFORMER_BLOCKS = 2
+
+
+def _resnet(rng_w, rng_data, rng_teacher, bs: int, widths: tuple[int, ...], n_batches: int) -> dict:
+    """A CIFAR-style ResNet: stem conv3x3 + BN + relu; stage 1 two basic blocks at widths[0];
+    each further stage one block whose first conv has stride 2 and whose shortcut is conv1x1
+    stride 2 + BN; global average pool; dense 10. Convs carry no bias (BN follows)."""
+    c1, c2, c3 = widths
+    blocks = [("s1b1", c1, c1, 1), ("s1b2", c1, c1, 1), ("s2b1", c1, c2, 2), ("s3b1", c2, c3, 2)]
+    weights: dict[str, np.ndarray] = {}
+
+    def bn(prefix: str, c: int) -> None:
+        weights[f"{prefix}/gamma"] = np.ones((c,), np.float32)
+        weights[f"{prefix}/beta"] = np.zeros((c,), np.float32)
+
+    weights["stem/conv"] = glorot_uniform(rng_w, (3, 3, 3, c1))
+    bn("stem/bn", c1)
+    for prefix, cin, cout, stride in blocks:
+        weights[f"{prefix}/conv1"] = glorot_uniform(rng_w, (3, 3, cin, cout))
+        bn(f"{prefix}/bn1", cout)
+        weights[f"{prefix}/conv2"] = glorot_uniform(rng_w, (3, 3, cout, cout))
+        bn(f"{prefix}/bn2", cout)
+        if stride != 1 or cin != cout:
+            weights[f"{prefix}/proj"] = glorot_uniform(rng_w, (1, 1, cin, cout))
+            bn(f"{prefix}/bnp", cout)
+    weights["dense/w"] = glorot_uniform(rng_w, (c3, 10))
+    weights["dense/b"] = np.zeros((10,), np.float32)
+    return {
+        "batch_size": bs,
+        "loss": "sparse_softmax_ce",
+        "optimizer": {"name": "momentum", "lr": 0.05, "momentum": 0.9},
+        "batches": _teacher_batches(rng_data, rng_teacher, n_batches, bs, (32, 32, 3)),
+        "weights": weights,
+        "hidden": tuple(widths),
+        "blocks": blocks,
+    }
+
+
+def _transformer_weights(rng_w, d: int) -> dict[str, np.ndarray]:
+    """Token and learned position embeddings, TRANSFORMER_BLOCKS pre-norm blocks (LN, 4-head
+    self-attention with q/k/v/o projections, LN, FFN d-4d-d relu; all dense layers with bias),
+    a final LN and the dense 10 head. LN scales start at 1, offsets and biases at 0."""
+    w: dict[str, np.ndarray] = {
+        "tok_emb": glorot_uniform(rng_w, (VOCAB, d)),
+        "pos_emb": glorot_uniform(rng_w, (SEQ_LEN, d)),
+    }
+
+    def ln(prefix: str) -> None:
+        w[f"{prefix}/gamma"] = np.ones((d,), np.float32)
+        w[f"{prefix}/beta"] = np.zeros((d,), np.float32)
+
+    def dense(prefix: str, d_in: int, d_out: int) -> None:
+        w[f"{prefix}/w"] = glorot_uniform(rng_w, (d_in, d_out))
+        w[f"{prefix}/b"] = np.zeros((d_out,), np.float32)
+
+    for i in range(TRANSFORMER_BLOCKS):
+        ln(f"b{i}/ln1")
+        for proj in ("q", "k", "v", "o"):
+            dense(f"b{i}/{proj}", d, d)
+        ln(f"b{i}/ln2")
+        dense(f"b{i}/ffn1", d, 4 * d)
+        dense(f"b{i}/ffn2", 4 * d, d)
+    ln("lnf")
+    dense("out", d, 10)
+    return w
+
+
+def _token_batches(
+    rng_data: np.random.Generator, rng_teacher: np.random.Generator, n_batches: int, batch_size: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Token ids uniform in [0, VOCAB), int64 [batch, SEQ_LEN]; label = argmax of the sum over the
+    sequence of a fixed standard-normal teacher row per token (a bag-of-tokens teacher). The
+    teacher's columns are centred over the vocabulary, for the reason the inputs are centred
+    for the linear teacher: otherwise the class with the largest column sum labels most rows."""
+    teacher = rng_teacher.standard_normal((VOCAB, 10)).astype(np.float32)
+    teacher -= teacher.mean(axis=0, keepdims=True)
+    batches = []
+    for _ in range(n_batches):
+        ids = rng_data.integers(0, VOCAB, size=(batch_size, SEQ_LEN), dtype=np.int64)
+        y = np.argmax(teacher[ids].sum(axis=1), axis=1).astype(np.int64)
+        batches.append((ids, y))
+    return batches
 
 
 def fingerprint(wl: dict) -> str:

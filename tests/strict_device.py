@@ -25,9 +25,15 @@ class Counters:
     syncs: int = 0       # device -> host reads (float(), item(), get(), to_host ...)
     uploads: int = 0     # host -> device copies
     downloads: int = 0   # to_host / get of whole arrays
+    uploaded: int = 0    # bytes of the uploads
 
     def reset(self) -> None:
-        self.syncs = self.uploads = self.downloads = 0
+        self.syncs = self.uploads = self.downloads = self.uploaded = 0
+
+    def up(self, a: np.ndarray) -> np.ndarray:
+        self.uploads += 1
+        self.uploaded += a.nbytes
+        return a
 
 
 COUNTERS = Counters()
@@ -217,8 +223,7 @@ class StrictXP(types.ModuleType):
         if name in ("asarray", "array", "ascontiguousarray", "asanyarray"):
             def upload(v: Any, *a: Any, **k: Any) -> Any:
                 if type(v) is not StrictArray:
-                    COUNTERS.uploads += 1
-                    return StrictArray(np.array(v, *a, **k) if name == "array" else attr(v, *a, **k))
+                    return StrictArray(COUNTERS.up(np.array(v, *a, **k) if name == "array" else attr(v, *a, **k)))
                 return _call(attr, name, (v, *a), k)
             return upload
         return lambda *a, **k: _call(attr, name, a, k)
@@ -243,13 +248,12 @@ class StrictBackend(Backend):
     def asarray(self, value: Any, dtype: Any = None) -> Any:
         if type(value) is StrictArray:
             return value if dtype is None or value.dtype == dtype else value.astype(dtype)
-        COUNTERS.uploads += 1
-        return StrictArray(np.array(value, dtype=dtype))
+        return StrictArray(COUNTERS.up(np.array(value, dtype=dtype)))
 
     def upload(self, host: np.ndarray, out: Any = None) -> Any:
         if type(host) is StrictArray:
             raise TypeError("upload of an array that is already on the device")
-        COUNTERS.uploads += 1
+        COUNTERS.up(np.asarray(host))
         if out is None:
             return StrictArray(np.array(host))
         np.copyto(out._a, host, casting="unsafe")

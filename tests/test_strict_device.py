@@ -7,6 +7,7 @@ named; a training step costs no device-to-host sync between two log lines.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -244,3 +245,106 @@ def test_eval_freeze_predict_and_validate_honour_the_backend(tmp_path, monkeypat
     COUNTERS.reset()
     code, _, err = run_cli("validate", cfg, "--backend", "cupy")
     assert code == 0 and COUNTERS.uploads > 0, err
+
+
+def _step_transfers(cfg: Path, run_dir: Path, overrides: list[str]) -> tuple[list[tuple[int, int]], list[tuple]]:
+    """(uploads, bytes) inside each training step's Session.run, and between the start of one step's
+    run and the next (the batch feeding of the trainer)."""
+    from nnctl.train import trainer as T
+    inside: list[tuple[int, int]] = []
+    between: list[tuple[int, int]] = []
+    last: list[tuple[int, int]] = []
+    real_run = tf.Session.run
+
+    def counting_run(self, fetches, feed_dict=None, *a, **k):
+        step = isinstance(fetches, list) and len(fetches) == 3 and k.get("download") is False
+        before = (COUNTERS.uploads, COUNTERS.uploaded)
+        out = real_run(self, fetches, feed_dict, *a, **k)
+        if step:
+            if last:
+                between.append((before[0] - last[0][0], before[1] - last[0][1]))
+            inside.append((COUNTERS.uploads - before[0], COUNTERS.uploaded - before[1]))
+            last[:] = [(COUNTERS.uploads, COUNTERS.uploaded)]
+        return out
+    tf.Session.run = counting_run
+    try:
+        T.train(cfg, run_dir=run_dir, quiet=True, overrides=overrides)
+    finally:
+        tf.Session.run = real_run
+    return inside, between
+
+
+def test_data_device_keeps_the_training_split_on_the_device(strict, tmp_path):
+    """data.device: true computes bit-identically to false, and after the one upload of the split a
+    step uploads no features or labels: only the epoch's permutation, once per epoch."""
+    cfg = ROOT / "configs" / "digits-mlp.yaml"
+    ov = ["train.steps=60", "train.log_every=10", "train.eval_every=60", "train.checkpoint_every=60"]
+    host_in, host_between = _step_transfers(cfg, tmp_path / "host", ov)
+    dev_in, dev_between = _step_transfers(cfg, tmp_path / "dev", [*ov, "data.device=true"])
+    a = [{k: v for k, v in json.loads(r).items() if k != "time"}
+         for r in (tmp_path / "host" / "metrics.jsonl").read_text().splitlines()]
+    b = [{k: v for k, v in json.loads(r).items() if k != "time"}
+         for r in (tmp_path / "dev" / "metrics.jsonl").read_text().splitlines()]
+    assert a == b   # bit-identical losses and metrics
+    # host feeding: x and y go up inside every step; resident: two uploads fewer (the dropout mask remains)
+    # (a step that compiles a new batch shape, the epoch's short last batch, uploads its trace's copies too)
+    steady = host_in[2][0]
+    assert all(d == h - 2 if h == steady else d <= h - 2 for (d, _), (h, _) in zip(dev_in[2:], host_in[2:])), \
+        (host_in, dev_in)
+    # between two step runs (log lines, the meter's flush) the same as with host feeding, but for the permutation
+    n_train = int(np.ceil(1797 * 0.8))   # digits, val_split 0.2
+    perm_uploads = [(d - h, db - hb) for (d, db), (h, hb) in zip(dev_between, host_between) if (d, db) != (h, hb)]
+    # 60 steps of 32 over ~1438 examples cross one epoch boundary: one permutation of int64 indices
+    assert len(perm_uploads) == 1 and perm_uploads[0][0] == 1, dev_between
+    assert abs(perm_uploads[0][1] - 8 * n_train) <= 8 * 2, perm_uploads
+
+
+def test_data_device_resumes_bit_identically(strict, tmp_path):
+    from nnctl.train import checkpoint as ckpt
+    from nnctl.train.trainer import train
+    cfg = ROOT / "configs" / "digits-mlp.yaml"
+    ov = ["train.steps=60", "train.checkpoint_every=10", "train.eval_every=20", "data.device=true"]
+    train(cfg, run_dir=tmp_path / "full", overrides=ov, quiet=True)
+    stop = train(cfg, run_dir=tmp_path / "cut", overrides=ov, quiet=True,
+                 on_eval=lambda step, split, scores: step == 20)
+    assert stop.status == "pruned"
+    # the resumed run reuploads the split and the replayed permutation; it may also change data.device
+    res = train(cfg, run_dir=tmp_path / "cut", overrides=ov, resume=True, quiet=True)
+    assert res.steps == 60
+    ref = train(cfg, run_dir=tmp_path / "host", overrides=ov[:-1], quiet=True)
+    assert ref.steps == 60
+    a = ckpt.latest_intact(tmp_path / "full" / "checkpoints", lambda m: None).arrays
+    b = ckpt.latest_intact(tmp_path / "cut" / "checkpoints", lambda m: None).arrays
+    c = ckpt.latest_intact(tmp_path / "host" / "checkpoints", lambda m: None).arrays
+    assert all(np.array_equal(a[k], b[k]) and np.array_equal(a[k], c[k]) for k in a)
+
+
+def test_data_device_with_augmentation_gathers_labels_on_the_device(strict, tmp_path):
+    """Augmented images are drawn on the host from (seed, step); the labels still come from the device."""
+    from test_examples import _overrides
+
+    from nnctl.train.trainer import train
+    cfg = ROOT / "configs" / "digits-images.yaml"
+    ov = ["train.steps=6", "train.eval_every=6", "train.checkpoint_every=6", "train.log_every=3",
+          *_overrides(cfg.stem, tmp_path)]
+    train(cfg, run_dir=tmp_path / "a", overrides=ov, quiet=True)
+    train(cfg, run_dir=tmp_path / "b", overrides=[*ov, "data.device=true"], quiet=True)
+    strip = [[{k: v for k, v in json.loads(r).items() if k != "time"} for r in (tmp_path / d / "metrics.jsonl")
+              .read_text().splitlines()] for d in ("a", "b")]
+    assert strip[0] == strip[1]
+
+
+def test_data_device_is_nothing_to_do_in_host_memory(tmp_path):
+    """On numpy the key is accepted and harmless: the backend's arrays are host arrays already."""
+    from nnctl.backends.numpy_backend import NumpyBackend
+    from nnctl.data.device_data import DeviceResident, device_resident
+    x, y = np.ones((4, 2), np.float32), np.arange(4)
+    assert device_resident(NumpyBackend(), True, x, y, np.float32, np.int64) is None
+    assert isinstance(device_resident(StrictBackend(), True, x, y, np.float32, np.int64), DeviceResident)
+    assert device_resident(StrictBackend(), False, x, y, np.float32, np.int64) is None
+    from nnctl.train.trainer import train
+    cfg = ROOT / "configs" / "iris.yaml"
+    train(cfg, run_dir=tmp_path / "a", overrides=["train.epochs=3"], quiet=True)
+    train(cfg, run_dir=tmp_path / "b", overrides=["train.epochs=3", "data.device=true"], quiet=True)
+    assert [json.loads(r)["loss"] for r in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()] == \
+        [json.loads(r)["loss"] for r in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]

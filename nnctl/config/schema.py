@@ -104,7 +104,7 @@ SCHEDULES: dict[str, dict[str, Any]] = {
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 _TOP_KEYS = ("name", "seed", "backend", "data", "model", "loss", "optimizer", "train", "metrics")
-_DATA_KEYS = ("train", "val", "test", "val_split", "shuffle", "preprocess", "scale_factor", "label_type",
+_DATA_KEYS = ("train", "val", "test", "val_split", "shuffle", "device", "preprocess", "scale_factor", "label_type",
               "num_classes", "class_names", "features", "target_scaling")
 _SOURCE_KEYS = {"csv": ("features", "labels", "delimiter"), "parquet": ("features", "labels"),
                 "images": ("labels",), "npz": ("x_key", "y_key"), "idx": (),
@@ -153,6 +153,8 @@ class DataConfig:
     test: SourceConfig | None = None
     val_split: float = 0.0
     shuffle: bool = True
+    # keep the training split in the backend's memory and gather batches there (a no-op on host memory)
+    device: bool = False
     preprocess: str = "none"
     scale_factor: float = 1.0
     label_type: str = "class"
@@ -708,7 +710,8 @@ def _data(v: _V, value: Any, seed: int) -> DataConfig:
         raise v.error("data.features", f"per-column features apply to csv, parquet and images sources, not "
                                        f"{train.kind}")
     return DataConfig(train=train, val=val, test=test, val_split=val_split,
-                      shuffle=_get(v, m, "data", "shuffle", _Bool(), True), preprocess=preprocess,
+                      shuffle=_get(v, m, "data", "shuffle", _Bool(), True),
+                      device=_get(v, m, "data", "device", _Bool(), False), preprocess=preprocess,
                       scale_factor=scale, label_type=label_type, num_classes=num_classes,
                       class_names=class_names, features=features, target_scaling=target_scaling)
 
@@ -1172,6 +1175,8 @@ def config_to_dict(cfg: Config) -> dict[str, Any]:
         "test": _source_to_dict(d.test) if d.test else None,
         "val_split": d.val_split, "shuffle": d.shuffle, "preprocess": d.preprocess,
     }
+    if d.device:   # written only when set, so configs of runs from before the key read back unchanged
+        data["device"] = True
     if d.preprocess == "scale":
         data["scale_factor"] = d.scale_factor
     data["label_type"] = d.label_type

@@ -67,14 +67,22 @@ class Batcher:
 
     def next(self) -> np.ndarray:
         """The int64 indices of the next batch."""
-        end = min(self.position + self.batch_size, self.n_examples)
-        idx = self._perm[self.position:end].copy()
+        perm, start, end = self.next_span()
+        return perm[start:end].copy()
+
+    def next_span(self) -> tuple[np.ndarray, int, int]:
+        """The next batch as ``(perm, start, end)``: its indices are ``perm[start:end]``.
+
+        ``perm`` is the epoch's permutation, a new array every epoch and never written to, so a
+        caller may keep a copy of it (on a device) for as long as the same object comes back."""
+        perm, start = self._perm, self.position
+        end = min(start + self.batch_size, self.n_examples)
         self.position = end
         if self.position >= self._epoch_end:
             self.epoch += 1
             self.position = 0
             self._start_epoch()
-        return idx
+        return perm, start, end
 
     def state_dict(self) -> dict[str, Any]:
         """A JSON-serialisable snapshot (128-bit generator words are stored as decimal strings)."""

@@ -22,6 +22,7 @@ SAFE_ON_RESUME = (
     "train.steps", "train.epochs", "train.eval_every", "train.checkpoint_every", "train.log_every",
     "train.keep_last", "train.early_stopping", "train.best_metric", "train.best_mode", "train.restore_best",
     "train.tensorboard", "optimizer.lr", "optimizer.schedule", "optimizer.clip_norm", "metrics", "backend",
+    "data.device",   # where the training split lives changes no number (batches are gathered bit-identically)
 )
 CHANGE_MARK = "# changed on resume at step "
 

@@ -29,6 +29,7 @@ from nnctl.backends import get_backend
 from nnctl.builder import Model
 from nnctl.config import config_to_dict, load_config
 from nnctl.data import Batcher
+from nnctl.data.device_data import device_resident
 from nnctl.data.run_data import cfg_has_data_files, load_run_data, save_run_data
 from nnctl.data.splits import Split, Splits
 from nnctl.distributed.ranks import World, world
@@ -292,6 +293,9 @@ class Trainer:
         feeds_x, feeds_y = m.x, m.y
         writer = self.world.writer
         meter = StepMeter(self.backend) if dp is None and not self.backend.host_memory else None
+        # data.device: the training split stays on the device and batches are gathered there (None on host memory)
+        resident = device_resident(self.backend, self.cfg.data.device and dp is None,
+                                   None if self.splits.augment else x_tr, y_tr, feeds_x.dtype.np, feeds_y.dtype.np)
         last_loss = math.nan
         cfg = self.cfg.train
         status = "completed"
@@ -313,11 +317,19 @@ class Trainer:
                     # data-parallel: a signal stops every rank after the same step (the flag rides on the Allreduce)
                     if self._stop_signal is not None and (dp is None or self._stop_agreed):
                         break
-                    idx = self.batcher.next()
+                    if resident is not None:
+                        perm, start, end = self.batcher.next_span()
+                        didx = resident.indices(perm, start, end)
+                        feed = {feeds_y: resident.gather(resident.y, didx),
+                                feeds_x: self.splits.train_batch(perm[start:end], self.step) if resident.x is None
+                                else resident.gather(resident.x, didx)}
+                    else:
+                        idx = self.batcher.next()
+                        feed = {feeds_y: y_tr[idx]}
+                        if dp is None:
+                            feed[feeds_x] = (self.splits.train_batch(idx, self.step) if self.splits.augment
+                                             else x_tr[idx])
                     epoch = self.batcher.epoch
-                    feed = {feeds_y: y_tr[idx]}
-                    if dp is None:
-                        feed[feeds_x] = self.splits.train_batch(idx, self.step) if self.splits.augment else x_tr[idx]
                     if self.plateau is not None:
                         feed[m.lr_feed] = np.float32(self.plateau["lr"])
                     nxt = self.step + 1
