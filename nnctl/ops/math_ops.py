@@ -15,6 +15,7 @@ from nnctl.graph import registry
 from nnctl.graph.graph import Operation, Tensor
 from nnctl.graph.tensor_shape import broadcast_static, fmt_shape
 from nnctl.ops.core import binary_operands, convert_to_tensor, make_op, static_axes
+from nnctl.runtime import jit
 
 # --- elementwise binary -------------------------------------------------------------------------
 
@@ -404,6 +405,9 @@ def _sigmoid_grad_kernel(op: Operation, ctx: Any) -> Any:
         return mul(s, dy, out=out)
 
     def bind(y: Any, dy: Any, out: Any) -> Any:
+        fused = jit.for_arrays(ctx, out, y, dy)  # one pass over memory instead of three
+        if fused is not None and (step := jit.binary_step(fused.sigmoid_grad, y, dy, out)) is not None:
+            return step
         s = xp.empty_like(y)
 
         def step() -> None:
@@ -428,6 +432,9 @@ def _tanh_grad_kernel(op: Operation, ctx: Any) -> Any:
         return mul(s, dy, out=out)
 
     def bind(y: Any, dy: Any, out: Any) -> Any:
+        fused = jit.for_arrays(ctx, out, y, dy)  # one pass over memory instead of three
+        if fused is not None and (step := jit.binary_step(fused.tanh_grad, y, dy, out)) is not None:
+            return step
         s = xp.empty_like(y)
 
         def step() -> None:

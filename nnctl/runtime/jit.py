@@ -16,6 +16,7 @@ machine code on disk, so a machine compiles each once.
 from __future__ import annotations
 
 import os
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
@@ -112,4 +113,65 @@ def _build(numba: Any) -> SimpleNamespace:
         for i in range(var.size):
             var[i] = var[i] - g[i] * lr0
 
-    return SimpleNamespace(adam=adam, momentum=momentum, gradient_descent=gradient_descent)
+    # Activation gradients, out = f(a, b) elementwise over equal shapes, each in three loops: out
+    # apart from both inputs, or written over a or over b (the plan's in-place reuse). Separate
+    # loops because LLVM vectorizes only where its run-time check finds the pointers do not overlap.
+    # ``one`` and ``zero`` come in as scalars of the arrays' dtype, so no constant widens the math.
+    def loops(scalar: Any) -> SimpleNamespace:
+        @njit
+        def apart(a, b, out, one, zero):
+            for i in range(out.size):
+                out[i] = scalar(a[i], b[i], one, zero)
+
+        @njit
+        def over_a(a, b, one, zero):
+            for i in range(a.size):
+                a[i] = scalar(a[i], b[i], one, zero)
+
+        @njit
+        def over_b(a, b, one, zero):
+            for i in range(b.size):
+                b[i] = scalar(a[i], b[i], one, zero)
+        return SimpleNamespace(apart=apart, over_a=over_a, over_b=over_b)
+
+    inline = numba.njit(inline="always", error_model="numpy")
+
+    @inline
+    def relu_grad(dy, y, one, zero):
+        # dy * (y > 0) as numpy computes it: the bool becomes 1 or 0 of dy's type, then one product
+        # (so -dy * 0 = -0 and nan * 0 = nan, as on the numpy path)
+        return dy * (one if y > zero else zero)
+
+    @inline
+    def sigmoid_grad(y, dy, one, zero):
+        # ((1 - y) * y) * dy, in numpy's order
+        return ((one - y) * y) * dy
+
+    @inline
+    def tanh_grad(y, dy, one, zero):
+        # (1 - y * y) * dy, in numpy's order
+        return (one - y * y) * dy
+
+    return SimpleNamespace(adam=adam, momentum=momentum, gradient_descent=gradient_descent,
+                           relu_grad=loops(relu_grad), sigmoid_grad=loops(sigmoid_grad),
+                           tanh_grad=loops(tanh_grad))
+
+
+def binary_step(loops: Any, a: Any, b: Any, out: Any) -> Any:
+    """A step running one of ``loops`` (see _build) over equal-shape buffers, picking the loop for
+    how ``out`` shares memory with the inputs; None where shapes differ or ``out`` overlaps an
+    input only partly (the caller keeps its numpy path)."""
+    if not (a.shape == b.shape == out.shape):
+        return None
+    one, zero = out.dtype.type(1), out.dtype.type(0)
+    fa, fb, fo = flat(a), flat(b), flat(out)
+    if np.may_share_memory(out, a) or np.may_share_memory(out, b):
+        if np.may_share_memory(a, b):  # writing over one input while the other overlaps it
+            return None
+        addr = out.__array_interface__["data"][0]
+        if addr == a.__array_interface__["data"][0]:
+            return partial(loops.over_a, fa, fb, one, zero)
+        if addr == b.__array_interface__["data"][0]:
+            return partial(loops.over_b, fa, fb, one, zero)
+        return None
+    return partial(loops.apart, fa, fb, fo, one, zero)
