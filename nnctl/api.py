@@ -27,7 +27,6 @@ from nnctl.dtypes import (
     string,
     uint8,
 )
-from nnctl.export.frozen import load_frozen
 from nnctl.graph.gradients import gradients, hessians
 from nnctl.graph.graph import (
     Graph,
@@ -220,6 +219,25 @@ def arg_max(input: Any, dimension: Any = None, output_type: Any = int64, name: s
 def arg_min(input: Any, dimension: Any = None, output_type: Any = int64, name: str | None = None) -> Tensor:
     """``tf.arg_min`` (TF1's older spelling of argmin with ``dimension``)."""
     return argmin(input, axis=dimension, output_type=output_type, name=name)
+
+
+# Loaded on first use (PEP 562): the frozen-model reader imports the feature pipeline, the
+# preprocessors and the evaluation helpers, which graph building does not need.
+_LAZY = {"load_frozen": "nnctl.export.frozen"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nnctl.api' has no attribute {name!r}")
+    import importlib
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def _build_namespaces() -> None:

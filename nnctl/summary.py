@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from nnctl import dtypes
+from nnctl.events.tbx import tbx
 from nnctl.graph import registry
 from nnctl.graph.graph import GraphKeys, get_default_graph
 from nnctl.ops.core import convert_to_tensor, make_op
@@ -160,7 +161,7 @@ def _text_kernel(op: Any, ctx: Any) -> Any:
 
 @registry.register_kernel("MergeSummary", stateful=True, out=False)
 def _merge_kernel(op: Any, ctx: Any) -> Any:
-    from tensorboardX.proto.summary_pb2 import Summary
+    Summary = tbx("proto.summary_pb2").Summary
 
     def run(*xs: Any, out: Any = None) -> Any:
         merged = Summary()
@@ -179,8 +180,7 @@ for _t in ("ScalarSummary", "HistogramSummary", "ImageSummary", "TensorSummary",
 # --- writing ---------------------------------------------------------------------------------------
 
 def _summary_class() -> Any:
-    from tensorboardX.proto.summary_pb2 import Summary as _S
-    return _S
+    return tbx("proto.summary_pb2").Summary
 
 
 class _SummaryProxy:
@@ -229,7 +229,7 @@ class FileWriter:
         self._w._w.add_event(event)
 
     def add_session_log(self, session_log: Any, global_step: int | None = None) -> None:
-        from tensorboardX.proto.event_pb2 import Event
+        Event = tbx("proto.event_pb2").Event
         self._w._w.add_event(Event(session_log=session_log), global_step)
 
     def flush(self) -> None:

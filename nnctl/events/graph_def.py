@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from nnctl.events.tbx import tbx
+
 # TensorFlow's DataType enum (types.proto)
 _DT = {"float32": 1, "float64": 2, "int32": 3, "uint8": 4, "int16": 5, "int8": 6, "object": 7, "int64": 9,
        "bool": 10, "float16": 19}
@@ -26,7 +28,7 @@ def _dtype_enum(dt: Any) -> int:
 
 
 def _shape_proto(shape: Any) -> Any:
-    from tensorboardX.proto.tensor_shape_pb2 import TensorShapeProto
+    TensorShapeProto = tbx("proto.tensor_shape_pb2").TensorShapeProto
     if shape is None:
         return TensorShapeProto(unknown_rank=True)
     return TensorShapeProto(dim=[TensorShapeProto.Dim(size=-1 if d is None else int(d)) for d in shape])
@@ -34,7 +36,7 @@ def _shape_proto(shape: Any) -> Any:
 
 def _attr_value(v: Any) -> Any:
     """An AttrValue for plain attributes (int, float, bool, str, lists of them), else None."""
-    from tensorboardX.proto.attr_value_pb2 import AttrValue
+    AttrValue = tbx("proto.attr_value_pb2").AttrValue
     if isinstance(v, (bool, np.bool_)):
         return AttrValue(b=bool(v))
     if isinstance(v, (int, np.integer)):
@@ -59,11 +61,11 @@ def _input_name(t: Any) -> str:
 
 def graph_def(graph: Any, ops: Any = None) -> Any:
     """A GraphDef of ``graph`` (or of the operations ``ops``, in order)."""
-    from tensorboardX.proto.attr_value_pb2 import AttrValue
-    from tensorboardX.proto.graph_pb2 import GraphDef
-    from tensorboardX.proto.node_def_pb2 import NodeDef
-    from tensorboardX.proto.tensor_pb2 import TensorProto
-    from tensorboardX.proto.versions_pb2 import VersionDef
+    AttrValue = tbx("proto.attr_value_pb2").AttrValue
+    GraphDef = tbx("proto.graph_pb2").GraphDef
+    NodeDef = tbx("proto.node_def_pb2").NodeDef
+    TensorProto = tbx("proto.tensor_pb2").TensorProto
+    VersionDef = tbx("proto.versions_pb2").VersionDef
     nodes = []
     for op in (ops if ops is not None else graph.get_operations()):
         attr: dict[str, Any] = {}

@@ -1,4 +1,5 @@
-"""Summary protos and the event-file writer (tensorboardX's FileWriter underneath)."""
+"""Summary protos and the event-file writer (tensorboardX's FileWriter underneath, imported without
+torch: see nnctl.events.tbx)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,18 @@ from typing import Any
 
 import numpy as np
 
+from nnctl.events.tbx import tbx
+
 
 def scalar_summary(tag: str, value: float) -> Any:
-    from tensorboardX.proto.summary_pb2 import Summary
+    Summary = tbx("proto.summary_pb2").Summary
     return Summary(value=[Summary.Value(tag=tag, simple_value=float(value))])
 
 
 def histogram_summary(tag: str, values: Any) -> Any:
     """A histogram of ``values`` with TensorFlow's default bucket edges (as tf.summary.histogram)."""
-    from tensorboardX.proto.summary_pb2 import HistogramProto, Summary
+    _m = tbx("proto.summary_pb2")
+    HistogramProto, Summary = _m.HistogramProto, _m.Summary
     v = np.asarray(values, dtype=np.float64).reshape(-1)
     v = v[np.isfinite(v)]
     edges = _tf_buckets()
@@ -53,7 +57,7 @@ def _tf_buckets() -> np.ndarray:
 def image_summary(tag: str, images: Any, max_outputs: int = 3) -> Any:
     """PNG images from a batch [n, h, w, c] (c = 1, 3 or 4): floats in [0, 1] scaled to 0..255,
     as tf.summary.image; tags ``tag/image/0`` ... (``tag/image`` for a single image)."""
-    from tensorboardX.proto.summary_pb2 import Summary
+    Summary = tbx("proto.summary_pb2").Summary
     x = np.asarray(images)
     if x.ndim != 4 or x.shape[-1] not in (1, 3, 4):
         raise ValueError(f"image summary {tag!r}: expected [batch, height, width, 1|3|4], got shape {list(x.shape)}")
@@ -80,7 +84,7 @@ def _png(img: np.ndarray) -> bytes:
 
 
 def text_summary(tag: str, text: Any) -> Any:
-    from tensorboardX.summary import text as tbx_text
+    tbx_text = tbx("summary").text
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
     return tbx_text(tag, str(text))
@@ -90,14 +94,14 @@ class EventWriter:
     """One event file in ``logdir``: summaries (protos or their serialized bytes) and graphs."""
 
     def __init__(self, logdir: str | os.PathLike, flush_secs: float = 30.0, filename_suffix: str = "") -> None:
-        from tensorboardX.writer import FileWriter
+        FileWriter = tbx("writer").FileWriter
         os.makedirs(logdir, exist_ok=True)
         self.logdir = str(logdir)
         self._w = FileWriter(self.logdir, max_queue=100, flush_secs=flush_secs, filename_suffix=filename_suffix)
         self._closed = False
 
     def add_summary(self, summary: Any, step: int | None = None, walltime: float | None = None) -> None:
-        from tensorboardX.proto.summary_pb2 import Summary
+        Summary = tbx("proto.summary_pb2").Summary
         if isinstance(summary, (bytes, bytearray, np.bytes_)):
             s = Summary()
             s.ParseFromString(bytes(summary))
@@ -107,7 +111,7 @@ class EventWriter:
         self._w.add_summary(summary, None if step is None else int(step), walltime)
 
     def add_graph_def(self, gdef: Any, walltime: float | None = None) -> None:
-        from tensorboardX.proto.event_pb2 import Event
+        Event = tbx("proto.event_pb2").Event
         self._w.add_event(Event(graph_def=gdef.SerializeToString()), None, walltime or time.time())
 
     def flush(self) -> None:

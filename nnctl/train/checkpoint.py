@@ -25,7 +25,6 @@ import numpy as np
 
 from nnctl.errors import FileFormatError
 from nnctl.fileio import atomic_write_json, fsync_dir, load_npz_bytes, npz_bytes, read_file_bytes, sha256_bytes
-from nnctl.train.state_schema import validate_best, validate_manifest, validate_state
 
 FORMAT = "nnctl-checkpoint"
 VERSION = 1
@@ -158,6 +157,7 @@ def _load_checkpoint(path: Path, expect_graph: str | None) -> Checkpoint:
                               f"(this nnctl reads version {VERSION})")
     if manifest.get("checksum") != _manifest_checksum(manifest):
         raise FileFormatError(f"{mpath}: manifest checksum mismatch (damaged)")
+    from nnctl.train.state_schema import validate_manifest  # the config schema's readers: only on load
     validate_manifest(manifest, mpath)
     files = manifest.get("files")
     if not isinstance(files, dict) or set(files) != {"arrays.npz", "state.json"}:
@@ -213,6 +213,7 @@ def list_checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
 
 def check_trainer_state(c: Checkpoint) -> None:
     """FileFormatError naming state.json and the field when its trainer state is not valid."""
+    from nnctl.train.state_schema import validate_state
     validate_state(c.state, c.path / "state.json", c.step, c.arrays)
 
 
@@ -275,6 +276,7 @@ def mark_best(ckpt_dir: Path, step: int, metric: str, value: float, root: Path |
 
 def read_best(ckpt_dir: Path) -> dict | None:
     """best.json as {step, metric, value}, or None when it is missing, not a file or malformed."""
+    from nnctl.train.state_schema import validate_best
     p = Path(ckpt_dir) / BEST_FILE
     try:
         return validate_best(json.loads(read_file_bytes(p, "best-checkpoint record").decode("utf-8")), p)

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from nnctl.events.tbx import tbx
+
 _SKIP = ("step", "epoch", "split", "kind", "time", "examples")
 
 
@@ -34,7 +36,8 @@ class TrainLog:
         self.grads = [(g, v) for g, v in (getattr(model, "grads_and_vars", None) or []) if g is not None]
         w = self._writer("train")
         if resumed_step is not None:
-            from tensorboardX.proto.event_pb2 import Event, SessionLog
+            _m = tbx("proto.event_pb2")
+            Event, SessionLog = _m.Event, _m.SessionLog
             for split in ("train", "val"):
                 self._writer(split)._w.add_event(Event(session_log=SessionLog(status=SessionLog.START)),
                                                  int(resumed_step))
