@@ -117,44 +117,66 @@ def _build(numba: Any) -> SimpleNamespace:
     # apart from both inputs, or written over a or over b (the plan's in-place reuse). Separate
     # loops because LLVM vectorizes only where its run-time check finds the pointers do not overlap.
     # ``one`` and ``zero`` come in as scalars of the arrays' dtype, so no constant widens the math.
-    def loops(scalar: Any) -> SimpleNamespace:
-        @njit
-        def apart(a, b, out, one, zero):
-            for i in range(out.size):
-                out[i] = scalar(a[i], b[i], one, zero)
+    # The loops are spelled out (no closure over a shared scalar function): numba caches only
+    # functions without free variables, and a cache miss would compile them in every process.
 
-        @njit
-        def over_a(a, b, one, zero):
-            for i in range(a.size):
-                a[i] = scalar(a[i], b[i], one, zero)
+    # relu_grad: dy * (y > 0) as numpy computes it, the bool becoming 1 or 0 of dy's type and then
+    # one product (so -dy * 0 = -0 and nan * 0 = nan, as on the numpy path)
+    @njit
+    def relu_grad_apart(dy, y, out, one, zero):
+        for i in range(out.size):
+            out[i] = dy[i] * (one if y[i] > zero else zero)
 
-        @njit
-        def over_b(a, b, one, zero):
-            for i in range(b.size):
-                b[i] = scalar(a[i], b[i], one, zero)
+    @njit
+    def relu_grad_over_a(dy, y, one, zero):
+        for i in range(dy.size):
+            dy[i] = dy[i] * (one if y[i] > zero else zero)
+
+    @njit
+    def relu_grad_over_b(dy, y, one, zero):
+        for i in range(y.size):
+            y[i] = dy[i] * (one if y[i] > zero else zero)
+
+    # sigmoid_grad: ((1 - y) * y) * dy, in numpy's order
+    @njit
+    def sigmoid_grad_apart(y, dy, out, one, zero):
+        for i in range(out.size):
+            out[i] = ((one - y[i]) * y[i]) * dy[i]
+
+    @njit
+    def sigmoid_grad_over_a(y, dy, one, zero):
+        for i in range(y.size):
+            y[i] = ((one - y[i]) * y[i]) * dy[i]
+
+    @njit
+    def sigmoid_grad_over_b(y, dy, one, zero):
+        for i in range(dy.size):
+            dy[i] = ((one - y[i]) * y[i]) * dy[i]
+
+    # tanh_grad: (1 - y * y) * dy, in numpy's order
+    @njit
+    def tanh_grad_apart(y, dy, out, one, zero):
+        for i in range(out.size):
+            out[i] = (one - y[i] * y[i]) * dy[i]
+
+    @njit
+    def tanh_grad_over_a(y, dy, one, zero):
+        for i in range(y.size):
+            y[i] = (one - y[i] * y[i]) * dy[i]
+
+    @njit
+    def tanh_grad_over_b(y, dy, one, zero):
+        for i in range(dy.size):
+            dy[i] = (one - y[i] * y[i]) * dy[i]
+
+    def loops(apart: Any, over_a: Any, over_b: Any) -> SimpleNamespace:
         return SimpleNamespace(apart=apart, over_a=over_a, over_b=over_b)
 
-    inline = numba.njit(inline="always", error_model="numpy")
-
-    @inline
-    def relu_grad(dy, y, one, zero):
-        # dy * (y > 0) as numpy computes it: the bool becomes 1 or 0 of dy's type, then one product
-        # (so -dy * 0 = -0 and nan * 0 = nan, as on the numpy path)
-        return dy * (one if y > zero else zero)
-
-    @inline
-    def sigmoid_grad(y, dy, one, zero):
-        # ((1 - y) * y) * dy, in numpy's order
-        return ((one - y) * y) * dy
-
-    @inline
-    def tanh_grad(y, dy, one, zero):
-        # (1 - y * y) * dy, in numpy's order
-        return (one - y * y) * dy
-
-    return SimpleNamespace(adam=adam, momentum=momentum, gradient_descent=gradient_descent,
-                           relu_grad=loops(relu_grad), sigmoid_grad=loops(sigmoid_grad),
-                           tanh_grad=loops(tanh_grad))
+    return SimpleNamespace(
+        adam=adam, momentum=momentum, gradient_descent=gradient_descent,
+        relu_grad=loops(relu_grad_apart, relu_grad_over_a, relu_grad_over_b),
+        sigmoid_grad=loops(sigmoid_grad_apart, sigmoid_grad_over_a, sigmoid_grad_over_b),
+        tanh_grad=loops(tanh_grad_apart, tanh_grad_over_a, tanh_grad_over_b))
 
 
 def binary_step(loops: Any, a: Any, b: Any, out: Any) -> Any:
