@@ -11,7 +11,10 @@ Compilation:
 4. *bind*: constant subgraphs are folded to their traced values; view ops (reshape, transpose,
    identity ...) become aliases that cost nothing at run time; every other output gets a buffer
    from a pool, reused by liveness (freed after its last consumer) or written in place over a dying
-   input where the kernel allows it. Each step becomes ``partial(fn, *input_buffers, out=buffer)``.
+   input where the kernel allows it (``_BufferPool``), one small step builder per kind of op
+   (``_Exec.kind``, the description the trace follows too). Each step becomes the kernel's
+   ``bind(...)`` (which may pick a fused one-pass loop, runtime/jit.py) or
+   ``partial(fn, *input_buffers, out=buffer)``.
 
 Later runs copy the feeds into their buffers and call the steps: no graph walk, no allocation.
 """
