@@ -28,7 +28,9 @@ of the medians. The run directories are fresh temporary folders, removed afterwa
 The ``nnctl`` executable is looked up next to this Python first (a venv's bin/), then on PATH;
 without one, the console script's entry point ``nnctl.cli:main`` is run through ``python -c``.
 Commands run from the repository root (the config path is relative to it), with the OpenBLAS
-variables that slow BLAS down on some machines removed from the environment.
+variables that slow BLAS down on some machines removed from the environment. nnctl and bench/ are
+byte-compiled first (``compileall``, into the git-ignored __pycache__ folders), as an installed
+package is: under PYTHONDONTWRITEBYTECODE every run would otherwise recompile each changed module.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/startup.py [--repeats 7] [--write-results]
 """
@@ -36,6 +38,7 @@ variables that slow BLAS down on some machines removed from the environment.
 from __future__ import annotations
 
 import argparse
+import compileall
 import importlib.util
 import json
 import os
@@ -165,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     impls = [("nnctl", "nnctl_bench")] + ([("torch", "torch_bench")] if torch_ok else [])
     first_cases = [(name, [py, "-c", FIRST_STEP, mod, str(BENCH), str(args.steps)]) for name, mod in impls]
 
+    for folder in (ROOT / "nnctl", BENCH):
+        compileall.compile_dir(folder, quiet=1)
     with tempfile.TemporaryDirectory(prefix="nnctl-startup-") as tmp:
         print(f"part 1: {len(cases)} commands x {args.repeats} repeats", file=sys.stderr)
         procs = interleaved(cases, args.repeats, env, Path(tmp))
