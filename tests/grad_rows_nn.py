@@ -84,6 +84,10 @@ ROWS = [
     # softmax family
     GradRow("softmax", ("Softmax",), nn.softmax, [_u(3, 5, lo=-2, hi=2)]),
     GradRow("softmax_axis0", ("Softmax",), lambda x: nn.softmax(x, axis=0), [_u(4, 2, 3, lo=-2, hi=2)]),
+    GradRow("softmax_grad", ("SoftmaxGrad",), lambda y, dy: nn_ops.softmax_grad(nn.softmax(y), dy, 1),
+            [_u(3, 5, lo=-2, hi=2), _u(3, 5)]),
+    GradRow("softmax_grad_axis0", ("SoftmaxGrad",), lambda y, dy: nn_ops.softmax_grad(nn.softmax(y, axis=0), dy, 0),
+            [_u(4, 2, 3, lo=-2, hi=2), _u(4, 2, 3)]),
     GradRow("log_softmax", ("LogSoftmax",), nn.log_softmax, [_u(3, 5, lo=-2, hi=2)]),
     GradRow("log_softmax_axis1", ("LogSoftmax",), lambda x: nn.log_softmax(x, axis=1),
             [_u(2, 4, 3, lo=-2, hi=2)]),

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from nnctl.backends import cupy_kernels
 from nnctl.backends.base import Backend
 from nnctl.errors import BackendUnavailableError
 
@@ -37,6 +38,8 @@ class CupyBackend(Backend):
 
     def __init__(self) -> None:
         super().__init__(_import_cupy())
+        # fused kernels: one launch per optimizer update, four for the sparse softmax cross-entropy
+        self.kernel_overrides.update(cupy_kernels.overrides())
 
     def asarray(self, value, dtype=None):
         return self.xp.asarray(value, dtype=dtype)
