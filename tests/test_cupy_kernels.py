@@ -3,7 +3,8 @@
 - they override exactly the optimizer update ops (the numpy kernels that mutate a variable
   elementwise), each with the op's input arity;
 - their CUDA C compiles: CuPy's own ElementwiseKernel code generator, CuPy's headers and compiler
-  options, ``nvcc`` to PTX for sm_90 (skipped where nvcc is missing);
+  options, then NVRTC (CuPy's run-time compiler; skipped where libnvrtc is missing) and ``nvcc``
+  (skipped where nvcc is missing) to PTX for sm_90;
 - their bodies, run on the host through the backend's own glue (tests/host_elementwise.py), equal the
   numpy kernels: bit for bit for the updates, to float32 rounding for the cross-entropy (exp, log);
 - a model trained with them on the host matches numpy.
@@ -113,6 +114,25 @@ def test_every_fused_kernel_compiles_to_ptx(t, lab):
     assert set(bodies) == {k.name for k in ck.all_kernels()}
     for u in ck.UPDATES:   # --fmad=false: no contracted multiply-add, each op rounds as numpy's ufuncs do
         assert "fma." not in bodies[u.kernel.name], u.kernel.name
+
+
+@pytest.mark.parametrize("t,lab", [(np.float32, np.int64), (np.float64, np.int32), (np.float16, np.int64)],
+                         ids=["f32-i64", "f64-i32", "f16-i64"])
+def test_every_fused_kernel_compiles_with_cupys_nvrtc(t, lab):
+    """The path CuPy takes at run time: NVRTC (the nvidia-cuda-nvrtc-cu12 wheel of the gpu extra), no device."""
+    pytest.importorskip("cupy")
+    from cupy._core import core
+    from cupy.cuda import compiler as cc
+    try:
+        cc._get_nvrtc_version()
+    except Exception as e:   # noqa: BLE001  (no libnvrtc here: whatever CuPy raises for it)
+        pytest.skip(f"NVRTC is not loadable: {e}")
+    src = _cuda_sources(np.dtype(t), np.dtype(lab))
+    prog = cc._NVRTCProgram(src, "nnctl_fused.cu")
+    ptx = prog.compile(core.assemble_cupy_compiler_options(ck.OPTIONS) + ("-arch=compute_90",))[0]
+    ptx = ptx.decode() if isinstance(ptx, bytes) else ptx
+    assert {chunk.split("(", 1)[0].strip() for chunk in ptx.split(".entry ")[1:]} == \
+        {k.name for k in ck.all_kernels()}
 
 
 needs_cc = pytest.mark.skipif(compiler() is None, reason="no C++ compiler")

@@ -111,12 +111,13 @@ def test_every_example_config_trains_on_the_device_exactly_as_on_numpy(config, t
     ref = train(config, run_dir=tmp_path / "numpy", overrides=short, quiet=True)
     monkeypatch.setitem(backends._cache, "numpy", StrictBackend())
     dev = train(config, run_dir=tmp_path / "strict", overrides=short, quiet=True)
-    assert dev.status == ref.status == "completed"
-    a = (tmp_path / "numpy" / "metrics.jsonl").read_text().splitlines()
-    b = (tmp_path / "strict" / "metrics.jsonl").read_text().splitlines()
-    strip = [{k: v for k, v in __import__("json").loads(line).items() if k != "time"} for line in a]
-    strip_b = [{k: v for k, v in __import__("json").loads(line).items() if k != "time"} for line in b]
-    assert strip == strip_b   # losses, metrics and learning rates equal to the last bit
+    # and with the training split resident on the device (data.device), batches gathered there
+    res = train(config, run_dir=tmp_path / "resident", overrides=[*short, "data.device=true"], quiet=True)
+    assert dev.status == ref.status == res.status == "completed"
+    a, b, c = ([{k: v for k, v in json.loads(line).items() if k != "time"}
+                for line in (tmp_path / d / "metrics.jsonl").read_text().splitlines()]
+               for d in ("numpy", "strict", "resident"))
+    assert a == b == c   # losses, metrics and learning rates equal to the last bit
 
 
 def test_resume_on_the_device_is_bit_identical(strict, tmp_path):
