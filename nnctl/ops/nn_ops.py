@@ -23,6 +23,7 @@ from nnctl.ops import array_ops, conv_kernels, random_ops, seq_jit
 from nnctl.ops import math_ops as m
 from nnctl.ops.conv_kernels import Scratch
 from nnctl.ops.core import convert_to_tensor, make_op, static_axes
+from nnctl.runtime import jit
 
 # --- helpers -------------------------------------------------------------------------------------
 
@@ -117,6 +118,12 @@ def _relu_grad_kernel(op: Operation, ctx: Any) -> Any:
         mask = scratch("mask", y.shape, bool)
         xp.greater(y, zero, out=mask)
         return xp.multiply(dy, mask, out=out)
+
+    def bind(dy: Any, y: Any, out: Any) -> Any:
+        fused = jit.for_arrays(ctx, out, dy, y)  # one pass instead of a mask pass and a product pass
+        step = jit.binary_step(fused.relu_grad, dy, y, out) if fused is not None else None
+        return step or partial(run, dy, y, out=out)
+    run.bind = bind  # type: ignore[attr-defined]
     return run
 
 
