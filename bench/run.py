@@ -1,4 +1,4 @@
-"""Benchmark runner: nnctl vs PyTorch eager vs hand-written numpy on the xor, mlp and cnn workloads.
+"""Benchmark runner: nnctl against PyTorch eager, hand-written numpy, TF1 and JAX on the workloads.
 
 Each (workload, implementation) run is a separate subprocess
 ``python bench/<impl>_bench.py --workload W --steps N --warmup K --json``; runs are interleaved
@@ -10,11 +10,16 @@ median over repeats of each run's median ms/step; the spread is the min..max of 
     python bench/run.py --quick              # 1 repeat, few steps: a smoke test
     python bench/run.py --workloads mlp --impls nnctl,torch --repeats 7
     python bench/run.py --write-results      # also append a dated section to bench/results.md
+    python bench/run.py --impls nnctl,torch,numpy,tf1,jax \
+        --python-tf1 /work/venvs/tf/bin/python --python-jax /work/venvs/jax/bin/python
 
 Children run without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (removed from their environment).
 An implementation that cannot be imported is reported as "unavailable: <reason>"; one that
 crashes as "failed: <reason>"; the others still run. Implementations: nnctl, torch, numpy, and
-tf1 (bench/nnctl_bench.py on real TensorFlow, NNCTL_BENCH_BACKEND=tf; not run by default).
+(not run by default) tf1 (bench/nnctl_bench.py on real TensorFlow, NNCTL_BENCH_BACKEND=tf) and
+jax (bench/jax_bench.py). Each runs under this interpreter unless --python-<impl> or
+NNCTL_BENCH_PYTHON_<IMPL> names another (TensorFlow and JAX usually live in their own venvs;
+those only need numpy besides the framework).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -35,14 +41,48 @@ sys.path.insert(0, str(BENCH))
 
 from workloads import DEFAULT_STEPS, QUICK_STEPS, WORKLOADS  # noqa: E402
 
-IMPLS = ("nnctl", "torch", "numpy", "tf1")
+IMPLS = ("nnctl", "torch", "numpy", "tf1", "jax")
 DEFAULT_IMPLS = ("nnctl", "torch", "numpy")
 SCRIPTS = {
     "nnctl": "nnctl_bench.py",
     "torch": "torch_bench.py",
     "numpy": "numpy_bench.py",
     "tf1": "nnctl_bench.py",
+    "jax": "jax_bench.py",
 }
+# The interpreter of each implementation: --python-<impl>, else $NNCTL_BENCH_PYTHON_<IMPL>, else
+# this one. Filled in by main() (and bench/scaling.py) through set_interpreters().
+_PYTHONS: dict[str, str] = {}
+
+
+def interpreter_env_var(impl: str) -> str:
+    return f"NNCTL_BENCH_PYTHON_{impl.upper()}"
+
+
+def set_interpreters(args: argparse.Namespace) -> None:
+    for impl in IMPLS:
+        given = getattr(args, f"python_{impl}", None)
+        if given:
+            _PYTHONS[impl] = given
+
+
+def interpreter(impl: str) -> str | None:
+    """The Python that runs ``impl``'s children, or None where the named one does not exist."""
+    py = _PYTHONS.get(impl) or os.environ.get(interpreter_env_var(impl), "").strip() or sys.executable
+    found = shutil.which(py)
+    return found if found else None
+
+
+def interpreter_desc(impl: str) -> str:
+    return _PYTHONS.get(impl) or os.environ.get(interpreter_env_var(impl), "").strip() or sys.executable
+
+
+def add_interpreter_args(p: argparse.ArgumentParser) -> None:
+    for impl in IMPLS:
+        p.add_argument(
+            f"--python-{impl}", default=None, metavar="PYTHON",
+            help=f"interpreter for {impl} (default ${interpreter_env_var(impl)}, else this one)",
+        )  # fmt: skip
 DROP_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 LOSS_RTOL = 0.02
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NNCTL_NUM_THREADS")
@@ -56,6 +96,9 @@ def child_env(impl: str) -> dict[str, str]:
     if impl == "tf1":
         env["NNCTL_BENCH_BACKEND"] = "tf"
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        # TF >= 2.16 ships Keras 3, which has no tf.compat.v1.layers / nn.rnn_cell; with the
+        # tf_keras package installed this selects the Keras 2 they are built on.
+        env.setdefault("TF_USE_LEGACY_KERAS", "1")
     else:
         env.pop("NNCTL_BENCH_BACKEND", None)
     return env
@@ -166,10 +209,15 @@ def machine_info() -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------------------ runs
-def run_child(impl: str, workload: str, warmup: int, steps: int, timeout: float) -> dict:
+def run_child(
+    impl: str, workload: str, warmup: int, steps: int, timeout: float, extra: list[str] | None = None
+) -> dict:
+    py = interpreter(impl)
+    if py is None:
+        return {"status": "unavailable", "reason": f"no interpreter {interpreter_desc(impl)!r}"}
     cmd = [
-        sys.executable, str(BENCH / SCRIPTS[impl]), "--workload", workload,
-        "--steps", str(steps), "--warmup", str(warmup), "--json",
+        py, str(BENCH / SCRIPTS[impl]), "--workload", workload,
+        "--steps", str(steps), "--warmup", str(warmup), "--json", *(extra or []),
     ]  # fmt: skip
     try:
         p = subprocess.run(
@@ -225,53 +273,92 @@ def _fmt_ms(ms: float) -> str:
     return f"{ms:.4f}" if ms < 0.1 else f"{ms:.3f}" if ms < 10 else f"{ms:.1f}"
 
 
+def _ok(agg: dict, w: str, impls: list[str]) -> dict[str, dict]:
+    return {i: agg[(w, i)] for i in impls if (w, i) in agg and agg[(w, i)]["status"] == "ok"}
+
+
+def fastest_peer(agg: dict, w: str, impl: str, impls: list[str]) -> str | None:
+    """The fastest other implementation that ran workload w (None where none did)."""
+    peers = {i: a for i, a in _ok(agg, w, impls).items() if i != impl}
+    return min(peers, key=lambda i: peers[i]["median_ms"]) if peers else None
+
+
+def loss_reference(agg: dict, w: str, impl: str, impls: list[str]) -> str | None:
+    """Whose final loss ``impl``'s must be within LOSS_RTOL of: torch's where torch ran (and impl
+    is not torch), else the fastest peer's."""
+    if impl != "torch" and "torch" in _ok(agg, w, impls):
+        return "torch"
+    return fastest_peer(agg, w, impl, impls)
+
+
 def results_table(agg: dict, workloads: list[str], impls: list[str]) -> list[str]:
-    head = "| workload | impl | median ms/step | spread (min..max) | steps/s | peak RSS MB | final loss |"
-    lines = [head, "|---|---|---:|---:|---:|---:|---:|"]
+    head = (
+        "| workload | impl | median ms/step | spread (min..max) | steps/s | peak RSS MB | final loss"
+        " | x fastest |"
+    )
+    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|"]
     for w in workloads:
+        ok = _ok(agg, w, impls)
+        best = min((a["median_ms"] for a in ok.values()), default=float("nan"))
         for i in impls:
             a = agg.get((w, i))
             if a is None:
                 continue
             if a["status"] != "ok":
-                lines.append(f"| {w} | {i} | {a['status']}: {a['reason']} | | | | |")
+                lines.append(f"| {w} | {i} | {a['status']}: {a['reason']} | | | | | |")
                 continue
             loss = f"{a['final_loss']:.6g}" + ("" if a["loss_deterministic"] else " (varies)")
             spread = f"{_fmt_ms(a['min_med_ms'])}..{_fmt_ms(a['max_med_ms'])}"
             lines.append(
                 f"| {w} | {i} | {_fmt_ms(a['median_ms'])} | {spread}"
-                f" | {a['steps_per_s']:.1f} | {a['peak_rss_mb']:.0f} | {loss} |"
+                f" | {a['steps_per_s']:.1f} | {a['peak_rss_mb']:.0f} | {loss} | {a['median_ms'] / best:.2f}x |"
             )
     return lines
 
 
 def ratio_table(agg: dict, workloads: list[str], impls: list[str]) -> list[str]:
-    """nnctl (else the first implementation) against every other one, and every other one
-    against the loss reference (torch, else numpy). 'loss within 2%' is relative to the second."""
+    """Every implementation against its fastest peer (time and peak RSS), and its final loss
+    against the loss reference (torch, else the fastest peer): 'within 2%' is relative to that."""
     lines = [
-        "| workload | a / b | time ratio | RSS ratio | final loss rel. diff | loss within 2% of b? |",
-        "|---|---|---:|---:|---:|---|",
+        "| workload | impl | fastest peer | time ratio | RSS ratio | loss ref | final loss rel. diff"
+        " | loss within 2%? |",
+        "|---|---|---|---:|---:|---|---:|---|",
     ]
     for w in workloads:
-        base = "nnctl" if "nnctl" in impls else impls[0]
-        ref = "torch" if "torch" in impls else "numpy" if "numpy" in impls else None
-        pairs = [(base, o) for o in impls if o != base]
-        pairs += [(i, ref) for i in impls if ref and i not in (ref, base) and (ref, i) not in pairs]
-        for a_name, b_name in pairs:
-            a, b = agg.get((w, a_name)), agg.get((w, b_name))
-            label = f"{a_name} / {b_name}"
-            if not a or not b or a["status"] != "ok" or b["status"] != "ok":
-                missing = a_name if not a or a["status"] != "ok" else b_name
-                why = "not run" if not (a and b) else (a if missing == a_name else b)["status"]
-                lines.append(f"| {w} | {label} | n/a ({missing} {why}) | | | |")
+        ok = _ok(agg, w, impls)
+        for i in impls:
+            if (w, i) not in agg:
                 continue
+            a = agg[(w, i)]
+            if i not in ok:
+                lines.append(f"| {w} | {i} | n/a ({a['status']}) | | | | | |")
+                continue
+            peer, ref = fastest_peer(agg, w, i, impls), loss_reference(agg, w, i, impls)
+            if peer is None:
+                lines.append(f"| {w} | {i} | n/a (no peer ran) | | | | | |")
+                continue
+            b, r = ok[peer], ok[ref]
             t = a["median_ms"] / b["median_ms"]
             m = a["peak_rss_mb"] / b["peak_rss_mb"]
-            ref = abs(b["final_loss"])
-            rel = (a["final_loss"] - b["final_loss"]) / ref if ref else float("nan")
+            rel = (a["final_loss"] - r["final_loss"]) / abs(r["final_loss"]) if r["final_loss"] else float("nan")
             agree = "yes" if abs(rel) <= LOSS_RTOL else "NO"
-            lines.append(f"| {w} | {label} | {t:.2f}x | {m:.2f}x | {rel:+.3%} | {agree} |")
+            lines.append(f"| {w} | {i} | {peer} | {t:.2f}x | {m:.2f}x | {ref} | {rel:+.3%} | {agree} |")
     return lines
+
+
+def loss_disagreements(agg: dict, workloads: list[str], impls: list[str]) -> list[str]:
+    """'workload impl' for every implementation whose final loss is not within LOSS_RTOL of its reference."""
+    bad = []
+    for w in workloads:
+        ok = _ok(agg, w, impls)
+        for i in ok:
+            ref = loss_reference(agg, w, i, impls)
+            if ref is None:
+                continue
+            r = ok[ref]["final_loss"]
+            if not r or abs(ok[i]["final_loss"] - r) > LOSS_RTOL * abs(r):
+                bad.append(f"{w} {i} (vs {ref})")
+    return bad
 
 
 def print_lines(lines: list[str]) -> None:
@@ -304,8 +391,8 @@ def write_results(argv: list[str], info: dict, table: list[str], ratios: list[st
 # ------------------------------------------------------------------------------------ main
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--workloads", default=",".join(WORKLOADS), help="comma separated: xor,mlp,cnn")
-    p.add_argument("--impls", default=",".join(DEFAULT_IMPLS), help="comma separated: nnctl,torch,numpy,tf1")
+    p.add_argument("--workloads", default=",".join(WORKLOADS), help="comma separated: " + ",".join(WORKLOADS))
+    p.add_argument("--impls", default=",".join(DEFAULT_IMPLS), help="comma separated: " + ",".join(IMPLS))
     p.add_argument("--repeats", type=int, default=None, help="runs per (workload, impl); default 5, quick 1")
     p.add_argument("--steps", type=int, default=None, help="timed steps for every workload")
     p.add_argument("--warmup", type=int, default=None, help="warmup steps for every workload")
@@ -313,7 +400,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per child run")
     p.add_argument("--json-out", type=Path, default=None, help="also write all raw results to this file")
     p.add_argument("--write-results", action="store_true", help="append a dated section to bench/results.md")
-    return p.parse_args(argv)
+    add_interpreter_args(p)
+    args = p.parse_args(argv)
+    for name, known in (("workloads", WORKLOADS), ("impls", IMPLS)):
+        for item in (x.strip() for x in getattr(args, name).split(",")):
+            if item and item not in known:
+                p.error(f"unknown {name[:-1]} {item!r}; choose from {', '.join(known)}")  # exit code 2
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -321,16 +414,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     impls = [i.strip() for i in args.impls.split(",") if i.strip()]
-    for w in workloads:
-        if w not in WORKLOADS:
-            sys.exit(f"unknown workload {w!r}; choose from {', '.join(WORKLOADS)}")
-    for i in impls:
-        if i not in IMPLS:
-            sys.exit(f"unknown impl {i!r}; choose from {', '.join(IMPLS)}")
+    set_interpreters(args)
     repeats = args.repeats or (1 if args.quick else 5)
     step_table = QUICK_STEPS if args.quick else DEFAULT_STEPS
 
     info = machine_info()
+    for impl in impls:
+        if interpreter_desc(impl) != sys.executable:
+            info[f"{impl} python"] = interpreter_desc(impl)
     print("# machine")
     for k, v in info.items():
         print(f"  {k:>12}: {v}")
@@ -377,8 +468,11 @@ def main(argv: list[str] | None = None) -> int:
     print("\n# results (time: median over repeats of each run's median ms/step; loss: mean over the last")
     print("# pass through the batches at the same step for every implementation)\n")
     print_lines(table)
-    print("\n# ratios (< 1.00x: the first is faster / smaller)\n")
+    print("\n# ratios to the fastest peer (< 1.00x: this implementation is faster / smaller)\n")
     print_lines(ratios)
+    bad = loss_disagreements(agg, workloads, impls)
+    if bad:
+        print(f"\nfinal losses differ by more than {LOSS_RTOL:.0%}: {', '.join(bad)}", file=sys.stderr)
 
     if args.json_out:
         payload = {
@@ -390,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json_out.write_text(json.dumps(payload, indent=1))
     if args.write_results:
         write_results(argv, info, table, ratios)
-    return 0
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":
