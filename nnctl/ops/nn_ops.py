@@ -19,11 +19,7 @@ from nnctl.errors import InvalidArgumentError
 from nnctl.graph import registry
 from nnctl.graph.graph import Operation, Tensor, name_scope
 from nnctl.graph.tensor_shape import fmt_shape
-<<<<<<< HEAD
-from nnctl.ops import array_ops, conv_jit, conv_kernels, random_ops
-=======
-from nnctl.ops import array_ops, conv_kernels, random_ops, seq_jit
->>>>>>> main
+from nnctl.ops import array_ops, conv_jit, conv_kernels, random_ops, seq_jit
 from nnctl.ops import math_ops as m
 from nnctl.ops.conv_kernels import Scratch
 from nnctl.ops.core import convert_to_tensor, make_op, static_axes
