@@ -21,22 +21,17 @@ and ``cache=True`` keeps the machine code on disk across processes.
 
 from __future__ import annotations
 
-import os
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
+from nnctl.runtime.jit import JIT_DTYPES, enabled  # the one NNCTL_JIT switch, shared with the plan's loops
 from nnctl.runtime.parallel import num_threads
 
-JIT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+__all__ = ["JIT_DTYPES", "enabled", "for_ctx", "load", "usable"]
 
 _loaded: dict[bool, Any] = {}  # parallel? -> SimpleNamespace of compiled functions, or False (no numba)
-
-
-def enabled() -> bool:
-    """NNCTL_JIT=0 turns the compiled kernels off (anything else, or unset, leaves them on)."""
-    return os.environ.get("NNCTL_JIT", "1").strip() != "0"
 
 
 def load() -> Any:
