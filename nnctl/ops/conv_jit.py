@@ -16,7 +16,7 @@ The numpy path stays the reference and the fallback: ``load()`` returns None whe
 be imported or ``NNCTL_JIT=0`` is set, and the kernels then use their xp code. numba is imported
 only when a conv/pool kernel is built, so programs without such ops never pay for it. Functions
 compile lazily on first use, once per dtype (float32, float64; other dtypes take the numpy path),
-and ``cache=True`` keeps the machine code on disk across processes.
+and ``cache=True`` keeps the machine code on disk across processes (the serial build only).
 """
 
 from __future__ import annotations
@@ -65,7 +65,11 @@ def usable(jit: Any, *arrays: Any) -> bool:
 
 
 def _build(numba: Any, threads: bool) -> SimpleNamespace:
-    njit = numba.njit(parallel=threads, cache=True, nogil=True)
+    # Only the serial build is cached: numba names a cache entry by the function's qualified name
+    # and line and keys it by signature, not by the parallel flag, so a cached threaded build would
+    # be loaded by later serial ones (and its thread pool spin next to OpenBLAS's: 3x slower).
+    # The opt-in threaded build compiles in each process instead.
+    njit = numba.njit(parallel=threads, cache=not threads, nogil=True)
     prange = numba.prange
 
     @njit
