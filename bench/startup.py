@@ -22,13 +22,16 @@ bench/torch_bench.py, after the framework is imported:
   compile  first - steady: what the first step costs on top of an ordinary one
 
 Runs are interleaved (every repeat runs every case once, the order rotated from repeat to repeat)
-and each figure is the median over --repeats (default 5), with the min; ratios are nnctl / torch
-of the medians. The run directories are fresh temporary folders, removed afterwards.
+and each figure is the median over --repeats (default 5), with the min; part 1 also gives each
+process's CPU time (user + system, all threads), which a busy machine disturbs far less than wall
+time. Ratios are nnctl / torch of the medians. The run directories are fresh temporary folders, removed afterwards.
 
 The ``nnctl`` executable is looked up next to this Python first (a venv's bin/), then on PATH;
 without one, the console script's entry point ``nnctl.cli:main`` is run through ``python -c``.
 Commands run from the repository root (the config path is relative to it), with the OpenBLAS
-variables that slow BLAS down on some machines removed from the environment.
+variables that slow BLAS down on some machines removed from the environment. nnctl and bench/ are
+byte-compiled first (``compileall``, into the git-ignored __pycache__ folders), as an installed
+package is: under PYTHONDONTWRITEBYTECODE every run would otherwise recompile each changed module.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/startup.py [--repeats 7] [--write-results]
 """
@@ -36,9 +39,11 @@ variables that slow BLAS down on some machines removed from the environment.
 from __future__ import annotations
 
 import argparse
+import compileall
 import importlib.util
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -89,29 +94,39 @@ def nnctl_cmd() -> list[str]:
     return [sys.executable, "-c", entry]
 
 
-def run_once(cmd: list[str], env: dict[str, str], tmp: Path) -> tuple[float, int, str, str]:
-    """(ms, exit code, last stderr/stdout line, stdout) of one run; RUN_DIR becomes a fresh folder."""
+def _children_cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run_once(cmd: list[str], env: dict[str, str], tmp: Path) -> tuple[float, float, int, str, str]:
+    """(wall ms, CPU ms, exit code, last stderr/stdout line, stdout) of one run; RUN_DIR becomes a fresh
+    folder. CPU is the child's user + system time, all its threads: unlike wall time it hardly moves
+    when other jobs share the cores."""
     run_dir = tmp / f"run-{time.monotonic_ns()}"
     cmd = [a.replace(RUN_DIR, str(run_dir)) for a in cmd]
+    c = _children_cpu_s()
     t = time.perf_counter()
     p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     ms = (time.perf_counter() - t) * 1000.0
+    cpu_ms = (_children_cpu_s() - c) * 1000.0
     shutil.rmtree(run_dir, ignore_errors=True)
     lines = [ln for ln in (p.stderr or p.stdout).splitlines() if ln.strip()]
-    return ms, p.returncode, (lines[-1] if lines else ""), p.stdout
+    return ms, cpu_ms, p.returncode, (lines[-1] if lines else ""), p.stdout
 
 
 def interleaved(cases: list[tuple[str, list[str]]], repeats: int, env: dict[str, str], tmp: Path) -> dict:
     """Every repeat runs every case once, the order rotated per repeat; a failing case stops repeating."""
-    out: dict[str, dict] = {label: {"ms": [], "rc": 0, "error": "", "stdout": []} for label, _ in cases}
+    out: dict[str, dict] = {label: {"ms": [], "cpu": [], "rc": 0, "error": "", "stdout": []} for label, _ in cases}
     for r in range(repeats):
         k = r % len(cases)
         for label, cmd in cases[k:] + cases[:k]:
             res = out[label]
             if res["rc"] != 0:
                 continue
-            ms, rc, err, stdout = run_once(cmd, env, tmp)
+            ms, cpu_ms, rc, err, stdout = run_once(cmd, env, tmp)
             res["ms"].append(ms)
+            res["cpu"].append(cpu_ms)
             res["stdout"].append(stdout)
             if rc != 0:
                 res["rc"], res["error"] = rc, err
@@ -165,17 +180,20 @@ def main(argv: list[str] | None = None) -> int:
     impls = [("nnctl", "nnctl_bench")] + ([("torch", "torch_bench")] if torch_ok else [])
     first_cases = [(name, [py, "-c", FIRST_STEP, mod, str(BENCH), str(args.steps)]) for name, mod in impls]
 
+    for folder in (ROOT / "nnctl", BENCH):
+        compileall.compile_dir(folder, quiet=1)
     with tempfile.TemporaryDirectory(prefix="nnctl-startup-") as tmp:
         print(f"part 1: {len(cases)} commands x {args.repeats} repeats", file=sys.stderr)
         procs = interleaved(cases, args.repeats, env, Path(tmp))
         print(f"part 2: first step, {len(first_cases)} implementations x {args.repeats} repeats", file=sys.stderr)
         firsts = interleaved(first_cases, args.repeats, env, Path(tmp))
 
-    lines = ["| command (process start to exit) | median ms | min ms | note |", "|---|---:|---:|---|"]
+    lines = ["| command (process start to exit) | median ms | min ms | median CPU ms | note |",
+             "|---|---:|---:|---:|---|"]
     for label, _ in cases:
         r = procs[label]
         note = "" if r["rc"] == 0 else f"exit {r['rc']}: {r['error'][:80]}"
-        lines.append(f"| `{label}` | {med(r['ms']):.0f} | {min(r['ms']):.0f} | {note} |")
+        lines.append(f"| `{label}` | {med(r['ms']):.0f} | {min(r['ms']):.0f} | {med(r['cpu']):.0f} | {note} |")
 
     fields = ("import_ms", "build_ms", "first_ms", "steady_ms")
     first_lines = ["| xor, first training step | import ms | build ms | first step ms | steady step ms "
@@ -195,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     if torch_ok:
         n, t = stats["nnctl"], stats["torch"]
         ratios = [
-            f"- `{train}` / `{torch_train}`: {ratio(med(procs[train]['ms']), med(procs[torch_train]['ms']))}",
+            f"- `{train}` / `{torch_train}`: {ratio(med(procs[train]['ms']), med(procs[torch_train]['ms']))} wall, "
+            f"{ratio(med(procs[train]['cpu']), med(procs[torch_train]['cpu']))} CPU",
             f"- first-step compile (first - steady), nnctl / torch: {ratio(n['compile_ms'], t['compile_ms'])}",
             f"- import + build + first step, nnctl / torch: {ratio(ready(n), ready(t))}",
             f"- steady step, nnctl / torch: {ratio(n['steady_ms'], t['steady_ms'])}",

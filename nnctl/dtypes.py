@@ -11,14 +11,17 @@ import numpy as np
 class DType:
     """A tensor element type. Compares equal to its numpy dtype and to other spellings of it."""
 
-    __slots__ = ("_np",)
+    __slots__ = ("_np", "_name")
 
     def __init__(self, np_dtype: Any) -> None:
         self._np = np.dtype(np_dtype)
+        # numpy's dtype.name is computed in Python on every access (numpy/_core/_dtype.py); op
+        # construction asks for it several times per op, so it is worked out once here
+        self._name = "string" if self._np.kind == "O" else self._np.name
 
     @property
     def name(self) -> str:
-        return "string" if self._np.kind == "O" else self._np.name
+        return self._name
 
     @property
     def as_numpy_dtype(self) -> type:

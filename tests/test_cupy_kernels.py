@@ -3,11 +3,12 @@
 - they override exactly the optimizer update ops (the numpy kernels that mutate a variable
   elementwise), each with the op's input arity;
 - their CUDA C compiles: CuPy's own ElementwiseKernel code generator, CuPy's headers and compiler
-  options, ``nvcc`` to PTX for sm_90 (skipped where nvcc is missing);
+  options, then NVRTC (CuPy's run-time compiler; skipped where libnvrtc is missing) and ``nvcc``
+  (skipped where nvcc is missing) to PTX for sm_90;
 - their bodies, run on the host through the backend's own glue (tests/host_elementwise.py), equal the
   numpy kernels: bit for bit for the updates, to float32 rounding for the cross-entropy (exp, log);
 - a model trained with them on the host matches numpy.
-On a GPU, bench/gpu.py runs the same comparison with CuPy (``--kernels``).
+On a GPU, bench/gpu.py runs the same comparison with CuPy (``--parts kernels``).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def test_overrides_cover_exactly_the_elementwise_update_ops_with_their_arity():
     table = ck.overrides()
     updates = {u.op_type for u in ck.UPDATES}
     assert updates == mutating, (updates ^ mutating)
-    assert set(table) == updates | {"SparseSoftmaxCrossEntropyWithLogits"}
+    assert set(table) == updates | {"SparseSoftmaxCrossEntropyWithLogits", "SoftmaxCrossEntropyWithLogits"}
     ops = _update_ops()
     assert {op.type for op in ops.values()} == updates   # every update op is made by an optimizer here
     for key, op in ops.items():
@@ -113,6 +114,25 @@ def test_every_fused_kernel_compiles_to_ptx(t, lab):
     assert set(bodies) == {k.name for k in ck.all_kernels()}
     for u in ck.UPDATES:   # --fmad=false: no contracted multiply-add, each op rounds as numpy's ufuncs do
         assert "fma." not in bodies[u.kernel.name], u.kernel.name
+
+
+@pytest.mark.parametrize("t,lab", [(np.float32, np.int64), (np.float64, np.int32), (np.float16, np.int64)],
+                         ids=["f32-i64", "f64-i32", "f16-i64"])
+def test_every_fused_kernel_compiles_with_cupys_nvrtc(t, lab):
+    """The path CuPy takes at run time: NVRTC (the nvidia-cuda-nvrtc-cu12 wheel of the gpu extra), no device."""
+    pytest.importorskip("cupy")
+    from cupy._core import core
+    from cupy.cuda import compiler as cc
+    try:
+        cc._get_nvrtc_version()
+    except Exception as e:   # noqa: BLE001  (no libnvrtc here: whatever CuPy raises for it)
+        pytest.skip(f"NVRTC is not loadable: {e}")
+    src = _cuda_sources(np.dtype(t), np.dtype(lab))
+    prog = cc._NVRTCProgram(src, "nnctl_fused.cu")
+    ptx = prog.compile(core.assemble_cupy_compiler_options(ck.OPTIONS) + ("-arch=compute_90",))[0]
+    ptx = ptx.decode() if isinstance(ptx, bytes) else ptx
+    assert {chunk.split("(", 1)[0].strip() for chunk in ptx.split(".entry ")[1:]} == \
+        {k.name for k in ck.all_kernels()}
 
 
 needs_cc = pytest.mark.skipif(compiler() is None, reason="no C++ compiler")
@@ -185,6 +205,30 @@ def test_fused_sparse_cross_entropy_equals_the_numpy_kernel(lab_dtype):
 
 
 @needs_cc
+@pytest.mark.parametrize("shape,axis", [((6, 5), -1), ((2, 3, 4), -1), ((4, 3), 0)], ids=["2d", "3d", "axis0"])
+def test_fused_dense_cross_entropy_equals_the_numpy_kernel(shape, axis):
+    from nnctl.ops import nn_ops
+    g = tf.Graph()
+    with g.as_default():
+        x = tf.placeholder(tf.float32, shape)
+        z = tf.placeholder(tf.float32, shape)
+        loss = nn_ops.softmax_cross_entropy_with_logits_v2(labels=z, logits=x, axis=axis)
+    op = loss.op
+    rng = np.random.default_rng(2)
+    logits = (rng.standard_normal(shape) * 4).astype(np.float32)
+    labels = rng.random(shape).astype(np.float32)
+    labels /= labels.sum(axis=axis, keepdims=True)
+    ref_loss, ref_b = registry.op_def(op.type).kernel(op, types.SimpleNamespace(xp=np))(logits, labels)
+    fused = ck.overrides()[op.type](op, types.SimpleNamespace(xp=host_xp()))
+    got_loss, got_b = fused(logits, labels)
+    np.testing.assert_allclose(got_loss, ref_loss, rtol=2e-6, atol=1e-6)
+    np.testing.assert_allclose(got_b, ref_b, rtol=2e-6, atol=1e-7)
+    out = (np.empty_like(ref_loss), np.empty_like(ref_b))
+    assert fused(logits, labels, out=out)[1] is out[1]
+    np.testing.assert_allclose(out[1], ref_b, rtol=2e-6, atol=1e-7)
+
+
+@needs_cc
 @pytest.mark.parametrize("optimizer", ["adam", "momentum", "rmsprop"])
 def test_training_with_the_fused_kernels_matches_numpy(optimizer, tmp_path, monkeypatch):
     """digits-mlp through the plan with every override (a host backend carrying CuPy's table)."""
@@ -201,7 +245,7 @@ def test_training_with_the_fused_kernels_matches_numpy(optimizer, tmp_path, monk
     monkeypatch.setitem(backends._cache, "numpy", fused)
     got = train(cfg, run_dir=tmp_path / "fused", overrides=ov, quiet=True)
     assert ref.status == got.status == "completed"
-    built = {name for xp_id, name in ck._built if xp_id == id(fused.xp)}
+    built = ck.built(fused.xp)
     assert {"nnctl_softmax_exp", "nnctl_sparse_xent"} < built and any(n.startswith("nnctl_apply") for n in built)
     import json
     a = [json.loads(r) for r in (tmp_path / "numpy" / "metrics.jsonl").read_text().splitlines()]
@@ -209,3 +253,55 @@ def test_training_with_the_fused_kernels_matches_numpy(optimizer, tmp_path, monk
     assert len(a) == len(b)
     for ra, rb in zip(a, b):
         assert abs(ra["loss"] - rb["loss"]) <= 1e-4 * max(1.0, abs(ra["loss"])), (ra, rb)
+
+
+@needs_cc
+def test_the_gpu_script_compares_every_override(tmp_path):
+    """bench/gpu.py --parts kernels, dry run: the same comparison the GPU check makes, on the host."""
+    import json
+    import subprocess
+    import sys
+    out = tmp_path / "gpu.json"
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu.py"), "--dry-run", "--parts", "kernels",
+                        "--out", str(out)], capture_output=True, text=True, cwd=tmp_path,
+                       env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(out.read_text())["kernels"]
+    assert {k["kernel"] for k in rows} == {u.kernel.name for u in ck.UPDATES} | {"sparse_softmax_cross_entropy",
+                                                                               "softmax_cross_entropy"}
+    assert all(k["float32_ok"] for k in rows), rows
+    assert all(k["bit_exact"] for k in rows if k["kernel"].startswith("nnctl_apply")), rows
+
+
+@needs_cc
+def test_a_graph_with_the_dense_cross_entropy_trains_the_same_through_the_plan():
+    """Dense labels (the op no example config uses), momentum and Adam, bound in a plan with out= buffers."""
+    from nnctl.backends.numpy_backend import NumpyBackend
+
+    def run(backend):
+        g = tf.Graph()
+        with g.as_default():
+            tf.set_random_seed(3)
+            x = tf.placeholder(tf.float32, (None, 6))
+            z = tf.placeholder(tf.float32, (None, 4))
+            w = tf.Variable(tf.random_normal((6, 4), seed=1))
+            loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits_v2(labels=z, logits=tf.matmul(x, w)))
+            train = tf.group(O.AdamOptimizer(0.05).minimize(loss), O.MomentumOptimizer(0.01, 0.9).minimize(loss))
+            s = tf.Session(backend=backend)
+            s.run(tf.global_variables_initializer())
+            rng = np.random.default_rng(0)
+            xs = rng.standard_normal((16, 6)).astype(np.float32)
+            zs = rng.random((16, 4)).astype(np.float32)
+            zs /= zs.sum(1, keepdims=True)
+            losses = [float(s.run([train, loss], {x: xs, z: zs})[1]) for _ in range(20)]
+            return losses, s.variable_values()
+    fused = NumpyBackend()
+    fused.xp = host_xp()
+    fused.kernel_overrides.update(ck.overrides())
+    (la, va), (lb, vb) = run("numpy"), run(fused)
+    np.testing.assert_allclose(lb, la, rtol=1e-5)
+    assert la[-1] < la[0]
+    for k in va:
+        np.testing.assert_allclose(vb[k], va[k], rtol=1e-4, atol=1e-6)
+    assert ck.built(fused.xp) >= {"nnctl_softmax_exp_zs", "nnctl_dense_xent", "nnctl_applyadam",
+                                  "nnctl_applymomentum_plain"}

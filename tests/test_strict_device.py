@@ -111,12 +111,13 @@ def test_every_example_config_trains_on_the_device_exactly_as_on_numpy(config, t
     ref = train(config, run_dir=tmp_path / "numpy", overrides=short, quiet=True)
     monkeypatch.setitem(backends._cache, "numpy", StrictBackend())
     dev = train(config, run_dir=tmp_path / "strict", overrides=short, quiet=True)
-    assert dev.status == ref.status == "completed"
-    a = (tmp_path / "numpy" / "metrics.jsonl").read_text().splitlines()
-    b = (tmp_path / "strict" / "metrics.jsonl").read_text().splitlines()
-    strip = [{k: v for k, v in __import__("json").loads(line).items() if k != "time"} for line in a]
-    strip_b = [{k: v for k, v in __import__("json").loads(line).items() if k != "time"} for line in b]
-    assert strip == strip_b   # losses, metrics and learning rates equal to the last bit
+    # and with the training split resident on the device (data.device), batches gathered there
+    res = train(config, run_dir=tmp_path / "resident", overrides=[*short, "data.device=true"], quiet=True)
+    assert dev.status == ref.status == res.status == "completed"
+    a, b, c = ([{k: v for k, v in json.loads(line).items() if k != "time"}
+                for line in (tmp_path / d / "metrics.jsonl").read_text().splitlines()]
+               for d in ("numpy", "strict", "resident"))
+    assert a == b == c   # losses, metrics and learning rates equal to the last bit
 
 
 def test_resume_on_the_device_is_bit_identical(strict, tmp_path):
@@ -308,15 +309,19 @@ def test_data_device_resumes_bit_identically(strict, tmp_path):
     stop = train(cfg, run_dir=tmp_path / "cut", overrides=ov, quiet=True,
                  on_eval=lambda step, split, scores: step == 20)
     assert stop.status == "pruned"
-    # the resumed run reuploads the split and the replayed permutation; it may also change data.device
+    # the resumed run uploads the split and the replayed permutation again
     res = train(cfg, run_dir=tmp_path / "cut", overrides=ov, resume=True, quiet=True)
     assert res.steps == 60
+    # data.device may change on resume: it changes no number
+    train(cfg, run_dir=tmp_path / "cut2", overrides=ov, quiet=True, on_eval=lambda step, split, scores: step == 20)
+    res2 = train(cfg, run_dir=tmp_path / "cut2", overrides=[*ov[:-1], "data.device=false"], resume=True, quiet=True)
+    assert res2.steps == 60
+    assert "data.device" in (tmp_path / "cut2" / "config.yaml").read_text().splitlines()[0]
     ref = train(cfg, run_dir=tmp_path / "host", overrides=ov[:-1], quiet=True)
     assert ref.steps == 60
-    a = ckpt.latest_intact(tmp_path / "full" / "checkpoints", lambda m: None).arrays
-    b = ckpt.latest_intact(tmp_path / "cut" / "checkpoints", lambda m: None).arrays
-    c = ckpt.latest_intact(tmp_path / "host" / "checkpoints", lambda m: None).arrays
-    assert all(np.array_equal(a[k], b[k]) and np.array_equal(a[k], c[k]) for k in a)
+    a, b, c, e = (ckpt.latest_intact(tmp_path / d / "checkpoints", lambda m: None).arrays
+                  for d in ("full", "cut", "host", "cut2"))
+    assert all(np.array_equal(a[k], b[k]) and np.array_equal(a[k], c[k]) and np.array_equal(a[k], e[k]) for k in a)
 
 
 def test_data_device_with_augmentation_gathers_labels_on_the_device(strict, tmp_path):

@@ -4,7 +4,7 @@ The generic kernels issue one launch per ufunc: an Adam update is ~17 launches p
 sparse softmax cross-entropy ~13. Here each optimizer update is one ``ElementwiseKernel`` that
 reads and writes the variable and its slots once, and the sparse softmax cross-entropy (loss and
 backprop together) is four launches: the row max, ``exp(x - max)``, the row sum, and one kernel that
-writes the backprop and the loss.
+writes the backprop and the loss; the dense one (label distributions) six instead of ~14.
 
 The formulas are the numpy kernels' (nnctl/train/optimizers.py, nnctl/ops/nn_ops.py), operation for
 operation in the same order, each rounded to the variable's dtype; the kernels are compiled with
@@ -19,6 +19,7 @@ and ``nvcc`` where no GPU is present, and run its operation on the host against 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -130,21 +131,43 @@ if (col == (valid ? k : 0)) {   // one element of each row writes the row's loss
 )
 
 
+# Softmax cross-entropy with label distributions z over the last axis, with s, S as above and
+# Z = sum(z):  loss = Z log S - sum(z s),  backprop = exp(s) / S - z   (the numpy kernel's formulas).
+DENSE_CE = (
+    Elementwise("nnctl_softmax_exp_zs", "T x, T z, raw T r, int64 c", "T b, T t", """
+const T sh = x - r[i / c];
+b = exp(sh);
+t = z * sh;
+"""),
+    Elementwise("nnctl_dense_xent", "T z, raw T s, raw T zs, raw T lk, int64 c", "T b, raw T loss", """
+const long long row = i / c;
+b = b * (T(1) / s[row]) - z;
+if (i - row * c == 0) loss[row] = T(log(s[row])) * zs[row] - lk[row];
+"""),
+)
+
+
 def all_kernels() -> list[Elementwise]:
-    return [u.kernel for u in UPDATES] + list(SPARSE_CE)
+    return [u.kernel for u in UPDATES] + list(SPARSE_CE) + list(DENSE_CE)
 
 
-_built: dict[tuple[int, str], Any] = {}
+# array module -> kernel name -> ElementwiseKernel (weak: a module the tests make goes with its kernels)
+_built: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def build(xp: Any, k: Elementwise) -> Any:
     """``xp.ElementwiseKernel`` for ``k``, once per array module (CuPy compiles it per dtype on first use)."""
-    key = (id(xp), k.name)
-    fn = _built.get(key)
+    table = _built.setdefault(xp, {})
+    fn = table.get(k.name)
     if fn is None:
-        fn = _built[key] = xp.ElementwiseKernel(k.in_params, k.out_params, k.operation, k.name,
-                                                options=OPTIONS, no_return=True)
+        fn = table[k.name] = xp.ElementwiseKernel(k.in_params, k.out_params, k.operation, k.name,
+                                                  options=OPTIONS, no_return=True)
     return fn
+
+
+def built(xp: Any) -> set[str]:
+    """The names of the kernels built for ``xp`` so far."""
+    return set(_built.get(xp, {}))
 
 
 def _update_factory(op: Any, ctx: Any) -> Any:
@@ -190,8 +213,42 @@ def _sparse_ce_factory(op: Any, ctx: Any) -> Any:
     return run
 
 
+def _dense_ce_factory(op: Any, ctx: Any) -> Any:
+    from nnctl.graph import registry
+    xp = ctx.xp
+    exp_k, fin_k = (build(xp, k) for k in DENSE_CE)
+    generic = registry.op_def(op.type).kernel(op, ctx)   # another axis, or broadcast labels
+    rows: dict[tuple, Any] = {}
+
+    def run(x: Any, z: Any, out: Any = None) -> Any:
+        if op.attrs["axis"] % x.ndim != x.ndim - 1 or z.shape != x.shape or x.size == 0:
+            return generic(x, z, out=out)
+        c = x.shape[-1]
+        n = x.size // c
+        if out is None:
+            loss = xp.empty(x.shape[:-1], dtype=x.dtype)
+            b = xp.empty(x.shape, dtype=x.dtype)
+        else:
+            loss, b = out
+        key = (n, c, x.dtype)
+        if key not in rows:
+            rows[key] = (xp.empty(n, dtype=x.dtype), xp.empty(n, dtype=x.dtype), xp.empty(n, dtype=x.dtype),
+                         xp.empty(n, dtype=x.dtype), xp.empty((n, c), dtype=x.dtype))
+        r, s, zs, lk, t = rows[key]
+        x2, z2, b2 = x.reshape(n, c), z.reshape(n, c), b.reshape(n, c)
+        xp.amax(x2, axis=1, out=r)
+        exp_k(x2, z2, r, c, b2, t)
+        xp.sum(t, axis=1, out=lk)
+        xp.sum(b2, axis=1, out=s)
+        xp.sum(z2, axis=1, out=zs)
+        fin_k(z2, s, zs, lk, c, b2, loss.reshape(n))
+        return loss, b
+    return run
+
+
 def overrides() -> dict[str, Callable[..., Any]]:
     """Op type -> kernel factory, for ``Backend.kernel_overrides``."""
     table: dict[str, Callable[..., Any]] = {u.op_type: _update_factory for u in UPDATES}
     table["SparseSoftmaxCrossEntropyWithLogits"] = _sparse_ce_factory
+    table["SoftmaxCrossEntropyWithLogits"] = _dense_ce_factory
     return table

@@ -18,19 +18,24 @@ def scalar_summary(tag: str, value: float) -> Any:
 
 
 def histogram_summary(tag: str, values: Any) -> Any:
-    """A histogram of ``values`` with TensorFlow's default bucket edges (as tf.summary.histogram)."""
+    """A histogram of ``values`` encoded as tf.summary.histogram does (TensorFlow's Histogram::Add and
+    EncodeToProto with preserve_zero_buckets=false, as its HistogramSummary kernel calls it).
+
+    Value x counts in bucket i, the first whose limit is > x (``upper_bound``: limits[i-1] <= x <
+    limits[i]), over TF's default limits (-DBL_MAX .. -1e-12, 0, 1e-12 .. DBL_MAX, ratio 1.1). The
+    proto lists every non-empty bucket and, for each run of empty buckets, one empty bucket whose
+    limit is the run's last: a 13-weight layer's histogram is a few entries, not the ~500 that the
+    empty buckets between 1e-6 and 1 would take."""
     _m = tbx("proto.summary_pb2")
     HistogramProto, Summary = _m.HistogramProto, _m.Summary
     v = np.asarray(values, dtype=np.float64).reshape(-1)
     v = v[np.isfinite(v)]
     edges = _tf_buckets()
-    counts = np.bincount(np.searchsorted(edges, v, side="left"), minlength=len(edges))[:len(edges)]
-    nz = np.nonzero(counts)[0]
-    if nz.size:   # keep the span with data (plus one empty bucket each side), as TF does
-        lo, hi = max(nz[0] - 1, 0), min(nz[-1] + 1, len(edges) - 1)
-        limits, counts = edges[lo:hi + 1], counts[lo:hi + 1]
-    else:
-        limits, counts = edges[:1], counts[:1]
+    n = len(edges)
+    counts = np.bincount(np.minimum(np.searchsorted(edges, v, side="right"), n - 1), minlength=n)
+    full = counts > 0
+    keep = full | np.append(full[1:], True)   # non-empty buckets, and the last bucket of each empty run
+    limits, counts = edges[keep], counts[keep]
     h = HistogramProto(min=float(v.min()) if v.size else 0.0, max=float(v.max()) if v.size else 0.0,
                        num=float(v.size), sum=float(v.sum()), sum_squares=float(np.dot(v, v)),
                        bucket_limit=[float(x) for x in limits], bucket=[float(c) for c in counts])

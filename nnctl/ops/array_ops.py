@@ -18,7 +18,7 @@ from nnctl.errors import InvalidArgumentError
 from nnctl.graph import registry
 from nnctl.graph.graph import Operation, Tensor
 from nnctl.graph.tensor_shape import TensorShape, as_shape_tuple, fmt_shape, merge_shapes, num_elements
-from nnctl.ops import shape_ops
+from nnctl.ops import seq_jit, shape_ops
 from nnctl.ops.core import convert_to_tensor, make_op
 
 _pyslice = builtins.slice  # this module defines tf.slice
@@ -811,6 +811,7 @@ def gather_grad(dy: Tensor, indices: Tensor, params: Tensor, axis: int, name: st
 @registry.register_kernel("GatherGrad")
 def _gather_grad_kernel(op: Operation, ctx: Any) -> Any:
     xp, axis, be = ctx.xp, op.attrs["axis"], ctx.backend
+    jit = seq_jit.for_ctx(ctx) if axis == 0 else None
 
     # repeated indices accumulate; the backend's scatter-add is deterministic (resume stays exact)
     def run(dy: Any, indices: Any, params: Any, out: Any = None) -> Any:
@@ -818,7 +819,17 @@ def _gather_grad_kernel(op: Operation, ctx: Any) -> Any:
             out = xp.zeros(params.shape, dtype=dy.dtype)
         else:
             out.fill(0)
-        be.scatter_add(out, indices, dy, axis)
+        rows = out.shape[0] if out.ndim else 0
+        if (jit is not None and out.ndim >= 1 and indices.size and dy.flags.c_contiguous
+                and out.flags.c_contiguous and out.dtype in seq_jit.JIT_DTYPES and dy.dtype == out.dtype
+                and indices.dtype.kind in "iu" and dy.size == indices.size * (out.size // max(rows, 1))
+                and -rows <= int(indices.min()) and int(indices.max()) < rows):
+            # axis 0: out[idx[i]] += dy[i] row by row in index order, as np.add.at sums them
+            idx = indices.reshape(-1).astype(np.int64, copy=False)
+            idx = xp.where(idx < 0, idx + rows, idx) if int(indices.min()) < 0 else idx
+            jit.scatter_add_rows(out.reshape(rows, -1), idx, dy.reshape(idx.size, -1))
+        else:
+            be.scatter_add(out, indices, dy, axis)
         return out
     return run
 

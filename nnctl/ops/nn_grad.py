@@ -115,10 +115,20 @@ def _gelu_grad_grad(op, ddx):
 
 @register_gradient("Softmax")
 def _softmax_grad(op, dy):
-    # dx = (dy - sum(dy * y)) * y
-    y = op.outputs[0]
-    s = m.reduce_sum(m.multiply(dy, y), axis=op.attrs["axis"], keepdims=True)
-    return [m.multiply(m.subtract(dy, s), y)]
+    # dx = (dy - sum(dy * y)) * y, one fused op
+    return [nn.softmax_grad(op.outputs[0], dy, op.attrs["axis"])]
+
+
+@register_gradient("SoftmaxGrad")
+def _softmax_grad_grad(op, g):
+    # out = y (dy - s), s = sum(dy y). With upstream g:
+    #   d/d dy_k = y_k (g_k - sum(g y))                = SoftmaxGrad(y, g)
+    #   d/d y_k  = g_k (dy_k - s) - dy_k sum(g y)
+    y, dy = op.inputs
+    ax = op.attrs["axis"]
+    s = m.reduce_sum(m.multiply(dy, y), axis=ax, keepdims=True)
+    t = m.reduce_sum(m.multiply(g, y), axis=ax, keepdims=True)
+    return [m.subtract(m.multiply(g, m.subtract(dy, s)), m.multiply(dy, t)), nn.softmax_grad(y, g, ax)]
 
 
 @register_gradient("LogSoftmax")
