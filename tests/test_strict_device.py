@@ -309,15 +309,19 @@ def test_data_device_resumes_bit_identically(strict, tmp_path):
     stop = train(cfg, run_dir=tmp_path / "cut", overrides=ov, quiet=True,
                  on_eval=lambda step, split, scores: step == 20)
     assert stop.status == "pruned"
-    # the resumed run reuploads the split and the replayed permutation; it may also change data.device
+    # the resumed run uploads the split and the replayed permutation again
     res = train(cfg, run_dir=tmp_path / "cut", overrides=ov, resume=True, quiet=True)
     assert res.steps == 60
+    # data.device may change on resume: it changes no number
+    train(cfg, run_dir=tmp_path / "cut2", overrides=ov, quiet=True, on_eval=lambda step, split, scores: step == 20)
+    res2 = train(cfg, run_dir=tmp_path / "cut2", overrides=[*ov[:-1], "data.device=false"], resume=True, quiet=True)
+    assert res2.steps == 60
+    assert "data.device" in (tmp_path / "cut2" / "config.yaml").read_text().splitlines()[0]
     ref = train(cfg, run_dir=tmp_path / "host", overrides=ov[:-1], quiet=True)
     assert ref.steps == 60
-    a = ckpt.latest_intact(tmp_path / "full" / "checkpoints", lambda m: None).arrays
-    b = ckpt.latest_intact(tmp_path / "cut" / "checkpoints", lambda m: None).arrays
-    c = ckpt.latest_intact(tmp_path / "host" / "checkpoints", lambda m: None).arrays
-    assert all(np.array_equal(a[k], b[k]) and np.array_equal(a[k], c[k]) for k in a)
+    a, b, c, e = (ckpt.latest_intact(tmp_path / d / "checkpoints", lambda m: None).arrays
+                  for d in ("full", "cut", "host", "cut2"))
+    assert all(np.array_equal(a[k], b[k]) and np.array_equal(a[k], c[k]) and np.array_equal(a[k], e[k]) for k in a)
 
 
 def test_data_device_with_augmentation_gathers_labels_on_the_device(strict, tmp_path):

@@ -19,6 +19,7 @@ and ``nvcc`` where no GPU is present, and run its operation on the host against 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -150,17 +151,23 @@ def all_kernels() -> list[Elementwise]:
     return [u.kernel for u in UPDATES] + list(SPARSE_CE) + list(DENSE_CE)
 
 
-_built: dict[tuple[int, str], Any] = {}
+# array module -> kernel name -> ElementwiseKernel (weak: a module the tests make goes with its kernels)
+_built: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def build(xp: Any, k: Elementwise) -> Any:
     """``xp.ElementwiseKernel`` for ``k``, once per array module (CuPy compiles it per dtype on first use)."""
-    key = (id(xp), k.name)
-    fn = _built.get(key)
+    table = _built.setdefault(xp, {})
+    fn = table.get(k.name)
     if fn is None:
-        fn = _built[key] = xp.ElementwiseKernel(k.in_params, k.out_params, k.operation, k.name,
-                                                options=OPTIONS, no_return=True)
+        fn = table[k.name] = xp.ElementwiseKernel(k.in_params, k.out_params, k.operation, k.name,
+                                                  options=OPTIONS, no_return=True)
     return fn
+
+
+def built(xp: Any) -> set[str]:
+    """The names of the kernels built for ``xp`` so far."""
+    return set(_built.get(xp, {}))
 
 
 def _update_factory(op: Any, ctx: Any) -> Any:

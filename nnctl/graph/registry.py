@@ -25,6 +25,7 @@ class OpDef:
     type: str
     kernel: Callable[..., Any] | None = None
     grad: Callable[..., Any] | None = None
+    grad_takes_none: bool = False  # the rule takes None for an output nothing differentiates (else zeros)
     differentiable: bool = True
     view: bool = False            # output 0 may alias input 0: decided once per plan, at bind time
     inplace: tuple[int, ...] = ()  # inputs whose buffer the output may overwrite
@@ -33,6 +34,12 @@ class OpDef:
     mutates: int | None = None    # index of the input whose variable this op writes in place
     shape_inputs: tuple[int, ...] = ()  # inputs read only for their shape (constant within a plan)
     elementwise: bool = False     # may run on row blocks of its operands in parallel
+    feed: bool = False            # no kernel: its value must be fed (Placeholder); never folded or merged
+    no_step: bool = False         # nothing to run: the op exists for its control edges (NoOp)
+    accepts_uninitialized: tuple[int, ...] = ()  # inputs that may be an uninitialized variable (Assign's ref)
+    # (kept input, constant input, unit): the op returns the kept input unchanged when the constant
+    # input is all `unit` and does not change the output's shape (x * 1, x / 1, x + 0, x - 0)
+    identity: tuple[tuple[int, int, int], ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -48,32 +55,47 @@ def _get(op_type: str) -> OpDef:
 
 def register_kernel(op_type: str, *, view: bool = False, inplace: tuple[int, ...] = (),
                     stateful: bool = False, out: bool = True, mutates: int | None = None,
-                    shape_only: bool = False, shape_inputs: tuple[int, ...] = (), elementwise: bool = False
-                    ) -> Callable[[Callable], Callable]:
+                    shape_only: bool = False, shape_inputs: tuple[int, ...] = (), elementwise: bool = False,
+                    no_step: bool = False, accepts_uninitialized: tuple[int, ...] = (),
+                    identity: tuple[tuple[int, int, int], ...] = ()) -> Callable[[Callable], Callable]:
     """Register the kernel factory of ``op_type``.
 
     ``shape_only``: every input is read only for its shape. Outputs whose other inputs are all
     constant are folded once per plan (shapes are fixed within a plan). ``elementwise``: applying the
     kernel to row blocks [lo:hi] of every operand that has the output's leading dimension (others
-    are broadcast) gives the same rows of the result, so big steps can be split across threads."""
+    are broadcast) gives the same rows of the result, so big steps can be split across threads.
+    ``no_step``: the kernel does nothing, a bound plan has no step for it. ``accepts_uninitialized``:
+    inputs that may still be uninitialized variables (an initializer's Assign). ``identity``: rows
+    (kept input, constant input, unit) under which the bound plan aliases the output to the kept
+    input instead of running the op."""
     def deco(factory: Callable) -> Callable:
         d = _get(op_type)
         if d.kernel is not None:
             raise ValueError(f"kernel for op type {op_type!r} is already registered")
         d.kernel, d.view, d.inplace, d.stateful = factory, view, tuple(inplace), stateful
         d.out_ok, d.mutates, d.elementwise = out, mutates, elementwise
+        d.no_step, d.accepts_uninitialized, d.identity = no_step, tuple(accepts_uninitialized), tuple(identity)
         d.shape_inputs = tuple(range(64)) if shape_only else tuple(shape_inputs)
         return factory
     return deco
 
 
-def register_gradient(op_type: str) -> Callable[[Callable], Callable]:
-    """Register the gradient rule of ``op_type`` (TF's ``tf.RegisterGradient``)."""
+def register_feed(op_type: str) -> None:
+    """Declare an op type without a kernel whose value a run must feed (``tf.placeholder``)."""
+    _get(op_type).feed = True
+
+
+def register_gradient(op_type: str, takes_none: bool = False) -> Callable[[Callable], Callable]:
+    """Register the gradient rule of ``op_type`` (TF's ``tf.RegisterGradient``).
+
+    A rule gets one gradient per output; for an output that nothing differentiates that is a zeros
+    tensor (as in TF), or None with ``takes_none`` (a rule that can then skip work on it)."""
     def deco(rule: Callable) -> Callable:
         d = _get(op_type)
         if d.grad is not None:
             raise KeyError(f"Registering two gradient with name '{op_type}'!")
         d.grad = rule
+        d.grad_takes_none = takes_none
         return rule
     return deco
 

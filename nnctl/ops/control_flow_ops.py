@@ -31,7 +31,7 @@ from nnctl.graph import registry
 from nnctl.graph.graph import Graph, Operation, Tensor, get_default_graph
 from nnctl.graph.tensor_shape import TensorShape, as_shape_tuple, fmt_shape, shapes_compatible
 from nnctl.ops.core import convert_to_tensor
-from nnctl.runtime.context import Uninitialized, uninitialized_error
+from nnctl.runtime.context import Uninitialized
 
 # --- nested structures (lists, tuples, dicts, namedtuples of tensors) ---------------------------
 
@@ -140,7 +140,7 @@ def _stash(ctx: Any) -> dict[str, Any]:
 
 def run_subgraph(sub: Subgraph, ctx: Any, kernels: dict[int, Any], values: dict[int, Any]) -> dict[int, Any]:
     """Run ``sub`` with ``values`` (captures and feeds, by tensor id) on ``ctx``; returns every value."""
-    from nnctl.runtime.plan import Plan, _op_failure
+    from nnctl.runtime.plan import Plan, _op_failure, check_initialized
     stash = _stash(ctx)
     for tid, owner in sub.stashed.items():
         if tid in values:  # given by the caller (WhileGrad passes each iteration's values)
@@ -152,12 +152,8 @@ def run_subgraph(sub: Subgraph, ctx: Any, kernels: dict[int, Any], values: dict[
                                                     "forward op too")
         values[tid] = src[tid]
     for op in sub.order:
-        ins = []
-        for i, t in enumerate(op.inputs):
-            v = values[id(t)]
-            if isinstance(v, Uninitialized) and not (i == 0 and op.type == "Assign"):
-                raise uninitialized_error(op, v.name)
-            ins.append(v)
+        ins = [values[id(t)] for t in op.inputs]
+        check_initialized(op, ins)
         fn = kernels.get(id(op))
         if fn is None:
             fn = kernels[id(op)] = Plan._make_kernel(op, ctx)

@@ -11,10 +11,12 @@ from typing import Any
 import numpy as np
 
 from nnctl import dtypes
+from nnctl.backends import blas_threads
 from nnctl.graph import registry
 from nnctl.graph.graph import Operation, Tensor
 from nnctl.graph.tensor_shape import broadcast_static, fmt_shape
 from nnctl.ops.core import binary_operands, convert_to_tensor, make_op, static_axes
+from nnctl.runtime import jit
 
 # --- elementwise binary -------------------------------------------------------------------------
 
@@ -63,9 +65,14 @@ def _ufunc_kernel(ufunc_name: str):
     return factory
 
 
+# x * 1 = 1 * x = x / 1 = x + 0 = 0 + x = x - 0 = x exactly (IEEE), so a bound plan aliases such an
+# output to x when the other operand folds to that constant: rows are (kept input, constant input, unit)
+_IDENTITY = {"Mul": ((0, 1, 1), (1, 0, 1)), "RealDiv": ((0, 1, 1),), "AddV2": ((0, 1, 0), (1, 0, 0)),
+             "Add": ((0, 1, 0), (1, 0, 0)), "Sub": ((0, 1, 0),)}
 for _t, (_uf, _is_bool) in _BINARY.items():
     if _uf is not None and _t not in ("FloorDiv", "FloorMod"):
-        registry.register_kernel(_t, inplace=() if _is_bool else (0, 1), elementwise=True)(_ufunc_kernel(_uf))
+        registry.register_kernel(_t, inplace=() if _is_bool else (0, 1), elementwise=True,
+                                 identity=_IDENTITY.get(_t, ()))(_ufunc_kernel(_uf))
 
 
 def _floor_kernel(ufunc_name: str):
@@ -399,6 +406,9 @@ def _sigmoid_grad_kernel(op: Operation, ctx: Any) -> Any:
         return mul(s, dy, out=out)
 
     def bind(y: Any, dy: Any, out: Any) -> Any:
+        fused = jit.for_arrays(ctx, out, y, dy)  # one pass over memory instead of three
+        if fused is not None and (step := jit.binary_step(fused.sigmoid_grad, y, dy, out)) is not None:
+            return step
         s = xp.empty_like(y)
 
         def step() -> None:
@@ -423,6 +433,9 @@ def _tanh_grad_kernel(op: Operation, ctx: Any) -> Any:
         return mul(s, dy, out=out)
 
     def bind(y: Any, dy: Any, out: Any) -> Any:
+        fused = jit.for_arrays(ctx, out, y, dy)  # one pass over memory instead of three
+        if fused is not None and (step := jit.binary_step(fused.tanh_grad, y, dy, out)) is not None:
+            return step
         s = xp.empty_like(y)
 
         def step() -> None:
@@ -614,8 +627,14 @@ def _matmul_factory(op: Operation, ctx: Any) -> Any:
         if tb:
             b = xp.swapaxes(b, -1, -2)
         if a.ndim == 2 and b.ndim == 2 and out.flags.c_contiguous:
-            return partial(dot, a, b, out)  # 2-D: BLAS gemm with the least call overhead
-        return partial(matmul_, a, b, out=out)
+            step = partial(dot, a, b, out)  # 2-D: BLAS gemm with the least call overhead
+        else:
+            step = partial(matmul_, a, b, out=out)
+        if not ctx.backend.host_memory:
+            return step
+        # numpy's BLAS: a small product (per BLAS call; batched ones make one call per matrix) runs
+        # on one thread (backends/blas_threads.py)
+        return blas_threads.serial(step, a.shape[-2] * a.shape[-1] * b.shape[-1])
     run.bind = bind  # type: ignore[attr-defined]
     return run
 

@@ -95,6 +95,7 @@ def placeholder_with_default(input: Any, shape: Any, name: str | None = None) ->
     return make_op("PlaceholderWithDefault", [x], shape=shp, dtype=x.dtype, name=name or "PlaceholderWithDefault")
 
 
+registry.register_feed("Placeholder")
 registry.not_differentiable("Placeholder")
 
 
@@ -147,7 +148,7 @@ def assign_sub_ref(ref: Tensor, value: Any, name: str | None = None) -> Tensor:
     return make_op("AssignSub", [ref, v], shape=ref.static_shape, dtype=ref.dtype, name=name or "AssignSub")
 
 
-@registry.register_kernel("Assign", mutates=0, stateful=True)
+@registry.register_kernel("Assign", mutates=0, stateful=True, accepts_uninitialized=(0,))
 def _assign_kernel(op: Operation, ctx: Any) -> Any:
     store, name = ctx.variables, op.inputs[0].op.name
 
@@ -203,7 +204,7 @@ def _nothing(out: Any = None) -> None:
     return None
 
 
-registry.register_kernel("NoOp")(lambda op, ctx: _nothing)
+registry.register_kernel("NoOp", no_step=True)(lambda op, ctx: _nothing)
 registry.not_differentiable("NoOp")
 
 

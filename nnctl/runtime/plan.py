@@ -11,7 +11,10 @@ Compilation:
 4. *bind*: constant subgraphs are folded to their traced values; view ops (reshape, transpose,
    identity ...) become aliases that cost nothing at run time; every other output gets a buffer
    from a pool, reused by liveness (freed after its last consumer) or written in place over a dying
-   input where the kernel allows it. Each step becomes ``partial(fn, *input_buffers, out=buffer)``.
+   input where the kernel allows it (``_BufferPool``), one small step builder per kind of op
+   (``_Exec.kind``, the description the trace follows too). Each step becomes the kernel's
+   ``bind(...)`` (which may pick a fused one-pass loop, runtime/jit.py) or
+   ``partial(fn, *input_buffers, out=buffer)``.
 
 Later runs copy the feeds into their buffers and call the steps: no graph walk, no allocation.
 """
@@ -57,8 +60,10 @@ class Plan:
         self.alias: dict[int, Tensor] = {}
         self.order = self._cse(order)
         self.fetches = [self.alias.get(id(t), t) for t in fetches]
-        for op in self.order:
-            if op.type == "Placeholder":
+        self._execs = [_Exec(op, self._inputs(op)) for op in self.order]
+        for ex in self._execs:
+            if ex.d is not None and ex.d.feed:
+                op = ex.op
                 for t in op.outputs:
                     if id(t) not in fed:
                         raise InvalidArgumentError(
@@ -77,7 +82,7 @@ class Plan:
         out = []
         for op in order:
             d = registry.op_def(op.type)
-            if d is not None and not d.stateful and d.kernel is not None and op.type != "Placeholder":
+            if d is not None and not d.stateful and d.kernel is not None and not d.feed:
                 try:
                     key = (op.type, tuple(id(self.alias.get(id(t), t)) for t in op.inputs),
                            _freeze_attr(op.attrs), tuple(id(c) for c in op.control_inputs))
@@ -163,24 +168,17 @@ class Plan:
         constvals: dict[int, Any] = {}
         remaining = dict(self._consumer_counts())
         keep = {id(t) for t in self.fetches}
-        for op in self.order:
-            ins_t = self._inputs(op)
+        for ex in self._execs:
+            op, d, ins_t = ex.op, ex.d, ex.ins
             ins = [vals[id(t)] for t in ins_t]
-            for i, v in enumerate(ins):
-                if isinstance(v, Uninitialized):
-                    if not (i == 0 and op.type == "Assign"):
-                        raise uninitialized_error(op, v.name)
-                    if dry:
-                        raise _NeedsInit()
-            d = registry.op_def(op.type)
-            is_const = (d is not None and not d.stateful and op.type != "Placeholder"
-                        and all(id(t) in constvals for i, t in enumerate(ins_t) if i not in d.shape_inputs))
+            if check_initialized(op, ins, d) and dry:
+                raise _NeedsInit()
+            is_const = ex.foldable and all(id(t) in constvals for i, t in enumerate(ins_t) if i not in d.shape_inputs)
             fn = kernels.get(id(op))
             if fn is None:
                 fn = kernels[id(op)] = self._make_kernel(op, ctx)
             try:
-                if len(op.outputs) == 1 and op.outputs[0].static_shape == () and d is not None and d.out_ok \
-                        and not d.view and ins and all(getattr(v, "ndim", None) == 0 for v in ins):
+                if ex.zero_d_out and ins and all(getattr(v, "ndim", None) == 0 for v in ins):
                     # 0-d operands: numpy ufuncs return scalars, which the kernels' chained out= cannot
                     # take, so the output gets a real 0-d array as on the bound path
                     res = fn(*ins, out=self.ctx.xp.empty((), dtype=op.outputs[0].dtype.np))
@@ -273,198 +271,272 @@ class Plan:
 
     def _bind(self, info: dict[int, tuple], constvals: dict[int, Any]) -> None:
         """Assign buffers and build the step list from the traced run (see the module docstring)."""
-        xp = self.ctx.xp
         be = self.ctx.backend
-        bufs: dict[int, Any] = {}
-        base_of: dict[int, int] = {}          # tensor id -> base buffer key
-        refcount: dict[int, int] = {}         # base key -> remaining consumers
-        base_arr: dict[int, Any] = {}         # base key -> the owning pool array (flat)
-        pool: dict[tuple, list[Any]] = {}     # (dtype, size) -> free flat arrays
-        const: set[int] = set()
-        steps: list[Any] = []
-        step_ops: list[Operation] = []
-        next_key = [0]
-
-        def new_base(pinned: bool) -> int:
-            next_key[0] += 1
-            refcount[next_key[0]] = _PINNED if pinned else 0
-            return next_key[0]
-
-        consumers = self._consumer_counts()
-        fetch_ids = {id(t) for t in self.fetches}
-
-        def alloc(shape: tuple, dtype: Any) -> tuple[Any, int]:
-            size = 1
-            for s in shape:
-                size *= s
-            lst = pool.get((dtype, size))
-            flat = lst.pop() if lst else xp.empty(size, dtype=dtype)
-            key = new_base(False)
-            base_arr[key] = flat
-            return flat.reshape(shape), key
-
-        def release(t: Tensor) -> None:
-            key = base_of.get(id(t))
-            if key is None:
-                return
-            refcount[key] -= 1
-            if refcount[key] == 0 and key in base_arr:
-                flat = base_arr.pop(key)
-                pool.setdefault((flat.dtype, flat.size), []).append(flat)
-
-        def attach(t: Tensor, key: int) -> None:
-            base_of[id(t)] = key
-            refcount[key] += consumers.get(id(t), 0) + (_PINNED if id(t) in fetch_ids else 0)
-
+        pool = _BufferPool(self.ctx.xp, self._consumer_counts(), {id(t) for t in self.fetches})
         self.feed_bufs = []
         for t in self.feeds:
-            shape, dtype = info[id(t)]
-            buf = be.empty(shape, dtype)
+            buf = be.empty(*info[id(t)])
             self.feed_bufs.append(buf)
-            bufs[id(t)] = buf
-            attach(t, new_base(True))
-
-        for op in self.order:
-            d = registry.op_def(op.type)
-            ins = self._inputs(op)
-            in_bufs = [bufs[id(t)] for t in ins]
-            outs = op.outputs
+            pool.pin(t, buf)
+        steps: list[Any] = []
+        step_ops: list[Operation] = []
+        for ex in self._execs:
+            outs = ex.op.outputs
+            in_bufs = [pool.bufs[id(t)] for t in ex.ins]
             if outs and all(id(t) in constvals for t in outs):
                 for t in outs:
-                    bufs[id(t)] = constvals[id(t)]
-                    const.add(id(t))
-                    attach(t, new_base(True))
-            elif d is not None and d.view:
-                v = self.kernel(op)(*in_bufs)
-                t = outs[0]
-                src = ins[0] if ins else None
-                if src is not None and id(src) in base_of and be.may_share_memory(v, in_bufs[0]):
-                    bufs[id(t)] = v
-                    attach(t, base_of[id(src)])
-                    if id(src) in const:
-                        const.add(id(t))
-                elif src is None:  # a variable read: the store's array itself
-                    bufs[id(t)] = v
-                    attach(t, new_base(True))
-                else:  # this time it could not alias (e.g. reshape of a transposed array)
-                    shape, dtype = info[id(t)]
-                    buf, key = alloc(shape, dtype)
-                    binder = getattr(self.kernel(op), "bind", None)
-                    if binder is not None:
-                        steps.append(binder(*in_bufs, out=buf))
-                    elif d.out_ok:
-                        steps.append(partial(self.kernel(op), *in_bufs, out=buf))
-                    else:
-                        steps.append(partial(_copy_from, xp.copyto, self.kernel(op), buf, in_bufs))
-                    step_ops.append(op)
-                    bufs[id(t)] = buf
-                    attach(t, key)
-            elif (j := _identity_input(op, ins, constvals, info)) is not None:
-                # x * 1, x / 1, x + 0, x - 0 with a folded constant: the output is x itself
-                bufs[id(outs[0])] = in_bufs[j]
-                attach(outs[0], base_of[id(ins[j])])
-                if id(ins[j]) in const:
-                    const.add(id(outs[0]))
-            elif d is not None and d.mutates is not None:
-                fn = self.kernel(op)
-                binder = getattr(fn, "bind", None)
-                par = self._parallel(op, d, in_bufs, None, in_bufs[d.mutates].shape)
-                steps.append(par or (binder(*in_bufs) if binder is not None else partial(fn, *in_bufs)))
-                step_ops.append(op)
-                if outs:
-                    ref = ins[d.mutates]
-                    bufs[id(outs[0])] = in_bufs[d.mutates]
-                    attach(outs[0], base_of[id(ref)])
-            elif not outs:
-                if d is not None and d.kernel is not None and op.type != "NoOp":
-                    steps.append(partial(self.kernel(op), *in_bufs))
-                    step_ops.append(op)
+                    pool.pin(t, constvals[id(t)], const=True)
+                step = None
             else:
-                out_bufs = []
-                for i, t in enumerate(outs):
-                    shape, dtype = info[id(t)]
-                    reuse = None
-                    if i == 0 and d is not None:
-                        for j in d.inplace:
-                            if j >= len(ins):
-                                continue
-                            src = ins[j]
-                            key = base_of.get(id(src))
-                            if (key is not None and key in base_arr and refcount[key] == 1
-                                    and id(src) not in const and in_bufs[j].shape == shape
-                                    and in_bufs[j].dtype == dtype and in_bufs[j].flags.c_contiguous
-                                    and sum(1 for u in ins if base_of.get(id(u)) == key) == 1):
-                                reuse = (in_bufs[j], key)
-                                break
-                    if reuse is not None:
-                        buf, key = reuse
-                    else:
-                        buf, key = alloc(shape, dtype)
-                    out_bufs.append(buf)
-                    bufs[id(t)] = buf
-                    attach(t, key)
-                fn = self.kernel(op)
-                out_arg = out_bufs[0] if len(out_bufs) == 1 else tuple(out_bufs)
-                binder = getattr(fn, "bind", None)
-                par = self._parallel(op, d, in_bufs, out_arg, out_bufs[0].shape) if len(out_bufs) == 1 else None
-                if par is not None:
-                    steps.append(par)
-                elif binder is not None:
-                    steps.append(binder(*in_bufs, out=out_arg))
-                elif d is not None and not d.out_ok:
-                    steps.append(partial(_copy_from_multi, xp.copyto, fn, out_bufs, in_bufs))
-                else:
-                    steps.append(partial(fn, *in_bufs, out=out_arg))
-                step_ops.append(op)
-            for t in ins:
-                release(t)
-            for t in outs:  # outputs nobody consumes (and nobody fetches) die at once
-                if consumers.get(id(t), 0) == 0 and id(t) not in fetch_ids:
-                    key = base_of.get(id(t))
-                    if key is not None and refcount.get(key) == 0 and key in base_arr:
-                        flat = base_arr.pop(key)
-                        pool.setdefault((flat.dtype, flat.size), []).append(flat)
-
+                step = _BUILDERS[ex.kind](self, ex, in_bufs, pool, info, constvals)
+            if step is not None:
+                steps.append(step)
+                step_ops.append(ex.op)
+            pool.done(ex.ins, outs)
         self.steps = steps
         self._step_ops = step_ops
-        self.fetch_bufs = [bufs.get(id(t)) for t in self.fetches]
+        self.fetch_bufs = [pool.bufs.get(id(t)) for t in self.fetches]
         self.fetch_fns = [self._fetcher(b) for b in self.fetch_bufs]
         self.bound_version = self.ctx.variables.version
 
+    # --- step builders, one per kind of op (see _Exec); each returns a step or None ----------
+    def _bound_call(self, ex: _Exec, in_bufs: list[Any], outs: list[Any] | None, shape: tuple | None) -> Any:
+        """The zero-argument step running ``ex``'s kernel over bound buffers: a multi-threaded split
+        for a large elementwise op, else the kernel's own ``bind``, else ``partial(fn, ..., out=)``
+        (or a copy of the result for a kernel that takes no ``out=``). ``outs`` None: the kernel
+        writes where its inputs say (a mutating or side-effect op)."""
+        fn = self.kernel(ex.op)
+        out = None if outs is None else (outs[0] if len(outs) == 1 else tuple(outs))
+        if shape is not None and (outs is None or len(outs) == 1):
+            par = self._parallel(ex.op, ex.d, in_bufs, out, shape)
+            if par is not None:
+                return par
+        binder = getattr(fn, "bind", None)
+        if outs is None:
+            return binder(*in_bufs) if binder is not None else partial(fn, *in_bufs)
+        if binder is not None:
+            return binder(*in_bufs, out=out)
+        if ex.d is not None and not ex.d.out_ok:
+            return partial(_copy_from, self.ctx.xp.copyto, fn, outs, in_bufs)
+        return partial(fn, *in_bufs, out=out)
 
-_IDENTITY_CONST = {"Mul": ((0, 1), (1, 0)), "RealDiv": ((0, 1),), "AddV2": ((0, 1), (1, 0)),
-                   "Add": ((0, 1), (1, 0)), "Sub": ((0, 1),)}
+    def _build_view(self, ex: _Exec, in_bufs: list[Any], pool: _BufferPool, info: dict, constvals: dict) -> Any:
+        """A view op aliases its input's buffer and costs nothing, when this binding lets it."""
+        v = self.kernel(ex.op)(*in_bufs)
+        t = ex.op.outputs[0]
+        src = ex.ins[0] if ex.ins else None
+        if src is None:  # a variable read: the store's array itself
+            pool.pin(t, v)
+            return None
+        if pool.owns(src) and self.ctx.backend.may_share_memory(v, in_bufs[0]):
+            pool.alias(t, src, v)
+            return None
+        # this time it could not alias (e.g. reshape of a transposed array): a copying step
+        buf = pool.alloc(t, *info[id(t)])
+        return self._bound_call(ex, in_bufs, [buf], None)
 
+    def _build_mutate(self, ex: _Exec, in_bufs: list[Any], pool: _BufferPool, info: dict, constvals: dict) -> Any:
+        """Assign*, Apply*: the kernel writes its variable in place; the output is that variable."""
+        m = ex.d.mutates
+        step = self._bound_call(ex, in_bufs, None, in_bufs[m].shape)
+        if ex.op.outputs:
+            pool.alias(ex.op.outputs[0], ex.ins[m], in_bufs[m])
+        return step
 
-def _identity_input(op: Operation, ins: list[Tensor], constvals: dict[int, Any], info: dict[int, tuple]
-                    ) -> int | None:
-    """Index of the input that ``op`` passes through unchanged, if its other operand is a constant
-    1 (Mul, RealDiv) or 0 (Add, Sub) that does not change the shape."""
-    rule = _IDENTITY_CONST.get(op.type)
-    if rule is None:
+    def _build_effect(self, ex: _Exec, in_bufs: list[Any], pool: _BufferPool, info: dict, constvals: dict) -> Any:
+        """An op without outputs run for its side effect."""
+        return self._bound_call(ex, in_bufs, None, None)
+
+    def _build_nothing(self, ex: _Exec, in_bufs: list[Any], pool: _BufferPool, info: dict, constvals: dict
+                       ) -> Any:
         return None
-    unit = 1 if op.type in ("Mul", "RealDiv") else 0
-    out_shape = info.get(id(op.outputs[0]))
-    for keep, cst in rule:
-        c = constvals.get(id(ins[cst]))
-        if c is None:
-            continue
-        if info.get(id(ins[keep])) != out_shape:
+
+    def _build_compute(self, ex: _Exec, in_bufs: list[Any], pool: _BufferPool, info: dict, constvals: dict
+                       ) -> Any:
+        """An op computing new outputs: an alias where it is an identity on this binding's constants,
+        else output buffers from the pool (output 0 over a dying input where ``inplace`` allows)."""
+        outs = ex.op.outputs
+        j = _identity_input(ex, constvals, info)
+        if j is not None:
+            pool.alias(outs[0], ex.ins[j], in_bufs[j])
+            return None
+        out_bufs = []
+        for i, t in enumerate(outs):
+            shape, dtype = info[id(t)]
+            buf = None
+            if i == 0 and ex.d is not None:
+                buf = pool.take_over(t, ex.ins, in_bufs, ex.d.inplace, shape, dtype)
+            out_bufs.append(buf if buf is not None else pool.alloc(t, shape, dtype))
+        return self._bound_call(ex, in_bufs, out_bufs, out_bufs[0].shape)
+
+
+_BUILDERS: dict[str, Any] = {"view": Plan._build_view, "mutate": Plan._build_mutate, "effect": Plan._build_effect,
+                             "nothing": Plan._build_nothing, "compute": Plan._build_compute}
+
+
+def _identity_input(ex: _Exec, constvals: dict[int, Any], info: dict[int, tuple]) -> int | None:
+    """Index of the input that ``ex``'s op passes through unchanged (its registry ``identity`` rows):
+    the other operand is a folded constant equal to the unit everywhere and the kept input already
+    has the output's shape."""
+    if ex.d is None or not ex.d.identity:
+        return None
+    out_shape = info.get(id(ex.op.outputs[0]))
+    for keep, cst, unit in ex.d.identity:
+        c = constvals.get(id(ex.ins[cst]))
+        if c is None or info.get(id(ex.ins[keep])) != out_shape:
             continue
         if c.size and bool((c == unit).all()):
             return keep
     return None
 
 
+class _BufferPool:
+    """The buffers of one binding: tensor id -> array, with liveness-based reuse.
+
+    A *base* is one underlying array; every tensor using it (the op's output, views of it, outputs
+    written over it in place) shares its reference count, which is the number of consumers still to
+    run. Owned bases come from free lists keyed by (dtype, size) and return there when their count
+    reaches 0; pinned ones (feeds, folded constants, variables, fetched tensors) never do."""
+
+    def __init__(self, xp: Any, consumers: dict[int, int], fetch_ids: set[int]) -> None:
+        self.xp = xp
+        self.bufs: dict[int, Any] = {}
+        self.const: set[int] = set()           # tensors whose buffer holds a folded constant
+        self._consumers = consumers
+        self._fetch_ids = fetch_ids
+        self._base_of: dict[int, int] = {}     # tensor id -> base key
+        self._refs: dict[int, int] = {}        # base key -> remaining consumers
+        self._owned: dict[int, Any] = {}       # base key -> its flat pool array, while live
+        self._free: dict[tuple, list[Any]] = {}
+        self._next = 0
+
+    def _new_base(self, pinned: bool) -> int:
+        self._next += 1
+        self._refs[self._next] = _PINNED if pinned else 0
+        return self._next
+
+    def _attach(self, t: Tensor, key: int, buf: Any) -> None:
+        self.bufs[id(t)] = buf
+        self._base_of[id(t)] = key
+        self._refs[key] += self._consumers.get(id(t), 0) + (_PINNED if id(t) in self._fetch_ids else 0)
+
+    def owns(self, t: Tensor) -> bool:
+        """Whether ``t`` has a buffer of this binding that others may alias."""
+        return id(t) in self._base_of
+
+    def pin(self, t: Tensor, buf: Any, const: bool = False) -> None:
+        """``t`` is ``buf``, which the pool never reuses."""
+        self._attach(t, self._new_base(True), buf)
+        if const:
+            self.const.add(id(t))
+
+    def alias(self, t: Tensor, src: Tensor, buf: Any) -> None:
+        """``t`` is ``buf``, a view of (or the very buffer of) ``src``: it keeps src's base alive."""
+        self._attach(t, self._base_of[id(src)], buf)
+        if id(src) in self.const:
+            self.const.add(id(t))
+
+    def alloc(self, t: Tensor, shape: tuple, dtype: Any) -> Any:
+        """A buffer for ``t`` from the free lists (or a new one)."""
+        size = 1
+        for s in shape:
+            size *= s
+        lst = self._free.get((dtype, size))
+        flat = lst.pop() if lst else self.xp.empty(size, dtype=dtype)
+        key = self._new_base(False)
+        self._owned[key] = flat
+        buf = flat.reshape(shape)
+        self._attach(t, key, buf)
+        return buf
+
+    def take_over(self, t: Tensor, ins: list[Tensor], in_bufs: list[Any], candidates: tuple[int, ...],
+                  shape: tuple, dtype: Any) -> Any:
+        """The buffer of the first candidate input that dies at this op (no other reader, not a
+        constant, not read twice by it, same shape and dtype, contiguous), now ``t``'s; else None."""
+        for j in candidates:
+            if j >= len(ins):
+                continue
+            src = ins[j]
+            key = self._base_of.get(id(src))
+            b = in_bufs[j]
+            if (key is not None and key in self._owned and self._refs[key] == 1 and id(src) not in self.const
+                    and b.shape == shape and b.dtype == dtype and b.flags.c_contiguous
+                    and sum(1 for u in ins if self._base_of.get(id(u)) == key) == 1):
+                self._attach(t, key, b)
+                return b
+        return None
+
+    def _unref(self, key: int) -> None:
+        self._refs[key] -= 1
+        if self._refs[key] == 0:
+            self._give_back(key)
+
+    def _give_back(self, key: int) -> None:
+        flat = self._owned.pop(key, None)
+        if flat is not None:
+            self._free.setdefault((flat.dtype, flat.size), []).append(flat)
+
+    def done(self, ins: list[Tensor], outs: list[Tensor]) -> None:
+        """An op has been bound: its inputs lose a consumer, and outputs that nobody reads or
+        fetches die at once."""
+        for t in ins:
+            key = self._base_of.get(id(t))
+            if key is not None:
+                self._unref(key)
+        for t in outs:
+            if self._consumers.get(id(t), 0) == 0 and id(t) not in self._fetch_ids:
+                key = self._base_of.get(id(t))
+                if key is not None and self._refs.get(key) == 0:
+                    self._give_back(key)
+
+
+class _Exec:
+    """How one op of a plan executes: the single description that the trace and the bind follow.
+
+    ``kind`` picks the bind's step builder: ``view`` (output 0 may alias input 0), ``mutate``
+    (writes the variable of input ``d.mutates`` in place), ``effect`` (no outputs, run for a side
+    effect), ``nothing`` (no outputs and no work, e.g. NoOp) or ``compute`` (new outputs).
+    ``foldable``: the outputs are constants once every non-shape input is. ``zero_d_out``: the
+    kernel takes ``out=`` for its single 0-d output (the trace passes a real 0-d array there)."""
+
+    __slots__ = ("op", "d", "ins", "kind", "foldable", "zero_d_out")
+
+    def __init__(self, op: Operation, ins: list[Tensor]) -> None:
+        d = registry.op_def(op.type)
+        self.op, self.d, self.ins = op, d, ins
+        if d is not None and d.view:
+            self.kind = "view"
+        elif d is not None and d.mutates is not None:
+            self.kind = "mutate"
+        elif not op.outputs:
+            self.kind = "nothing" if d is None or d.kernel is None or d.no_step else "effect"
+        else:
+            self.kind = "compute"
+        self.foldable = d is not None and not d.stateful and not d.feed
+        self.zero_d_out = (len(op.outputs) == 1 and op.outputs[0].static_shape == () and d is not None
+                           and d.out_ok and not d.view)
+
+
+def check_initialized(op: Operation, ins: list[Any], d: Any = None) -> bool:
+    """Raise FailedPrecondition if ``op`` reads an uninitialized variable where its registry entry
+    does not accept one; True if it reads one where it does (an initializer's Assign)."""
+    pending = False
+    for i, v in enumerate(ins):
+        if isinstance(v, Uninitialized):
+            if d is None:
+                d = registry.op_def(op.type)
+            if d is None or i not in d.accepts_uninitialized:
+                raise uninitialized_error(op, v.name)
+            pending = True
+    return pending
+
+
 class _NeedsInit(Exception):
     """The dry run met a variable that this very plan initializes: run it for real instead."""
 
 
-def _copy_from(copyto: Any, fn: Any, out: Any, in_bufs: list[Any]) -> None:
-    copyto(out, fn(*in_bufs))
-
-
-def _copy_from_multi(copyto: Any, fn: Any, outs: list[Any], in_bufs: list[Any]) -> None:
+def _copy_from(copyto: Any, fn: Any, outs: list[Any], in_bufs: list[Any]) -> None:
+    """Run a kernel that takes no ``out=`` and copy its result(s) into the bound buffers."""
     res = fn(*in_bufs)
     if len(outs) == 1:
         copyto(outs[0], res)

@@ -10,6 +10,7 @@ of the variable's dtype (so they can be fed or scheduled), and the gradient last
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from nnctl.ops import array_ops, math_ops, state_ops
 from nnctl.ops.core import make_op
 from nnctl.ops.math_ops import _scratch
 from nnctl.ops.variables import Variable
+from nnctl.runtime import jit
 from nnctl.train.optimizer import Optimizer
 
 
@@ -111,6 +113,9 @@ def _apply_gd_kernel(op: Operation, ctx: Any) -> Any:
         return xp.subtract(var, s, out=var)
 
     def bind(var: Any, lr: Any, grad: Any) -> Any:
+        fused = jit.for_arrays(ctx, var, lr, grad)
+        if fused is not None:  # one pass, the same two roundings
+            return partial(fused.gradient_descent, jit.flat(var), jit.flat(lr), jit.flat(grad))
         s, mul, sub = xp.empty_like(var), xp.multiply, xp.subtract
 
         def step() -> None:
@@ -164,6 +169,13 @@ def _apply_momentum_kernel(op: Operation, ctx: Any) -> Any:
         else:
             xp.multiply(accum, lr, out=s)
         return xp.subtract(var, s, out=var)
+
+    def bind(var: Any, accum: Any, lr: Any, momentum: Any, grad: Any) -> Any:
+        fused = jit.for_arrays(ctx, var, accum, lr, momentum, grad)
+        if fused is None:
+            return partial(run, var, accum, lr, momentum, grad)
+        return partial(fused.momentum, *map(jit.flat, (var, accum, lr, momentum, grad)), bool(nesterov))
+    run.bind = bind  # type: ignore[attr-defined]
     return run
 
 
@@ -304,6 +316,16 @@ def _apply_adam_kernel(op: Operation, ctx: Any) -> Any:
             grad: Any, out: Any = None) -> Any:
         s = scratch(var.shape, var.dtype)
         return _adam_step(xp, s, sc, var, m, v, b1p, b2p, lr, beta1, beta2, eps, grad)
+
+    def bind(var: Any, m: Any, v: Any, b1p: Any, b2p: Any, lr: Any, beta1: Any, beta2: Any, eps: Any,
+             grad: Any) -> Any:
+        ins = (var, m, v, grad, b1p, b2p, lr, beta1, beta2, eps)
+        fused = jit.for_arrays(ctx, *ins)
+        if fused is None:
+            return partial(run, var, m, v, b1p, b2p, lr, beta1, beta2, eps, grad)
+        one = np.ones(1, dtype=var.dtype)  # the 1 of 1 - beta, in the variable's dtype
+        return partial(fused.adam, *map(jit.flat, ins), one)
+    run.bind = bind  # type: ignore[attr-defined]
     return run
 
 
