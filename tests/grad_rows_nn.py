@@ -7,7 +7,7 @@ from gradcheck_util import GradRow
 
 from nnctl import image, nn
 from nnctl.ops import conv_ops as cv
-from nnctl.ops import image_ops, nn_ops, rnn
+from nnctl.ops import image_ops, lstm_ops, nn_ops, rnn
 
 _r = np.random.default_rng(3)
 
@@ -84,6 +84,16 @@ ROWS = [
     # softmax family
     GradRow("softmax", ("Softmax",), nn.softmax, [_u(3, 5, lo=-2, hi=2)]),
     GradRow("softmax_axis0", ("Softmax",), lambda x: nn.softmax(x, axis=0), [_u(4, 2, 3, lo=-2, hi=2)]),
+    # the fused LSTM step: every output (c, h and the saved activations) and the fused gradient
+    GradRow("lstm_gates", ("LSTMGates",), lambda g, c: lstm_ops.lstm_gates(g, c, 0.5), [_u(2, 12, lo=-2, hi=2),
+                                                                                      _u(2, 3)]),
+    GradRow("lstm_gates_c_h", ("LSTMGates", "LSTMGatesGrad"), lambda g, c: lstm_ops.lstm_gates(g, c, 0.5)[:2],
+            [_u(2, 12, lo=-2, hi=2), _u(2, 3)]),
+    GradRow("lstm_gates_h", ("LSTMGates", "LSTMGatesGrad"), lambda g, c: lstm_ops.lstm_gates(g, c, 0.0)[1],
+            [_u(2, 12, lo=-2, hi=2), _u(2, 3)]),
+    GradRow("lstm_gates_grad", ("LSTMGatesGrad",),
+            lambda g, c, dc, dh: lstm_ops.lstm_gates_grad(*lstm_ops.lstm_gates(g, c, 0.0)[2:], c, dc, dh),
+            [_u(2, 12, lo=-2, hi=2), _u(2, 3), _u(2, 3), _u(2, 3)]),
     GradRow("softmax_grad", ("SoftmaxGrad",), lambda y, dy: nn_ops.softmax_grad(nn.softmax(y), dy, 1),
             [_u(3, 5, lo=-2, hi=2), _u(3, 5)]),
     GradRow("softmax_grad_axis0", ("SoftmaxGrad",), lambda y, dy: nn_ops.softmax_grad(nn.softmax(y, axis=0), dy, 0),

@@ -137,8 +137,9 @@ def _backprop_op(op: Operation, aggregate, add_grad, x_ids: set[int], stops: set
     if d is None or d.grad is None:
         raise LookupError(f"No gradient defined for operation '{op.name}' (op type: {op.type})")
     from nnctl.ops import array_ops
-    dys = [g if g is not None else (array_ops.zeros_like(t) if _differentiable_dtype(t) else None)
-           for g, t in zip(out_grads, op.outputs)]
+    dys = out_grads if d.grad_takes_none else [
+        g if g is not None else (array_ops.zeros_like(t) if _differentiable_dtype(t) else None)
+        for g, t in zip(out_grads, op.outputs)]
     graph = op.graph
     with graph.name_scope(op.name + "_grad"):
         in_grads = d.grad(op, *dys)

@@ -25,6 +25,7 @@ class OpDef:
     type: str
     kernel: Callable[..., Any] | None = None
     grad: Callable[..., Any] | None = None
+    grad_takes_none: bool = False  # the rule takes None for an output nothing differentiates (else zeros)
     differentiable: bool = True
     view: bool = False            # output 0 may alias input 0: decided once per plan, at bind time
     inplace: tuple[int, ...] = ()  # inputs whose buffer the output may overwrite
@@ -84,13 +85,17 @@ def register_feed(op_type: str) -> None:
     _get(op_type).feed = True
 
 
-def register_gradient(op_type: str) -> Callable[[Callable], Callable]:
-    """Register the gradient rule of ``op_type`` (TF's ``tf.RegisterGradient``)."""
+def register_gradient(op_type: str, takes_none: bool = False) -> Callable[[Callable], Callable]:
+    """Register the gradient rule of ``op_type`` (TF's ``tf.RegisterGradient``).
+
+    A rule gets one gradient per output; for an output that nothing differentiates that is a zeros
+    tensor (as in TF), or None with ``takes_none`` (a rule that can then skip work on it)."""
     def deco(rule: Callable) -> Callable:
         d = _get(op_type)
         if d.grad is not None:
             raise KeyError(f"Registering two gradient with name '{op_type}'!")
         d.grad = rule
+        d.grad_takes_none = takes_none
         return rule
     return deco
 

@@ -8,6 +8,11 @@ transposed GEMM followed by col2im, which accumulates over the KH*KW kernel offs
 pixels); the filter gradient is cols^T @ dy. Pooling loops over the kernel offsets too: each step is
 one whole-tensor ufunc over a strided view.
 
+On host memory the copy- and scatter-heavy passes (im2col with its padding, col2im, max pooling
+and its gradient) run as compiled loops from conv_jit.py when ``jit`` (``conv_jit.load()``) is
+given and the dtype is float32/float64; the GEMMs stay BLAS calls, and the xp code below remains
+the reference and the fallback.
+
 Every ``make_*`` returns ``run(*inputs, out=None)`` (the registry's kernel convention). Padded
 inputs, column matrices and masks live in per-kernel scratch buffers keyed by shape, so a bound
 plan allocates nothing; allocating calls (``out=None``) always return fresh arrays.
@@ -15,10 +20,13 @@ plan allocates nothing; allocating calls (``out=None``) always return fresh arra
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from nnctl.ops.conv_jit import usable
 
 Padding = Any  # "SAME", "VALID", or ((top, bottom), (left, right))
 
@@ -138,6 +146,31 @@ def _into(xp: Any, out: Any, shape: tuple, dtype: Any) -> Any:
     return xp.empty(shape, dtype=dtype) if out is None else out
 
 
+# Compiled path: im2col and the GEMM run a few images at a time, so that each chunk's columns
+# (about this many bytes) are still in the core's L2 cache when the GEMM reads them, instead of
+# a whole-batch column matrix going out to memory and back (1.6x faster for 32x32x16 inputs).
+# BLAS computes each row of a GEMM the same way whatever the number of rows, except the last few
+# rows, which its kernels treat in a narrower block: each chunk therefore holds a multiple of
+# ALIGN_ROWS rows (the row blocks of OpenBLAS's float32/float64 kernels divide 16), so every
+# row meets the same kernel as in one whole-batch GEMM and the chunks give the same bits.
+JIT_CHUNK_BYTES = 1 << 20
+ALIGN_ROWS = 16
+
+
+def _chunk_images(jit: Any, g: Geom, *arrays: Any) -> int:
+    """Images per chunk for the compiled im2col/col2im path, 0 where that path does not apply."""
+    if not usable(jit, *arrays):
+        return 0
+    if g.kh == g.kw == 1 and g.sh == g.sw == 1 and not g.padded:
+        return 0  # the columns are x itself
+    if g.c * (g.kw if g.dw == 1 else 1) < (g.ow if g.sw == 1 else 1):
+        return 0  # few channels: the transposed column layout (cols_of) copies faster
+    rows = g.oh * g.ow
+    step = ALIGN_ROWS // math.gcd(rows, ALIGN_ROWS)  # images per chunk: a multiple of this
+    per = JIT_CHUNK_BYTES // (rows * g.kh * g.kw * g.c * arrays[0].itemsize) // step * step
+    return min(g.n, max(step, per))
+
+
 def _gemm_into(xp: Any, a: Any, b: Any, out: Any, shape: tuple) -> Any:
     """a @ b stored as ``shape``: into ``out`` when given (through a 2-D view; a copy if out is strided)."""
     if out is None:
@@ -151,7 +184,8 @@ def _gemm_into(xp: Any, a: Any, b: Any, out: Any, shape: tuple) -> Any:
 
 # --- convolution -------------------------------------------------------------------------------
 
-def make_conv2d(xp: Any, strides: tuple[int, int], dilations: tuple[int, int], padding: Padding) -> Any:
+def make_conv2d(xp: Any, strides: tuple[int, int], dilations: tuple[int, int], padding: Padding,
+                jit: Any = None) -> Any:
     """Conv2D(x [N,H,W,C], w [KH,KW,C,O]) -> [N,OH,OW,O] as im2col + one GEMM."""
     scratch = Scratch(xp)
     as_strided = xp.lib.stride_tricks.as_strided
@@ -172,10 +206,15 @@ def make_conv2d(xp: Any, strides: tuple[int, int], dilations: tuple[int, int], p
         m, k = g.n * g.oh * g.ow, g.kh * g.kw * g.c
         if g.kh == g.kw == 1 and g.sh == g.sw == 1 and not g.padded and x.flags.c_contiguous:
             return x.reshape(m, k)
-        src = _padded(xp, scratch, g, x, 0, tag + "_pad")
-        s_n, s_h, s_w, s_c = src.strides
         row_run = g.c * (g.kw if g.dw == 1 else 1)
         col_run = g.ow if g.sw == 1 else 1
+        if row_run >= col_run and usable(jit, x):
+            # one pass, zeros written for the padding (no padded copy of x)
+            cols = scratch(tag, (g.n, g.oh, g.ow, g.kh, g.kw, g.c), x.dtype)
+            jit.im2col(np.ascontiguousarray(x), cols, g.pt, g.pl, g.sh, g.sw, g.dh, g.dw)
+            return cols.reshape(m, k)
+        src = _padded(xp, scratch, g, x, 0, tag + "_pad")
+        s_n, s_h, s_w, s_c = src.strides
         if row_run < col_run:
             win = as_strided(src, (g.kh, g.kw, g.c, g.n, g.oh, g.ow),
                              (s_h * g.dh, s_w * g.dw, s_c, s_n, s_h * g.sh, s_w * g.sw))
@@ -194,7 +233,21 @@ def make_conv2d(xp: Any, strides: tuple[int, int], dilations: tuple[int, int], p
         if g is None:
             g = geoms[key] = geom_for(x.shape, w.shape)
         o = w.shape[3]
-        return _gemm_into(xp, cols_of(x, g), w.reshape(-1, o), out, (g.n, g.oh, g.ow, o))
+        per = _chunk_images(jit, g, x, w)
+        if not per:
+            return _gemm_into(xp, cols_of(x, g), w.reshape(-1, o), out, (g.n, g.oh, g.ow, o))
+        out = _into(xp, out, (g.n, g.oh, g.ow, o), x.dtype)
+        dst = out if out.flags.c_contiguous else scratch("y", out.shape, out.dtype)
+        xc, w2 = np.ascontiguousarray(x), w.reshape(-1, o)
+        cols = scratch("cols_chunk", (per, g.oh, g.ow, g.kh, g.kw, g.c), x.dtype)
+        for n0 in range(0, g.n, per):
+            k = min(per, g.n - n0)
+            jit.im2col(xc[n0:n0 + k], cols[:k], g.pt, g.pl, g.sh, g.sw, g.dh, g.dw)
+            rows = k * g.oh * g.ow
+            xp.matmul(cols[:k].reshape(rows, -1), w2, out=dst[n0:n0 + k].reshape(rows, o))
+        if dst is not out:
+            xp.copyto(out, dst)
+        return out
 
     run.cols_of = cols_of  # type: ignore[attr-defined]
     run.geoms = geoms  # type: ignore[attr-defined]
@@ -203,9 +256,9 @@ def make_conv2d(xp: Any, strides: tuple[int, int], dilations: tuple[int, int], p
 
 
 def make_conv2d_backprop_filter(xp: Any, strides: tuple[int, int], dilations: tuple[int, int],
-                                padding: Padding) -> Any:
+                                padding: Padding, jit: Any = None) -> Any:
     """Conv2DBackpropFilter(x, w_like, dy) -> dL/dw = cols(x)^T @ dy, shaped like w (HWIO)."""
-    conv = make_conv2d(xp, strides, dilations, padding)
+    conv = make_conv2d(xp, strides, dilations, padding, jit)
     cols_of, geoms, geom_for = conv.cols_of, conv.geoms, conv.geom_for  # type: ignore[attr-defined]
 
     def run(x: Any, w: Any, dy: Any, out: Any = None) -> Any:
@@ -219,7 +272,7 @@ def make_conv2d_backprop_filter(xp: Any, strides: tuple[int, int], dilations: tu
 
 
 def make_conv2d_backprop_input(xp: Any, strides: tuple[int, int], dilations: tuple[int, int],
-                               padding: Padding) -> Any:
+                               padding: Padding, jit: Any = None) -> Any:
     """Conv2DBackpropInput(x_like, w, dy) -> dL/dx: dcols = dy @ w^T, then col2im over kernel offsets."""
     scratch = Scratch(xp)
     geoms: dict[tuple, Geom] = {}
@@ -235,9 +288,30 @@ def make_conv2d_backprop_input(xp: Any, strides: tuple[int, int], dilations: tup
         if g.kh == g.kw == 1 and g.sh == g.sw == 1 and not g.padded:
             return _gemm_into(xp, dy2, w2.T, out, x.shape)
         out = _into(xp, out, x.shape, dy.dtype)
+        per = _chunk_images(jit, g, dy, w)
+        if per:
+            # a few images at a time (JIT_CHUNK_BYTES): dcols = dy @ w^T, then col2im from cache
+            dst = out if out.flags.c_contiguous else scratch("dx", x.shape, dy.dtype)
+            dyc = np.ascontiguousarray(dy)
+            dcols = scratch("dcols_chunk", (per, g.oh, g.ow, g.kh, g.kw, g.c), dy.dtype)
+            for n0 in range(0, g.n, per):
+                k = min(per, g.n - n0)
+                rows = k * g.oh * g.ow
+                xp.matmul(dyc[n0:n0 + k].reshape(rows, o), w2.T, out=dcols[:k].reshape(rows, -1))
+                jit.col2im(dcols[:k], dst[n0:n0 + k], g.pt, g.pl, g.sh, g.sw, g.dh, g.dw, g.tiles())
+            if dst is not out:
+                xp.copyto(out, dst)
+            return out
         dcols = scratch("dcols", (g.n * g.oh * g.ow, g.kh * g.kw * g.c), dy.dtype)
         xp.matmul(dy2, w2.T, out=dcols)
         d6 = dcols.reshape(g.n, g.oh, g.ow, g.kh, g.kw, g.c)
+        if usable(jit, dcols):
+            # one pass over dx per image, padding skipped (no padded accumulator)
+            dst = out if out.flags.c_contiguous else scratch("dx", x.shape, dy.dtype)
+            jit.col2im(d6, dst, g.pt, g.pl, g.sh, g.sw, g.dh, g.dw, g.tiles())
+            if dst is not out:
+                xp.copyto(out, dst)
+            return out
         acc = scratch("dxpad", (g.n, g.hp, g.wp, g.c), dy.dtype) if g.padded else out
         if g.tiles():
             # disjoint windows: every covered pixel receives exactly one term
@@ -264,7 +338,13 @@ def _pool_geom(ksize: tuple[int, int], strides: tuple[int, int], padding: str) -
     return _geom_cache(lambda shape: Geom(shape, ksize[0], ksize[1], strides, (1, 1), padding))
 
 
-def make_max_pool(xp: Any, ksize: tuple[int, int], strides: tuple[int, int], padding: str) -> Any:
+def _c_order(xp: Any, scratch: Scratch, out: Any) -> Any:
+    """``out`` when C-contiguous (what the compiled loops write), else a scratch buffer of its shape."""
+    return out if out.flags.c_contiguous else scratch("out_c", out.shape, out.dtype)
+
+
+def make_max_pool(xp: Any, ksize: tuple[int, int], strides: tuple[int, int], padding: str,
+                  jit: Any = None) -> Any:
     """MaxPool(x) -> the maximum of each window (padding never wins: it holds the lowest value)."""
     scratch = Scratch(xp)
     geom = _pool_geom(ksize, strides, padding)
@@ -272,6 +352,12 @@ def make_max_pool(xp: Any, ksize: tuple[int, int], strides: tuple[int, int], pad
     def run(x: Any, out: Any = None) -> Any:
         g = geom(x.shape)
         out = _into(xp, out, g.out_shape, x.dtype)
+        if usable(jit, x, out):
+            dst = _c_order(xp, scratch, out)
+            jit.max_pool(np.ascontiguousarray(x), dst, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl)
+            if dst is not out:
+                xp.copyto(out, dst)
+            return out
         src = _padded(xp, scratch, g, x, _lowest(x.dtype))
         offs = g.offsets()
         xp.copyto(out, src[offs[0]])
@@ -302,7 +388,8 @@ def _first_max_masks(xp: Any, scratch: Scratch, g: Geom, src: Any, y: Any):
         yield s, eq
 
 
-def make_max_pool_grad(xp: Any, ksize: tuple[int, int], strides: tuple[int, int], padding: str) -> Any:
+def make_max_pool_grad(xp: Any, ksize: tuple[int, int], strides: tuple[int, int], padding: str,
+                       jit: Any = None) -> Any:
     """MaxPoolGrad(x, y, dy) -> dx: each window's dy goes to its first maximum."""
     scratch = Scratch(xp)
     geom = _pool_geom(ksize, strides, padding)
@@ -310,6 +397,14 @@ def make_max_pool_grad(xp: Any, ksize: tuple[int, int], strides: tuple[int, int]
     def run(x: Any, y: Any, dy: Any, out: Any = None) -> Any:
         g = geom(x.shape)
         out = _into(xp, out, x.shape, dy.dtype)
+        if usable(jit, x, y, dy, out):
+            dst = _c_order(xp, scratch, out)
+            sel = scratch("sel", g.out_shape, np.int32)
+            jit.max_pool_grad(np.ascontiguousarray(x), np.ascontiguousarray(y), np.ascontiguousarray(dy), dst, sel,
+                              g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.tiles())
+            if dst is not out:
+                xp.copyto(out, dst)
+            return out
         if g.tiles():
             if g.oh * g.kh != g.h or g.ow * g.kw != g.w:
                 out.fill(0)  # rows/columns no window covers

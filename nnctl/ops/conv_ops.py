@@ -26,7 +26,7 @@ import numpy as np
 from nnctl.graph import registry
 from nnctl.graph.graph import Tensor, name_scope
 from nnctl.graph.tensor_shape import fmt_shape
-from nnctl.ops import array_ops, conv_kernels
+from nnctl.ops import array_ops, conv_jit, conv_kernels
 from nnctl.ops import nn_ops as nn
 from nnctl.ops.core import make_op
 
@@ -330,7 +330,8 @@ def conv2d_transpose_op(x: Tensor, w: Tensor, attrs: dict, name: str | None = No
 @registry.register_kernel("Conv2DTranspose")
 def _conv2d_transpose_kernel(op: Any, ctx: Any) -> Any:
     a = op.attrs
-    backprop = conv_kernels.make_conv2d_backprop_input(ctx.xp, a["strides"], a["dilations"], a["padding"])
+    backprop = conv_kernels.make_conv2d_backprop_input(ctx.xp, a["strides"], a["dilations"], a["padding"],
+                                                       jit=conv_jit.for_ctx(ctx))
     oh, ow, oc = a["output_shape"]
     shapes: dict[int, conv_kernels.ShapeOnly] = {}
 

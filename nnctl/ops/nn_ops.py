@@ -19,7 +19,7 @@ from nnctl.errors import InvalidArgumentError
 from nnctl.graph import registry
 from nnctl.graph.graph import Operation, Tensor, name_scope
 from nnctl.graph.tensor_shape import fmt_shape
-from nnctl.ops import array_ops, conv_kernels, random_ops, seq_jit
+from nnctl.ops import array_ops, conv_jit, conv_kernels, random_ops, seq_jit
 from nnctl.ops import math_ops as m
 from nnctl.ops.conv_kernels import Scratch
 from nnctl.ops.core import convert_to_tensor, make_op, static_axes
@@ -483,11 +483,11 @@ def _reduced(shape: tuple, ax: int) -> tuple:
 def _softmax_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
     scratch = Scratch(xp)
-    jit = seq_jit.for_ctx(ctx)
 
     def run(x: Any, out: Any = None) -> Any:
         ax = op.attrs["axis"] % x.ndim
-        if ax == x.ndim - 1 and x.shape[-1] and seq_jit.rows_ok(jit, x, *(() if out is None else (out,))):
+        jit = seq_jit.kernels(ctx, x)
+        if ax == x.ndim - 1 and seq_jit.rows_ok(jit, x, *(() if out is None else (out,))):
             if out is None:
                 out = xp.empty_like(x)
             seq_jit.softmax_rows(jit, xp, seq_jit.as_rows(x), seq_jit.as_rows(out))
@@ -512,11 +512,11 @@ def softmax_grad(y: Tensor, dy: Tensor, axis: int, name: str | None = None) -> T
 def _softmax_grad_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
     scratch = Scratch(xp)
-    jit = seq_jit.for_ctx(ctx)
 
     def run(y: Any, dy: Any, out: Any = None) -> Any:
         ax = op.attrs["axis"] % y.ndim
-        if ax == y.ndim - 1 and y.shape[-1] and seq_jit.rows_ok(jit, y, dy, *(() if out is None else (out,))):
+        jit = seq_jit.kernels(ctx, y)
+        if ax == y.ndim - 1 and seq_jit.rows_ok(jit, y, dy, *(() if out is None else (out,))):
             if out is None:
                 out = xp.empty_like(y)
             jit.softmax_grad(seq_jit.as_rows(y), seq_jit.as_rows(dy), seq_jit.as_rows(out))
@@ -1185,16 +1185,20 @@ def conv2d_backprop_filter(x: Tensor, filter_like: Tensor, dy: Tensor, attrs: di
                    shape=filter_like.static_shape, dtype=dy.dtype, name=name)
 
 
-def _conv_factory(make):
+def _conv_factory(make, jit: bool = False):
+    """Kernel factory of a window op; ``jit``: ``make`` takes the compiled loops where the backend's
+    arrays are host memory (conv_jit.load(): None when numba is missing or NNCTL_JIT=0)."""
     def factory(op: Operation, ctx: Any) -> Any:
         a = op.attrs
+        if jit:
+            return make(ctx.xp, a["strides"], a["dilations"], a["padding"], jit=conv_jit.for_ctx(ctx))
         return make(ctx.xp, a["strides"], a["dilations"], a["padding"])
     return factory
 
 
-registry.register_kernel("Conv2D")(_conv_factory(conv_kernels.make_conv2d))
-registry.register_kernel("Conv2DBackpropInput")(_conv_factory(conv_kernels.make_conv2d_backprop_input))
-registry.register_kernel("Conv2DBackpropFilter")(_conv_factory(conv_kernels.make_conv2d_backprop_filter))
+registry.register_kernel("Conv2D")(_conv_factory(conv_kernels.make_conv2d, jit=True))
+registry.register_kernel("Conv2DBackpropInput")(_conv_factory(conv_kernels.make_conv2d_backprop_input, jit=True))
+registry.register_kernel("Conv2DBackpropFilter")(_conv_factory(conv_kernels.make_conv2d_backprop_filter, jit=True))
 
 
 # --- pooling -------------------------------------------------------------------------------------
@@ -1272,15 +1276,17 @@ def avg_pool_grad(x_like: Tensor, dy: Tensor, attrs: dict, name: str | None = No
                    name=name)
 
 
-def _pool_factory(make):
+def _pool_factory(make, jit: bool = False):
     def factory(op: Operation, ctx: Any) -> Any:
         a = op.attrs
+        if jit:
+            return make(ctx.xp, a["ksize"], a["strides"], a["padding"], jit=conv_jit.for_ctx(ctx))
         return make(ctx.xp, a["ksize"], a["strides"], a["padding"])
     return factory
 
 
-registry.register_kernel("MaxPool")(_pool_factory(conv_kernels.make_max_pool))
-registry.register_kernel("MaxPoolGrad")(_pool_factory(conv_kernels.make_max_pool_grad))
+registry.register_kernel("MaxPool")(_pool_factory(conv_kernels.make_max_pool, jit=True))
+registry.register_kernel("MaxPoolGrad")(_pool_factory(conv_kernels.make_max_pool_grad, jit=True))
 registry.register_kernel("MaxPoolGradGrad")(_pool_factory(conv_kernels.make_max_pool_grad_grad))
 registry.register_kernel("AvgPool")(_pool_factory(conv_kernels.make_avg_pool))
 registry.register_kernel("AvgPoolGrad")(_pool_factory(conv_kernels.make_avg_pool_grad))

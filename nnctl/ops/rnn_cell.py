@@ -25,7 +25,7 @@ import numpy as np
 
 from nnctl import dtypes
 from nnctl.graph.graph import Tensor, name_scope
-from nnctl.ops import array_ops, nn_ops
+from nnctl.ops import array_ops, lstm_ops, nn_ops
 from nnctl.ops import math_ops as m
 from nnctl.ops.core import convert_to_tensor
 
@@ -230,7 +230,11 @@ class BasicLSTMCell(RNNCell):
 
     def call(self, x: Tensor, state: Any) -> tuple[Any, Any]:
         c, h = self._split_state(state)
-        i, j, f, o = array_ops.split(_linear([x, h], self._kernel, self._bias), 4, axis=1)
+        gates = _linear([x, h], self._kernel, self._bias)
+        if self._activation is m.tanh:  # the elementwise part as one op (the same arithmetic: lstm_ops.py)
+            new_c, new_h, _, _ = lstm_ops.lstm_gates(gates, c, self._forget_bias)
+            return new_h, self._pack_state(new_c, new_h)
+        i, j, f, o = array_ops.split(gates, 4, axis=1)
         fb = m.scalar_like(self._forget_bias, f)
         new_c = m.add(m.multiply(c, m.sigmoid(m.add(f, fb))), m.multiply(m.sigmoid(i), self._activation(j)))
         new_h = m.multiply(self._activation(new_c), m.sigmoid(o))
@@ -289,7 +293,11 @@ class LSTMCell(BasicLSTMCell):
 
     def call(self, x: Tensor, state: Any) -> tuple[Any, Any]:
         c_prev, m_prev = self._split_state(state)
-        i, j, f, o = array_ops.split(_linear([x, m_prev], self._kernel, self._bias), 4, axis=1)
+        gates = _linear([x, m_prev], self._kernel, self._bias)
+        if self._activation is m.tanh and not self._use_peepholes and self._cell_clip is None:
+            c, h, _, _ = lstm_ops.lstm_gates(gates, c_prev, self._forget_bias)
+            return self._project(c, h)
+        i, j, f, o = array_ops.split(gates, 4, axis=1)
         fb = m.scalar_like(self._forget_bias, f)
         if self._use_peepholes:
             f = m.add(f, m.multiply(self._w_f, c_prev))
@@ -300,6 +308,9 @@ class LSTMCell(BasicLSTMCell):
         if self._use_peepholes:
             o = m.add(o, m.multiply(self._w_o, c))
         h = m.multiply(m.sigmoid(o), self._activation(c))
+        return self._project(c, h)
+
+    def _project(self, c: Tensor, h: Tensor) -> tuple[Any, Any]:
         if self._num_proj is not None:
             h = m.matmul(h, self._proj)
             if self._proj_clip is not None:

@@ -1,36 +1,32 @@
-"""Compiled (numba) row loops for the attention and embedding ops: softmax, its gradient, moments
-and the row scatter-add of gather's gradient.
+"""Compiled (numba) row loops for the sequence models' ops: softmax and its gradient, the row
+scatter-add of gather's gradient, and the LSTM cell's elementwise step and its gradient.
 
 On host memory these ops are memory-bound: the xp code makes one pass over the data per ufunc
-(softmax: max, subtract, exp, sum, divide; its gradient: multiply, sum, subtract, multiply) and
-numpy's reductions over a short last axis are slow. Here each is a loop over rows that reads a
+(softmax: max, subtract, exp, sum, divide; its gradient: multiply, sum, subtract, multiply; an
+LSTM step: some twenty on [batch, units] slices), and numpy's reductions over a short last axis
+are slow. Here each is a loop over rows that reads a
 row while it is in cache (serial: see _build). Every output element is written by exactly one
 iteration in an order fixed by the compiled code, so every run gives the same bits (bit-exact
 resume holds). The row sums follow numpy's own summation order and no product is fused into an
 add, so the results are bit-identical to the xp code's (the strict-device tests compare them).
 
-The xp code stays the reference and the fallback: ``load()`` returns None when numba cannot be
-imported or ``NNCTL_JIT=0`` is set. numba is imported only when one of these kernels is built;
-functions compile lazily on first use, once per dtype (float32, float64), and ``cache=True`` keeps
-the machine code on disk across processes.
+The xp code stays the reference and the fallback: ``kernels()`` returns None when numba cannot be
+imported, ``NNCTL_JIT=0`` is set (runtime/jit.py's switch), the arrays are not host memory or they
+are small (runtime/jit.py's MIN_ELEMENTS: numba is imported only when one of these ops runs on an
+array that big). Functions compile lazily on first use, once per dtype (float32, float64), and
+``cache=True`` keeps the machine code on disk across processes.
 """
 
 from __future__ import annotations
 
-import os
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
-JIT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+from nnctl.runtime.jit import JIT_DTYPES, MIN_ELEMENTS, enabled
 
 _loaded: Any = None  # SimpleNamespace of compiled functions, or False after a failed import
-
-
-def enabled() -> bool:
-    """NNCTL_JIT=0 turns the compiled kernels off (anything else, or unset, leaves them on)."""
-    return os.environ.get("NNCTL_JIT", "1").strip() != "0"
 
 
 def load() -> Any:
@@ -48,9 +44,13 @@ def load() -> Any:
     return _loaded or None
 
 
-def for_ctx(ctx: Any) -> Any:
-    """The compiled kernels for a kernel context: only where the backend's arrays are host memory."""
-    return load() if ctx.backend.host_memory else None
+def kernels(ctx: Any, big: Any) -> Any:
+    """The compiled kernels for an op over ``big`` (its largest array), or None: only on host memory
+    (asked of the backend) and from runtime.jit's MIN_ELEMENTS on, so that a small program never
+    imports numba."""
+    if not ctx.backend.host_memory or big.size < MIN_ELEMENTS or not enabled():
+        return None
+    return load()
 
 
 # Row sums reproduce numpy's pairwise summation, which is one block of eight partial sums for rows
@@ -58,16 +58,22 @@ def for_ctx(ctx: Any) -> Any:
 MAX_ROW = 128
 
 
-def rows_ok(jit: Any, *arrays: Any) -> bool:
-    """The compiled row path applies: kernels loaded, every array a C-contiguous numpy array of one
-    float32/float64 dtype and one shape (viewed as [rows, last axis]) with 1..MAX_ROW columns."""
+def host_ok(jit: Any, *arrays: Any) -> bool:
+    """The compiled path applies: kernels loaded, every array a C-contiguous numpy array of one
+    float32/float64 dtype."""
     if jit is None:
         return False
+    dt = arrays[0].dtype
+    return dt in JIT_DTYPES and all(isinstance(a, np.ndarray) and a.dtype == dt and a.flags.c_contiguous
+                                    for a in arrays)
+
+
+def rows_ok(jit: Any, *arrays: Any) -> bool:
+    """host_ok, and one shape for all (viewed as [rows, last axis]) with 1..MAX_ROW columns: the row
+    sums' condition."""
     a0 = arrays[0]
-    dt = a0.dtype
-    return dt in JIT_DTYPES and a0.ndim >= 1 and 0 < a0.shape[-1] <= MAX_ROW and all(
-        isinstance(a, np.ndarray) and a.dtype == dt and a.shape == a0.shape and a.flags.c_contiguous
-        for a in arrays)
+    return host_ok(jit, *arrays) and a0.ndim >= 1 and 0 < a0.shape[-1] <= MAX_ROW and all(
+        a.shape == a0.shape for a in arrays)
 
 
 def softmax_rows(jit: Any, xp: Any, x: Any, out: Any) -> None:
@@ -89,7 +95,7 @@ def _build(numba: Any) -> SimpleNamespace:
     # Serial loops: these kernels are memory-bound, and on a loaded 2-core machine a parallel
     # region waits for its slowest thread (measured: softmax over [8192, 64] 0.6 ms serial, 7-30 ms
     # with two numba threads while other processes held the cores).
-    njit = numba.njit(cache=True, nogil=True)
+    njit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
     # Row sums in exactly numpy's order for n <= 128 (PW_BLOCKSIZE of numpy's pairwise_sum: eight
     # interleaved partial sums, combined as ((0+1)+(2+3))+((4+5)+(6+7)), then the remainder), so
@@ -189,5 +195,54 @@ def _build(numba: Any) -> SimpleNamespace:
             for c in range(k):
                 out[row, c] += vals[i, c]
 
+    @njit
+    def lstm_pre(gates, scale, fb, a):
+        # a = gates * scale per column ([i | j | f | o]: 1/2, 1, 1/2, 1/2); the f block (f + fb) / 2
+        rows, n4 = gates.shape
+        n = n4 // 4
+        half = a.dtype.type(0.5)
+        for r in range(rows):
+            for k in range(n4):
+                a[r, k] = gates[r, k] * scale[k]
+            if fb != 0:
+                for k in range(2 * n, 3 * n):
+                    a[r, k] = (gates[r, k] + fb) * half
+
+    @njit
+    def lstm_post(a, c_prev, c):
+        # a holds tanh of lstm_pre's values: the sigmoid blocks become t / 2 + 1/2 (sigmoid as
+        # (1 + tanh(x/2)) / 2, the Sigmoid kernel's formula); c = sf c_prev + si tj
+        rows, n = c.shape
+        half = a.dtype.type(0.5)
+        for r in range(rows):
+            for k in range(n):
+                si = a[r, k] * half + half
+                sf = a[r, 2 * n + k] * half + half
+                a[r, k] = si
+                a[r, 2 * n + k] = sf
+                a[r, 3 * n + k] = a[r, 3 * n + k] * half + half
+                c[r, k] = sf * c_prev[r, k] + si * a[r, n + k]
+
+    @njit
+    def lstm_grad(a, tc, c_prev, dc, dh, dg, dcp):
+        # the LSTMGatesGrad kernel's arithmetic, operation for operation, in one pass
+        rows, n = c_prev.shape
+        one = a.dtype.type(1)
+        for r in range(rows):
+            for k in range(n):
+                si = a[r, k]
+                tj = a[r, n + k]
+                sf = a[r, 2 * n + k]
+                so = a[r, 3 * n + k]
+                t = tc[r, k]
+                d = dh[r, k]
+                dct = dc[r, k] + (one - t * t) * (d * so)
+                dg[r, k] = ((one - si) * si) * (dct * tj)
+                dg[r, n + k] = (one - tj * tj) * (dct * si)
+                dg[r, 2 * n + k] = ((one - sf) * sf) * (dct * c_prev[r, k])
+                dg[r, 3 * n + k] = ((one - so) * so) * (d * t)
+                dcp[r, k] = dct * sf
+
     return SimpleNamespace(sub_row_max=sub_row_max, div_row_sum=div_row_sum, softmax_grad=softmax_grad,
-                           scatter_add_rows=scatter_add_rows)
+                           scatter_add_rows=scatter_add_rows, lstm_pre=lstm_pre, lstm_post=lstm_post,
+                           lstm_grad=lstm_grad)

@@ -1,0 +1,205 @@
+"""The compiled conv/pool loops (nnctl/ops/conv_jit.py) against the numpy reference kernels.
+
+Every case runs the same ``make_*`` kernel twice, with ``jit=None`` (the xp code) and with the
+loaded numba functions, and compares them bit for bit: the loops add their terms in the xp
+code's order, so a run on host memory and one on a device (which keeps the xp code) agree
+exactly. The float64 gradient checks of both paths run through sessions: the gradcheck table
+(tests/test_gradcheck.py) with the default (compiled) path, and its conv/pool rows again here
+with NNCTL_JIT=0.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from nnctl.ops import conv_jit  # noqa: E402
+from nnctl.ops import conv_kernels as ck  # noqa: E402
+
+JIT = conv_jit.load() if conv_jit.enabled() else None
+needs_jit = pytest.mark.skipif(JIT is None, reason="numba not importable (or NNCTL_JIT=0)")
+_r = np.random.default_rng(18)
+
+# (x shape, w shape, strides, dilations, padding): SAME/VALID/explicit, strides, dilations, odd
+# sizes, batch 1, one channel, 1x1 with stride 2 (a strided copy, not a view)
+CONV_CASES = [
+    ((2, 7, 6, 3), (3, 3, 3, 4), (1, 1), (1, 1), "SAME"),
+    ((2, 9, 7, 2), (3, 3, 2, 5), (1, 1), (1, 1), "VALID"),
+    ((1, 8, 8, 3), (3, 3, 3, 2), (2, 2), (1, 1), "SAME"),
+    ((3, 9, 7, 2), (2, 2, 2, 5), (2, 2), (1, 1), "VALID"),
+    ((2, 10, 9, 3), (3, 3, 3, 2), (1, 1), (2, 2), "SAME"),
+    ((1, 6, 7, 4), (2, 3, 4, 2), (1, 2), (1, 1), "SAME"),
+    ((2, 5, 5, 4), (1, 1, 4, 3), (2, 2), (1, 1), "VALID"),
+    ((2, 6, 6, 3), (3, 3, 3, 3), (1, 1), (1, 1), ((1, 2), (0, 1))),
+    ((1, 5, 5, 1), (3, 3, 1, 1), (1, 1), (1, 1), "SAME"),   # one channel in and out, batch 1
+    ((2, 4, 4, 2), (4, 4, 2, 3), (1, 1), (1, 1), "VALID"),  # one output pixel
+    ((3, 8, 8, 2), (3, 3, 2, 4), (1, 1), (1, 1), "SAME"),   # 64 rows an image: chunks of whole images
+    ((5, 4, 4, 3), (3, 3, 3, 2), (1, 1), (1, 1), "SAME"),   # 16 rows an image, a ragged last chunk
+    ((3, 8, 8, 2), (3, 3, 2, 4), (2, 2), (1, 1), "SAME"),   # 16 rows an image
+]
+
+# (x shape, ksize, strides, padding): tiles, tiles with a ragged edge, overlapping, SAME
+POOL_CASES = [
+    ((2, 6, 8, 3), (2, 2), (2, 2), "VALID"),
+    ((2, 7, 5, 3), (2, 2), (2, 2), "VALID"),
+    ((2, 7, 6, 2), (3, 3), (2, 2), "SAME"),
+    ((1, 5, 5, 1), (3, 3), (1, 1), "SAME"),
+    ((2, 6, 6, 2), (2, 2), (2, 2), "SAME"),
+    ((2, 9, 8, 3), (3, 2), (2, 1), "VALID"),
+    ((1, 1, 1, 1), (1, 1), (1, 1), "VALID"),
+]
+
+
+@needs_jit
+@pytest.mark.parametrize("chunk", [None, 1], ids=["whole_batch", "image_by_image"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs,ws,strides,dil,padding", CONV_CASES)
+def test_conv_kernels_match_numpy(dtype, xs, ws, strides, dil, padding, chunk, monkeypatch):
+    if chunk is not None:  # im2col/col2im + GEMM in the smallest chunks: still the same bits
+        monkeypatch.setattr(ck, "JIT_CHUNK_BYTES", chunk)
+    x = _r.standard_normal(xs).astype(dtype)
+    w = _r.standard_normal(ws).astype(dtype)
+    y_ref = ck.make_conv2d(np, strides, dil, padding)(x, w)
+    y = ck.make_conv2d(np, strides, dil, padding, jit=JIT)(x, w)
+    np.testing.assert_array_equal(y, y_ref)
+    dy = _r.standard_normal(y.shape).astype(dtype)
+    args = (strides, dil, padding)
+    np.testing.assert_array_equal(ck.make_conv2d_backprop_filter(np, *args, jit=JIT)(x, w, dy),
+                               ck.make_conv2d_backprop_filter(np, *args)(x, w, dy))
+    dx_ref = ck.make_conv2d_backprop_input(np, *args)(x, w, dy)
+    bi = ck.make_conv2d_backprop_input(np, *args, jit=JIT)
+    np.testing.assert_array_equal(bi(x, w, dy), dx_ref)
+    # into a bound buffer, twice (scratch reuse must not leak the first call's values), and into a
+    # non-contiguous one (the loops write a C-ordered scratch that is then copied)
+    out = np.full(xs, 7.0, dtype)
+    bi(x, w, dy, out=out)
+    bi(x, w, dy, out=out)
+    np.testing.assert_array_equal(out, dx_ref)
+    out_f = np.empty(xs[::-1], dtype).T
+    bi(x, w, dy, out=out_f)
+    np.testing.assert_array_equal(out_f, dx_ref)
+    # a strided (non-contiguous) input gives the same columns
+    xt = np.ascontiguousarray(np.swapaxes(x, 1, 2)).swapaxes(1, 2)
+    np.testing.assert_array_equal(ck.make_conv2d(np, *args, jit=JIT)(xt, w), y_ref)
+
+
+@needs_jit
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs,k,s,padding", POOL_CASES)
+def test_max_pool_kernels_match_numpy(dtype, xs, k, s, padding):
+    x = _r.permutation(np.arange(np.prod(xs))).reshape(xs).astype(dtype)  # distinct values
+    x.flat[:: 5] = x.flat[1:: 5][: x.flat[:: 5].size]  # and some ties: the first maximum wins
+    y_ref = ck.make_max_pool(np, k, s, padding)(x)
+    pool = ck.make_max_pool(np, k, s, padding, jit=JIT)
+    np.testing.assert_array_equal(pool(x), y_ref)
+    dy = _r.standard_normal(y_ref.shape).astype(dtype)
+    dx_ref = ck.make_max_pool_grad(np, k, s, padding)(x, y_ref, dy)
+    grad = ck.make_max_pool_grad(np, k, s, padding, jit=JIT)
+    np.testing.assert_array_equal(grad(x, y_ref, dy), dx_ref)
+    out = np.full(xs, 3.0, dtype)
+    grad(x, y_ref, dy, out=out)
+    grad(x, y_ref, dy, out=out)
+    np.testing.assert_array_equal(out, dx_ref)
+    y_out = np.empty(y_ref.shape[::-1], dtype).T
+    pool(x, out=y_out)
+    np.testing.assert_array_equal(y_out, y_ref)
+
+
+@needs_jit
+def test_max_pool_nan_and_infinities_as_numpy():
+    x = _r.standard_normal((2, 4, 4, 2))
+    x[0, 0, 0, 0] = np.nan      # NaN wins its window; the window routes its gradient nowhere
+    x[0, 3, 3, 1] = np.nan
+    x[1, 0, 1, 0] = np.inf
+    x[1, 2:, 2:, 1] = -np.inf   # a window of -inf: its max is -inf, the first pixel takes dy
+    for k, s, pad in [((2, 2), (2, 2), "VALID"), ((3, 3), (1, 1), "SAME")]:
+        y_ref = ck.make_max_pool(np, k, s, pad)(x)
+        y = ck.make_max_pool(np, k, s, pad, jit=JIT)(x)
+        np.testing.assert_array_equal(y, y_ref)
+        dy = np.ones_like(y)
+        np.testing.assert_array_equal(ck.make_max_pool_grad(np, k, s, pad, jit=JIT)(x, y, dy),
+                                      ck.make_max_pool_grad(np, k, s, pad)(x, y_ref, dy))
+
+
+def test_other_dtypes_take_the_numpy_path():
+    """int32 pooling and float16 convolution are not compiled: the kernels still answer (xp code)."""
+    x = _r.integers(-50, 50, (2, 6, 6, 3)).astype(np.int32)
+    y = ck.make_max_pool(np, (2, 2), (2, 2), "VALID", jit=JIT)(x)
+    np.testing.assert_array_equal(y, ck.make_max_pool(np, (2, 2), (2, 2), "VALID")(x))
+    assert not conv_jit.usable(JIT, x)
+    xh = _r.standard_normal((1, 5, 5, 2)).astype(np.float16)
+    wh = _r.standard_normal((3, 3, 2, 2)).astype(np.float16)
+    np.testing.assert_array_equal(ck.make_conv2d(np, (1, 1), (1, 1), "SAME", jit=JIT)(xh, wh),
+                                  ck.make_conv2d(np, (1, 1), (1, 1), "SAME")(xh, wh))
+
+
+def test_nnctl_jit_0_turns_the_compiled_path_off(monkeypatch):
+    monkeypatch.setenv("NNCTL_JIT", "0")
+    assert conv_jit.load() is None
+    monkeypatch.setenv("NNCTL_JIT", "1")
+    assert (conv_jit.load() is None) == (JIT is None)
+
+
+def test_numba_is_imported_only_for_conv_and_pool_kernels():
+    """Start-up of a program without window ops does not pay for numba; one with a conv does."""
+    code = """
+import sys
+import numpy as np
+import nnctl as tf
+x = tf.placeholder(tf.float32, [None, 3])
+print("numba" in sys.modules, end=" ")
+tf.Session().run(tf.nn.relu(x), {x: np.ones((2, 3), np.float32)})
+print("numba" in sys.modules, end=" ")
+c = tf.nn.conv2d(tf.placeholder(tf.float32, [1, 4, 4, 1]), np.ones((3, 3, 1, 1), np.float32), 1, "SAME")
+print("numba" in sys.modules, end=" ")
+tf.Session().run(c, {c.op.inputs[0]: np.ones((1, 4, 4, 1), np.float32)})
+print("numba" in sys.modules)
+"""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "NNCTL_JIT": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    expect_last = "True" if JIT is not None else "False"
+    assert out.stdout.split() == ["False", "False", "False", expect_last]
+
+
+def _window_rows():
+    from grad_rows_nn import ROWS
+    window_ops = {"Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "MaxPool", "MaxPoolGrad",
+                  "Conv2DTranspose"}
+    return [r for r in ROWS if window_ops & set(r.ops)]
+
+
+WINDOW_ROWS = _window_rows()
+
+
+@pytest.mark.parametrize("row", WINDOW_ROWS, ids=[r.name for r in WINDOW_ROWS])
+def test_window_gradient_rows_on_the_numpy_path(row, monkeypatch):
+    """The conv/pool float64 gradient checks again with the compiled loops off (NNCTL_JIT=0)."""
+    from gradcheck_util import check_row
+    monkeypatch.setenv("NNCTL_JIT", "0")
+    check_row(row)
+
+
+@needs_jit
+def test_threaded_loops_give_the_same_bits(monkeypatch):
+    """NNCTL_NUM_THREADS > 1 runs the loops on numba's threads: same results as the serial build."""
+    monkeypatch.setenv("NNCTL_NUM_THREADS", "2")
+    threaded = conv_jit.load()
+    assert threaded is not None
+    x = _r.standard_normal((4, 9, 8, 3)).astype(np.float32)
+    w = _r.standard_normal((3, 3, 3, 5)).astype(np.float32)
+    for j in (JIT, threaded):
+        y = ck.make_conv2d(np, (1, 1), (1, 1), "SAME", jit=j)(x, w)
+        dx = ck.make_conv2d_backprop_input(np, (2, 2), (1, 1), "SAME", jit=j)(x, w, y[:, ::2, ::2])
+        p = ck.make_max_pool(np, (3, 3), (2, 2), "SAME", jit=j)(x)
+        dp = ck.make_max_pool_grad(np, (3, 3), (2, 2), "SAME", jit=j)(x, p, p)
+        if j is JIT:
+            ref = (y, dx, p, dp)
+    for a, b in zip(ref, (y, dx, p, dp)):
+        np.testing.assert_array_equal(a, b)
