@@ -12,9 +12,11 @@ operation in the same order, each rounded to the variable's dtype; the kernels a
 update's float32 arithmetic the numpy kernel's. Scalars come as 0-d arrays of the variable's dtype
 (broadcast by ElementwiseKernel), so no hyper-parameter is read back to the host.
 
-Each kernel is declared once, as data (:data:`UPDATES`, :data:`SPARSE_CE`): the backend builds it
-with ``xp.ElementwiseKernel``, and the tests compile the same source with CuPy's own code generator
-and ``nvcc`` where no GPU is present, and run its operation on the host against the numpy kernel.
+Each kernel is declared once, as data (:data:`UPDATES`, :data:`SPARSE_CE`, :data:`DENSE_CE`): the
+backend builds it with ``xp.ElementwiseKernel``; the tests (tests/test_cupy_kernels.py) generate its
+source with CuPy's own code generator and compile it with NVRTC and ``nvcc`` where no GPU is
+present, and run its body on the host against the numpy kernel. Not yet run on a GPU:
+``bench/gpu.py --parts kernels`` is that check.
 """
 
 from __future__ import annotations

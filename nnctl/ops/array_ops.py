@@ -811,10 +811,10 @@ def gather_grad(dy: Tensor, indices: Tensor, params: Tensor, axis: int, name: st
 @registry.register_kernel("GatherGrad")
 def _gather_grad_kernel(op: Operation, ctx: Any) -> Any:
     xp, axis, be = ctx.xp, op.attrs["axis"], ctx.backend
-    jit = seq_jit.for_ctx(ctx) if axis == 0 else None
 
     # repeated indices accumulate; the backend's scatter-add is deterministic (resume stays exact)
     def run(dy: Any, indices: Any, params: Any, out: Any = None) -> Any:
+        jit = seq_jit.kernels(ctx, dy) if axis == 0 else None
         if out is None:
             out = xp.zeros(params.shape, dtype=dy.dtype)
         else:

@@ -16,7 +16,7 @@ The numpy path stays the reference and the fallback: ``load()`` returns None whe
 be imported or ``NNCTL_JIT=0`` is set, and the kernels then use their xp code. numba is imported
 only when a conv/pool kernel is built, so programs without such ops never pay for it. Functions
 compile lazily on first use, once per dtype (float32, float64; other dtypes take the numpy path),
-and ``cache=True`` keeps the machine code on disk across processes.
+and ``cache=True`` keeps the machine code on disk across processes (the serial build only).
 """
 
 from __future__ import annotations
@@ -65,7 +65,11 @@ def usable(jit: Any, *arrays: Any) -> bool:
 
 
 def _build(numba: Any, threads: bool) -> SimpleNamespace:
-    njit = numba.njit(parallel=threads, cache=True, nogil=True)
+    # Only the serial build is cached: numba names a cache entry by the function's qualified name
+    # and line and keys it by signature, not by the parallel flag, so a cached threaded build would
+    # be loaded by later serial ones (and its thread pool spin next to OpenBLAS's: 3x slower).
+    # The opt-in threaded build compiles in each process instead.
+    njit = numba.njit(parallel=threads, cache=not threads, nogil=True)
     prange = numba.prange
 
     @njit
@@ -138,13 +142,13 @@ def _build(numba: Any, threads: bool) -> SimpleNamespace:
                                 y[n, oh, ow, c] = v
 
     @njit
-    def max_pool_grad(x, y, dy, dx, sel, kh_, kw_, sh, sw, pt, pl, tiles):
+    def max_pool_grad(x, y, dy, dx, sel, kh_, kw_, sh, sw, pt, pl):
         # Each window's dy goes to its first offset (row-major) whose value equals the window's max
         # y (TF's rule), padding counting as -inf as in the xp code; a NaN max equals nothing, so
         # that window routes nowhere. sel[n, oh, ow, c] = that offset, found scanning the offsets
         # backwards so the earliest match is the last written (branch-free, c innermost). Then,
         # offset by offset as the xp code, every window adds dy * (sel == offset) at that offset's
-        # pixel (assigns for tiles), so both paths give the same bits.
+        # pixel, so both paths give the same bits.
         n_, h_, w_, c_ = x.shape
         oh_, ow_ = y.shape[1], y.shape[2]
         for n in prange(n_):
@@ -173,11 +177,44 @@ def _build(numba: Any, threads: bool) -> SimpleNamespace:
                         w = ow * sw - pl + k % kw_
                         if w < 0 or w >= w_:
                             continue
-                        if tiles:
-                            for c in range(c_):
-                                dx[n, h, w, c] = dy[n, oh, ow, c] * (1.0 if sel[n, oh, ow, c] == k else 0.0)
-                        else:
-                            for c in range(c_):
-                                dx[n, h, w, c] += dy[n, oh, ow, c] * (1.0 if sel[n, oh, ow, c] == k else 0.0)
+                        for c in range(c_):
+                            dx[n, h, w, c] += dy[n, oh, ow, c] * (1.0 if sel[n, oh, ow, c] == k else 0.0)
 
-    return SimpleNamespace(im2col=im2col, col2im=col2im, max_pool=max_pool, max_pool_grad=max_pool_grad)
+    @njit
+    def max_pool_grad_tiles(x, y, dy, dx, kh_, kw_):
+        # Disjoint unpadded windows (stride = size): every pixel is in at most one window, so one
+        # pass per window writes its pixels dy * (sel == offset) directly (the same values as the
+        # offset-by-offset loop above, with no zero fill and no second pass); pixels of a ragged
+        # edge that no window covers are zeroed
+        n_, h_, w_, c_ = x.shape
+        oh_, ow_ = y.shape[1], y.shape[2]
+        for r in prange(n_ * oh_):
+            n = r // oh_
+            oh = r - n * oh_
+            sel = np.empty(c_, np.int64)
+            for ow in range(ow_):
+                for c in range(c_):
+                    sel[c] = -1
+                for k in range(kh_ * kw_ - 1, -1, -1):
+                    h = oh * kh_ + k // kw_
+                    w = ow * kw_ + k % kw_
+                    for c in range(c_):
+                        if x[n, h, w, c] == y[n, oh, ow, c]:
+                            sel[c] = k
+                for k in range(kh_ * kw_):
+                    h = oh * kh_ + k // kw_
+                    w = ow * kw_ + k % kw_
+                    for c in range(c_):
+                        dx[n, h, w, c] = dy[n, oh, ow, c] * (1.0 if sel[c] == k else 0.0)
+            for i in range(kh_):
+                for w in range(ow_ * kw_, w_):
+                    for c in range(c_):
+                        dx[n, oh * kh_ + i, w, c] = 0
+            if oh == oh_ - 1:
+                for h in range(oh_ * kh_, h_):
+                    for w in range(w_):
+                        for c in range(c_):
+                            dx[n, h, w, c] = 0
+
+    return SimpleNamespace(im2col=im2col, col2im=col2im, max_pool=max_pool, max_pool_grad=max_pool_grad,
+                           max_pool_grad_tiles=max_pool_grad_tiles)

@@ -399,9 +399,13 @@ def make_max_pool_grad(xp: Any, ksize: tuple[int, int], strides: tuple[int, int]
         out = _into(xp, out, x.shape, dy.dtype)
         if usable(jit, x, y, dy, out):
             dst = _c_order(xp, scratch, out)
-            sel = scratch("sel", g.out_shape, np.int32)
-            jit.max_pool_grad(np.ascontiguousarray(x), np.ascontiguousarray(y), np.ascontiguousarray(dy), dst, sel,
-                              g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.tiles())
+            if g.tiles():
+                jit.max_pool_grad_tiles(np.ascontiguousarray(x), np.ascontiguousarray(y), np.ascontiguousarray(dy),
+                                        dst, g.kh, g.kw)
+            else:
+                sel = scratch("sel", g.out_shape, np.int32)
+                jit.max_pool_grad(np.ascontiguousarray(x), np.ascontiguousarray(y), np.ascontiguousarray(dy), dst, sel,
+                                  g.kh, g.kw, g.sh, g.sw, g.pt, g.pl)
             if dst is not out:
                 xp.copyto(out, dst)
             return out

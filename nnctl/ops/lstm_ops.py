@@ -72,7 +72,6 @@ def _lstm_gates_kernel(op: Operation, ctx: Any) -> Any:
     fb = op.attrs["forget_bias"]
     half = xp.asarray(0.5, dtype=dt)
     fb_arr = xp.asarray(fb, dtype=dt)
-    jit = seq_jit.for_ctx(ctx)
     consts: dict[int, tuple] = {}
 
     def run(gates: Any, c_prev: Any, out: Any = None) -> Any:
@@ -86,6 +85,7 @@ def _lstm_gates_kernel(op: Operation, ctx: Any) -> Any:
             consts[n] = _factors(xp, dt, n)
         scale, shift = consts[n]
         si, tj, sf, so = (act[:, k * n:(k + 1) * n] for k in range(4))
+        jit = seq_jit.kernels(ctx, gates)
         if seq_jit.host_ok(jit, gates, act, c_prev, c):
             jit.lstm_pre(gates, scale, dt.type(fb), act)
             xp.tanh(act, out=act)           # numpy's SIMD tanh over all four blocks at once
@@ -112,7 +112,6 @@ def _lstm_gates_grad_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
     one = xp.asarray(1, dtype=op.outputs[0].dtype.np)
     mul, sub = xp.multiply, xp.subtract
-    jit = seq_jit.for_ctx(ctx)
     scratch: dict[tuple, Any] = {}
 
     def tmp(tag: str, shape: tuple, dtype: Any) -> Any:
@@ -132,6 +131,7 @@ def _lstm_gates_grad_kernel(op: Operation, ctx: Any) -> Any:
             dg, dcp = xp.empty((bsz, 4 * n), dtype=c_prev.dtype), xp.empty_like(c_prev)
         else:
             dg, dcp = out
+        jit = seq_jit.kernels(ctx, act)
         if seq_jit.host_ok(jit, act, dg, tc, c_prev, dc, dh, dcp):
             jit.lstm_grad(act, tc, c_prev, dc, dh, dg, dcp)
             return dg, dcp

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from nnctl import dtypes
+from nnctl.backends import blas_threads
 from nnctl.graph import registry
 from nnctl.graph.graph import Operation, Tensor
 from nnctl.graph.tensor_shape import broadcast_static, fmt_shape
@@ -626,8 +627,14 @@ def _matmul_factory(op: Operation, ctx: Any) -> Any:
         if tb:
             b = xp.swapaxes(b, -1, -2)
         if a.ndim == 2 and b.ndim == 2 and out.flags.c_contiguous:
-            return partial(dot, a, b, out)  # 2-D: BLAS gemm with the least call overhead
-        return partial(matmul_, a, b, out=out)
+            step = partial(dot, a, b, out)  # 2-D: BLAS gemm with the least call overhead
+        else:
+            step = partial(matmul_, a, b, out=out)
+        if not ctx.backend.host_memory:
+            return step
+        # numpy's BLAS: a small product (per BLAS call; batched ones make one call per matrix) runs
+        # on one thread (backends/blas_threads.py)
+        return blas_threads.serial(step, a.shape[-2] * a.shape[-1] * b.shape[-1])
     run.bind = bind  # type: ignore[attr-defined]
     return run
 

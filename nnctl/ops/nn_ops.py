@@ -483,11 +483,11 @@ def _reduced(shape: tuple, ax: int) -> tuple:
 def _softmax_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
     scratch = Scratch(xp)
-    jit = seq_jit.for_ctx(ctx)
 
     def run(x: Any, out: Any = None) -> Any:
         ax = op.attrs["axis"] % x.ndim
-        if ax == x.ndim - 1 and x.shape[-1] and seq_jit.rows_ok(jit, x, *(() if out is None else (out,))):
+        jit = seq_jit.kernels(ctx, x)
+        if ax == x.ndim - 1 and seq_jit.rows_ok(jit, x, *(() if out is None else (out,))):
             if out is None:
                 out = xp.empty_like(x)
             seq_jit.softmax_rows(jit, xp, seq_jit.as_rows(x), seq_jit.as_rows(out))
@@ -512,11 +512,11 @@ def softmax_grad(y: Tensor, dy: Tensor, axis: int, name: str | None = None) -> T
 def _softmax_grad_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
     scratch = Scratch(xp)
-    jit = seq_jit.for_ctx(ctx)
 
     def run(y: Any, dy: Any, out: Any = None) -> Any:
         ax = op.attrs["axis"] % y.ndim
-        if ax == y.ndim - 1 and y.shape[-1] and seq_jit.rows_ok(jit, y, dy, *(() if out is None else (out,))):
+        jit = seq_jit.kernels(ctx, y)
+        if ax == y.ndim - 1 and seq_jit.rows_ok(jit, y, dy, *(() if out is None else (out,))):
             if out is None:
                 out = xp.empty_like(y)
             jit.softmax_grad(seq_jit.as_rows(y), seq_jit.as_rows(dy), seq_jit.as_rows(out))

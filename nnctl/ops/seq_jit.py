@@ -10,28 +10,23 @@ iteration in an order fixed by the compiled code, so every run gives the same bi
 resume holds). The row sums follow numpy's own summation order and no product is fused into an
 add, so the results are bit-identical to the xp code's (the strict-device tests compare them).
 
-The xp code stays the reference and the fallback: ``load()`` returns None when numba cannot be
-imported or ``NNCTL_JIT=0`` is set. numba is imported only when one of these kernels is built;
-functions compile lazily on first use, once per dtype (float32, float64), and ``cache=True`` keeps
-the machine code on disk across processes.
+The xp code stays the reference and the fallback: ``kernels()`` returns None when numba cannot be
+imported, ``NNCTL_JIT=0`` is set (runtime/jit.py's switch), the arrays are not host memory or they
+are small (runtime/jit.py's MIN_ELEMENTS: numba is imported only when one of these ops runs on an
+array that big). Functions compile lazily on first use, once per dtype (float32, float64), and
+``cache=True`` keeps the machine code on disk across processes.
 """
 
 from __future__ import annotations
 
-import os
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
-JIT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+from nnctl.runtime.jit import JIT_DTYPES, MIN_ELEMENTS, enabled
 
 _loaded: Any = None  # SimpleNamespace of compiled functions, or False after a failed import
-
-
-def enabled() -> bool:
-    """NNCTL_JIT=0 turns the compiled kernels off (anything else, or unset, leaves them on)."""
-    return os.environ.get("NNCTL_JIT", "1").strip() != "0"
 
 
 def load() -> Any:
@@ -49,9 +44,13 @@ def load() -> Any:
     return _loaded or None
 
 
-def for_ctx(ctx: Any) -> Any:
-    """The compiled kernels for a kernel context: only where the backend's arrays are host memory."""
-    return load() if ctx.backend.host_memory else None
+def kernels(ctx: Any, big: Any) -> Any:
+    """The compiled kernels for an op over ``big`` (its largest array), or None: only on host memory
+    (asked of the backend) and from runtime.jit's MIN_ELEMENTS on, so that a small program never
+    imports numba."""
+    if not ctx.backend.host_memory or big.size < MIN_ELEMENTS or not enabled():
+        return None
+    return load()
 
 
 # Row sums reproduce numpy's pairwise summation, which is one block of eight partial sums for rows
@@ -96,7 +95,7 @@ def _build(numba: Any) -> SimpleNamespace:
     # Serial loops: these kernels are memory-bound, and on a loaded 2-core machine a parallel
     # region waits for its slowest thread (measured: softmax over [8192, 64] 0.6 ms serial, 7-30 ms
     # with two numba threads while other processes held the cores).
-    njit = numba.njit(cache=True, nogil=True)
+    njit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
     # Row sums in exactly numpy's order for n <= 128 (PW_BLOCKSIZE of numpy's pairwise_sum: eight
     # interleaved partial sums, combined as ((0+1)+(2+3))+((4+5)+(6+7)), then the remainder), so
