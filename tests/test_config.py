@@ -302,6 +302,12 @@ def test_two_data_sources_are_exclusive(root: Path) -> None:
                  "'csv' and 'generator' are mutually exclusive")
 
 
+def test_path_with_a_nul_character_is_a_config_error(root: Path) -> None:
+    # found by test_mutated_configs_fail_cleanly: os.path.realpath raised ValueError (a traceback)
+    text = replace(XOR, "    csv: datasets/xor.csv", '    csv: "datasets/x\\0or.csv"')
+    expect_error(write(root, text), line_with(text, "csv:"), "data.train.csv", "NUL character")
+
+
 def test_no_data_source(root: Path) -> None:
     text = replace(XOR, "    csv: datasets/xor.csv", "    cvs: datasets/xor.csv")
     expect_error(write(root, text), line_with(text, "cvs"), "data.train.cvs", "did you mean 'csv'?")

@@ -559,9 +559,16 @@ def _users(table: Mapping[str, Iterable[str]]) -> dict[str, str]:
 
 # --- sections ------------------------------------------------------------------------------------
 
+def _no_nul(v: _V, value: str, key: str) -> None:
+    """No file system takes a NUL in a path (os.path.realpath raises ValueError on one)."""
+    if "\0" in value:
+        raise v.error(key, f"a path cannot contain a NUL character, got {describe_value(value)}")
+
+
 def _path(v: _V, value: Any, key: str) -> Path:
     if not isinstance(value, str) or not value.strip():
         raise v.error(key, f"expected a file path, got {describe_value(value)}")
+    _no_nul(v, value, key)
     given = Path(value).expanduser()
     p = (given if given.is_absolute() else v.base_dir / given).resolve()
     if not v.check_files:
@@ -578,6 +585,7 @@ def _existing(v: _V, value: Any, key: str) -> Path:
     """A file or a folder that exists."""
     if not isinstance(value, str) or not value.strip():
         raise v.error(key, f"expected a folder or file path, got {describe_value(value)}")
+    _no_nul(v, value, key)
     given = Path(value).expanduser()
     p = (given if given.is_absolute() else v.base_dir / given).resolve()
     if not p.exists() and v.check_files:
