@@ -112,11 +112,14 @@ def test_layer_uses_the_fused_op_and_updates_the_moving_averages():
     np.testing.assert_allclose(mvv, 0.9 + 0.1 * var, rtol=1e-6)
 
 
-def test_rank_2_and_inference_layers_keep_the_composite_path():
+def test_rank_2_inference_and_unfused_layers_keep_the_composite_path():
     with tf.Graph().as_default() as graph:
         tf.layers.batch_normalization(tf.zeros([4, 3]), training=True)
         tf.layers.batch_normalization(tf.zeros([4, 2, 2, 3]), training=False)
+        tf.layers.batch_normalization(tf.zeros([4, 2, 2, 3]), training=True, fused=False)
         assert not any(op.type.startswith("FusedBatchNorm") for op in graph.get_operations())
+        with pytest.raises(ValueError, match="fused=True needs a rank-4"):
+            tf.layers.batch_normalization(tf.zeros([4, 3]), training=True, fused=True)
 
 
 @pytest.mark.parametrize("dt", [np.float32, np.float64])

@@ -39,6 +39,9 @@ class BatchNorm(Layer):
         "scale": Key("bool", True, "learn a scale gamma (turn off before a relu, which the next layer rescales)"),
     }
 
+    # tf.layers' ``fused``: None = the fused op wherever it applies (rank 4, training), False = never
+    fused: bool | None = None
+
     def build(self, shapes: list[tuple]) -> tuple:
         c = shapes[0][-1]
         self.gamma = self.add_weight("gamma", (c,), ONES) if self.p["scale"] else None
@@ -53,7 +56,7 @@ class BatchNorm(Layer):
         mm, mv = self.moving_mean, self.moving_variance
         if training is False:
             mean, var = mm.value(), mv.value()
-        elif training is True and fusable(x):
+        elif training is True and self.fused is not False and fusable(x):
             # TF's fused kernel (ops/bn_ops.py): one statistics pass and one normalization pass, and a
             # one-op gradient. Its reserve_space_2 is the biased batch variance, the value the
             # composite path below feeds the moving average, so both paths update alike.
