@@ -88,6 +88,7 @@ from nnctl.ops.init_ops import (
 )
 from nnctl.ops.math_extra_ops import (
     count_nonzero,
+    einsum,
     eye,
     is_finite,
     is_inf,

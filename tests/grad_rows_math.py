@@ -184,3 +184,21 @@ ROWS.append(GradRow("legacy_add_op", ("Add",), lambda a, b: make_op("Add", [a, b
 ROWS.append(GradRow("floormod", ("FloorMod",), lambda a, b: tf.mod(a, b),
                     [np.array([[2.3, -1.7, 4.1], [0.6, -3.3, 5.2]]), np.array([1.3, 0.9, -1.6])],
                     second_order=False))
+
+# --- einsum: matmul-like, batched, outer, trace-free reductions, a letter only one operand has, a
+# size-1 dimension that broadcasts, ellipsis, three operands -----------------------------------------
+_EINSUM = [
+    ("ij,jk->ik", [(3, 4), (4, 2)]),
+    ("bij,bjk->bik", [(2, 3, 4), (2, 4, 2)]),
+    ("i,j->ij", [(3,), (4,)]),
+    ("ij->", [(3, 4)]),
+    ("ij->ji", [(3, 4)]),
+    ("ijk,k->i", [(2, 3, 4), (4,)]),
+    ("ij,kj->ik", [(1, 4), (3, 4)]),
+    ("...ij,...jk->...ik", [(2, 3, 4), (4, 2)]),
+    ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)]),
+    ("bhqd,bhkd->bhqk", [(2, 2, 3, 4), (2, 2, 3, 4)]),
+]
+for _k, (_eq, _shapes) in enumerate(_EINSUM):
+    ROWS.append(GradRow(f"einsum_{_k}", ("Einsum",), lambda *xs, eq=_eq: tf.einsum(eq, *xs),
+                        [_u(*s) for s in _shapes]))

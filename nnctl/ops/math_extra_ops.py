@@ -14,7 +14,7 @@ from nnctl.graph.graph import Operation, Tensor, name_scope
 from nnctl.ops import array_ops as A
 from nnctl.ops import math_ops as M
 from nnctl.ops import nn_ops as N
-from nnctl.ops.core import convert_to_tensor, make_op, static_axes
+from nnctl.ops.core import convert_to_tensor, make_op, static_axes, unbroadcast
 
 
 def _bool_reduce(op_type: str, x: Any, axis: Any, keepdims: bool, name: str | None) -> Tensor:
@@ -148,3 +148,157 @@ def linspace(start: Any, stop: Any, num: int, name: str | None = None, axis: int
         raise TypeError("tf.linspace: start, stop and num must be Python numbers in nnctl")
     dt = np.float64 if isinstance(start, np.float64) else np.float32
     return constant(np.linspace(start, stop, int(num), dtype=dt), name=name or "LinSpace")
+
+
+# --- einsum -------------------------------------------------------------------------------------
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _einsum_explicit(equation: str, shapes: list[tuple | None]) -> tuple[list[str], str]:
+    """Parse ``equation`` into per-operand subscripts and output subscripts, all explicit letters.
+
+    ``...`` becomes fresh letters (one per broadcast dimension, aligned from the right as in numpy);
+    an equation without ``->`` gets numpy's/TF's implicit output: the ellipsis dimensions, then the
+    letters that occur exactly once, in alphabetical order."""
+    def bad(why: str) -> ValueError:
+        return ValueError(f"einsum '{equation}' with operand shapes [{', '.join(fmt(s) for s in shapes)}]: {why}")
+
+    def fmt(s: tuple | None) -> str:
+        return "<unknown>" if s is None else "(" + ", ".join("?" if d is None else str(d) for d in s) + ")"
+
+    eq = equation.replace(" ", "")
+    lhs, arrow, rhs = eq.partition("->")
+    if "->" in rhs:
+        raise bad("more than one '->'")
+    ins = lhs.split(",")
+    if len(ins) != len(shapes):
+        raise bad(f"the equation names {len(ins)} operand(s) but {len(shapes)} were given")
+    for part in ins + ([rhs] if arrow else []):
+        rest = part.replace("...", "")
+        if "." in rest or any(c not in _LETTERS for c in rest):
+            raise bad(f"subscripts {part!r} may hold only letters and one '...'")
+        if part.count("...") > 1:
+            raise bad(f"subscripts {part!r} hold '...' more than once")
+    used = set(c for c in eq if c in _LETTERS)
+    fresh = [c for c in _LETTERS if c not in used]
+    # the number of dimensions '...' stands for: the most over the operands (numpy broadcasts them)
+    n_ell = 0
+    for part, s in zip(ins, shapes):
+        if "..." in part:
+            if s is None:
+                raise bad(f"operand subscripts {part!r} hold '...', which needs the operand's rank to be known")
+            n = len(s) - (len(part) - 3)
+            if n < 0:
+                raise bad(f"operand subscripts {part!r} name more dimensions than its rank {len(s)}")
+            n_ell = max(n_ell, n)
+    if n_ell > len(fresh):
+        raise bad("too many dimensions under '...'")
+    ell = "".join(fresh[:n_ell])
+    out_ins = []
+    for part, s in zip(ins, shapes):
+        if "..." in part:
+            n = len(s) - (len(part) - 3)
+            part = part.replace("...", ell[n_ell - n:])
+        if s is not None and len(part) != len(s):
+            raise bad(f"operand subscripts {part!r} name {len(part)} dimension(s) but the operand has rank {len(s)}")
+        out_ins.append(part)
+    if arrow:
+        if "..." in rhs:
+            rhs = rhs.replace("...", ell)
+        elif ell and any("..." in p for p in ins):
+            raise bad("output subscripts must hold '...' when an operand's do")
+        if len(set(rhs)) != len(rhs):
+            raise bad(f"output subscripts {rhs!r} name a letter twice")
+        missing_ = [c for c in rhs if c not in "".join(out_ins)]
+        if missing_:
+            raise bad(f"output subscript(s) {''.join(missing_)!r} occur in no operand")
+    else:
+        joined = "".join(p for p in lhs.replace("...", "").split(","))
+        rhs = ell + "".join(sorted(c for c in set(joined) if joined.count(c) == 1))
+    return out_ins, rhs
+
+
+def einsum(equation: str, *inputs: Any, **kwargs: Any) -> Tensor:
+    """``tf.einsum(equation, *inputs, name=None)``: a sum of products over the named subscripts.
+
+    Letters shared by operands are multiplied together; letters absent from the output are summed
+    over; ``...`` stands for broadcast leading dimensions. The op keeps the equation with ``...``
+    spelled out as letters, so its gradient (another einsum) needs no parsing."""
+    name = kwargs.pop("name", None)
+    if kwargs:
+        raise TypeError(f"einsum: unexpected keyword argument(s) {sorted(kwargs)}")
+    if not isinstance(equation, str):
+        raise TypeError(f"einsum: the equation must be a string, got {equation!r}")
+    if not inputs:
+        raise ValueError(f"einsum '{equation}': no operands given")
+    ts = [convert_to_tensor(x) for x in inputs]
+    for t in ts[1:]:
+        if t.dtype != ts[0].dtype:
+            raise TypeError(f"einsum '{equation}': operands have different dtypes ({ts[0].name} is "
+                            f"{ts[0].dtype.name}, {t.name} is {t.dtype.name})")
+    if ts[0].dtype.is_bool:
+        raise TypeError(f"einsum '{equation}': bool operands are not accepted")
+    shapes = [t.static_shape for t in ts]
+    subs, out = _einsum_explicit(equation, shapes)
+    shown = ", ".join("<unknown>" if s is None else str(list(s)) for s in shapes)
+    # static size of each letter; 1 broadcasts against any size (numpy's rule), others must agree
+    size: dict[str, int | None] = {}
+    for part, s in zip(subs, shapes):
+        if s is None:
+            continue
+        for c, d in zip(part, s):
+            prev = size.get(c)
+            if d is None:
+                size.setdefault(c, None)
+            elif prev is None or prev == 1:
+                size[c] = d
+            elif d != 1 and d != prev:
+                raise ValueError(f"einsum '{equation}': subscript {c!r} has size {prev} in one operand and {d} "
+                                 f"in another (operand shapes {shown})")
+    shape = None if any(s is None for s in shapes) else tuple(size.get(c) for c in out)
+    return make_op("Einsum", ts, attrs={"equation": ",".join(subs) + "->" + out}, shape=shape,
+                   dtype=ts[0].dtype, name=name or "einsum")
+
+
+@registry.register_kernel("Einsum", out=False)
+def _einsum_kernel(op: Operation, ctx: Any) -> Any:
+    xp, eq = ctx.xp, op.attrs["equation"]
+    paths: dict[tuple, Any] = {}
+
+    def run(*ops: Any) -> Any:
+        if len(ops) == 1:
+            return xp.einsum(eq, ops[0])
+        # the contraction order (pairwise, through BLAS where it can) is planned once per shape set,
+        # from the shapes alone (zero-stride stand-ins, so no data moves)
+        key = tuple(o.shape for o in ops)
+        path = paths.get(key)
+        if path is None:
+            stand_ins = [np.broadcast_to(np.zeros((), np.float64), o.shape) for o in ops]
+            path = paths[key] = np.einsum_path(eq, *stand_ins, optimize="greedy")[0]
+        return xp.einsum(eq, *ops, optimize=path)
+    return run
+
+
+@registry.register_gradient("Einsum")
+def _einsum_grad(op: Operation, dy: Tensor) -> list[Tensor]:
+    """d/dx_i of einsum(s_1, ..., s_n -> s_o) is einsum(s_o, s_j (j != i) -> s_i) applied to dy and
+    the other operands. Letters of s_i that occur nowhere else were summed over only in x_i: the
+    gradient is constant along them, so a ones_like(x_i) operand carries them into the result; a
+    size-1 dimension that broadcast is summed back by unbroadcast."""
+    lhs, out = op.attrs["equation"].split("->")
+    subs = lhs.split(",")
+    grads = []
+    for i, x in enumerate(op.inputs):
+        s = subs[i]
+        if len(set(s)) != len(s):
+            raise ValueError(f"einsum '{op.attrs['equation']}' ({op.name}): no gradient for an operand whose "
+                             f"subscripts {s!r} repeat a letter (a diagonal)")
+        others = [subs[j] for j in range(len(subs)) if j != i]
+        terms, operands = [out] + others, [dy] + [op.inputs[j] for j in range(len(subs)) if j != i]
+        if any(c not in "".join(terms) for c in s):
+            terms.append(s)
+            operands.append(A.ones_like(x))
+        g = einsum(",".join(terms) + "->" + s, *operands)
+        grads.append(unbroadcast(g, x))
+    return grads
