@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nnctl.ops import nn_grad as _nn_grad  # noqa: F401  (registers the gradient rules)
 from nnctl.ops import rnn_cell
+from nnctl.ops.bn_ops import fused_batch_norm
 from nnctl.ops.candidate_sampling_ops import (
     compute_accidental_hits,
     log_uniform_candidate_sampler,
@@ -66,7 +67,8 @@ __all__ = [
     "atrous_conv2d", "avg_pool1d", "conv1d", "conv2d_transpose", "depthwise_conv2d", "depthwise_conv2d_native",
     "max_pool1d", "pool", "separable_conv2d", "rnn_cell", "static_rnn", "static_bidirectional_rnn", "dynamic_rnn",
     "bidirectional_dynamic_rnn",
-    "avg_pool", "avg_pool2d", "batch_normalization", "bias_add", "conv2d", "dropout", "elu", "gelu",
+    "avg_pool", "avg_pool2d", "batch_normalization", "bias_add", "conv2d", "dropout", "elu", "fused_batch_norm",
+    "gelu",
     "hard_sigmoid", "l2_loss",
     "l2_normalize", "leaky_relu", "log_softmax", "max_pool", "max_pool2d", "mish", "moments", "relu", "relu6",
     "relu_layer", "selu", "sigmoid", "silu", "sigmoid_cross_entropy_with_logits", "softmax",

@@ -6,8 +6,8 @@ import numpy as np
 from gradcheck_util import GradRow
 
 from nnctl import image, nn
+from nnctl.ops import bn_ops, image_ops, lstm_ops, nn_ops, rnn
 from nnctl.ops import conv_ops as cv
-from nnctl.ops import image_ops, lstm_ops, nn_ops, rnn
 from nnctl.ops.layer_norm_ops import layer_norm_op
 
 _r = np.random.default_rng(3)
@@ -125,6 +125,18 @@ ROWS = [
     GradRow("batch_norm_from_moments", ("Rsqrt", "Mean"),
             lambda x, off, sc: nn.batch_normalization(x, *nn.moments(x, axes=[0]), off, sc, 1e-3),
             [_u(5, 3), _u(3), _u(3)], hvp_wrt=(1, 2)),
+    # fused batch norm (NHWC): y alone takes the fused gradient op (its second order differentiates
+    # FusedBatchNormGradV3's graph-op form); all three outputs take the graph-op form of the forward
+    GradRow("fused_batch_norm", ("FusedBatchNormV3", "FusedBatchNormGradV3"),
+            lambda x, sc, off: nn.fused_batch_norm(x, sc, off)[0], [_u(2, 3, 2, 4), _u(4), _u(4)]),
+    GradRow("fused_batch_norm_stats", ("FusedBatchNormV3",),
+            lambda x, sc, off: list(nn.fused_batch_norm(x, sc, off)), [_u(3, 2, 2, 3), _u(3), _u(3)]),
+    GradRow("fused_batch_norm_inference", ("FusedBatchNormV3",),
+            lambda x, sc, off, mu, var: nn.fused_batch_norm(x, sc, off, mu, var, is_training=False)[0],
+            [_u(2, 2, 2, 3), _u(3), _u(3), _u(3), _u(3, lo=0.5, hi=1.5)]),
+    GradRow("fused_batch_norm_grad", ("FusedBatchNormGradV3",),
+            lambda dy, x, sc, mu, var: bn_ops.fused_batch_norm_grad_v3(dy, x, sc, mu, var, 1e-3),
+            [_u(2, 2, 3, 3), _u(2, 2, 3, 3), _u(3), _u(3), _u(3, lo=0.5, hi=1.5)]),
     # cross-entropies (second order through the fused backprop output)
     # TF's rule does not follow the labels through the fused backprop output (d2 loss / dz dx is 0 in
     # TF), so the Hessian-vector product is checked for the logits only

@@ -91,6 +91,35 @@ def test_conv_kernels_match_numpy(dtype, xs, ws, strides, dil, padding, chunk, m
 
 
 @needs_jit
+@pytest.mark.parametrize("chunk", [1, 2], ids=["image_by_image", "ragged"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs,ws,strides,dil,padding", CONV_CASES)
+def test_filter_gradient_in_image_chunks(dtype, xs, ws, strides, dil, padding, chunk, monkeypatch):
+    """The filter gradient summed chunk by chunk: the compiled and the xp path split it alike (same
+    bits), and the sum agrees with one whole-batch GEMM to rounding."""
+    x = _r.standard_normal(xs).astype(dtype)
+    w = _r.standard_normal(ws).astype(dtype)
+    args = (strides, dil, padding)
+    dy = _r.standard_normal(ck.make_conv2d(np, *args)(x, w).shape).astype(dtype)
+    whole = ck.make_conv2d_backprop_filter(np, *args)(x, w, dy)
+    g = ck.Geom(xs, ws[0], ws[1], strides, dil, padding)
+    per_image = g.oh * g.ow * g.kh * g.kw * g.c * x.itemsize
+    monkeypatch.setattr(ck, "FILTER_CHUNK_BYTES", chunk * per_image)  # `chunk` images a GEMM
+    ref = ck.make_conv2d_backprop_filter(np, *args)(x, w, dy)
+    bf = ck.make_conv2d_backprop_filter(np, *args, jit=JIT)
+    np.testing.assert_array_equal(bf(x, w, dy), ref)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(ref, whole, rtol=tol, atol=tol * float(np.abs(whole).max()))
+    out = np.full(ws, 7.0, dtype)  # into a bound buffer twice (the sum must restart), and a strided one
+    bf(x, w, dy, out=out)
+    bf(x, w, dy, out=out)
+    np.testing.assert_array_equal(out, ref)
+    out_f = np.empty(ws[::-1], dtype).T
+    bf(x, w, dy, out=out_f)
+    np.testing.assert_array_equal(out_f, ref)
+
+
+@needs_jit
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("xs,k,s,padding", POOL_CASES)
 def test_max_pool_kernels_match_numpy(dtype, xs, k, s, padding):

@@ -39,6 +39,9 @@ class BatchNorm(Layer):
         "scale": Key("bool", True, "learn a scale gamma (turn off before a relu, which the next layer rescales)"),
     }
 
+    # tf.layers' ``fused``: None = the fused op wherever it applies (rank 4, training), False = never
+    fused: bool | None = None
+
     def build(self, shapes: list[tuple]) -> tuple:
         c = shapes[0][-1]
         self.gamma = self.add_weight("gamma", (c,), ONES) if self.p["scale"] else None
@@ -48,10 +51,24 @@ class BatchNorm(Layer):
         return shapes[0]
 
     def call(self, xs: list, training: Any, masks: list) -> Any:
+        from nnctl.ops.bn_ops import fusable, fused_batch_norm_v3  # here: nnctl.ops imports the layers
         x = xs[0]
         mm, mv = self.moving_mean, self.moving_variance
         if training is False:
             mean, var = mm.value(), mv.value()
+        elif training is True and self.fused is not False and fusable(x):
+            # TF's fused kernel (ops/bn_ops.py): one statistics pass and one normalization pass, and a
+            # one-op gradient. Its reserve_space_2 is the biased batch variance, the value the
+            # composite path below feeds the moving average, so both paths update alike.
+            c = self.input_shapes[0][-1]
+            gamma = self.gamma.value() if self.gamma is not None else tf.ones([c], x.dtype)
+            beta = self.beta.value() if self.beta is not None else tf.zeros([c], x.dtype)
+            empty = tf.zeros([0], x.dtype)
+            y, _, _, bmean, bvar = fused_batch_norm_v3(x, gamma, beta, empty, empty, self.p["epsilon"], True)
+            m = self.p["momentum"]
+            self.ctx.add_update(tf.assign(mm, mm * m + bmean * (1 - m)))
+            self.ctx.add_update(tf.assign(mv, mv * m + bvar * (1 - m)))
+            return y
         else:
             bmean, bvar = moments(x, list(range(len(self.input_shapes[0]) - 1)))
             m = self.p["momentum"]

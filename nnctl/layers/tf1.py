@@ -101,10 +101,14 @@ class TFLayer:
                 self._scope = scope
                 layer = layer_class(self._type).from_params(scope.name, ctx, **self._library_params())
                 layer.init_overrides.update(self._inits)
+                self._configure(layer)
                 self._layer = layer
                 return self._activate(layer.apply([x], training)[1])
         with variable_scope(self._scope, reuse=True):
             return self._activate(self._layer.apply([x], training)[1])
+
+    def _configure(self, layer: Any) -> None:
+        """Set what the layer takes beyond its config parameters (nothing here; see BatchNormalization)."""
 
     def _activate(self, out: Any) -> Any:
         return self.activation(out) if self.activation is not None else out
@@ -231,14 +235,22 @@ class BatchNormalization(TFLayer):
                        "moving_mean": moving_mean_initializer or init_ops.Zeros(),
                        "moving_variance": moving_variance_initializer or init_ops.Ones()}
         self._regularizers = {"gamma": gamma_regularizer, "beta": beta_regularizer}
+        self._fused = None if fused is None else bool(fused)
+
+    def _configure(self, layer: Any) -> None:
+        layer.fused = self._fused
 
     def __call__(self, inputs: Any, *args: Any, training: Any = False, **kwargs: Any) -> Any:
+        from nnctl.ops.bn_ops import fusable
         from nnctl.ops.core import convert_to_tensor
         x = convert_to_tensor(inputs)
         rank = len(x.get_shape().as_list())
         if self.axis not in (-1, rank - 1):
             raise NotImplementedError(f"batch_normalization: axis {self.axis}: only the last axis (channels_last) "
                                       "is supported")
+        if self._fused and not fusable(x):   # TF refuses fused=True where its fused kernel does not apply
+            raise ValueError(f"batch_normalization: fused=True needs a rank-4 float32/float64 input, got "
+                             f"{x.name} of shape {x.get_shape()} and dtype {x.dtype.name}")
         return super().__call__(x, training=training)
 
     @property

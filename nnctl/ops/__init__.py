@@ -3,6 +3,7 @@
 from nnctl.ops import (  # noqa: F401  (imported to register kernels and gradients)
     array_grad,
     array_ops,
+    bn_ops,
     candidate_sampling_ops,
     control_flow_grad,
     control_flow_ops,

@@ -261,14 +261,55 @@ def make_conv2d_backprop_filter(xp: Any, strides: tuple[int, int], dilations: tu
     conv = make_conv2d(xp, strides, dilations, padding, jit)
     cols_of, geoms, geom_for = conv.cols_of, conv.geoms, conv.geom_for  # type: ignore[attr-defined]
 
-    def run(x: Any, w: Any, dy: Any, out: Any = None) -> Any:
-        key = (x.shape, w.shape)
+    scratch = Scratch(xp)
+
+    def geom(xshape: tuple, wshape: tuple) -> Geom:
+        key = (xshape, wshape)
         g = geoms.get(key)
         if g is None:
-            g = geoms[key] = geom_for(x.shape, w.shape)
+            g = geoms[key] = geom_for(xshape, wshape)
+        return g
+
+    def run(x: Any, w: Any, dy: Any, out: Any = None) -> Any:
+        g = geom(x.shape, w.shape)
         o = w.shape[3]
-        return _gemm_into(xp, cols_of(x, g).T, dy.reshape(-1, o), out, w.shape)
+        per = _filter_chunk_images(g, x.dtype.itemsize)
+        if per >= g.n:
+            return _gemm_into(xp, cols_of(x, g).T, dy.reshape(-1, o), out, w.shape)
+        # dL/dw = sum over image chunks of cols(x_chunk)^T @ dy_chunk, the chunks added in order:
+        # only one chunk's columns exist at a time (a whole-batch column matrix of a 32x32x16
+        # batch of 128 is 75 MB per conv). The split depends on the geometry alone, so every path
+        # (compiled im2col or xp copy, host or device) sums the same partial products.
+        out = _into(xp, out, w.shape, dy.dtype)
+        acc = out if out.flags.c_contiguous else scratch("dw", w.shape, dy.dtype)
+        acc2 = acc.reshape(-1, o)
+        part = scratch("dw_part", acc2.shape, dy.dtype)
+        dy2 = dy.reshape(g.n, -1, o)
+        for n0 in range(0, g.n, per):
+            k = min(per, g.n - n0)
+            xk = x[n0:n0 + k]
+            cols = cols_of(xk, geom(xk.shape, w.shape), "cols_chunk")
+            dst = acc2 if n0 == 0 else part
+            xp.matmul(cols.T, dy2[n0:n0 + k].reshape(-1, o), out=dst)
+            if n0:
+                xp.add(acc2, part, out=acc2)
+        if acc is not out:
+            xp.copyto(out, acc)
+        return out
     return run
+
+
+# The filter gradient's column matrix is built this many bytes (or one image) at a time.
+FILTER_CHUNK_BYTES = 1 << 20
+
+
+def _filter_chunk_images(g: Geom, itemsize: int) -> int:
+    """Images per chunk of the filter gradient's sum (g.n or more: one GEMM over the batch). From
+    the geometry only, so that every path splits the sum alike and gives the same bits."""
+    if g.kh == g.kw == 1 and g.sh == g.sw == 1 and not g.padded:
+        return g.n  # the columns are x itself: nothing to materialise
+    per_image = g.oh * g.ow * g.kh * g.kw * g.c * itemsize
+    return max(1, FILTER_CHUNK_BYTES // per_image)
 
 
 def make_conv2d_backprop_input(xp: Any, strides: tuple[int, int], dilations: tuple[int, int],

@@ -158,7 +158,9 @@ class Plan:
 
         With a ShadowContext nothing real changes: variables and random streams are copies."""
         dry = ctx is not self.ctx
-        kernels: dict[int, Any] = {} if dry else self._kernels
+        # A dry run makes each kernel for its one call and drops it after, with the scratch buffers
+        # it allocated (holding every op's kernel until the end raised the first run's peak memory).
+        kernels: dict[int, Any] | None = None if dry else self._kernels
         vals: dict[int, Any] = {}
         be = self.ctx.backend
         device_type = be.array_type
@@ -174,9 +176,11 @@ class Plan:
             if check_initialized(op, ins, d) and dry:
                 raise _NeedsInit()
             is_const = ex.foldable and all(id(t) in constvals for i, t in enumerate(ins_t) if i not in d.shape_inputs)
-            fn = kernels.get(id(op))
+            fn = None if kernels is None else kernels.get(id(op))
             if fn is None:
-                fn = kernels[id(op)] = self._make_kernel(op, ctx)
+                fn = self._make_kernel(op, ctx)
+                if kernels is not None:
+                    kernels[id(op)] = fn
             try:
                 if ex.zero_d_out and ins and all(getattr(v, "ndim", None) == 0 for v in ins):
                     # 0-d operands: numpy ufuncs return scalars, which the kernels' chained out= cannot
