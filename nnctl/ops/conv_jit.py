@@ -21,34 +21,22 @@ and ``cache=True`` keeps the machine code on disk across processes (the serial b
 
 from __future__ import annotations
 
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
-from nnctl.runtime.jit import JIT_DTYPES, enabled  # the one NNCTL_JIT switch, shared with the plan's loops
+from nnctl.runtime.jit import JIT_DTYPES, compiled, enabled  # the one NNCTL_JIT switch, shared with the plan's loops
 from nnctl.runtime.parallel import num_threads
 
 __all__ = ["JIT_DTYPES", "enabled", "for_ctx", "load", "usable"]
 
-_loaded: dict[bool, Any] = {}  # parallel? -> SimpleNamespace of compiled functions, or False (no numba)
-
 
 def load() -> Any:
     """The compiled kernels (a namespace), or None: NNCTL_JIT=0, or numba not importable."""
-    if not enabled():
-        return None
     threads = num_threads() > 1
-    fns = _loaded.get(threads)
-    if fns is None:
-        try:
-            import numba
-        except Exception:  # noqa: BLE001 - any import failure means "use the numpy path"
-            fns = False
-        else:
-            fns = _build(numba, threads)
-        _loaded[threads] = fns
-    return fns or None
+    return compiled(("conv", threads), partial(_build, threads=threads))
 
 
 def for_ctx(ctx: Any) -> Any:

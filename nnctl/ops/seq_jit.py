@@ -24,24 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from nnctl.runtime.jit import JIT_DTYPES, MIN_ELEMENTS, enabled
-
-_loaded: Any = None  # SimpleNamespace of compiled functions, or False after a failed import
+from nnctl.runtime.jit import JIT_DTYPES, MIN_ELEMENTS, compiled, enabled
 
 
 def load() -> Any:
     """The compiled kernels (a namespace), or None: NNCTL_JIT=0, or numba not importable."""
-    global _loaded
-    if not enabled():
-        return None
-    if _loaded is None:
-        try:
-            import numba
-        except Exception:  # noqa: BLE001 - any import failure means "use the xp path"
-            _loaded = False
-        else:
-            _loaded = _build(numba)
-    return _loaded or None
+    return compiled("seq", _build)
 
 
 def kernels(ctx: Any, big: Any) -> Any:

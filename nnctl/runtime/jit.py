@@ -16,6 +16,7 @@ machine code on disk, so a machine compiles each once.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Hashable
 from functools import partial
 from types import SimpleNamespace
 from typing import Any
@@ -27,7 +28,8 @@ JIT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # little, and the first use would import numba into a program that may not need it otherwise.
 MIN_ELEMENTS = 1 << 14
 
-_loaded: Any = None  # SimpleNamespace of compiled functions, or False after a failed import
+_numba: Any = None  # the numba module once imported, or False after a failed import
+_compiled: dict[Hashable, Any] = {}  # key -> what its build returned, or False (no numba)
 
 
 def enabled() -> bool:
@@ -35,19 +37,34 @@ def enabled() -> bool:
     return os.environ.get("NNCTL_JIT", "1").strip() != "0"
 
 
-def load() -> Any:
-    """The compiled kernels (a namespace), or None: NNCTL_JIT=0, or numba not importable."""
-    global _loaded
+def compiled(key: Hashable, build: Callable[[Any], Any]) -> Any:
+    """``build(numba)`` (a namespace of njit functions), made once per ``key`` and process; None when
+    NNCTL_JIT=0 or numba cannot be imported. The one lazy numba loader: the plan's loops (load()),
+    conv_jit.py and seq_jit.py all come through here."""
     if not enabled():
         return None
-    if _loaded is None:
+    fns = _compiled.get(key)
+    if fns is None:
+        numba = _import_numba()
+        fns = _compiled[key] = build(numba) if numba is not None else False
+    return fns or None
+
+
+def _import_numba() -> Any:
+    global _numba
+    if _numba is None:
         try:
             import numba
         except Exception:  # noqa: BLE001 - any import failure means "use the numpy path"
-            _loaded = False
+            _numba = False
         else:
-            _loaded = _build(numba)
-    return _loaded or None
+            _numba = numba
+    return _numba or None
+
+
+def load() -> Any:
+    """The plan's compiled loops (a namespace), or None: NNCTL_JIT=0, or numba not importable."""
+    return compiled("plan", _build)
 
 
 def for_arrays(ctx: Any, big: Any, *arrays: Any) -> Any:
