@@ -8,6 +8,7 @@ from gradcheck_util import GradRow
 from nnctl import image, nn
 from nnctl.ops import bn_ops, image_ops, lstm_ops, nn_ops, rnn
 from nnctl.ops import conv_ops as cv
+from nnctl.ops.layer_norm_ops import layer_norm_op
 
 _r = np.random.default_rng(3)
 
@@ -303,4 +304,23 @@ ROWS += [
     GradRow("reverse_sequence_time_major", ("BatchMatMul", "Transpose"),
             lambda x, n: rnn.reverse_sequence(x, n, seq_axis=0, batch_axis=1),
             [_u(4, 2, 3), np.array([3, 4], dtype=np.int64)]),
+]
+
+# --- the fused layer norm (LayerNorm, LayerNormGrad): the last axis; two axes with gamma repeating
+# along the first of them; gamma spanning an axis the norm does not; mean and rstd differentiated
+# themselves (the rule's graph-op path) ----------------------------------------------------------------
+_LN = np.random.default_rng(7)
+ROWS += [
+    GradRow("layer_norm_last_axis", ("LayerNorm", "LayerNormGrad"),
+            lambda x, g, b: layer_norm_op(x, g, b, 1, 1e-5)[0],
+            [_LN.standard_normal((3, 5)), _LN.uniform(0.5, 1.5, 5), _LN.standard_normal(5)]),
+    GradRow("layer_norm_two_axes", ("LayerNorm", "LayerNormGrad"),
+            lambda x, g, b: layer_norm_op(x, g, b, 1, 1e-5)[0],
+            [_LN.standard_normal((2, 3, 4)), _LN.uniform(0.5, 1.5, 4), _LN.standard_normal(4)]),
+    GradRow("layer_norm_params_wider", ("LayerNorm", "LayerNormGrad"),
+            lambda x, g, b: layer_norm_op(x, g, b, 2, 1e-5)[0],
+            [_LN.standard_normal((2, 3, 4)), _LN.uniform(0.5, 1.5, (3, 4)), _LN.standard_normal((3, 4))]),
+    GradRow("layer_norm_stats", ("LayerNorm", "LayerNormGrad"),
+            lambda x, g, b: layer_norm_op(x, g, b, 1, 1e-5),
+            [_LN.standard_normal((3, 5)), _LN.uniform(0.5, 1.5, 5), _LN.standard_normal(5)]),
 ]

@@ -202,8 +202,8 @@ def test_static_bidirectional_rnn_concatenates_fw_and_bw(fresh_graph):
 def test_contrib_rnn_offers_the_cells():
     assert tf.contrib.rnn.BasicLSTMCell is rnn_cell.BasicLSTMCell
     assert tf.contrib.rnn.static_rnn is tf.nn.static_rnn
-    with pytest.raises(AttributeError, match=r"tf.contrib.layers is not supported.*tf.contrib.rnn"):
-        tf.contrib.layers  # noqa: B018
+    with pytest.raises(AttributeError, match=r"tf.contrib.slim is not supported.*tf.contrib.rnn"):
+        tf.contrib.slim  # noqa: B018
 
 
 

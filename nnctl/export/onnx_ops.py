@@ -259,6 +259,20 @@ def _matmul(e: Emitter, op: Any, ins: list[str]) -> list[str]:
     return [e.one("MatMul", [a, b])]
 
 
+
+@converter("LayerNorm")
+def _layer_norm(e: Emitter, op: Any, ins: list[str]) -> list[str]:
+    # nnctl's fused layer norm as primitive nodes, its kernel's formula: over axes k..R-1,
+    # mean = mean(x), xc = x - mean, rstd = 1 / sqrt(mean(xc xc) + epsilon), y = (xc rstd) gamma + beta
+    axes = list(range(op.attrs["begin_norm_axis"], _rank(op.inputs[0], op)))
+    x, gamma, beta = ins
+    mean = e.one("ReduceMean", [x], axes=axes, keepdims=1)
+    xc = e.one("Sub", [x, mean])
+    var = e.one("ReduceMean", [e.one("Mul", [xc, xc])], axes=axes, keepdims=1)
+    rstd = e.one("Reciprocal", [e.one("Sqrt", [e.one("Add", [var, e.scalar_like(op.attrs["epsilon"], op, "eps")])])])
+    y = e.one("Add", [e.one("Mul", [e.one("Mul", [xc, rstd]), gamma]), beta])
+    return [y, mean, rstd]
+
 # --- reductions ------------------------------------------------------------------------------------
 
 _REDUCE = {"Sum": "ReduceSum", "Mean": "ReduceMean", "Max": "ReduceMax", "Min": "ReduceMin", "Prod": "ReduceProd"}

@@ -8,6 +8,7 @@ import nnctl as tf
 from nnctl.layers.base import Key, Layer, LayerError, fmt, register
 from nnctl.layers.core import blend
 from nnctl.layers.initializers import Initializer
+from nnctl.ops.layer_norm_ops import layer_norm_op
 
 ONES, ZEROS = Initializer("ones"), Initializer("zeros")
 
@@ -95,8 +96,10 @@ class LayerNorm(Layer):
         return shapes[0]
 
     def call(self, xs: list, training: Any, masks: list) -> Any:
-        mean, var = moments(xs[0], [-1], keep_dims=True)
-        return tf.nn.batch_normalization(xs[0], mean, var, self.beta, self.gamma, self.p["epsilon"])
+        # one fused LayerNorm op over the last axis (nnctl/ops/layer_norm_ops.py): the moments and
+        # batch_normalization composite's value and first derivative, to rounding, in one pass
+        x = tf.convert_to_tensor(xs[0])
+        return layer_norm_op(x, self.gamma, self.beta, len(x.get_shape()) - 1, self.p["epsilon"])[0]
 
 
 @register

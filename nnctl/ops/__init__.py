@@ -11,6 +11,7 @@ from nnctl.ops import (  # noqa: F401  (imported to register kernels and gradien
     conv_ops,
     image_grad,
     image_ops,
+    layer_norm_ops,
     lstm_ops,
     math_extra_ops,
     math_grad,

@@ -1,5 +1,6 @@
 """Compiled (numba) row loops for the sequence models' ops: softmax and its gradient, the row
-scatter-add of gather's gradient, and the LSTM cell's elementwise step and its gradient.
+scatter-add of gather's gradient, the LSTM cell's elementwise step and its gradient, and the fused
+layer norm and its gradient.
 
 On host memory these ops are memory-bound: the xp code makes one pass over the data per ufunc
 (softmax: max, subtract, exp, sum, divide; its gradient: multiply, sum, subtract, multiply; an
@@ -231,6 +232,51 @@ def _build(numba: Any) -> SimpleNamespace:
                 dg[r, 3 * n + k] = ((one - so) * so) * (d * t)
                 dcp[r, k] = dct * sf
 
+    @njit
+    def layer_norm(x, gamma, beta, eps, y, mean, rstd):
+        # the LayerNorm kernel's xp arithmetic per row of x [rows, n] (layer_norm_ops.py):
+        # mean = sum(x) / n, xc = x - mean, rstd = 1 / sqrt(sum(xc * xc) / n + eps),
+        # y = (xc * rstd) * gamma + beta with gamma, beta repeating every len(gamma) columns
+        rows, n = x.shape
+        p = gamma.size
+        dn = x.dtype.type(n)
+        one = x.dtype.type(1)
+        for r in range(rows):
+            mu = row_sum(x, r, n) / dn
+            for j in range(n):
+                y[r, j] = x[r, j] - mu
+            rs = one / np.sqrt(row_dot(y, y, r, n) / dn + eps)
+            mean[r] = mu
+            rstd[r] = rs
+            for j in range(n):
+                y[r, j] = (y[r, j] * rs) * gamma[j % p] + beta[j % p]
+
+    @njit
+    def layer_norm_grad(dy, x, gamma, mean, rstd, dx, dgamma, dbeta):
+        # the LayerNormGrad kernel's xp arithmetic per row: xhat = (x - mean) rstd, g = dy gamma,
+        # dx = rstd ((g - sum(g)/n) - xhat sum(g xhat)/n); dgamma, dbeta summed over the rows (and
+        # the repeats of gamma within a row) in order, as numpy's sum over axis 0 adds them
+        rows, n = x.shape
+        p = gamma.size
+        dn = x.dtype.type(n)
+        xh = np.empty((1, n), x.dtype)
+        g = np.empty((1, n), x.dtype)
+        for j in range(p):
+            dgamma[j] = 0
+            dbeta[j] = 0
+        for r in range(rows):
+            mu = mean[r]
+            rs = rstd[r]
+            for j in range(n):
+                xh[0, j] = (x[r, j] - mu) * rs
+                g[0, j] = dy[r, j] * gamma[j % p]
+            mg = row_sum(g, 0, n) / dn
+            mgx = row_dot(g, xh, 0, n) / dn
+            for j in range(n):
+                dx[r, j] = rs * ((g[0, j] - mg) - xh[0, j] * mgx)
+                dgamma[j % p] += dy[r, j] * xh[0, j]
+                dbeta[j % p] += dy[r, j]
+
     return SimpleNamespace(sub_row_max=sub_row_max, div_row_sum=div_row_sum, softmax_grad=softmax_grad,
                            scatter_add_rows=scatter_add_rows, lstm_pre=lstm_pre, lstm_post=lstm_post,
-                           lstm_grad=lstm_grad)
+                           lstm_grad=lstm_grad, layer_norm=layer_norm, layer_norm_grad=layer_norm_grad)
