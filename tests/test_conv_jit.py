@@ -43,6 +43,8 @@ CONV_CASES = [
     ((3, 8, 8, 2), (3, 3, 2, 4), (1, 1), (1, 1), "SAME"),   # 64 rows an image: chunks of whole images
     ((5, 4, 4, 3), (3, 3, 3, 2), (1, 1), (1, 1), "SAME"),   # 16 rows an image, a ragged last chunk
     ((3, 8, 8, 2), (3, 3, 2, 4), (2, 2), (1, 1), "SAME"),   # 16 rows an image
+    ((3, 8, 8, 1), (3, 3, 1, 2), (1, 1), (1, 1), "SAME"),   # few channels (transposed columns), chunks
+    ((20, 5, 5, 1), (3, 3, 1, 2), (1, 1), (1, 1), "SAME"),  # few channels, 16-image chunks, ragged
 ]
 
 # (x shape, ksize, strides, padding): tiles, tiles with a ragged edge, overlapping, SAME

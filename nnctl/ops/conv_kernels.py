@@ -178,14 +178,21 @@ JIT_CHUNK_BYTES = 1 << 20
 ALIGN_ROWS = 16
 
 
-def _chunk_images(jit: Any, g: Geom, *arrays: Any) -> int:
-    """Images per chunk for the compiled im2col/col2im path, 0 where that path does not apply."""
+def _few_channels(g: Geom) -> bool:
+    """A column row's contiguous runs (KW*C values) are shorter than a column's (OW pixels): the
+    columns are then stored transposed (cols_of), which copies faster."""
+    return g.c * (g.kw if g.dw == 1 else 1) < (g.ow if g.sw == 1 else 1)
+
+
+def _chunk_images(jit: Any, g: Geom, *arrays: Any, transposed: bool = False) -> int:
+    """Images per chunk for the compiled im2col/col2im path, 0 where that path does not apply
+    (few channels too, unless the caller handles the ``transposed`` layout)."""
     if not usable(jit, *arrays):
         return 0
     if g.kh == g.kw == 1 and g.sh == g.sw == 1 and not g.padded:
         return 0  # the columns are x itself
-    if g.c * (g.kw if g.dw == 1 else 1) < (g.ow if g.sw == 1 else 1):
-        return 0  # few channels: the transposed column layout (cols_of) copies faster
+    if _few_channels(g) and not transposed:
+        return 0
     rows = g.oh * g.ow
     step = ALIGN_ROWS // math.gcd(rows, ALIGN_ROWS)  # images per chunk: a multiple of this
     per = JIT_CHUNK_BYTES // (rows * g.kh * g.kw * g.c * arrays[0].itemsize) // step * step
@@ -230,16 +237,15 @@ def make_conv2d(xp: Any, strides: tuple[int, int], dilations: tuple[int, int], p
         m, k = g.n * g.oh * g.ow, g.kh * g.kw * g.c
         if g.kh == g.kw == 1 and g.sh == g.sw == 1 and not g.padded and x.flags.c_contiguous:
             return x.reshape(m, k)
-        row_run = g.c * (g.kw if g.dw == 1 else 1)
-        col_run = g.ow if g.sw == 1 else 1
-        if row_run >= col_run and usable(jit, x):
+        few = _few_channels(g)
+        if not few and usable(jit, x):
             # one pass, zeros written for the padding (no padded copy of x)
             cols = (_transient if transient else scratch)(tag, (g.n, g.oh, g.ow, g.kh, g.kw, g.c), x.dtype)
             jit.im2col(np.ascontiguousarray(x), cols, g.pt, g.pl, g.sh, g.sw, g.dh, g.dw)
             return cols.reshape(m, k)
         src = _padded(xp, scratch, g, x, 0, tag + "_pad")
         s_n, s_h, s_w, s_c = src.strides
-        if row_run < col_run:
+        if few:
             win = as_strided(src, (g.kh, g.kw, g.c, g.n, g.oh, g.ow),
                              (s_h * g.dh, s_w * g.dw, s_c, s_n, s_h * g.sh, s_w * g.sw))
             cols_t = scratch(tag + "_t", (g.kh, g.kw, g.c, g.n, g.oh, g.ow), x.dtype)
@@ -257,12 +263,24 @@ def make_conv2d(xp: Any, strides: tuple[int, int], dilations: tuple[int, int], p
         if g is None:
             g = geoms[key] = geom_for(x.shape, w.shape)
         o = w.shape[3]
-        per = _chunk_images(jit, g, x, w)
+        per = _chunk_images(jit, g, x, w, transposed=True)
         if not per:
             return _gemm_into(xp, cols_of(x, g), w.reshape(-1, o), out, (g.n, g.oh, g.ow, o))
         out = _into(xp, out, (g.n, g.oh, g.ow, o), x.dtype)
         dst = out if out.flags.c_contiguous else scratch("y", out.shape, out.dtype)
         xc, w2 = np.ascontiguousarray(x), w.reshape(-1, o)
+        if _few_channels(g):
+            # the transposed layout of cols_of, a chunk of images at a time (same GEMM, split by rows)
+            for n0 in range(0, g.n, per):
+                xk = xc[n0:n0 + per]
+                gk = geoms.get((xk.shape, w.shape))
+                if gk is None:
+                    gk = geoms[(xk.shape, w.shape)] = geom_for(xk.shape, w.shape)
+                rows = xk.shape[0] * g.oh * g.ow
+                xp.matmul(cols_of(xk, gk, "cols_chunk"), w2, out=dst[n0:n0 + per].reshape(rows, o))
+            if dst is not out:
+                xp.copyto(out, dst)
+            return out
         cols = _transient("cols_chunk", (per, g.oh, g.ow, g.kh, g.kw, g.c), x.dtype)
         for n0 in range(0, g.n, per):
             k = min(per, g.n - n0)
