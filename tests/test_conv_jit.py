@@ -232,3 +232,25 @@ def test_threaded_loops_give_the_same_bits(monkeypatch):
             ref = (y, dx, p, dp)
     for a, b in zip(ref, (y, dx, p, dp)):
         np.testing.assert_array_equal(a, b)
+
+
+@needs_jit
+def test_kernels_sharing_the_threads_chunk_buffers_stay_exact(monkeypatch):
+    """Conv kernels of one thread share their column-chunk buffers (_Transients): interleaved calls
+    of different convs of the same chunk shape still give each its own reference bits."""
+    monkeypatch.setattr(ck, "JIT_CHUNK_BYTES", 1)
+    monkeypatch.setattr(ck, "FILTER_CHUNK_BYTES", 1)
+    xs, ws = (3, 8, 8, 2), (3, 3, 2, 4)
+    xa, xb = (_r.standard_normal(xs).astype(np.float32) for _ in range(2))
+    w = _r.standard_normal(ws).astype(np.float32)
+    ka, kb = (ck.make_conv2d(np, (1, 1), (1, 1), "SAME", jit=JIT) for _ in range(2))
+    fa, fb = (ck.make_conv2d_backprop_filter(np, (1, 1), (1, 1), "SAME", jit=JIT) for _ in range(2))
+    ref = ck.make_conv2d(np, (1, 1), (1, 1), "SAME")
+    ref_f = ck.make_conv2d_backprop_filter(np, (1, 1), (1, 1), "SAME")
+    dy = _r.standard_normal((3, 8, 8, 4)).astype(np.float32)
+    for _ in range(2):
+        ya, yb = ka(xa, w), kb(xb, w)
+        np.testing.assert_array_equal(ya, ref(xa, w))
+        np.testing.assert_array_equal(yb, ref(xb, w))
+        np.testing.assert_array_equal(fa(xa, w, dy), ref_f(xa, w, dy))
+        np.testing.assert_array_equal(fb(xb, w, dy), ref_f(xb, w, dy))

@@ -21,6 +21,7 @@ plan allocates nothing; allocating calls (``out=None``) always return fresh arra
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -117,6 +118,26 @@ class Scratch:
         return a
 
 
+class _Transients(threading.local):
+    """Host buffers that a kernel call writes whole before reading them and no longer needs when it
+    returns (the compiled path's column chunks): one per (tag, shape, dtype) shared by every kernel
+    of a thread, which runs one kernel call at a time. Per-kernel Scratch would keep one per conv
+    (resnet: ~80 chunk buffers, 24 MB)."""
+
+    def __init__(self) -> None:
+        self.bufs: dict[tuple, Any] = {}
+
+    def __call__(self, tag: str, shape: tuple, dtype: Any) -> Any:
+        key = (tag, shape, np.dtype(dtype))
+        a = self.bufs.get(key)
+        if a is None:
+            a = self.bufs[key] = np.empty(shape, dtype=dtype)
+        return a
+
+
+_transient = _Transients()
+
+
 def _lowest(dtype: Any) -> Any:
     dt = np.dtype(dtype)
     return -np.inf if dt.kind == "f" else np.iinfo(dt).min
@@ -195,8 +216,11 @@ def make_conv2d(xp: Any, strides: tuple[int, int], dilations: tuple[int, int], p
 
     geoms: dict[tuple, Geom] = {}
 
-    def cols_of(x: Any, g: Geom, tag: str = "cols") -> Any:
+    def cols_of(x: Any, g: Geom, tag: str = "cols", transient: bool = False) -> Any:
         """The [N*OH*OW, KH*KW*C] patch matrix of x (a view of x itself for 1x1 stride-1 unpadded).
+
+        ``transient``: the caller is done with the columns before its next cols_of or return (the
+        compiled copy then goes to the thread's shared buffer, _Transients).
 
         It is stored row-major ([pixel, (kh, kw, c)]) or, when few channels make those rows short,
         as the transpose of a row-major [(kh, kw, c), pixel] matrix: the copy then runs along
@@ -210,7 +234,7 @@ def make_conv2d(xp: Any, strides: tuple[int, int], dilations: tuple[int, int], p
         col_run = g.ow if g.sw == 1 else 1
         if row_run >= col_run and usable(jit, x):
             # one pass, zeros written for the padding (no padded copy of x)
-            cols = scratch(tag, (g.n, g.oh, g.ow, g.kh, g.kw, g.c), x.dtype)
+            cols = (_transient if transient else scratch)(tag, (g.n, g.oh, g.ow, g.kh, g.kw, g.c), x.dtype)
             jit.im2col(np.ascontiguousarray(x), cols, g.pt, g.pl, g.sh, g.sw, g.dh, g.dw)
             return cols.reshape(m, k)
         src = _padded(xp, scratch, g, x, 0, tag + "_pad")
@@ -239,7 +263,7 @@ def make_conv2d(xp: Any, strides: tuple[int, int], dilations: tuple[int, int], p
         out = _into(xp, out, (g.n, g.oh, g.ow, o), x.dtype)
         dst = out if out.flags.c_contiguous else scratch("y", out.shape, out.dtype)
         xc, w2 = np.ascontiguousarray(x), w.reshape(-1, o)
-        cols = scratch("cols_chunk", (per, g.oh, g.ow, g.kh, g.kw, g.c), x.dtype)
+        cols = _transient("cols_chunk", (per, g.oh, g.ow, g.kh, g.kw, g.c), x.dtype)
         for n0 in range(0, g.n, per):
             k = min(per, g.n - n0)
             jit.im2col(xc[n0:n0 + k], cols[:k], g.pt, g.pl, g.sh, g.sw, g.dh, g.dw)
@@ -288,7 +312,7 @@ def make_conv2d_backprop_filter(xp: Any, strides: tuple[int, int], dilations: tu
         for n0 in range(0, g.n, per):
             k = min(per, g.n - n0)
             xk = x[n0:n0 + k]
-            cols = cols_of(xk, geom(xk.shape, w.shape), "cols_chunk")
+            cols = cols_of(xk, geom(xk.shape, w.shape), "cols_chunk", transient=True)
             dst = acc2 if n0 == 0 else part
             xp.matmul(cols.T, dy2[n0:n0 + k].reshape(-1, o), out=dst)
             if n0:
@@ -334,7 +358,7 @@ def make_conv2d_backprop_input(xp: Any, strides: tuple[int, int], dilations: tup
             # a few images at a time (JIT_CHUNK_BYTES): dcols = dy @ w^T, then col2im from cache
             dst = out if out.flags.c_contiguous else scratch("dx", x.shape, dy.dtype)
             dyc = np.ascontiguousarray(dy)
-            dcols = scratch("dcols_chunk", (per, g.oh, g.ow, g.kh, g.kw, g.c), dy.dtype)
+            dcols = _transient("dcols_chunk", (per, g.oh, g.ow, g.kh, g.kw, g.c), dy.dtype)
             for n0 in range(0, g.n, per):
                 k = min(per, g.n - n0)
                 rows = k * g.oh * g.ow
