@@ -79,46 +79,56 @@ def _rows(shape: tuple, k: int) -> tuple[int, int]:
     return n, int(np.prod(shape[k:], dtype=np.int64))
 
 
-@registry.register_kernel("LayerNorm", out=False)
+def _into(xp: Any, out: Any, res: tuple) -> tuple:
+    """The xp path's results, copied into the plan's buffers when it gave some."""
+    if out is None:
+        return res
+    for o, r in zip(out, res):
+        xp.copyto(o, r)
+    return tuple(out)
+
+
+@registry.register_kernel("LayerNorm")
 def _layer_norm_kernel(op: Operation, ctx: Any) -> Any:
     xp, k = ctx.xp, op.attrs["begin_norm_axis"]
     dt = op.outputs[0].dtype.np
     eps, one = xp.asarray(op.attrs["epsilon"], dtype=dt), xp.asarray(1, dtype=dt)
 
-    def run(x: Any, gamma: Any, beta: Any) -> Any:
+    def run(x: Any, gamma: Any, beta: Any, out: Any = None) -> Any:
         n, d = _rows(x.shape, k)
         stat = x.shape[:k] + (1,) * (x.ndim - k)
         jit = seq_jit.kernels(ctx, x)
-        if jit is not None and d <= seq_jit.MAX_ROW and seq_jit.host_ok(jit, x, gamma, beta) \
-                and gamma.size and d % gamma.size == 0:
-            y, mean, rstd = np.empty(x.shape, x.dtype), np.empty(stat, x.dtype), np.empty(stat, x.dtype)
-            jit.layer_norm(x.reshape(n, d), gamma.reshape(-1), beta.reshape(-1), x.dtype.type(op.attrs["epsilon"]),
-                           y.reshape(n, d),
-                           mean.reshape(-1), rstd.reshape(-1))
-            return y, mean, rstd
+        if jit is not None and d <= seq_jit.MAX_ROW and gamma.size and d % gamma.size == 0:
+            y, mean, rstd = out if out is not None else (
+                np.empty(x.shape, x.dtype), np.empty(stat, x.dtype), np.empty(stat, x.dtype))
+            if seq_jit.host_ok(jit, x, gamma, beta, y, mean, rstd):
+                jit.layer_norm(x.reshape(n, d), gamma.reshape(-1), beta.reshape(-1), x.dtype.type(op.attrs["epsilon"]),
+                               y.reshape(n, d), mean.reshape(-1), rstd.reshape(-1))
+                return y, mean, rstd
         x2 = xp.reshape(x, (n, d))
         mean = xp.sum(x2, axis=1, keepdims=True) / d
         xc = x2 - mean
         rstd = one / xp.sqrt(xp.sum(xc * xc, axis=1, keepdims=True) / d + eps)
         y = xp.reshape(xc * rstd, x.shape) * gamma + beta
-        return y, xp.reshape(mean, stat), xp.reshape(rstd, stat)
+        return _into(xp, out, (y, xp.reshape(mean, stat), xp.reshape(rstd, stat)))
     return run
 
 
-@registry.register_kernel("LayerNormGrad", out=False)
+@registry.register_kernel("LayerNormGrad")
 def _layer_norm_grad_kernel(op: Operation, ctx: Any) -> Any:
     xp, k = ctx.xp, op.attrs["begin_norm_axis"]
 
-    def run(dy: Any, x: Any, gamma: Any, mean: Any, rstd: Any) -> Any:
+    def run(dy: Any, x: Any, gamma: Any, mean: Any, rstd: Any, out: Any = None) -> Any:
         n, d = _rows(x.shape, k)
         p = gamma.size
         jit = seq_jit.kernels(ctx, x)
-        if jit is not None and d <= seq_jit.MAX_ROW and seq_jit.host_ok(jit, dy, x, gamma, mean, rstd) \
-                and p and d % p == 0 and dy.shape == x.shape:
-            dx, dg, db = np.empty(x.shape, x.dtype), np.empty(gamma.shape, x.dtype), np.empty(gamma.shape, x.dtype)
-            jit.layer_norm_grad(dy.reshape(n, d), x.reshape(n, d), gamma.reshape(-1), mean.reshape(-1),
-                                rstd.reshape(-1), dx.reshape(n, d), dg.reshape(-1), db.reshape(-1))
-            return dx, dg, db
+        if jit is not None and d <= seq_jit.MAX_ROW and p and d % p == 0 and dy.shape == x.shape:
+            dx, dg, db = out if out is not None else (
+                np.empty(x.shape, x.dtype), np.empty(gamma.shape, x.dtype), np.empty(gamma.shape, x.dtype))
+            if seq_jit.host_ok(jit, dy, x, gamma, mean, rstd, dx, dg, db):
+                jit.layer_norm_grad(dy.reshape(n, d), x.reshape(n, d), gamma.reshape(-1), mean.reshape(-1),
+                                    rstd.reshape(-1), dx.reshape(n, d), dg.reshape(-1), db.reshape(-1))
+                return dx, dg, db
         m2, r2 = xp.reshape(mean, (n, 1)), xp.reshape(rstd, (n, 1))
         xhat = (xp.reshape(x, (n, d)) - m2) * r2
         g = xp.reshape(dy * gamma, (n, d))
@@ -128,7 +138,7 @@ def _layer_norm_grad_kernel(op: Operation, ctx: Any) -> Any:
         dyxh = xp.reshape(dy, (n, d)) * xhat
         dg = xp.reshape(xp.sum(xp.reshape(dyxh, (-1, p)), axis=0), gamma.shape)
         db = xp.reshape(xp.sum(xp.reshape(dy, (-1, p)), axis=0), gamma.shape)
-        return xp.reshape(dx, x.shape), dg, db
+        return _into(xp, out, (xp.reshape(dx, x.shape), dg, db))
     return run
 
 

@@ -248,8 +248,9 @@ def _build(numba: Any) -> SimpleNamespace:
             rs = one / np.sqrt(row_dot(y, y, r, n) / dn + eps)
             mean[r] = mu
             rstd[r] = rs
-            for j in range(n):
-                y[r, j] = (y[r, j] * rs) * gamma[j % p] + beta[j % p]
+            for b in range(0, n, p):   # blocks of p columns, so no index needs a modulo
+                for q in range(p):
+                    y[r, b + q] = (y[r, b + q] * rs) * gamma[q] + beta[q]
 
     @njit
     def layer_norm_grad(dy, x, gamma, mean, rstd, dx, dgamma, dbeta):
@@ -269,13 +270,17 @@ def _build(numba: Any) -> SimpleNamespace:
             rs = rstd[r]
             for j in range(n):
                 xh[0, j] = (x[r, j] - mu) * rs
-                g[0, j] = dy[r, j] * gamma[j % p]
+            for b in range(0, n, p):
+                for q in range(p):
+                    g[0, b + q] = dy[r, b + q] * gamma[q]
             mg = row_sum(g, 0, n) / dn
             mgx = row_dot(g, xh, 0, n) / dn
             for j in range(n):
                 dx[r, j] = rs * ((g[0, j] - mg) - xh[0, j] * mgx)
-                dgamma[j % p] += dy[r, j] * xh[0, j]
-                dbeta[j % p] += dy[r, j]
+            for b in range(0, n, p):
+                for q in range(p):
+                    dgamma[q] += dy[r, b + q] * xh[0, b + q]
+                    dbeta[q] += dy[r, b + q]
 
     return SimpleNamespace(sub_row_max=sub_row_max, div_row_sum=div_row_sum, softmax_grad=softmax_grad,
                            scatter_add_rows=scatter_add_rows, lstm_pre=lstm_pre, lstm_post=lstm_post,
