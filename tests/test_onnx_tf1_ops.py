@@ -21,6 +21,7 @@ def _check(build, shape: list, tmp: Path, feed_batch: int = 3) -> None:  # noqa:
         x = tf.placeholder(tf.float32, shape, name="x")
         y = build(x, lambda *s: tf.constant(rng.standard_normal(s).astype(np.float32)))
         with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())   # variables (layer_norm's) are frozen into the model
             xv = rng.standard_normal([feed_batch if d is None else d for d in shape]).astype(np.float32)
             to_onnx(sess, [x], {"y": y}, tmp / "m.onnx", sample={"x": xv})
             s = ort.InferenceSession(str(tmp / "m.onnx"), providers=["CPUExecutionProvider"])
@@ -51,6 +52,10 @@ CONV_CASES = {
                                [None, 6, 5, 3]),
     "resize_nearest_half": (lambda x, c: tf.image.resize_nearest_neighbor(x, (13, 3), half_pixel_centers=True),
                             [None, 6, 5, 3]),
+    "einsum_batched": (lambda x, c: tf.einsum("btd,de->bte", x, c(4, 3)), [None, 5, 4]),
+    "einsum_ellipsis_three": (lambda x, c: tf.einsum("...d,de,ef->...f", x, c(4, 3), c(3, 2)), [None, 5, 4]),
+    "contrib_layer_norm": (lambda x, c: tf.contrib.layers.layer_norm(x, begin_norm_axis=1, begin_params_axis=-1)
+                           * c(4) + c(5, 4), [None, 5, 4]),
     "activations": (lambda x, c: tf.nn.swish(x) + tf.nn.mish(x) + tf.nn.hard_sigmoid(x) + tf.nn.selu(x)
                     + tf.nn.softsign(x), [None, 5]),
 }

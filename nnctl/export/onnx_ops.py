@@ -260,6 +260,12 @@ def _matmul(e: Emitter, op: Any, ins: list[str]) -> list[str]:
 
 
 
+@converter("Einsum")
+def _einsum(e: Emitter, op: Any, ins: list[str]) -> list[str]:
+    # the op keeps its equation with '...' spelled out as letters: ONNX Einsum takes it as it is
+    return [e.one("Einsum", ins, equation=op.attrs["equation"])]
+
+
 @converter("LayerNorm")
 def _layer_norm(e: Emitter, op: Any, ins: list[str]) -> list[str]:
     # nnctl's fused layer norm as primitive nodes, its kernel's formula: over axes k..R-1,
