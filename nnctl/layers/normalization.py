@@ -59,13 +59,15 @@ class BatchNorm(Layer):
             mean, var = mm.value(), mv.value()
         elif training is True and self.fused is not False and fusable(x):
             # TF's fused kernel (ops/bn_ops.py): one statistics pass and one normalization pass, and a
-            # one-op gradient. Its reserve_space_2 is the biased batch variance, the value the
-            # composite path below feeds the moving average, so both paths update alike.
+            # one-op gradient. As in TF (keras' _fused_batch_norm with _bessels_correction_test_only),
+            # the moving variance follows the Bessel-corrected batch_variance output, M / (M - 1)
+            # times the biased variance that normalizes y (and that the composite path below feeds
+            # the moving average, as TF's non-fused path does). torch's running_var is unbiased too.
             c = self.input_shapes[0][-1]
             gamma = self.gamma.value() if self.gamma is not None else tf.ones([c], x.dtype)
             beta = self.beta.value() if self.beta is not None else tf.zeros([c], x.dtype)
             empty = tf.zeros([0], x.dtype)
-            y, _, _, bmean, bvar = fused_batch_norm_v3(x, gamma, beta, empty, empty, self.p["epsilon"], True)
+            y, bmean, bvar, _, _ = fused_batch_norm_v3(x, gamma, beta, empty, empty, self.p["epsilon"], True)
             m = self.p["momentum"]
             self.ctx.add_update(tf.assign(mm, mm * m + bmean * (1 - m)))
             self.ctx.add_update(tf.assign(mv, mv * m + bvar * (1 - m)))
