@@ -487,6 +487,7 @@ def main() -> None:
         sys.exit(1)
     finally:
         interrupts.restore(old_handlers)
+        _use_backend(None)   # --backend lasts one command: library calls after it see the config's
 
 
 def _usage_message(e: Any) -> str:

@@ -246,6 +246,8 @@ def test_eval_freeze_predict_and_validate_honour_the_backend(tmp_path, monkeypat
     COUNTERS.reset()
     code, _, err = run_cli("validate", cfg, "--backend", "cupy")
     assert code == 0 and COUNTERS.uploads > 0, err
+    # the choice lasts one command: a library call after it runs on the config's backend again
+    assert backends.choose_backend(None) is backends.get_backend("numpy")
 
 
 def _step_transfers(cfg: Path, run_dir: Path, overrides: list[str]) -> tuple[list[tuple[int, int]], list[tuple]]:
