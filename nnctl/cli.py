@@ -195,8 +195,8 @@ def freeze(target: str = typer.Argument(..., help="run directory or checkpoint f
            backend: str = typer.Option(None, "--backend", help=_BACKEND_HELP)) -> None:
     """Write one self-contained file holding only the inference graph, variables folded to constants."""
     _use_backend(backend)
-    from nnctl.export.freeze import freeze as run_freeze
-    from nnctl.export.freeze import report_renderables
+    from nnctl.export.freezing import freeze as run_freeze
+    from nnctl.export.freezing import report_renderables
     from nnctl.fileio import check_output_file
     check_output_file(output, "--output")
     rep = run_freeze(target, output, checkpoint, warn=_warn)

@@ -215,7 +215,7 @@ metrics: [accuracy]
 
 
 def test_freeze_refuses_when_outputs_differ(xor_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fz = importlib.import_module("nnctl.export.freeze")  # the package's `freeze` is the function
+    fz = importlib.import_module("nnctl.export.freezing")
     monkeypatch.setattr(fz, "TOLERANCE", -1.0)
     out = tmp_path / "never.frozen"
     with pytest.raises(RuntimeFailure, match="differ"):
@@ -559,3 +559,15 @@ def test_graph_view_of_config_and_frozen(xor_frozen: Path, tmp_path: Path) -> No
     warned: list[str] = []
     v2 = graph_view(bad, warn=warned.append)
     assert warned and "input_shape" in warned[0] and v2.model.input_shape == (2,)
+
+
+def test_no_lazy_export_name_is_also_a_submodule() -> None:
+    """Importing a submodule sets it as the package's attribute of that name, which would shadow a
+    lazily loaded function of the same name (``nnctl.export.freeze`` was once both)."""
+    import importlib.util
+
+    import nnctl.export as pkg
+    clash = [n for n in pkg.__all__ if importlib.util.find_spec(f"nnctl.export.{n}") is not None]
+    assert clash == []
+    importlib.import_module("nnctl.export.freezing")
+    assert callable(pkg.freeze) and pkg.freeze.__module__ == "nnctl.export.freezing"

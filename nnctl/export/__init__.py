@@ -17,7 +17,7 @@ from typing import Any
 
 _MODULES = {
     "exporter": ("ExportReport", "export"),
-    "freeze": ("FreezeReport", "freeze", "freeze_run", "load_run", "resolve_target"),
+    "freezing": ("FreezeReport", "freeze", "freeze_run", "load_run", "resolve_target"),
     "frozen": ("FORMAT", "VERSION", "FrozenModel", "Signature", "TensorSpec", "load_frozen", "load_frozen_bytes"),
     "onnx_export": ("to_onnx",),
 }

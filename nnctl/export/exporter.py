@@ -20,7 +20,7 @@ import numpy as np
 
 from nnctl.errors import InputError
 from nnctl.export import verify
-from nnctl.export.freeze import freeze_run
+from nnctl.export.freezing import freeze_run
 from nnctl.export.frozen import FrozenModel, load_frozen, load_frozen_bytes
 from nnctl.train.evaluation import probabilities, run_outputs
 from nnctl.train.rundir import LoadedRun, reopen, resolve_target

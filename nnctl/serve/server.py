@@ -21,7 +21,7 @@ def require_serve() -> None:
 def load_model(target: str | os.PathLike, checkpoint: str | None = None,
                warn: Callable[[str], None] | None = None) -> Any:
     """A FrozenModel for a frozen file, or for a run/checkpoint folder frozen in memory (verified)."""
-    from nnctl.export.freeze import freeze_run
+    from nnctl.export.freezing import freeze_run
     from nnctl.export.frozen import load_frozen, load_frozen_bytes
     from nnctl.train.rundir import reopen, resolve_target
     t = resolve_target(target)
