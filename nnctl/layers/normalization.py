@@ -8,7 +8,6 @@ import nnctl as tf
 from nnctl.layers.base import Key, Layer, LayerError, fmt, register
 from nnctl.layers.core import blend
 from nnctl.layers.initializers import Initializer
-from nnctl.ops.layer_norm_ops import layer_norm_op
 
 ONES, ZEROS = Initializer("ones"), Initializer("zeros")
 
@@ -101,6 +100,7 @@ class LayerNorm(Layer):
         # one fused LayerNorm op over the last axis (nnctl/ops/layer_norm_ops.py): the moments and
         # batch_normalization composite's value and first derivative, to rounding, in one pass
         x = tf.convert_to_tensor(xs[0])
+        from nnctl.ops.layer_norm_ops import layer_norm_op  # here: nnctl.ops imports the layers
         return layer_norm_op(x, self.gamma, self.beta, len(x.get_shape()) - 1, self.p["epsilon"])[0]
 
 
