@@ -30,6 +30,9 @@ from collections.abc import Callable
 from typing import Any
 
 SMALL_GEMM = 1 << 24  # multiply-adds per BLAS call below which one thread does the product
+# OpenBLAS itself runs a GEMM of at most 65536 * GEMM_MULTITHREAD_THRESHOLD (4) multiply-adds on one
+# thread (interface/gemm.c): below that, switching the thread count would only add two calls per step
+TINY_GEMM = 1 << 18
 LOAD_RECHECK_S = 1.0  # how long a reading of the load average is trusted
 
 _lock = threading.Lock()
@@ -92,7 +95,10 @@ def oversubscribed() -> bool:
 def serial(step: Callable[[], Any], macs: int) -> Callable[[], Any]:
     """``step`` (a bound GEMM of ``macs`` multiply-adds per BLAS call), run on one BLAS thread when
     it is small, or when it is large and the machine is oversubscribed; the library's own setting
-    otherwise (and always when it has one thread, or there is no control)."""
+    otherwise (and always when it has one thread, or there is no control). A GEMM the library runs
+    on one thread anyway (TINY_GEMM) gets ``step`` itself: XOR's steps are that small."""
+    if macs <= TINY_GEMM:
+        return step
     api = control()
     if api is None:
         return step
