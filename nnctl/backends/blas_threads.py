@@ -1,13 +1,14 @@
 """Running one small GEMM on one BLAS thread.
 
 numpy's OpenBLAS splits every GEMM above a tiny size over all its threads, and its threads
-busy-wait for each other at the end of each call. For the many small products of an unrolled RNN
-(an LSTM step: [64, 160] x [160, 512]) or of a batched attention matmul (one [64, 32] x [32, 64]
-call per head and example), the split costs more than it saves, and on a machine with more
-runnable processes than cores it is ruinous: measured on the 2-core benchmark VM under load, that
-LSTM product took 6.2 ms on two threads and 0.25 ms on one; the lstm workload ran at 790-1010
-ms/step with two threads and 108-113 with one. So the matmul kernel runs products below
-``SMALL_GEMM`` multiply-adds per BLAS call with the thread count set to one for the call. Larger
+busy-wait for each other at the end of each call. For small products such as those of a batched
+attention matmul (one [64, 32] x [32, 64] call per head and example) the split costs more than it
+saves, and on a machine with more runnable processes than cores it is ruinous: measured on the
+2-core benchmark VM under load, an LSTM step's [64, 160] x [160, 512] product took 6.2 ms on two
+threads and 0.25 ms on one; the lstm workload ran at 790-1010 ms/step with two threads and 108-113
+with one. So the matmul kernel runs products below ``SMALL_GEMM`` multiply-adds per BLAS call with
+the thread count set to one for the call. The bound is 2^22: on the idle VM, 2^24 (which put that
+LSTM product on one thread) made the lstm workload 29 -> 31-36 ms/step and mlp no faster. Larger
 ones keep the library's setting while the machine has a core per runnable task; when the 1-minute
 load average exceeds the cores this process may use (other processes are waiting for CPU), they
 run on one thread too: the transformer workload measured 270-284 ms/step on one thread and
@@ -29,7 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-SMALL_GEMM = 1 << 24  # multiply-adds per BLAS call below which one thread does the product
+SMALL_GEMM = 1 << 22  # multiply-adds per BLAS call below which one thread does the product
 # OpenBLAS itself runs a GEMM of at most 65536 * GEMM_MULTITHREAD_THRESHOLD (4) multiply-adds on one
 # thread (interface/gemm.c): below that, switching the thread count would only add two calls per step
 TINY_GEMM = 1 << 18
