@@ -140,7 +140,7 @@ def _stash(ctx: Any) -> dict[str, Any]:
 
 def run_subgraph(sub: Subgraph, ctx: Any, kernels: dict[int, Any], values: dict[int, Any]) -> dict[int, Any]:
     """Run ``sub`` with ``values`` (captures and feeds, by tensor id) on ``ctx``; returns every value."""
-    from nnctl.runtime.plan import Plan, _op_failure, check_initialized
+    from nnctl.runtime.plan import Plan, _op_failure, check_initialized, kernel_outputs
     stash = _stash(ctx)
     for tid, owner in sub.stashed.items():
         if tid in values:  # given by the caller (WhileGrad passes each iteration's values)
@@ -166,12 +166,7 @@ def run_subgraph(sub: Subgraph, ctx: Any, kernels: dict[int, Any], values: dict[
             if isinstance(e, OpError):
                 raise
             raise _op_failure(op, e) from None
-        outs = op.outputs
-        if len(outs) == 1:
-            res = (res,)
-        elif not outs:
-            res = ()
-        for t, v in zip(outs, res):
+        for t, v in zip(op.outputs, kernel_outputs(op, res)):
             values[id(t)] = v
     return values
 

@@ -193,11 +193,7 @@ class Plan:
             except Exception as e:
                 raise _op_failure(op, e) from None
             outs = op.outputs
-            if len(outs) == 1:
-                res = (res,)
-            elif not outs:
-                res = ()
-            for t, v in zip(outs, res):
+            for t, v in zip(outs, kernel_outputs(op, res)):
                 if isinstance(v, Uninitialized):
                     vals[id(t)] = v
                     continue
@@ -547,6 +543,13 @@ def _copy_from(copyto: Any, fn: Any, outs: list[Any], in_bufs: list[Any]) -> Non
     else:
         for o, r in zip(outs, res):
             copyto(o, r)
+
+
+def kernel_outputs(op: Operation, res: Any) -> tuple:
+    """A kernel's result as a tuple of ``op``'s outputs: a kernel returns its one output bare, a
+    tuple for several, and anything (ignored) for none."""
+    n = len(op.outputs)
+    return (res,) if n == 1 else (() if n == 0 else res)
 
 
 def _op_failure(op: Operation, e: Exception) -> OpError:
