@@ -83,6 +83,13 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None, name: str = "gradients",
                 pending[id(t.op)] = pending.get(id(t.op), 0) + 1
 
     grads: dict[int, list[Tensor]] = {}
+    joined: dict[tuple, Tensor] = {}
+
+    def concat(ts: list[Tensor], axis: int) -> Tensor:
+        key = (tuple(id(t) for t in ts), axis)
+        if key not in joined:
+            joined[key] = array_ops.concat(ts, axis)
+        return joined[key]
 
     def add_grad(t: Tensor, g: Tensor | None) -> None:
         if g is not None:
@@ -94,7 +101,9 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None, name: str = "gradients",
             return None
         if len(gs) == 1:
             return gs[0]
-        g = math_ops.add_n(gs)
+        g = _combined_sum(gs, concat)
+        if g is None:
+            g = math_ops.add_n(gs)
         grads[id(t)] = [g]
         return g
 
@@ -125,6 +134,29 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None, name: str = "gradients",
                         ready.append(src)
 
         return [aggregate(x) for x in xs]
+
+
+# Below this many terms AddN is kept: joining the operands costs copies that only pay off when they
+# replace many small products (an unrolled RNN's per-step weight gradients).
+MIN_COMBINED_TERMS = 4
+
+
+def _combined_sum(gs: list[Tensor], concat: Any) -> Tensor | None:
+    """The sum of ``gs`` as one op where every term is the first output of an op of one type whose
+    registry entry has a ``sum_rule`` and nothing reads the terms yet (else None: AddN). An
+    unrolled RNN's weight gradient sum_t x_t^T dy_t becomes one product of the stacked x_t and dy_t
+    (one large GEMM in place of T small ones and a T-way AddN)."""
+    if len(gs) < MIN_COMBINED_TERMS:
+        return None
+    ops = [g.op for g in gs]
+    d = registry.op_def(ops[0].type)
+    if d is None or d.sum_rule is None:
+        return None
+    if any(o.type != ops[0].type or g is not o.outputs[0] or g._consumers for g, o in zip(gs, ops)):
+        return None
+    if len({id(o) for o in ops}) != len(ops):
+        return None
+    return d.sum_rule(ops, concat)
 
 
 def _backprop_op(op: Operation, aggregate, add_grad, x_ids: set[int], stops: set[int]) -> None:

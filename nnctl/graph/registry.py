@@ -40,6 +40,9 @@ class OpDef:
     # (kept input, constant input, unit): the op returns the kept input unchanged when the constant
     # input is all `unit` and does not change the output's shape (x * 1, x / 1, x + 0, x - 0)
     identity: tuple[tuple[int, int, int], ...] = ()
+    # sum_rule(ops, concat) -> Tensor | None: one tensor equal to the sum of these ops' first
+    # outputs, built cheaper than AddN over them (gradients.py asks it when it aggregates)
+    sum_rule: Callable[..., Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -96,6 +99,18 @@ def register_gradient(op_type: str, takes_none: bool = False) -> Callable[[Calla
             raise KeyError(f"Registering two gradient with name '{op_type}'!")
         d.grad = rule
         d.grad_takes_none = takes_none
+        return rule
+    return deco
+
+
+def register_sum_rule(op_type: str) -> Callable[[Callable], Callable]:
+    """Register how a sum of several ``op_type`` outputs can be one op (see ``OpDef.sum_rule``).
+
+    The rule gets the ops whose first outputs are summed, in order, and ``concat(tensors, axis)``
+    (which builds each distinct concatenation once per ``gradients`` call, so rules that join the
+    same tensors share it); it returns the sum, or None where it does not apply."""
+    def deco(rule: Callable) -> Callable:
+        _get(op_type).sum_rule = rule
         return rule
     return deco
 

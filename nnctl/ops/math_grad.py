@@ -3,7 +3,7 @@ differentiated again); ``dy`` is the gradient arriving at the op's output."""
 
 from __future__ import annotations
 
-from nnctl.graph.registry import register_gradient
+from nnctl.graph.registry import register_gradient, register_sum_rule
 from nnctl.ops import array_ops
 from nnctl.ops import math_ops as m
 from nnctl.ops.core import unbroadcast
@@ -214,6 +214,31 @@ def _matmul_grad(op, dy):
     if ta and not tb:
         return [m.matmul(b, dy, transpose_b=True), m.matmul(a, dy)]
     return [m.matmul(b, dy, transpose_a=True, transpose_b=True), m.matmul(dy, a, transpose_a=True, transpose_b=True)]
+
+
+def _same_trailing(ts: list, axis: int) -> bool:
+    """Every tensor has one dtype, one rank and the same known sizes on every axis but ``axis``."""
+    s0 = ts[0].static_shape
+    if s0 is None:
+        return False
+    rest = [d for i, d in enumerate(s0) if i != axis]
+    if None in rest:
+        return False
+    return all(t.dtype == ts[0].dtype and t.static_shape is not None and len(t.static_shape) == len(s0)
+               and [d for i, d in enumerate(t.static_shape) if i != axis] == rest for t in ts)
+
+
+@register_sum_rule("MatMul")
+def _matmul_sum(ops, concat):
+    # sum_t a_t^T b_t = [a_1; ...; a_T]^T [b_1; ...; b_T]: the products contract over axis 0 of
+    # both operands, so stacking the operands along it turns T products and their sum into one
+    # GEMM with a T times longer contraction (an unrolled RNN's weight gradient)
+    if any(not o.attrs["transpose_a"] or o.attrs["transpose_b"] for o in ops):
+        return None
+    a_s, b_s = [o.inputs[0] for o in ops], [o.inputs[1] for o in ops]
+    if not (_same_trailing(a_s, 0) and _same_trailing(b_s, 0)) or len(a_s[0].static_shape) != 2:
+        return None
+    return m.matmul(concat(a_s, 0), concat(b_s, 0), transpose_a=True)
 
 
 @register_gradient("BatchMatMul")

@@ -3,10 +3,11 @@ differentiated again); ``dy`` is the gradient arriving at the op's output."""
 
 from __future__ import annotations
 
-from nnctl.graph.registry import register_gradient
+from nnctl.graph.registry import register_gradient, register_sum_rule
 from nnctl.ops import array_ops
 from nnctl.ops import math_ops as m
 from nnctl.ops import nn_ops as nn
+from nnctl.ops.math_grad import _same_trailing
 
 
 def _is_zero(t) -> bool:
@@ -155,6 +156,17 @@ def _bias_add_grad_grad(op, ddb):
     if ch != rank - 1:
         ddb = array_ops.reshape(ddb, [-1] + [1] * (rank - ch - 1))
     return [m.broadcast_like(ddb, dy)]
+
+
+@register_sum_rule("BiasAddGrad")
+def _bias_add_grad_sum(ops, concat):
+    # sum_t BiasAddGrad(dy_t) = BiasAddGrad([dy_1; ...; dy_T]) when axis 0 is summed (not the
+    # channel axis); the stacked dy is the one MatMul's sum rule joins for the weight gradient
+    ch = ops[0].attrs["channel_axis"]
+    dys = [o.inputs[0] for o in ops]
+    if ch == 0 or any(o.attrs["channel_axis"] != ch for o in ops) or not _same_trailing(dys, 0):
+        return None
+    return nn.bias_add_grad(concat(dys, 0), ch)
 
 
 @register_gradient("L2Loss")
