@@ -236,6 +236,7 @@ class StrictBackend(Backend):
     """A third backend, for tests only: the strict device (see the module doc)."""
 
     name = "strict"
+    host_blas = True   # its products are numpy's, in this process: the same BLAS thread policy
 
     def __init__(self) -> None:
         super().__init__(StrictXP())

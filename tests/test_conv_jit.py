@@ -92,6 +92,28 @@ def test_conv_kernels_match_numpy(dtype, xs, ws, strides, dil, padding, chunk, m
     np.testing.assert_array_equal(ck.make_conv2d(np, *args, jit=JIT)(xt, w), y_ref)
 
 
+# Batches the default chunk size splits (digits-cnn's held-out batch; few channels, transposed
+# columns). The chunks come from the geometry alone, so both paths make the same GEMM calls: on a
+# BLAS whose rows depend on the call's row count (OpenBLAS 0.3.31 on an AMD EPYC: every chunk size
+# tried), a whole-batch GEMM on one path and chunked ones on the other disagreed in the last bits.
+@needs_jit
+@pytest.mark.parametrize("xs,ws", [((360, 4, 4, 16), (3, 3, 16, 32)), ((1437, 8, 8, 1), (3, 3, 1, 16)),
+                                   ((130, 8, 8, 16), (3, 3, 16, 8))])
+def test_default_chunks_are_the_same_calls_on_both_paths(xs, ws):
+    args = ((1, 1), (1, 1), "SAME")
+    g = ck.Geom(xs, ws[0], ws[1], *args)
+    assert ck._chunk_images(g, 4, transposed=True) > 0   # the case is chunked
+    x = _r.standard_normal(xs).astype(np.float32)
+    w = _r.standard_normal(ws).astype(np.float32)
+    y_ref = ck.make_conv2d(np, *args)(x, w)
+    np.testing.assert_array_equal(ck.make_conv2d(np, *args, jit=JIT)(x, w), y_ref)
+    dy = _r.standard_normal(y_ref.shape).astype(np.float32)
+    np.testing.assert_array_equal(ck.make_conv2d_backprop_input(np, *args, jit=JIT)(x, w, dy),
+                                  ck.make_conv2d_backprop_input(np, *args)(x, w, dy))
+    np.testing.assert_array_equal(ck.make_conv2d_backprop_filter(np, *args, jit=JIT)(x, w, dy),
+                                  ck.make_conv2d_backprop_filter(np, *args)(x, w, dy))
+
+
 @needs_jit
 @pytest.mark.parametrize("chunk", [1, 2], ids=["image_by_image", "ragged"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -9,6 +9,8 @@ asks what the backend can do:
   a kernel that returns a host array on a device backend is named at once.
 - ``host_memory``: its arrays are host (numpy) arrays, so feeds can be used as they are, fetches
   are plain copies, elementwise steps may be split across threads, and reading a value is free.
+- ``host_blas``: its products run on numpy's BLAS in this process, so the thread policy of
+  backends/blas_threads.py applies to them (and must, for every such backend to give the same bits).
 - ``upload(host, out=)``: host -> device, into an existing buffer when given (one copy per feed).
 - ``to_host(array)``: device -> host, once (the only sync a fetch costs).
 - ``scatter_add(out, indices, values, axis)``: ``out[..., indices, ...] += values`` along ``axis``, repeated
@@ -28,6 +30,7 @@ import numpy as np
 class Backend:
     name = "abstract"
     host_memory = False
+    host_blas = False
 
     def __init__(self, xp: Any) -> None:
         self.xp = xp

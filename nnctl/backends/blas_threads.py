@@ -5,18 +5,18 @@ busy-wait for each other at the end of each call. For small products such as tho
 attention matmul (one [64, 32] x [32, 64] call per head and example) the split costs more than it
 saves, and on a machine with more runnable processes than cores it is ruinous: measured on the
 2-core benchmark VM under load, an LSTM step's [64, 160] x [160, 512] product took 6.2 ms on two
-threads and 0.25 ms on one; the lstm workload ran at 790-1010 ms/step with two threads and 108-113
-with one. So the matmul kernel runs products below ``SMALL_GEMM`` multiply-adds per BLAS call with
-the thread count set to one for the call. The bound is 2^22: on the idle VM, 2^24 (which put that
-LSTM product on one thread) made the lstm workload 29 -> 31-36 ms/step and mlp no faster. Larger
-ones keep the library's setting while the machine has a core per runnable task; when the 1-minute
-load average exceeds the cores this process may use (other processes are waiting for CPU), they
-run on one thread too: the transformer workload measured 270-284 ms/step on one thread and
-877-2158 on two at a load of 12 on 2 cores.
+threads and 0.25 ms on one. So the matmul kernel runs products below ``SMALL_GEMM`` multiply-adds
+per BLAS call with the thread count set to one for the call. The bound is 2^22: on the idle VM,
+2^24 (which put that LSTM product on one thread) made the lstm workload 29 -> 31-36 ms/step and
+mlp no faster. Larger products keep the library's setting.
 
-The results do not depend on the thread count (OpenBLAS splits the rows and columns of the result,
-never the summed dimension; checked bit for bit), so this changes only time. The control is
-looked up once: numpy's OpenBLAS as a loaded shared library (under its plain or scipy-openblas
+The thread count is a function of the product's shape only, never of the machine's load: on some
+CPUs OpenBLAS's result depends on how many threads computed it (measured on an AMD EPYC VM with
+OpenBLAS 0.3.31's Haswell kernels: 243 of 1944 float32 shapes differed between one and two
+threads, by a few ulps), so a policy that followed the load average would make a resumed run
+differ from an uninterrupted one. Every backend whose products run on numpy's BLAS in this process
+(``Backend.host_blas``) goes through the same policy, so they all give the same bits. The control
+is looked up once: numpy's OpenBLAS as a loaded shared library (under its plain or scipy-openblas
 symbol names); where there is none (another BLAS, no /proc), ``serial()`` returns the step
 unchanged.
 """
@@ -95,30 +95,49 @@ def oversubscribed() -> bool:
 
 def serial(step: Callable[[], Any], macs: int) -> Callable[[], Any]:
     """``step`` (a bound GEMM of ``macs`` multiply-adds per BLAS call), run on one BLAS thread when
-    it is small, or when it is large and the machine is oversubscribed; the library's own setting
-    otherwise (and always when it has one thread, or there is no control). A GEMM the library runs
-    on one thread anyway (TINY_GEMM) gets ``step`` itself: XOR's steps are that small."""
+    it is small; the library's own setting otherwise (and always when it has one thread, or there
+    is no control). A GEMM the library runs on one thread anyway (TINY_GEMM) gets ``step`` itself:
+    XOR's steps are that small."""
     if macs <= TINY_GEMM:
         return step
     api = control()
     if api is None:
         return step
     setter, n = api
-    if macs < SMALL_GEMM:
-        def one_thread() -> Any:
-            setter(1)
-            try:
-                return step()
-            finally:
-                setter(n)
-        return one_thread
+    if macs >= SMALL_GEMM:
+        return step
 
-    def by_load() -> Any:
-        if not oversubscribed():
-            return step()
+    def one_thread() -> Any:
         setter(1)
         try:
             return step()
         finally:
             setter(n)
-    return by_load
+    return one_thread
+
+
+# A batched product of small matrices (attention's [64, 32] x [32, 64] per head and example) is one
+# BLAS call per matrix, each on one thread (TINY_GEMM), so one core does all of them while the others
+# idle. Splitting the batch into blocks run by Python threads at once (numpy's matmul releases the
+# GIL) puts every core to work; each matrix is still one BLAS call of the same shape, so the result
+# is the same bits. Worth a thread hand-off (~20 us) from this many multiply-adds per step on.
+SPLIT_BATCH_MACS = 1 << 21
+
+
+def split_batch(make_step: Callable[[int, int], Callable[[], Any]], batch: int, macs_per_matrix: int,
+                total_macs: int) -> Callable[[], Any] | None:
+    """A step computing a batched product whose leading axis has ``batch`` entries
+    (``make_step(lo, hi)`` computes entries [lo, hi)) split over the BLAS library's thread count, or
+    None where that does not pay: a matrix big enough for the library's own threads, a small whole,
+    one thread. The blocks run one after the other while the machine is oversubscribed: every matrix
+    is one single-threaded BLAS call either way, so that changes time, not bits."""
+    api = control()
+    if api is None or batch < 2 or macs_per_matrix > TINY_GEMM or total_macs < SPLIT_BATCH_MACS:
+        return None
+    from nnctl.runtime import parallel
+    whole = make_step(0, batch)
+    split = parallel.split_step(make_step, batch, api[1])
+
+    def run() -> Any:
+        return whole() if oversubscribed() else split()
+    return run

@@ -10,6 +10,7 @@ from nnctl.backends.base import Backend
 class NumpyBackend(Backend):
     name = "numpy"
     host_memory = True
+    host_blas = True
 
     def __init__(self) -> None:
         super().__init__(np)

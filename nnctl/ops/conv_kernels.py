@@ -167,13 +167,13 @@ def _into(xp: Any, out: Any, shape: tuple, dtype: Any) -> Any:
     return xp.empty(shape, dtype=dtype) if out is None else out
 
 
-# Compiled path: im2col and the GEMM run a few images at a time, so that each chunk's columns
-# (about this many bytes) are still in the core's L2 cache when the GEMM reads them, instead of
-# a whole-batch column matrix going out to memory and back (1.6x faster for 32x32x16 inputs).
-# BLAS computes each row of a GEMM the same way whatever the number of rows, except the last few
-# rows, which its kernels treat in a narrower block: each chunk therefore holds a multiple of
-# ALIGN_ROWS rows (the row blocks of OpenBLAS's float32/float64 kernels divide 16), so every
-# row meets the same kernel as in one whole-batch GEMM and the chunks give the same bits.
+# im2col and the GEMM run a few images at a time, so that each chunk's columns (about this many
+# bytes) are still in the core's L2 cache when the GEMM reads them, instead of a whole-batch column
+# matrix going out to memory and back (1.6x faster for 32x32x16 inputs). The split depends on the
+# geometry alone, never on which path (compiled loops or xp code) or backend runs it: a BLAS may
+# compute a row differently depending on how many rows its call has (OpenBLAS 0.3.31 on an AMD
+# EPYC does, for every chunk size tried), so only the same calls give the same bits. Chunks hold a
+# multiple of ALIGN_ROWS rows, which keeps the split cheap where a BLAS's row blocks divide 16.
 JIT_CHUNK_BYTES = 1 << 20
 ALIGN_ROWS = 16
 
@@ -184,19 +184,19 @@ def _few_channels(g: Geom) -> bool:
     return g.c * (g.kw if g.dw == 1 else 1) < (g.ow if g.sw == 1 else 1)
 
 
-def _chunk_images(jit: Any, g: Geom, *arrays: Any, transposed: bool = False) -> int:
-    """Images per chunk for the compiled im2col/col2im path, 0 where that path does not apply
-    (few channels too, unless the caller handles the ``transposed`` layout)."""
-    if not usable(jit, *arrays):
-        return 0
+def _chunk_images(g: Geom, itemsize: int, transposed: bool = False) -> int:
+    """Images per chunk of im2col/col2im and their GEMM (from the geometry only), 0 for one GEMM
+    over the batch: the columns are x itself, or few channels where the caller does not handle
+    the ``transposed`` layout."""
     if g.kh == g.kw == 1 and g.sh == g.sw == 1 and not g.padded:
         return 0  # the columns are x itself
     if _few_channels(g) and not transposed:
         return 0
     rows = g.oh * g.ow
     step = ALIGN_ROWS // math.gcd(rows, ALIGN_ROWS)  # images per chunk: a multiple of this
-    per = JIT_CHUNK_BYTES // (rows * g.kh * g.kw * g.c * arrays[0].itemsize) // step * step
-    return min(g.n, max(step, per))
+    per = JIT_CHUNK_BYTES // (rows * g.kh * g.kw * g.c * itemsize) // step * step
+    per = min(g.n, max(step, per))
+    return 0 if per >= g.n else per
 
 
 def _gemm_into(xp: Any, a: Any, b: Any, out: Any, shape: tuple) -> Any:
@@ -263,30 +263,19 @@ def make_conv2d(xp: Any, strides: tuple[int, int], dilations: tuple[int, int], p
         if g is None:
             g = geoms[key] = geom_for(x.shape, w.shape)
         o = w.shape[3]
-        per = _chunk_images(jit, g, x, w, transposed=True)
+        per = _chunk_images(g, x.dtype.itemsize, transposed=True)
         if not per:
             return _gemm_into(xp, cols_of(x, g), w.reshape(-1, o), out, (g.n, g.oh, g.ow, o))
         out = _into(xp, out, (g.n, g.oh, g.ow, o), x.dtype)
         dst = out if out.flags.c_contiguous else scratch("y", out.shape, out.dtype)
-        xc, w2 = np.ascontiguousarray(x), w.reshape(-1, o)
-        if _few_channels(g):
-            # the transposed layout of cols_of, a chunk of images at a time (same GEMM, split by rows)
-            for n0 in range(0, g.n, per):
-                xk = xc[n0:n0 + per]
-                gk = geoms.get((xk.shape, w.shape))
-                if gk is None:
-                    gk = geoms[(xk.shape, w.shape)] = geom_for(xk.shape, w.shape)
-                rows = xk.shape[0] * g.oh * g.ow
-                xp.matmul(cols_of(xk, gk, "cols_chunk"), w2, out=dst[n0:n0 + per].reshape(rows, o))
-            if dst is not out:
-                xp.copyto(out, dst)
-            return out
-        cols = _transient("cols_chunk", (per, g.oh, g.ow, g.kh, g.kw, g.c), x.dtype)
+        w2 = w.reshape(-1, o)
         for n0 in range(0, g.n, per):
-            k = min(per, g.n - n0)
-            jit.im2col(xc[n0:n0 + k], cols[:k], g.pt, g.pl, g.sh, g.sw, g.dh, g.dw)
-            rows = k * g.oh * g.ow
-            xp.matmul(cols[:k].reshape(rows, -1), w2, out=dst[n0:n0 + k].reshape(rows, o))
+            xk = x[n0:n0 + per]
+            gk = geoms.get((xk.shape, w.shape))
+            if gk is None:
+                gk = geoms[(xk.shape, w.shape)] = geom_for(xk.shape, w.shape)
+            rows = xk.shape[0] * g.oh * g.ow
+            xp.matmul(cols_of(xk, gk, "cols_chunk", transient=True), w2, out=dst[n0:n0 + per].reshape(rows, o))
         if dst is not out:
             xp.copyto(out, dst)
         return out
@@ -371,31 +360,37 @@ def make_conv2d_backprop_input(xp: Any, strides: tuple[int, int], dilations: tup
         if g.kh == g.kw == 1 and g.sh == g.sw == 1 and not g.padded:
             return _gemm_into(xp, dy2, w2.T, out, x.shape)
         out = _into(xp, out, x.shape, dy.dtype)
-        per = _chunk_images(jit, g, dy, w)
-        if per:
+        dst = out if out.flags.c_contiguous else scratch("dx", x.shape, dy.dtype)
+        per = _chunk_images(g, dy.dtype.itemsize)
+        if not per:
+            dcols = scratch("dcols", (g.n * g.oh * g.ow, g.kh * g.kw * g.c), dy.dtype)
+            xp.matmul(dy2, w2.T, out=dcols)
+            col2im(dcols.reshape(g.n, g.oh, g.ow, g.kh, g.kw, g.c), dst, g)
+        else:
             # a few images at a time (JIT_CHUNK_BYTES): dcols = dy @ w^T, then col2im from cache
-            dst = out if out.flags.c_contiguous else scratch("dx", x.shape, dy.dtype)
-            dyc = np.ascontiguousarray(dy)
-            dcols = _transient("dcols_chunk", (per, g.oh, g.ow, g.kh, g.kw, g.c), dy.dtype)
+            dy3 = dy.reshape(g.n, -1, o)
             for n0 in range(0, g.n, per):
                 k = min(per, g.n - n0)
-                rows = k * g.oh * g.ow
-                xp.matmul(dyc[n0:n0 + k].reshape(rows, o), w2.T, out=dcols[:k].reshape(rows, -1))
-                jit.col2im(dcols[:k], dst[n0:n0 + k], g.pt, g.pl, g.sh, g.sw, g.dh, g.dw, g.tiles())
-            if dst is not out:
-                xp.copyto(out, dst)
-            return out
-        dcols = scratch("dcols", (g.n * g.oh * g.ow, g.kh * g.kw * g.c), dy.dtype)
-        xp.matmul(dy2, w2.T, out=dcols)
-        d6 = dcols.reshape(g.n, g.oh, g.ow, g.kh, g.kw, g.c)
-        if usable(jit, dcols):
+                gk = geoms.get((k, x.shape, w.shape))
+                if gk is None:
+                    gk = geoms[(k, x.shape, w.shape)] = Geom((k, *x.shape[1:]), w.shape[0], w.shape[1], strides,
+                                                            dilations, padding)
+                dcols = _transient("dcols_chunk", (per, g.oh, g.ow, g.kh, g.kw, g.c), dy.dtype)[:k] \
+                    if usable(jit, dy) else scratch("dcols_chunk", (k, g.oh, g.ow, g.kh, g.kw, g.c), dy.dtype)
+                xp.matmul(dy3[n0:n0 + k].reshape(-1, o), w2.T, out=dcols.reshape(k * g.oh * g.ow, -1))
+                col2im(dcols, dst[n0:n0 + k], gk)
+        if dst is not out:
+            xp.copyto(out, dst)
+        return out
+
+    def col2im(d6: Any, dst: Any, g: Geom) -> None:
+        """dst [n, H, W, C] = the sum of the column gradients d6 [n, OH, OW, KH, KW, C] over the
+        windows each pixel belongs to (dst C-contiguous)."""
+        if usable(jit, d6, dst):
             # one pass over dx per image, padding skipped (no padded accumulator)
-            dst = out if out.flags.c_contiguous else scratch("dx", x.shape, dy.dtype)
             jit.col2im(d6, dst, g.pt, g.pl, g.sh, g.sw, g.dh, g.dw, g.tiles())
-            if dst is not out:
-                xp.copyto(out, dst)
-            return out
-        acc = scratch("dxpad", (g.n, g.hp, g.wp, g.c), dy.dtype) if g.padded else out
+            return
+        acc = scratch("dxpad", (g.n, g.hp, g.wp, g.c), d6.dtype) if g.padded else dst
         if g.tiles():
             # disjoint windows: every covered pixel receives exactly one term
             if g.oh * g.sh != g.hp or g.ow * g.sw != g.wp:
@@ -410,8 +405,7 @@ def make_conv2d_backprop_input(xp: Any, strides: tuple[int, int], dilations: tup
                     t = acc[g.offset(i, j)]
                     xp.add(t, d6[:, :, :, i, j, :], out=t)
         if g.padded:
-            xp.copyto(out, acc[g.interior()])
-        return out
+            xp.copyto(dst, acc[g.interior()])
     return run
 
 

@@ -630,11 +630,19 @@ def _matmul_factory(op: Operation, ctx: Any) -> Any:
             step = partial(dot, a, b, out)  # 2-D: BLAS gemm with the least call overhead
         else:
             step = partial(matmul_, a, b, out=out)
-        if not ctx.backend.host_memory:
+        if not ctx.backend.host_blas:
             return step
+        per_matrix = a.shape[-2] * a.shape[-1] * b.shape[-1]
+        if out.ndim > 2 and a.shape[:-2] == b.shape[:-2] == out.shape[:-2]:
+            # a batch of small products: blocks of the leading axis on several threads (blas_threads.py)
+            split = blas_threads.split_batch(
+                lambda lo, hi: partial(matmul_, a[lo:hi], b[lo:hi], out=out[lo:hi]), out.shape[0], per_matrix,
+                per_matrix * (out.size // (out.shape[-2] * out.shape[-1])))
+            if split is not None:
+                return split
         # numpy's BLAS: a small product (per BLAS call; batched ones make one call per matrix) runs
         # on one thread (backends/blas_threads.py)
-        return blas_threads.serial(step, a.shape[-2] * a.shape[-1] * b.shape[-1])
+        return blas_threads.serial(step, per_matrix)
     run.bind = bind  # type: ignore[attr-defined]
     return run
 
@@ -969,9 +977,16 @@ def _sum_to_shape_kernel(op: Operation, ctx: Any) -> Any:
         axes, keep_shape = _sum_axes(x.shape, like.shape)
         if not axes:
             return partial(xp.copyto, out, x.reshape(like.shape))
-        if xp.__name__ == "numpy":
-            return partial(xp.add.reduce, x, axis=axes, keepdims=True, out=out.reshape(keep_shape))
-        return partial(run, x, like, out=out)
+        k = len(axes)
+        rows = 1
+        for d in x.shape[:k]:
+            rows *= d
+        if axes == tuple(range(k)) and rows > 1 and x.flags.c_contiguous and out.flags.c_contiguous:
+            # the leading axes summed (a bias broadcast over the batch): ones[1, rows] @ x[rows, rest],
+            # one BLAS gemm, as BiasAddGrad does (about 3x faster than the reduction on [2048, 128])
+            ones = xp.ones((1, rows), dtype=x.dtype)
+            return partial(xp.dot, ones, x.reshape(rows, -1), out.reshape(1, -1))
+        return partial(xp.sum, x, axis=axes, keepdims=True, out=out.reshape(keep_shape))
     run.bind = bind  # type: ignore[attr-defined]
     return run
 
