@@ -63,8 +63,10 @@ def _blend(keep: Tensor, stay: Tensor, new: Tensor, old: Tensor) -> Tensor:
 def _run_steps(cell: Any, steps: list, state: Any, lengths: Tensor | None) -> tuple[list, Any]:
     """One cell call per step; masking as in the module docstring."""
     outputs = []
+    # the input half of the cell's product for every step at once, where the cell offers it
+    projected = cell.project_inputs(steps) if isinstance(cell, RNNCell) else None
     for t, x in enumerate(steps):
-        out, new_state = cell(x, state)
+        out, new_state = cell(x, state) if projected is None else cell.call_projected(projected[t], state)
         if lengths is not None:
             with name_scope(f"mask_{t}"):
                 keep = m.cast(array_ops.expand_dims(m.less(m.scalar_like(t, lengths), lengths), 1), out.dtype)

@@ -133,10 +133,23 @@ class RNNCell:
         tf = _tf()
         x = convert_to_tensor(inputs)
         with tf.variable_scope(scope or self._name):
-            if self._vars is None:
-                self._vars = {}
-                self.build(_depth(x, type(self).__name__), x.dtype)
+            self._ensure_built(x)
             return self.call(x, state)
+
+    def _ensure_built(self, x: Tensor) -> None:
+        if self._vars is None:
+            self._vars = {}
+            self.build(_depth(x, type(self).__name__), x.dtype)
+
+    def project_inputs(self, steps: list) -> list | None:
+        """The input half of every step's product, x_t @ W_x, for all steps at once, or None (the
+        default: the cell has no such split). A cell whose step is ``[x, h] @ kernel`` returns one
+        [batch, width] tensor per step, computed as one GEMM over the stacked steps, and takes it
+        back through ``call_projected``; the unrolled drivers (rnn.py) use it when it is offered."""
+        return None
+
+    def call_projected(self, xw: Tensor, state: Any) -> tuple[Any, Any]:
+        raise NotImplementedError
 
     def add_variable(self, name: str, shape: list, dtype: Any, initializer: Any = None) -> Any:
         v = _tf().get_variable(name, shape=shape, dtype=dtype, initializer=initializer)
@@ -291,9 +304,38 @@ class LSTMCell(BasicLSTMCell):
             self._vars["projection/kernel"] = v
             self._proj = v
 
+    def project_inputs(self, steps: list) -> list | None:
+        # [x_t, m] @ kernel = x_t @ kernel[:depth] + m @ kernel[depth:]: the input half of all
+        # steps is one [T * batch, depth] GEMM before the recurrence (as Keras and cuDNN do), and
+        # each step keeps only the [batch, units] product with the recurrent half
+        if len(steps) < 2:
+            return None
+        tf = _tf()
+        x0 = convert_to_tensor(steps[0])
+        with tf.variable_scope(self._name):
+            self._ensure_built(x0)
+            depth = _depth(x0, type(self).__name__)
+            with name_scope("input_projection"):
+                # one split of the kernel: its gradient is the concat of the halves' gradients
+                w_x, self._recurrent_kernel = array_ops.split(
+                    self._kernel, [depth, int(self._kernel.static_shape[0]) - depth], axis=0)
+                xw = m.matmul(array_ops.concat([convert_to_tensor(x) for x in steps], 0), w_x)
+                return array_ops.split(xw, len(steps), axis=0)
+
+    def call_projected(self, xw: Tensor, state: Any) -> tuple[Any, Any]:
+        tf = _tf()
+        with tf.variable_scope(self._name):
+            _, m_prev = self._split_state(state)
+            gates = nn_ops.bias_add(m.add(xw, m.matmul(m_prev, self._recurrent_kernel)), self._bias)
+            return self._step(gates, state)
+
     def call(self, x: Tensor, state: Any) -> tuple[Any, Any]:
-        c_prev, m_prev = self._split_state(state)
-        gates = _linear([x, m_prev], self._kernel, self._bias)
+        _, m_prev = self._split_state(state)
+        return self._step(_linear([x, m_prev], self._kernel, self._bias), state)
+
+    def _step(self, gates: Tensor, state: Any) -> tuple[Any, Any]:
+        """The cell after its product: gates [batch, 4 units] = [i, j, f, o] pre-activations."""
+        c_prev, _ = self._split_state(state)
         if self._activation is m.tanh and not self._use_peepholes and self._cell_clip is None:
             c, h, _, _ = lstm_ops.lstm_gates(gates, c_prev, self._forget_bias)
             return self._project(c, h)
