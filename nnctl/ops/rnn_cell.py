@@ -141,14 +141,46 @@ class RNNCell:
             self._vars = {}
             self.build(_depth(x, type(self).__name__), x.dtype)
 
+    # Cells whose step is ``_step([x, h] @ kernel + bias, state)`` (h = ``_recurrent_input(state)``)
+    # set this: the unrolled drivers then hoist the input half of the product (project_inputs).
+    _concat_kernel = False
+
     def project_inputs(self, steps: list) -> list | None:
-        """The input half of every step's product, x_t @ W_x, for all steps at once, or None (the
-        default: the cell has no such split). A cell whose step is ``[x, h] @ kernel`` returns one
-        [batch, width] tensor per step, computed as one GEMM over the stacked steps, and takes it
-        back through ``call_projected``; the unrolled drivers (rnn.py) use it when it is offered."""
-        return None
+        """The input half of every step's product, x_t @ kernel[:depth], for all steps at once (one
+        [batch, width] tensor per step, one GEMM over the stacked steps, as Keras and cuDNN do), or
+        None where the cell has no such split. [x_t, h] @ kernel = x_t @ kernel[:depth] + h @
+        kernel[depth:], so each step keeps only the product with the recurrent half
+        (``call_projected``); the unrolled drivers (rnn.py) use it when it is offered."""
+        if not self._concat_kernel or len(steps) < 2:
+            return None
+        tf = _tf()
+        x0 = convert_to_tensor(steps[0])
+        with tf.variable_scope(self._name):
+            self._ensure_built(x0)
+            depth = _depth(x0, type(self).__name__)
+            with name_scope("input_projection"):
+                # one split of the kernel: its gradient is the concat of the halves' gradients
+                w_x, self._recurrent_kernel = array_ops.split(
+                    self._kernel, [depth, int(self._kernel.static_shape[0]) - depth], axis=0)
+                xw = m.matmul(array_ops.concat([convert_to_tensor(x) for x in steps], 0), w_x)
+                return array_ops.split(xw, len(steps), axis=0)
 
     def call_projected(self, xw: Tensor, state: Any) -> tuple[Any, Any]:
+        """One step from its projected input ``xw`` (project_inputs)."""
+        tf = _tf()
+        with tf.variable_scope(self._name):
+            h = self._recurrent_input(state)
+            return self._step(nn_ops.bias_add(m.add(xw, m.matmul(h, self._recurrent_kernel)), self._bias), state)
+
+    def call(self, x: Tensor, state: Any) -> tuple[Any, Any]:
+        if not self._concat_kernel:
+            raise NotImplementedError
+        return self._step(_linear([x, self._recurrent_input(state)], self._kernel, self._bias), state)
+
+    def _recurrent_input(self, state: Any) -> Tensor:
+        raise NotImplementedError
+
+    def _step(self, gates: Tensor, state: Any) -> tuple[Any, Any]:
         raise NotImplementedError
 
     def add_variable(self, name: str, shape: list, dtype: Any, initializer: Any = None) -> Any:
@@ -158,9 +190,6 @@ class RNNCell:
         return v
 
     def build(self, depth: int, dtype: Any) -> None:
-        raise NotImplementedError
-
-    def call(self, x: Tensor, state: Any) -> tuple[Any, Any]:
         raise NotImplementedError
 
 
@@ -199,8 +228,13 @@ class BasicRNNCell(RNNCell):
         self._kernel = self.add_variable("kernel", [depth + self._num_units, self._num_units], dtype)
         self._bias = self.add_variable("bias", [self._num_units], dtype, _zeros_init())
 
-    def call(self, x: Tensor, state: Any) -> tuple[Any, Any]:
-        h = self._activation(_linear([x, state], self._kernel, self._bias))
+    _concat_kernel = True
+
+    def _recurrent_input(self, state: Any) -> Tensor:
+        return convert_to_tensor(state)
+
+    def _step(self, gates: Tensor, state: Any) -> tuple[Any, Any]:
+        h = self._activation(gates)
         return h, h
 
 
@@ -241,9 +275,13 @@ class BasicLSTMCell(RNNCell):
     def _pack_state(self, c: Tensor, h: Tensor) -> Any:
         return LSTMStateTuple(c, h) if self._state_is_tuple else array_ops.concat([c, h], 1)
 
-    def call(self, x: Tensor, state: Any) -> tuple[Any, Any]:
-        c, h = self._split_state(state)
-        gates = _linear([x, h], self._kernel, self._bias)
+    _concat_kernel = True
+
+    def _recurrent_input(self, state: Any) -> Tensor:
+        return self._split_state(state)[1]
+
+    def _step(self, gates: Tensor, state: Any) -> tuple[Any, Any]:
+        c, _ = self._split_state(state)
         if self._activation is m.tanh:  # the elementwise part as one op (the same arithmetic: lstm_ops.py)
             new_c, new_h, _, _ = lstm_ops.lstm_gates(gates, c, self._forget_bias)
             return new_h, self._pack_state(new_c, new_h)
@@ -303,35 +341,6 @@ class LSTMCell(BasicLSTMCell):
             assert self._vars is not None
             self._vars["projection/kernel"] = v
             self._proj = v
-
-    def project_inputs(self, steps: list) -> list | None:
-        # [x_t, m] @ kernel = x_t @ kernel[:depth] + m @ kernel[depth:]: the input half of all
-        # steps is one [T * batch, depth] GEMM before the recurrence (as Keras and cuDNN do), and
-        # each step keeps only the [batch, units] product with the recurrent half
-        if len(steps) < 2:
-            return None
-        tf = _tf()
-        x0 = convert_to_tensor(steps[0])
-        with tf.variable_scope(self._name):
-            self._ensure_built(x0)
-            depth = _depth(x0, type(self).__name__)
-            with name_scope("input_projection"):
-                # one split of the kernel: its gradient is the concat of the halves' gradients
-                w_x, self._recurrent_kernel = array_ops.split(
-                    self._kernel, [depth, int(self._kernel.static_shape[0]) - depth], axis=0)
-                xw = m.matmul(array_ops.concat([convert_to_tensor(x) for x in steps], 0), w_x)
-                return array_ops.split(xw, len(steps), axis=0)
-
-    def call_projected(self, xw: Tensor, state: Any) -> tuple[Any, Any]:
-        tf = _tf()
-        with tf.variable_scope(self._name):
-            _, m_prev = self._split_state(state)
-            gates = nn_ops.bias_add(m.add(xw, m.matmul(m_prev, self._recurrent_kernel)), self._bias)
-            return self._step(gates, state)
-
-    def call(self, x: Tensor, state: Any) -> tuple[Any, Any]:
-        _, m_prev = self._split_state(state)
-        return self._step(_linear([x, m_prev], self._kernel, self._bias), state)
 
     def _step(self, gates: Tensor, state: Any) -> tuple[Any, Any]:
         """The cell after its product: gates [batch, 4 units] = [i, j, f, o] pre-activations."""
