@@ -228,3 +228,33 @@ def test_zero_state_takes_a_batch_tensor(fresh_graph):
         s.run(tf.global_variables_initializer())
         c, h2, o = s.run([state[0].c, state[1], out], {x: np.ones((7, 3), np.float32)})
     assert c.shape == (7, 4) and h2.shape == (7, 2) and not c.any() and o.shape == (7, 2)
+
+
+@pytest.mark.parametrize("make", [lambda: rnn_cell.BasicRNNCell(4), lambda: rnn_cell.BasicLSTMCell(4),
+                                  lambda: rnn_cell.LSTMCell(4, num_proj=3),
+                                  lambda: rnn_cell.LSTMCell(4, use_peepholes=True, cell_clip=2.0),
+                                  lambda: rnn_cell.BasicLSTMCell(4, state_is_tuple=False)],
+                         ids=["basic_rnn", "basic_lstm", "lstm_proj", "lstm_peepholes", "lstm_concat_state"])
+def test_hoisted_input_projection_equals_per_step_product(fresh_graph, make):
+    # dynamic_rnn computes x_t @ kernel[:depth] for all steps as one GEMM (RNNCell.project_inputs);
+    # the per-step [x_t, h] @ kernel of cell() must give the same outputs and gradients
+    steps, b, d = 5, 3, 2
+    xv = _r.standard_normal((b, steps, d))
+    x = tf.placeholder(tf.float64, [None, steps, d])
+    cell = make()
+    outs, _ = tf.nn.dynamic_rnn(cell, x, dtype=tf.float64)
+    assert any(op.name.endswith("input_projection/MatMul") for op in tf.get_default_graph().get_operations())
+    state = cell.zero_state(b, tf.float64)
+    manual = []
+    with tf.variable_scope("rnn", reuse=True):
+        for xt in tf.unstack(x, axis=1):
+            o, state = cell(xt, state)
+            manual.append(o)
+    manual = tf.stack(manual, axis=1)
+    kernel = [v for v in cell.trainable_variables if v.name.endswith("kernel:0")][0]
+    g1, g2 = (tf.gradients(tf.reduce_sum(tf.square(o)), [kernel])[0] for o in (outs, manual))
+    with tf.Session() as s:
+        s.run(tf.global_variables_initializer())
+        a, m_, ga, gm = s.run([outs, manual, g1, g2], {x: xv})
+    np.testing.assert_allclose(a, m_, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ga, gm, rtol=1e-10, atol=1e-12)
