@@ -52,6 +52,16 @@ def _reference(xs, cs, w0, b0, transpose_b=False):
     return (dw.T if transpose_b else dw), db
 
 
+def _check_values(gw, gb, xs, cs, w0, b0, x_ph, tol=1e-12):
+    """The gradients' values against the per-term numpy sum."""
+    with tf.Session() as s:
+        s.run(tf.global_variables_initializer())
+        vw, vb = s.run([gw, gb], feed_dict=dict(zip(x_ph, xs)))
+    rw, rb = _reference(xs, cs, w0, b0)
+    np.testing.assert_allclose(vw, rw, rtol=tol, atol=tol)
+    np.testing.assert_allclose(vb, rb, rtol=tol, atol=tol)
+
+
 def test_many_products_become_one_matmul_over_stacked_operands(fresh_graph):
     xs, cs, w0, b0, w, bias, x_ph, y = _unrolled(6, 3, 4, 5)
     gw, gb = tf.gradients(y, [w, bias])
@@ -60,12 +70,7 @@ def test_many_products_become_one_matmul_over_stacked_operands(fresh_graph):
     assert _grad_op_types(gb) == ("BiasAddGrad", ["ConcatV2"])
     # the bias gradient joins the very dy tensors the weight gradient joins: one ConcatV2, shared
     assert gb.op.inputs[0] is gw.op.inputs[1]
-    with tf.Session() as s:
-        s.run(tf.global_variables_initializer())
-        vw, vb = s.run([gw, gb], feed_dict=dict(zip(x_ph, xs)))
-    rw, rb = _reference(xs, cs, w0, b0)
-    np.testing.assert_allclose(vw, rw, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(vb, rb, rtol=1e-12, atol=1e-12)
+    _check_values(gw, gb, xs, cs, w0, b0, x_ph)
 
 
 def test_few_terms_keep_add_n(fresh_graph):
@@ -73,12 +78,7 @@ def test_few_terms_keep_add_n(fresh_graph):
     xs, cs, w0, b0, w, bias, x_ph, y = _unrolled(n_terms, 2, 3, 4)
     gw, gb = tf.gradients(y, [w, bias])
     assert gw.op.type == "AddN" and gb.op.type == "AddN"
-    with tf.Session() as s:
-        s.run(tf.global_variables_initializer())
-        vw, vb = s.run([gw, gb], feed_dict=dict(zip(x_ph, xs)))
-    rw, rb = _reference(xs, cs, w0, b0)
-    np.testing.assert_allclose(vw, rw, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(vb, rb, rtol=1e-12, atol=1e-12)
+    _check_values(gw, gb, xs, cs, w0, b0, x_ph)
 
 
 def test_transposed_weight_products_combine_too(fresh_graph):
@@ -160,12 +160,7 @@ def test_property_combined_sum_equals_term_sum(t_steps, b, k, n):
     with tf.Graph().as_default():
         xs, cs, w0, b0, w, bias, x_ph, y = _unrolled(t_steps, b, k, n)
         gw, gb = tf.gradients(y, [w, bias])
-        with tf.Session() as s:
-            s.run(tf.global_variables_initializer())
-            vw, vb = s.run([gw, gb], feed_dict=dict(zip(x_ph, xs)))
-    rw, rb = _reference(xs, cs, w0, b0)
-    np.testing.assert_allclose(vw, rw, rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(vb, rb, rtol=1e-10, atol=1e-10)
+        _check_values(gw, gb, xs, cs, w0, b0, x_ph, tol=1e-10)
 
 
 @pytest.mark.parametrize("t_steps", [4, 7])

@@ -174,7 +174,7 @@ class RNNCell:
 
     def call(self, x: Tensor, state: Any) -> tuple[Any, Any]:
         if not self._concat_kernel:
-            raise NotImplementedError
+            raise NotImplementedError(f"{type(self).__name__}: an RNNCell subclass defines call(inputs, state)")
         return self._step(_linear([x, self._recurrent_input(state)], self._kernel, self._bias), state)
 
     def _recurrent_input(self, state: Any) -> Tensor:
