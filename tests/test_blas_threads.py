@@ -99,3 +99,24 @@ def test_small_gemm_runs_on_one_thread_and_restores(two_threads, fresh_graph):
     assert np.array_equal(v, a @ w)
     assert two_threads.calls and two_threads.calls[::2] == [1] * (len(two_threads.calls) // 2)
     assert two_threads.calls[1::2] == [2] * (len(two_threads.calls) // 2)
+
+
+def test_traced_and_bound_runs_give_the_same_bits(fresh_graph):
+    # --debug-nans (check_numerics) and allocating runs take the traced path (each kernel's run);
+    # bound runs take the bound steps: products and bias sums must use the same thread count and
+    # arithmetic in both, whatever the BLAS's bits depend on
+    r = np.random.default_rng(4)
+    xv = r.standard_normal((256, 160)).astype(np.float32)
+    x = tf.placeholder(tf.float32, xv.shape)
+    w = tf.Variable(r.standard_normal((160, 96)).astype(np.float32))
+    b = tf.Variable(r.standard_normal(96).astype(np.float32))
+    h = tf.matmul(x, w) + b                     # 3.9M multiply-adds: the one-thread band
+    y = tf.reduce_sum(tf.square(h))
+    gw, gb = tf.gradients(y, [w, b])            # gb: SumToShape over the batch
+    with tf.Session() as s:
+        s.run(tf.global_variables_initializer())
+        bound = [s.run([h, gw, gb], {x: xv}) for _ in range(2)][-1]
+        s.check_numerics = True
+        traced = s.run([h, gw, gb], {x: xv})
+    for a, b_ in zip(bound, traced):
+        assert np.array_equal(a, b_)

@@ -619,7 +619,11 @@ def _matmul_factory(op: Operation, ctx: Any) -> Any:
             a = xp.swapaxes(a, -1, -2)
         if tb:
             b = xp.swapaxes(b, -1, -2)
-        return matmul_(a, b, out=out)
+        if not ctx.backend.host_blas:
+            return matmul_(a, b, out=out)
+        # the bound step's thread count for this shape: the same bits in every mode (traced,
+        # --debug-nans, bound)
+        return blas_threads.serial(partial(matmul_, a, b, out=out), a.shape[-2] * a.shape[-1] * b.shape[-1])()
 
     def bind(a: Any, b: Any, out: Any) -> Any:
         if ta:
@@ -961,29 +965,30 @@ def _sum_axes(src_shape: tuple, dst_shape: tuple) -> tuple[tuple[int, ...], tupl
 def _sum_to_shape_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
 
+    def leading_rows(x: Any, axes: tuple) -> int:
+        # rows of x when exactly its leading axes are summed (a bias broadcast over the batch) and
+        # it is C-contiguous, else 0: that sum is ones[1, rows] @ x[rows, rest], one BLAS gemm, as
+        # BiasAddGrad does (about 3x faster than the reduction on [2048, 128])
+        k = len(axes)
+        rows = 1
+        for d in x.shape[:k]:
+            rows *= d
+        return rows if axes == tuple(range(k)) and rows > 1 and x.flags.c_contiguous else 0
+
     def run(x: Any, like: Any, out: Any = None) -> Any:
         if x.shape == like.shape and out is None:
             return x
-        axes, keep_shape = _sum_axes(x.shape, like.shape)
         if out is None:
-            return xp.sum(x, axis=axes, keepdims=True).reshape(like.shape)
-        if not axes:
-            xp.copyto(out, x.reshape(like.shape))
-            return out
-        xp.sum(x, axis=axes, keepdims=True, out=out.reshape(keep_shape))
+            out = xp.empty(like.shape, dtype=x.dtype)
+        bind(x, like, out)()   # the bound step's arithmetic, so every mode gives the same bits
         return out
 
     def bind(x: Any, like: Any, out: Any) -> Any:
         axes, keep_shape = _sum_axes(x.shape, like.shape)
         if not axes:
             return partial(xp.copyto, out, x.reshape(like.shape))
-        k = len(axes)
-        rows = 1
-        for d in x.shape[:k]:
-            rows *= d
-        if axes == tuple(range(k)) and rows > 1 and x.flags.c_contiguous and out.flags.c_contiguous:
-            # the leading axes summed (a bias broadcast over the batch): ones[1, rows] @ x[rows, rest],
-            # one BLAS gemm, as BiasAddGrad does (about 3x faster than the reduction on [2048, 128])
+        rows = leading_rows(x, axes)
+        if rows and out.flags.c_contiguous:
             ones = xp.ones((1, rows), dtype=x.dtype)
             return partial(xp.dot, ones, x.reshape(rows, -1), out.reshape(1, -1))
         return partial(xp.sum, x, axis=axes, keepdims=True, out=out.reshape(keep_shape))
