@@ -275,3 +275,36 @@ def test_parallel_elementwise_steps_are_bit_identical(monkeypatch):
                 return sess.run([w, loss], {x: xb})
     one, two = run("1"), run("2")
     assert np.array_equal(one[0], two[0]) and one[1] == two[1]
+
+
+def test_binding_a_shape_dependent_view_never_computes_over_unwritten_buffers(monkeypatch):
+    """SumToShape is a view only when nothing is summed: binding asks its ``alias`` instead of
+    running it over the fresh (uninitialized) buffers, which computed a throwaway sum of garbage
+    (and numpy's overflow warnings) at every bind."""
+    from nnctl.graph import registry
+    d = registry.op_def("SumToShape")
+    factory = d.kernel
+    summed = []
+
+    def counting(op, ctx):
+        run = factory(op, ctx)
+
+        def wrapped(x, like, out=None):
+            if out is None and x.shape != like.shape:
+                summed.append(x.shape)
+            return run(x, like, out)
+        wrapped.bind = run.bind
+        if hasattr(run, "alias"):
+            wrapped.alias = run.alias
+        return wrapped
+    monkeypatch.setattr(d, "kernel", counting)
+    x = tf.placeholder(tf.float32, [None, 3])
+    b = tf.Variable(np.zeros(3, np.float32))
+    g, = tf.gradients(tf.reduce_sum(x * (x + b)), [b])
+    assert any(op.type == "SumToShape" for op in tf.get_default_graph().get_operations())
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        xv = np.arange(12, dtype=np.float32).reshape(4, 3)
+        for _ in range(2):
+            np.testing.assert_array_equal(sess.run(g, {x: xv}), xv.sum(0))
+    assert summed == [(4, 3)]  # the dry-run trace's one allocating call; binding computed nothing

@@ -3,8 +3,9 @@
 Each case runs in a subprocess (this test process has imported everything already) and lists the
 top-level packages in ``sys.modules`` afterwards. The heavy ones are imported only by the features
 that need them: pyarrow by the CSV/Parquet readers, tensorboardX by the TensorBoard writer, PIL by
-image data and image summaries, onnx by the ONNX export, numba by the compiled conv kernels,
-matplotlib by plotting; torch never (tensorboardX would import it: see nnctl/events/tbx.py).
+image data and image summaries, onnx by the ONNX export, matplotlib by plotting; torch never
+(tensorboardX would import it: see nnctl/events/tbx.py), and numba never (the compiled kernels are
+a small C library, runtime/native.py).
 """
 
 from __future__ import annotations

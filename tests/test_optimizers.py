@@ -451,7 +451,7 @@ def test_xor_mlp_trains_with_each_optimizer(name):
     np.testing.assert_array_equal(np.round(pred).ravel(), [0, 0, 1, 1])
 
 
-# --- fused (numba) update loops: the same float operations as the numpy path, in one pass -------
+# --- fused (compiled) update loops: the same float operations as the numpy path, in one pass ----
 
 def _train_big(opt_fn: Callable, dtype: np.dtype, steps: int = 4) -> list[np.ndarray]:
     """A variable big enough for the fused update path, trained a few steps; returns its values."""
@@ -481,7 +481,7 @@ def _train_big(opt_fn: Callable, dtype: np.dtype, steps: int = 4) -> list[np.nda
 def test_fused_updates_equal_numpy_path(make, dtype, monkeypatch):
     from nnctl.runtime import jit
     if jit.load() is None:
-        pytest.skip("numba is not importable here")
+        pytest.skip("the compiled kernels are not built here")
     taken = []
     real = jit.for_arrays
 

@@ -21,7 +21,7 @@ kernel and the normalization another, and the gradient one kernel (TF's CPU sema
 
 The statistics and the per-channel coefficients accumulate in float64 for float32 inputs (the
 sums are over up to millions of values; float64 keeps them exact to well below float32's
-rounding); y and dx are computed in x's dtype. On host memory the passes are numba loops
+rounding); y and dx are computed in x's dtype. On host memory the passes are compiled loops
 (``_build``); elsewhere the same operations are xp calls. Both sum each channel row by row in
 order, as numpy's reduction over a leading axis does, and apply the same float operations in
 the same order, so the two paths give the same bits (the strict-device tests compare them).
@@ -45,7 +45,7 @@ from nnctl.graph.graph import Operation, Tensor, name_scope
 from nnctl.ops import array_ops
 from nnctl.ops import math_ops as m
 from nnctl.ops.core import convert_to_tensor, make_op
-from nnctl.runtime.jit import JIT_DTYPES, MIN_ELEMENTS, enabled
+from nnctl.runtime.native import JIT_DTYPES, MIN_ELEMENTS, Kernel, compiled, enabled
 
 _AXES = [0, 1, 2]
 # TF clamps epsilon to cuDNN's minimum in tf.nn.fused_batch_norm (nn_impl.py)
@@ -126,30 +126,27 @@ def fused_batch_norm(x: Any, scale: Any, offset: Any = None, mean: Any = None, v
     return y, bm, bv
 
 
-# --- numba loops (host memory) -------------------------------------------------------------------
+# --- compiled loops (host memory, nnctl/csrc/bn.c) ------------------------------------------------
 
-_loaded: Any = None  # SimpleNamespace of compiled functions, or False after a failed import
+def _build(lib: Any) -> SimpleNamespace:
+    # stats(x [M, C], mean, var float64 [C]); apply(x, mu, a, offset, y): y = (x - mu) a + offset;
+    # grad_sums(dy, x, mu float64, sdy, sdyx float64); grad_apply(dy, x, mu, k1, k2, k3, dx):
+    # dx = (dy k1 + (x - mu) k2) + k3. The extents come from x.
+    ks = {name: Kernel(lib, "bn_" + name, spec, checked=name in ("stats", "grad_sums")) for name, spec in (
+        ("stats", "addii"), ("apply", "aaaaaii"), ("grad_sums", "aadddii"), ("grad_apply", "aaaaaaaii"))}
 
-
-def _load() -> Any:
-    global _loaded
-    if not enabled():
-        return None
-    if _loaded is None:
-        try:
-            import numba
-        except Exception:  # noqa: BLE001 - any import failure means "use the xp path"
-            _loaded = False
-        else:
-            _loaded = _build(numba)
-    return _loaded or None
+    def call(name: str, x_at: int) -> Any:
+        k = ks[name]
+        return lambda *arrays: k(*arrays, *arrays[x_at].shape)
+    return SimpleNamespace(stats=call("stats", 0), apply=call("apply", 0), grad_sums=call("grad_sums", 1),
+                           grad_apply=call("grad_apply", 1))
 
 
 def _host_kernels(ctx: Any, *arrays: Any) -> Any:
     """The compiled loops when they apply: host memory (asked of the backend), the big array at least
-    runtime.jit's MIN_ELEMENTS (a small program never imports numba), every array a C-contiguous
-    numpy array of one float32/float64 dtype, and two or more channels (with one channel numpy's
-    reduction is pairwise over the contiguous axis, not the row-by-row order the loops follow)."""
+    runtime.native's MIN_ELEMENTS, every array a C-contiguous numpy array of one float32/float64
+    dtype, and two or more channels (with one channel numpy's reduction is pairwise over the
+    contiguous axis, not the row-by-row order the loops follow)."""
     x = arrays[0]
     if not ctx.backend.host_memory or x.size < MIN_ELEMENTS or not enabled() or x.shape[-1] < 2:
         return None
@@ -157,76 +154,7 @@ def _host_kernels(ctx: Any, *arrays: Any) -> Any:
     if dt not in JIT_DTYPES or not all(isinstance(a, np.ndarray) and a.dtype == dt and a.flags.c_contiguous
                                        for a in arrays):
         return None
-    return _load()
-
-
-def _build(numba: Any) -> SimpleNamespace:
-    njit = numba.njit(cache=True, nogil=True, error_model="numpy")
-
-    # The sums go into local arrays and are copied out at the end: LLVM then knows they alias no
-    # input and vectorizes the loop over channels (the order of additions per channel is unchanged).
-    @njit
-    def stats(x, mean, var):
-        # x [M, C]; mean, var float64 [C]: sums row by row from row 0 (numpy's order over axis 0)
-        rows, cols = x.shape
-        s = np.empty(cols, np.float64)
-        for c in range(cols):
-            s[c] = np.float64(x[0, c])
-        for i in range(1, rows):
-            for c in range(cols):
-                s[c] += np.float64(x[i, c])
-        mu = np.empty(cols, np.float64)
-        for c in range(cols):
-            mu[c] = s[c] / rows
-        for c in range(cols):
-            d = np.float64(x[0, c]) - mu[c]
-            s[c] = d * d
-        for i in range(1, rows):
-            for c in range(cols):
-                d = np.float64(x[i, c]) - mu[c]
-                s[c] += d * d
-        for c in range(cols):
-            mean[c] = mu[c]
-            var[c] = s[c] / rows
-
-    @njit
-    def apply(x, mu, a, offset, y):
-        # y = (x - mu) * a + offset, in x's dtype
-        rows, cols = x.shape
-        for i in range(rows):
-            for c in range(cols):
-                y[i, c] = (x[i, c] - mu[c]) * a[c] + offset[c]
-
-    @njit
-    def grad_sums(dy, x, mu, sdy, sdyx):
-        # sdy = sum(dy), sdyx = sum(dy (x - mu)) in float64, row by row from row 0
-        rows, cols = x.shape
-        m = np.empty(cols, np.float64)
-        a = np.empty(cols, np.float64)
-        b = np.empty(cols, np.float64)
-        for c in range(cols):
-            m[c] = mu[c]
-            g = np.float64(dy[0, c])
-            a[c] = g
-            b[c] = (np.float64(x[0, c]) - m[c]) * g
-        for i in range(1, rows):
-            for c in range(cols):
-                g = np.float64(dy[i, c])
-                a[c] += g
-                b[c] += (np.float64(x[i, c]) - m[c]) * g
-        for c in range(cols):
-            sdy[c] = a[c]
-            sdyx[c] = b[c]
-
-    @njit
-    def grad_apply(dy, x, mu, k1, k2, k3, dx):
-        # dx = (dy k1 + (x - mu) k2) + k3, in x's dtype
-        rows, cols = x.shape
-        for i in range(rows):
-            for c in range(cols):
-                dx[i, c] = (dy[i, c] * k1[c] + (x[i, c] - mu[c]) * k2[c]) + k3[c]
-
-    return SimpleNamespace(stats=stats, apply=apply, grad_sums=grad_sums, grad_apply=grad_apply)
+    return compiled("bn", _build)
 
 
 # --- kernels -------------------------------------------------------------------------------------

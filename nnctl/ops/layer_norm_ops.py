@@ -19,7 +19,7 @@ graph ops (``_forward_ops``, ``_backward_ops``), built only when one is asked fo
 derivative is the exact one (TF1's moments-based layer norm stops the gradient through the mean
 inside the variance, which makes its second derivative partial).
 
-On host memory with rows of up to seq_jit.MAX_ROW elements the steps are numba loops
+On host memory with rows of up to seq_jit.MAX_ROW elements the steps are compiled loops
 (seq_jit.layer_norm / layer_norm_grad) with the xp code's arithmetic in the xp code's order (row
 sums in numpy's pairwise order), so both paths give the same bits; elsewhere the xp code runs.
 """

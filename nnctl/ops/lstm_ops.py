@@ -15,8 +15,8 @@ are the same bits as the unfused cell's.
     LSTMGatesGrad(act, tanh_c, c_prev, dc, dh) -> (dgates [B, 4H], dc_prev [B, H])
 
 ``act`` and ``tanh_c`` are what the gradient needs, so it never recomputes a transcendental. On
-host memory (seq_jit.py) the step is two numba passes around one numpy tanh over all four gate
-blocks, and the gradient one numba pass; elsewhere the same operations as xp ufunc calls. Both rules
+host memory (seq_jit.py) the step is two compiled passes around one numpy tanh over all four gate
+blocks, and the gradient one compiled pass; elsewhere the same operations as xp ufunc calls. Both rules
 for second order differentiate the same maths written with graph ops (``_forward_ops``,
 ``_backward_ops``), which are built only when a second derivative is asked for.
 """

@@ -992,7 +992,10 @@ def _sum_to_shape_kernel(op: Operation, ctx: Any) -> Any:
             ones = xp.ones((1, rows), dtype=x.dtype)
             return partial(xp.dot, ones, x.reshape(rows, -1), out.reshape(1, -1))
         return partial(xp.sum, x, axis=axes, keepdims=True, out=out.reshape(keep_shape))
+    def alias(x: Any, like: Any) -> Any:
+        return x if x.shape == like.shape else None  # a view only when nothing is summed
     run.bind = bind  # type: ignore[attr-defined]
+    run.alias = alias  # type: ignore[attr-defined]
     return run
 
 

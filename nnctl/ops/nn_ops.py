@@ -1187,7 +1187,7 @@ def conv2d_backprop_filter(x: Tensor, filter_like: Tensor, dy: Tensor, attrs: di
 
 def _conv_factory(make, jit: bool = False):
     """Kernel factory of a window op; ``jit``: ``make`` takes the compiled loops where the backend's
-    arrays are host memory (conv_jit.load(): None when numba is missing or NNCTL_JIT=0)."""
+    arrays are host memory (conv_jit.load(): None when the compiled library is unavailable or NNCTL_JIT=0)."""
     def factory(op: Operation, ctx: Any) -> Any:
         a = op.attrs
         if jit:

@@ -321,14 +321,18 @@ class Plan:
         return partial(fn, *in_bufs, out=out)
 
     def _build_view(self, ex: _Exec, in_bufs: list[Any], pool: _BufferPool, info: dict, constvals: dict) -> Any:
-        """A view op aliases its input's buffer and costs nothing, when this binding lets it."""
-        v = self.kernel(ex.op)(*in_bufs)
+        """A view op aliases its input's buffer and costs nothing, when this binding lets it. A kernel
+        that is a view only for some shapes says which through ``alias`` (the view, or None), so
+        that binding never computes over the buffers' uninitialized contents."""
+        fn = self.kernel(ex.op)
+        probe = getattr(fn, "alias", None)
+        v = probe(*in_bufs) if probe is not None else fn(*in_bufs)
         t = ex.op.outputs[0]
         src = ex.ins[0] if ex.ins else None
         if src is None:  # a variable read: the store's array itself
             pool.pin(t, v)
             return None
-        if pool.owns(src) and self.ctx.backend.may_share_memory(v, in_bufs[0]):
+        if v is not None and pool.owns(src) and self.ctx.backend.may_share_memory(v, in_bufs[0]):
             pool.alias(t, src, v)
             return None
         # this time it could not alias (e.g. reshape of a transposed array): a copying step

@@ -115,7 +115,7 @@ def _apply_gd_kernel(op: Operation, ctx: Any) -> Any:
     def bind(var: Any, lr: Any, grad: Any) -> Any:
         fused = jit.for_arrays(ctx, var, lr, grad)
         if fused is not None:  # one pass, the same two roundings
-            return partial(fused.gradient_descent, jit.flat(var), jit.flat(lr), jit.flat(grad))
+            return fused.gradient_descent.bind(jit.flat(var), jit.flat(lr), jit.flat(grad))
         s, mul, sub = xp.empty_like(var), xp.multiply, xp.subtract
 
         def step() -> None:
@@ -174,7 +174,7 @@ def _apply_momentum_kernel(op: Operation, ctx: Any) -> Any:
         fused = jit.for_arrays(ctx, var, accum, lr, momentum, grad)
         if fused is None:
             return partial(run, var, accum, lr, momentum, grad)
-        return partial(fused.momentum, *map(jit.flat, (var, accum, lr, momentum, grad)), bool(nesterov))
+        return fused.momentum.bind(*map(jit.flat, (var, accum, lr, momentum, grad)), bool(nesterov))
     run.bind = bind  # type: ignore[attr-defined]
     return run
 
@@ -323,8 +323,7 @@ def _apply_adam_kernel(op: Operation, ctx: Any) -> Any:
         fused = jit.for_arrays(ctx, *ins)
         if fused is None:
             return partial(run, var, m, v, b1p, b2p, lr, beta1, beta2, eps, grad)
-        one = np.ones(1, dtype=var.dtype)  # the 1 of 1 - beta, in the variable's dtype
-        return partial(fused.adam, *map(jit.flat, ins), one)
+        return fused.adam.bind(*map(jit.flat, ins))
     run.bind = bind  # type: ignore[attr-defined]
     return run
 
