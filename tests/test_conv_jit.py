@@ -114,6 +114,41 @@ def test_default_chunks_are_the_same_calls_on_both_paths(xs, ws):
                                   ck.make_conv2d_backprop_filter(np, *args)(x, w, dy))
 
 
+def _input_gradient_by_definition(xs, w, dy, strides, dil, padding):
+    """dL/dx scattered window by window in float64: x[n, oh*sh + i*dh - pt, ...] += dy w^T."""
+    g = ck.Geom(xs, w.shape[0], w.shape[1], strides, dil, padding)
+    acc = np.zeros((g.n, g.hp, g.wp, g.c))
+    for i in range(g.kh):
+        for j in range(g.kw):
+            acc[g.offset(i, j)] += np.einsum("nabo,co->nabc", dy, w[i, j])
+    return acc[g.interior()]
+
+
+@pytest.mark.parametrize("xs,ws,strides,dil,padding,gathers", [(*c, None) for c in CONV_CASES if c[2] == (1, 1)] + [
+    ((2, 7, 6, 4), (3, 3, 4, 4), (1, 1), (1, 1), "SAME", True),              # a resnet block's shape
+    ((2, 7, 6, 3), (3, 2, 3, 3), (1, 1), (1, 1), ((2, 0), (1, 0)), True),     # explicit, within the kernel
+    ((2, 9, 9, 4), (3, 3, 4, 4), (1, 1), (2, 2), "SAME", True),              # dilated
+    ((2, 7, 6, 3), (3, 3, 3, 3), (1, 1), (1, 1), ((3, 0), (0, 2)), False),    # pads wider than the kernel
+    ((2, 9, 9, 2), (3, 3, 2, 4), (1, 1), (1, 1), "VALID", False)])            # dy's columns would be bigger
+@pytest.mark.parametrize("jit", [None, "compiled"])
+def test_unit_stride_input_gradient_as_a_flipped_convolution(xs, ws, strides, dil, padding, gathers, jit):
+    """With unit strides Conv2DBackpropInput runs as a convolution of dy with the flipped,
+    transposed kernel where that copies no more than the scatter: the gradient by definition on
+    both paths, whichever it takes."""
+    if jit and JIT is None:
+        pytest.skip("the compiled kernels are not built here")
+    x = _r.standard_normal(xs)
+    w = _r.standard_normal(ws)
+    y = ck.make_conv2d(np, strides, dil, padding)(x, w)
+    dy = _r.standard_normal(y.shape)
+    k = ck.make_conv2d_backprop_input(np, strides, dil, padding, jit=JIT if jit else None)
+    dx = k(x, w, dy)
+    np.testing.assert_allclose(dx, _input_gradient_by_definition(xs, w, dy, strides, dil, padding), rtol=1e-12,
+                               atol=1e-12)
+    if gathers is not None:
+        assert [c is not None for c in k.as_conv.values()] == [gathers]
+
+
 @needs_jit
 @pytest.mark.parametrize("chunk", [1, 2], ids=["image_by_image", "ragged"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

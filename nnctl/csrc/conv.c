@@ -133,30 +133,30 @@ NNCTL_EXPORT void F(nnctl_max_pool_grad)(const T *restrict x, const T *restrict 
 }
 
 /* Disjoint unpadded windows (stride = size): every pixel is in at most one window, so one pass per
- * window writes its pixels dy * (sel == offset) directly (the same values as the offset-by-offset
- * loop above, with no zero fill and no second pass); pixels of a ragged edge no window covers are
- * zeroed. */
+ * window writes its pixels dy * (offset == the first maximum's) directly (the same values as the
+ * offset-by-offset loop above, with no zero fill and no second pass): scanning the offsets in
+ * order, a pixel is the first maximum where it equals y and no earlier one did (found[c]).
+ * Pixels of a ragged edge that no window covers are zeroed. */
 NNCTL_EXPORT int F(nnctl_max_pool_grad_tiles)(const T *restrict x, const T *restrict y, const T *restrict dy,
                                               T *restrict dx, i64 n_, i64 h_, i64 w_, i64 c_, i64 oh_,
                                               i64 ow_, i64 kh_, i64 kw_) {
-    int32_t *restrict sel = malloc((size_t)(c_ > 0 ? c_ : 1) * sizeof(int32_t));
-    if (!sel) return -1;
+    int32_t *restrict found = malloc((size_t)(c_ > 0 ? c_ : 1) * sizeof(int32_t));
+    if (!found) return -1;
     for (i64 n = 0; n < n_; n++)
         for (i64 oh = 0; oh < oh_; oh++) {
             for (i64 ow = 0; ow < ow_; ow++) {
                 const i64 o = ((n * oh_ + oh) * ow_ + ow) * c_;
-                for (i64 c = 0; c < c_; c++) sel[c] = -1;
-                for (i64 k = kh_ * kw_ - 1; k >= 0; k--) {
-                    const i64 h = oh * kh_ + k / kw_, w = ow * kw_ + k % kw_;
-                    const T *px = x + ((n * h_ + h) * w_ + w) * c_;
-                    for (i64 c = 0; c < c_; c++)
-                        sel[c] = px[c] == y[o + c] ? (int32_t)k : sel[c];
-                }
+                const T *yo = y + o, *dyo = dy + o;
+                for (i64 c = 0; c < c_; c++) found[c] = 0;
                 for (i64 k = 0; k < kh_ * kw_; k++) {
-                    const i64 h = oh * kh_ + k / kw_, w = ow * kw_ + k % kw_;
-                    const int32_t kk = (int32_t)k;   /* sel's width, so the loop vectorizes */
-                    T *dst = dx + ((n * h_ + h) * w_ + w) * c_;
-                    for (i64 c = 0; c < c_; c++) dst[c] = dy[o + c] * (T)(sel[c] == kk);
+                    const i64 e = ((n * h_ + oh * kh_ + k / kw_) * w_ + ow * kw_ + k % kw_) * c_;
+                    const T *px = x + e;
+                    T *dst = dx + e;
+                    for (i64 c = 0; c < c_; c++) {
+                        const int32_t first = (px[c] == yo[c]) & !found[c];
+                        dst[c] = dyo[c] * (T)first;
+                        found[c] |= first;
+                    }
                 }
             }
             for (i64 i = 0; i < kh_; i++)
@@ -166,7 +166,7 @@ NNCTL_EXPORT int F(nnctl_max_pool_grad_tiles)(const T *restrict x, const T *rest
                 for (i64 h = oh_ * kh_; h < h_; h++)
                     memset(dx + (n * h_ + h) * w_ * c_, 0, (size_t)(w_ * c_) * sizeof(T));
         }
-    free(sel);
+    free(found);
     return 0;
 }
 

@@ -120,19 +120,21 @@ class Scratch:
 
 class _Transients(threading.local):
     """Host buffers that a kernel call writes whole before reading them and no longer needs when it
-    returns (the compiled path's column chunks): one per (tag, shape, dtype) shared by every kernel
-    of a thread, which runs one kernel call at a time. Per-kernel Scratch would keep one per conv
-    (resnet: ~80 chunk buffers, 24 MB)."""
+    returns (the column chunks): one block of bytes per tag, as large as the largest request so
+    far, shared by every kernel of a thread (which runs one kernel call at a time) and viewed as
+    each call's shape and dtype. Per-kernel Scratch would keep one per conv (resnet: ~80 chunk
+    buffers), and one per shape one per geometry (resnet: ~8 of up to 8 MiB)."""
 
     def __init__(self) -> None:
-        self.bufs: dict[tuple, Any] = {}
+        self.bufs: dict[str, Any] = {}
 
     def __call__(self, tag: str, shape: tuple, dtype: Any) -> Any:
-        key = (tag, shape, np.dtype(dtype))
-        a = self.bufs.get(key)
-        if a is None:
-            a = self.bufs[key] = np.empty(shape, dtype=dtype)
-        return a
+        dt = np.dtype(dtype)
+        nbytes = math.prod(shape) * dt.itemsize
+        a = self.bufs.get(tag)
+        if a is None or a.size < nbytes:
+            a = self.bufs[tag] = np.empty(max(nbytes, 1), dtype=np.uint8)
+        return a[:nbytes].view(dt).reshape(shape)
 
 
 _transient = _Transients()
@@ -330,8 +332,11 @@ def make_conv2d_backprop_filter(xp: Any, strides: tuple[int, int], dilations: tu
     return run
 
 
-# The filter gradient's column matrix is built this many bytes (or one image) at a time.
-FILTER_CHUNK_BYTES = 1 << 20
+# The filter gradient's column matrix is built this many bytes (or one image) at a time. Unlike
+# the forward chunks (sized for the L2 cache), these feed a GEMM whose reduction runs over the
+# chunk's rows: short chunks make many inefficient calls plus an add each (8 MiB against 1 MiB:
+# 35-40 ms against 52-57 for the resnet benchmark's 32x32x16 convolution, batch 128).
+FILTER_CHUNK_BYTES = 8 << 20
 
 
 def _filter_chunk_images(g: Geom, itemsize: int) -> int:
@@ -345,9 +350,31 @@ def _filter_chunk_images(g: Geom, itemsize: int) -> int:
 
 def make_conv2d_backprop_input(xp: Any, strides: tuple[int, int], dilations: tuple[int, int],
                                padding: Padding, jit: Any = None) -> Any:
-    """Conv2DBackpropInput(x_like, w, dy) -> dL/dx: dcols = dy @ w^T, then col2im over kernel offsets."""
+    """Conv2DBackpropInput(x_like, w, dy) -> dL/dx.
+
+    With unit strides, dx is itself a convolution: dx[n, h, w, c] = sum over (i, j, o) of
+    dy[n, h + pt - i*dh, w + pl - j*dw, o] w[i, j, c, o], i.e. dy convolved (stride 1, the same
+    dilations) with the kernel flipped in both spatial axes and its channel axes swapped, padded
+    by K - pt before and K - pb after (K = (kh - 1) dh, likewise along the width). That runs as
+    Conv2D's im2col + GEMM, a gather, where the general path's col2im (dcols = dy @ w^T, then a
+    scatter-add over the kernel offsets) makes kh*kw read-modify-write passes over dx: about 3x
+    slower on the resnet benchmark's 32x32x16 convolutions. The gather's columns hold H*W*O values
+    an image to the scatter's OH*OW*C, so it is taken only where that is no more (SAME with O <= C:
+    every resnet block; a VALID 13x13x32 -> 11x11x64 layer would copy 2.8x as much, and ran 3x
+    slower); strided convolutions and explicit paddings wider than the kernel keep the scatter."""
     scratch = Scratch(xp)
     geoms: dict[tuple, Geom] = {}
+    as_conv: dict[tuple, Any] = {}   # geometry -> the Conv2D kernel computing dx, or None
+
+    def conv_for(g: Geom, o: int) -> Any:
+        key = (g.h, g.w, g.c, o, g.pt, g.pb, g.pl, g.pr, g.kh, g.kw)
+        if key not in as_conv:
+            kh_, kw_ = (g.kh - 1) * g.dh, (g.kw - 1) * g.dw
+            pads = ((kh_ - g.pt, kh_ - g.pb), (kw_ - g.pl, kw_ - g.pr))
+            fits = (g.sh == g.sw == 1 and min(pads[0] + pads[1]) >= 0
+                    and g.h * g.w * o <= g.oh * g.ow * g.c)
+            as_conv[key] = make_conv2d(xp, (1, 1), (g.dh, g.dw), pads, jit=jit) if fits else None
+        return as_conv[key]
 
     def run(x: Any, w: Any, dy: Any, out: Any = None) -> Any:
         key = (x.shape, w.shape)
@@ -359,6 +386,11 @@ def make_conv2d_backprop_input(xp: Any, strides: tuple[int, int], dilations: tup
         dy2 = dy.reshape(-1, o)
         if g.kh == g.kw == 1 and g.sh == g.sw == 1 and not g.padded:
             return _gemm_into(xp, dy2, w2.T, out, x.shape)
+        conv = conv_for(g, o)
+        if conv is not None:
+            flipped = scratch("w_flipped", (g.kh, g.kw, o, g.c), w.dtype)
+            xp.copyto(flipped, w[::-1, ::-1].transpose(0, 1, 3, 2))
+            return conv(dy, flipped, out)
         out = _into(xp, out, x.shape, dy.dtype)
         dst = out if out.flags.c_contiguous else scratch("dx", x.shape, dy.dtype)
         per = _chunk_images(g, dy.dtype.itemsize)
@@ -406,6 +438,7 @@ def make_conv2d_backprop_input(xp: Any, strides: tuple[int, int], dilations: tup
                     xp.add(t, d6[:, :, :, i, j, :], out=t)
         if g.padded:
             xp.copyto(dst, acc[g.interior()])
+    run.as_conv = as_conv  # type: ignore[attr-defined]  # (for the tests: which geometries gather)
     return run
 
 

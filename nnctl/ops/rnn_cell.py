@@ -150,7 +150,8 @@ class RNNCell:
         [batch, width] tensor per step, one GEMM over the stacked steps, as Keras and cuDNN do), or
         None where the cell has no such split. [x_t, h] @ kernel = x_t @ kernel[:depth] + h @
         kernel[depth:], so each step keeps only the product with the recurrent half
-        (``call_projected``); the unrolled drivers (rnn.py) use it when it is offered."""
+        (``call_projected``); the bias is added to the hoisted half too. The unrolled drivers
+        (rnn.py) use it when it is offered."""
         if not self._concat_kernel or len(steps) < 2:
             return None
         tf = _tf()
@@ -162,15 +163,17 @@ class RNNCell:
                 # one split of the kernel: its gradient is the concat of the halves' gradients
                 w_x, self._recurrent_kernel = array_ops.split(
                     self._kernel, [depth, int(self._kernel.static_shape[0]) - depth], axis=0)
-                xw = m.matmul(array_ops.concat([convert_to_tensor(x) for x in steps], 0), w_x)
+                # the bias joins the hoisted half: one BiasAdd over all steps instead of one a step
+                xw = nn_ops.bias_add(m.matmul(array_ops.concat([convert_to_tensor(x) for x in steps], 0), w_x),
+                                     self._bias)
                 return array_ops.split(xw, len(steps), axis=0)
 
     def call_projected(self, xw: Tensor, state: Any) -> tuple[Any, Any]:
-        """One step from its projected input ``xw`` (project_inputs)."""
+        """One step from its projected input ``xw`` (project_inputs: x_t @ kernel[:depth] + bias)."""
         tf = _tf()
         with tf.variable_scope(self._name):
             h = self._recurrent_input(state)
-            return self._step(nn_ops.bias_add(m.add(xw, m.matmul(h, self._recurrent_kernel)), self._bias), state)
+            return self._step(m.add(xw, m.matmul(h, self._recurrent_kernel)), state)
 
     def call(self, x: Tensor, state: Any) -> tuple[Any, Any]:
         if not self._concat_kernel:
