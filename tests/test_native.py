@@ -34,12 +34,15 @@ def test_kernel_arguments_are_checked_before_any_pointer_is_passed():
     var, lr, g = np.ones(8, np.float32), np.full(1, 0.5, np.float32), np.arange(8, dtype=np.float32)
     with pytest.raises(TypeError, match="gradient_descent takes 4 arguments"):
         k(var, lr, g)
-    with pytest.raises(TypeError, match="gradient_descent: wants C-contiguous float32"):
+    with pytest.raises(TypeError, match="gradient_descent: wants aligned C-contiguous float32"):
         k(var, lr, np.arange(16, dtype=np.float32)[::2], 8)        # strided
-    with pytest.raises(TypeError, match="wants C-contiguous float32"):
+    with pytest.raises(TypeError, match="wants aligned C-contiguous float32"):
         k(var, lr, g.astype(np.float64), 8)                         # another dtype than the first array's
-    with pytest.raises(TypeError, match="wants C-contiguous"):
+    with pytest.raises(TypeError, match="wants aligned C-contiguous"):
         k(var, lr, list(g), 8)                                      # not an array
+    unaligned = np.frombuffer(np.zeros(33, np.uint8).data, np.float32, 8, offset=1)
+    with pytest.raises(TypeError, match="wants aligned"):
+        k(var, lr, unaligned, 8)
     k(var, lr, g, 8)
     np.testing.assert_array_equal(var, np.float32(1) - np.arange(8, dtype=np.float32) * np.float32(0.5))
 
@@ -85,3 +88,21 @@ def test_the_digest_follows_every_source_byte(tmp_path):
     src = csrc / native_build.SOURCES[0]
     src.write_bytes(src.read_bytes() + b"\n")
     assert native_build.digest(csrc) != before
+
+
+@needs_lib
+def test_unaligned_buffers_take_the_numpy_path_instead_of_failing():
+    """A float array at an odd address (np.frombuffer of a checkpoint's bytes can give one) is
+    refused by every guard, so the op runs its xp code rather than raising."""
+    from types import SimpleNamespace
+
+    from nnctl.ops import conv_jit, seq_jit
+    raw = np.zeros(4 * (1 << 15) + 1, np.uint8)
+    odd = np.frombuffer(raw.data, np.float32, 1 << 15, offset=1)
+    even = np.zeros(1 << 15, np.float32)
+    ctx = SimpleNamespace(backend=SimpleNamespace(host_memory=True))
+    assert jit.for_arrays(ctx, even, even) is not None
+    assert jit.for_arrays(ctx, even, odd) is None
+    assert not seq_jit.host_ok(seq_jit.load(), even, odd)
+    assert not conv_jit.usable(conv_jit.load(), odd)
+    assert native.host_arrays(np.dtype(np.float32), (even,)) and not native.host_arrays(np.dtype(np.float32), (odd,))

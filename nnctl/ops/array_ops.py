@@ -820,9 +820,8 @@ def _gather_grad_kernel(op: Operation, ctx: Any) -> Any:
         else:
             out.fill(0)
         rows = out.shape[0] if out.ndim else 0
-        if (jit is not None and out.ndim >= 1 and indices.size and dy.flags.c_contiguous
-                and out.flags.c_contiguous and out.dtype in seq_jit.JIT_DTYPES and dy.dtype == out.dtype
-                and indices.dtype.kind in "iu" and dy.size == indices.size * (out.size // max(rows, 1))
+        if (out.ndim >= 1 and indices.size and seq_jit.host_ok(jit, out, dy) and indices.dtype.kind in "iu"
+                and dy.size == indices.size * (out.size // max(rows, 1))
                 and -rows <= int(indices.min()) and int(indices.max()) < rows):
             # axis 0: out[idx[i]] += dy[i] row by row in index order, as np.add.at sums them
             idx = indices.reshape(-1).astype(np.int64, copy=False)

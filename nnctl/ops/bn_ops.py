@@ -45,7 +45,7 @@ from nnctl.graph.graph import Operation, Tensor, name_scope
 from nnctl.ops import array_ops
 from nnctl.ops import math_ops as m
 from nnctl.ops.core import convert_to_tensor, make_op
-from nnctl.runtime.native import JIT_DTYPES, MIN_ELEMENTS, Kernel, compiled, enabled
+from nnctl.runtime.native import MIN_ELEMENTS, Kernel, compiled, enabled, host_arrays
 
 _AXES = [0, 1, 2]
 # TF clamps epsilon to cuDNN's minimum in tf.nn.fused_batch_norm (nn_impl.py)
@@ -144,17 +144,13 @@ def _build(lib: Any) -> SimpleNamespace:
 
 def _host_kernels(ctx: Any, *arrays: Any) -> Any:
     """The compiled loops when they apply: host memory (asked of the backend), the big array at least
-    runtime.native's MIN_ELEMENTS, every array a C-contiguous numpy array of one float32/float64
-    dtype, and two or more channels (with one channel numpy's reduction is pairwise over the
+    runtime.native's MIN_ELEMENTS, every array an aligned C-contiguous numpy array of one
+    float32/float64 dtype, and two or more channels (with one channel numpy's reduction is pairwise over the
     contiguous axis, not the row-by-row order the loops follow)."""
     x = arrays[0]
     if not ctx.backend.host_memory or x.size < MIN_ELEMENTS or not enabled() or x.shape[-1] < 2:
         return None
-    dt = x.dtype
-    if dt not in JIT_DTYPES or not all(isinstance(a, np.ndarray) and a.dtype == dt and a.flags.c_contiguous
-                                       for a in arrays):
-        return None
-    return compiled("bn", _build)
+    return compiled("bn", _build) if host_arrays(x.dtype, arrays) else None
 
 
 # --- kernels -------------------------------------------------------------------------------------

@@ -24,9 +24,7 @@ from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
-
-from nnctl.runtime.native import JIT_DTYPES, Kernel, compiled, enabled  # the one NNCTL_JIT switch
+from nnctl.runtime.native import JIT_DTYPES, Kernel, compiled, enabled, host_arrays  # the one NNCTL_JIT switch
 from nnctl.runtime.parallel import num_threads, split_step
 
 __all__ = ["JIT_DTYPES", "enabled", "for_ctx", "load", "usable"]
@@ -44,11 +42,9 @@ def for_ctx(ctx: Any) -> Any:
 
 
 def usable(jit: Any, *arrays: Any) -> bool:
-    """The compiled path applies: kernels loaded, every array a float32/float64 numpy array of one dtype."""
-    if jit is None:
-        return False
-    dt = arrays[0].dtype
-    return dt in JIT_DTYPES and all(isinstance(a, np.ndarray) and a.dtype == dt for a in arrays)
+    """The compiled path applies: kernels loaded, every array an aligned float32/float64 numpy array
+    of one dtype (the callers make them C-contiguous)."""
+    return jit is not None and host_arrays(arrays[0].dtype, arrays, contiguous=False)
 
 
 def _over_batch(kernel: Kernel, arrays: tuple, params: Callable[[tuple], tuple], threads: int) -> None:

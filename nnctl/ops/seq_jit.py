@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from nnctl.runtime.native import JIT_DTYPES, MIN_ELEMENTS, Kernel, compiled, enabled
+from nnctl.runtime.native import MIN_ELEMENTS, Kernel, compiled, enabled, host_arrays
 
 
 def load() -> Any:
@@ -46,13 +46,9 @@ MAX_ROW = 128
 
 
 def host_ok(jit: Any, *arrays: Any) -> bool:
-    """The compiled path applies: kernels loaded, every array a C-contiguous numpy array of one
-    float32/float64 dtype."""
-    if jit is None:
-        return False
-    dt = arrays[0].dtype
-    return dt in JIT_DTYPES and all(isinstance(a, np.ndarray) and a.dtype == dt and a.flags.c_contiguous
-                                    for a in arrays)
+    """The compiled path applies: kernels loaded, every array an aligned C-contiguous numpy array of
+    one float32/float64 dtype."""
+    return jit is not None and host_arrays(arrays[0].dtype, arrays)
 
 
 def rows_ok(jit: Any, *arrays: Any) -> bool:

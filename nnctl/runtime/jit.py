@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from nnctl.runtime.native import JIT_DTYPES, MIN_ELEMENTS, Kernel, compiled, enabled
+from nnctl.runtime.native import JIT_DTYPES, MIN_ELEMENTS, Kernel, compiled, enabled, host_arrays
 
 __all__ = ["JIT_DTYPES", "MIN_ELEMENTS", "binary_step", "enabled", "flat", "for_arrays", "load"]
 
@@ -30,17 +30,11 @@ def load() -> Any:
 
 def for_arrays(ctx: Any, big: Any, *arrays: Any) -> Any:
     """The compiled loops if they apply to these bound buffers, else None: host memory (asked of
-    the backend, never its name), ``big`` has at least MIN_ELEMENTS elements, and every array is a
-    C-contiguous float32/float64 numpy array of big's dtype (0-d scalars included)."""
+    the backend, never its name), ``big`` has at least MIN_ELEMENTS elements, and every array is an
+    aligned C-contiguous float32/float64 numpy array of big's dtype (0-d scalars included)."""
     if not ctx.backend.host_memory or big.size < MIN_ELEMENTS or not enabled():
         return None
-    dt = big.dtype
-    if dt not in JIT_DTYPES:
-        return None
-    for a in (big, *arrays):
-        if not isinstance(a, np.ndarray) or a.dtype != dt or not a.flags.c_contiguous:
-            return None
-    return load()
+    return load() if host_arrays(big.dtype, (big, *arrays)) else None
 
 
 def flat(a: Any) -> Any:

@@ -90,6 +90,15 @@ def _load() -> Any:
     return lib
 
 
+def host_arrays(dtype: Any, arrays: tuple, contiguous: bool = True) -> bool:
+    """Every array is an aligned numpy array of ``dtype`` (a float32/float64 one), C-contiguous
+    unless ``contiguous`` is False (the caller then makes it so): what the kernels accept. The
+    op modules' guards ask this before they take a compiled path, and fall back to xp otherwise."""
+    return dtype in JIT_DTYPES and all(
+        isinstance(a, np.ndarray) and a.dtype == dtype and a.flags.aligned and (a.flags.c_contiguous or not contiguous)
+        for a in arrays)
+
+
 def compiled(key: Hashable, build: Callable[[Any], Any]) -> Any:
     """``build(library)`` (a namespace of kernels), made once per ``key`` and process; None when the
     library is unavailable (see ``library``). The one loader: runtime/jit.py, conv_jit.py,
@@ -112,10 +121,11 @@ class Kernel:
     """One C kernel (``nnctl_<name>_f32`` / ``_f64``), picked by the dtype of its first array.
 
     ``spec`` gives the kinds of its arguments (see _ARRAY_KINDS; "i" int64, "s" scalar); arrays must
-    be C-contiguous numpy arrays of their kind's dtype (checked: a kernel trusts the extents it is
-    given). ``checked`` kernels allocate scratch and return -1 when that fails (MemoryError).
-    ``bind(*args)`` converts the arguments once and returns the zero-argument call, holding the
-    arrays so that their memory outlives it: the plan's bound steps."""
+    be aligned C-contiguous numpy arrays of their kind's dtype (checked; a kernel trusts the extents
+    it is given, which its wrapper reads from the same arrays). ``checked`` kernels allocate
+    scratch and return -1 when that fails (MemoryError). ``bind(*args)`` converts the arguments
+    once and returns the zero-argument call, holding the arrays so that their memory outlives it:
+    the plan's bound steps."""
 
     def __init__(self, lib: Any, name: str, spec: str, checked: bool = False) -> None:
         self.name, self.spec, self.checked = name, spec, checked
@@ -134,8 +144,9 @@ class Kernel:
         for k, a in zip(self.spec, args):
             if k in _ARRAY_KINDS:
                 want = _ARRAY_KINDS[k] or dt
-                if not isinstance(a, np.ndarray) or a.dtype != want or not a.flags.c_contiguous:
-                    raise TypeError(f"kernel {self.name}: wants C-contiguous {want} arrays, got "
+                if (not isinstance(a, np.ndarray) or a.dtype != want or not a.flags.c_contiguous
+                        or not a.flags.aligned):
+                    raise TypeError(f"kernel {self.name}: wants aligned C-contiguous {want} arrays, got "
                                     f"{type(a).__name__} {getattr(a, 'dtype', '')} {getattr(a, 'shape', '')}")
                 out.append(a.ctypes.data)
             else:
