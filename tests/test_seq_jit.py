@@ -75,3 +75,40 @@ def test_lstm_steps_and_gradients_equal_the_xp_path(monkeypatch, cell):
         loss = tf.reduce_sum(out * out) + tf.reduce_sum(st.c)
         return [p], [out, st.c] + tf.gradients(loss, [p] + tf.trainable_variables())
     _same(_run(build, [x], monkeypatch, True), _run(build, [x], monkeypatch, False))
+
+
+def test_the_float32_lstm_step_tanh_is_within_its_bound_of_tanh():
+    """TANH_F32 (the float32 LSTM step's tanh, xp code here): within 3.5e-7 of tanh over its range
+    and beyond, never above 1 in magnitude (a sigmoid built from it stays in [0, 1]), odd, and NaN,
+    the infinities and -0 as tanh has them."""
+    from nnctl.ops import lstm_ops
+    x = np.concatenate([np.linspace(-12, 12, 400001, dtype=np.float32),
+                        np.float32(10) ** np.arange(-38, 2, dtype=np.float32)])
+    x = np.concatenate([x, -x])
+    scratch = {}
+    y = lstm_ops.tanh_f32(np, x, np.empty_like(x), lambda tag: scratch.setdefault(tag, np.empty_like(x)))
+    assert y.dtype == np.float32
+    assert np.abs(y.astype(np.float64) - np.tanh(x.astype(np.float64))).max() < 3.5e-7
+    assert np.abs(y).max() <= 1
+    np.testing.assert_array_equal(y[: x.size // 2], -y[x.size // 2:])
+    special = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0], np.float32)
+    out = lstm_ops.tanh_f32(np, special, np.empty_like(special), lambda tag: np.empty_like(special))
+    np.testing.assert_array_equal(out, [np.nan, 1, -1, -0.0, 0.0])
+    assert np.signbit(out[3]) and not np.signbit(out[4])
+
+
+def test_the_fused_float32_lstm_step_gives_the_xp_paths_bits_on_special_values(monkeypatch):
+    """One LSTMGates op on gates with NaN, infinities and huge values: the compiled one-pass step
+    and the xp code agree bit for bit (NaN where they have NaN)."""
+    r = np.random.default_rng(5)
+    g = (r.standard_normal((64, 512)) * 6).astype(np.float32)
+    g[0, :8] = [np.nan, np.inf, -np.inf, 1e30, -1e30, 0.0, -0.0, 20.0]
+    cp = r.standard_normal((64, 128)).astype(np.float32)
+    cp[1, :3] = [np.nan, np.inf, -np.inf]
+
+    def build():
+        from nnctl.ops import lstm_ops
+        pg, pc = tf.placeholder(tf.float32, g.shape), tf.placeholder(tf.float32, cp.shape)
+        return [pg, pc], list(lstm_ops.lstm_gates(pg, pc, 1.0))
+    with np.errstate(invalid="ignore"):
+        _same(_run(build, [g, cp], monkeypatch, True), _run(build, [g, cp], monkeypatch, False))

@@ -8,7 +8,7 @@
 #else
 
 /* mean, var (float64 [C]) = the mean and the biased variance of x over its rows */
-NNCTL_EXPORT int F(nnctl_bn_stats)(const T *restrict x, double *restrict mean, double *restrict var,
+NNCTL_KERNEL int F(nnctl_bn_stats)(const T *restrict x, double *restrict mean, double *restrict var,
                                    i64 rows, i64 cols) {
     double *restrict s = malloc((size_t)(2 * cols + 1) * sizeof(double));
     if (!s) return -1;
@@ -36,7 +36,7 @@ NNCTL_EXPORT int F(nnctl_bn_stats)(const T *restrict x, double *restrict mean, d
 }
 
 /* y = (x - mu) * a + offset, in x's dtype */
-NNCTL_EXPORT void F(nnctl_bn_apply)(const T *restrict x, const T *restrict mu, const T *restrict a,
+NNCTL_KERNEL void F(nnctl_bn_apply)(const T *restrict x, const T *restrict mu, const T *restrict a,
                                     const T *restrict offset, T *restrict y, i64 rows, i64 cols) {
     for (i64 i = 0; i < rows; i++)
         for (i64 c = 0; c < cols; c++) {
@@ -46,7 +46,7 @@ NNCTL_EXPORT void F(nnctl_bn_apply)(const T *restrict x, const T *restrict mu, c
 }
 
 /* sdy = sum(dy), sdyx = sum(dy (x - mu)) in float64, row by row from row 0 */
-NNCTL_EXPORT int F(nnctl_bn_grad_sums)(const T *restrict dy, const T *restrict x, const double *restrict mu,
+NNCTL_KERNEL int F(nnctl_bn_grad_sums)(const T *restrict dy, const T *restrict x, const double *restrict mu,
                                        double *restrict sdy, double *restrict sdyx, i64 rows, i64 cols) {
     double *restrict s = malloc((size_t)(3 * cols + 1) * sizeof(double));
     if (!s) return -1;
@@ -73,7 +73,7 @@ NNCTL_EXPORT int F(nnctl_bn_grad_sums)(const T *restrict dy, const T *restrict x
 }
 
 /* dx = (dy k1 + (x - mu) k2) + k3, in x's dtype */
-NNCTL_EXPORT void F(nnctl_bn_grad_apply)(const T *restrict dy, const T *restrict x, const T *restrict mu,
+NNCTL_KERNEL void F(nnctl_bn_grad_apply)(const T *restrict dy, const T *restrict x, const T *restrict mu,
                                          const T *restrict k1, const T *restrict k2, const T *restrict k3,
                                          T *restrict dx, i64 rows, i64 cols) {
     for (i64 i = 0; i < rows; i++)

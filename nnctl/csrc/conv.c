@@ -8,7 +8,7 @@
 #else
 
 /* cols[n, oh, ow, i, j, c] = x[n, oh*sh + i*dh - pt, ow*sw + j*dw - pl, c], 0 outside x */
-NNCTL_EXPORT void F(nnctl_im2col)(const T *restrict x, T *restrict cols, i64 n_, i64 h_, i64 w_, i64 c_,
+NNCTL_KERNEL void F(nnctl_im2col)(const T *restrict x, T *restrict cols, i64 n_, i64 h_, i64 w_, i64 c_,
                                   i64 oh_, i64 ow_, i64 kh_, i64 kw_, i64 pt, i64 pl, i64 sh, i64 sw,
                                   i64 dh, i64 dw) {
     for (i64 n = 0; n < n_; n++)
@@ -36,7 +36,7 @@ NNCTL_EXPORT void F(nnctl_im2col)(const T *restrict x, T *restrict cols, i64 n_,
  * paths give the same bits; disjoint windows (tiles) assign. (Offset-major order also keeps
  * consecutive updates on distinct pixels: walking the windows instead, each pixel is updated
  * again a few operations after its last store, and the store-to-load chains made it 2x slower.) */
-NNCTL_EXPORT void F(nnctl_col2im)(const T *restrict dcols, T *restrict dx, i64 n_, i64 h_, i64 w_, i64 c_,
+NNCTL_KERNEL void F(nnctl_col2im)(const T *restrict dcols, T *restrict dx, i64 n_, i64 h_, i64 w_, i64 c_,
                                   i64 oh_, i64 ow_, i64 kh_, i64 kw_, i64 pt, i64 pl, i64 sh, i64 sw,
                                   i64 dh, i64 dw, i64 tiles) {
     for (i64 n = 0; n < n_; n++) {
@@ -63,7 +63,7 @@ NNCTL_EXPORT void F(nnctl_col2im)(const T *restrict dcols, T *restrict dx, i64 n
 
 /* y = the max over the window's in-bounds pixels (padding never wins); NaN propagates like
  * np.maximum: once y holds NaN no comparison replaces it, and a NaN input always replaces */
-NNCTL_EXPORT void F(nnctl_max_pool)(const T *restrict x, T *restrict y, i64 n_, i64 h_, i64 w_, i64 c_,
+NNCTL_KERNEL void F(nnctl_max_pool)(const T *restrict x, T *restrict y, i64 n_, i64 h_, i64 w_, i64 c_,
                                     i64 oh_, i64 ow_, i64 kh_, i64 kw_, i64 sh, i64 sw, i64 pt, i64 pl) {
     for (i64 n = 0; n < n_; n++)
         for (i64 oh = 0; oh < oh_; oh++) {
@@ -93,7 +93,7 @@ NNCTL_EXPORT void F(nnctl_max_pool)(const T *restrict x, T *restrict y, i64 n_, 
  * the earliest match is the last written (int32: a window has fewer offsets). Then, offset by
  * offset as the xp code, every window adds dy * (sel == offset) at that offset's pixel, so both
  * paths give the same bits. */
-NNCTL_EXPORT void F(nnctl_max_pool_grad)(const T *restrict x, const T *restrict y, const T *restrict dy,
+NNCTL_KERNEL void F(nnctl_max_pool_grad)(const T *restrict x, const T *restrict y, const T *restrict dy,
                                          T *restrict dx, int32_t *restrict sel, i64 n_, i64 h_, i64 w_,
                                          i64 c_, i64 oh_, i64 ow_, i64 kh_, i64 kw_, i64 sh, i64 sw,
                                          i64 pt, i64 pl) {
@@ -137,7 +137,7 @@ NNCTL_EXPORT void F(nnctl_max_pool_grad)(const T *restrict x, const T *restrict 
  * offset-by-offset loop above, with no zero fill and no second pass): scanning the offsets in
  * order, a pixel is the first maximum where it equals y and no earlier one did (found[c]).
  * Pixels of a ragged edge that no window covers are zeroed. */
-NNCTL_EXPORT int F(nnctl_max_pool_grad_tiles)(const T *restrict x, const T *restrict y, const T *restrict dy,
+NNCTL_KERNEL int F(nnctl_max_pool_grad_tiles)(const T *restrict x, const T *restrict y, const T *restrict dy,
                                               T *restrict dx, i64 n_, i64 h_, i64 w_, i64 c_, i64 oh_,
                                               i64 ow_, i64 kh_, i64 kw_) {
     int32_t *restrict found = malloc((size_t)(c_ > 0 ? c_ : 1) * sizeof(int32_t));

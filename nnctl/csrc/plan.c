@@ -9,7 +9,7 @@
 /* TF1's Adam (training_ops.cc), as train.optimizers._adam_step, in the variable's dtype:
  * lr_t = lr sqrt(1 - b2^t) / (1 - b1^t); m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2);
  * var -= (m / (sqrt(v) + eps)) lr_t */
-NNCTL_EXPORT void F(nnctl_adam)(T *restrict var, T *restrict m, T *restrict v, const T *restrict g,
+NNCTL_KERNEL void F(nnctl_adam)(T *restrict var, T *restrict m, T *restrict v, const T *restrict g,
                                 const T *b1p, const T *b2p, const T *lr, const T *beta1,
                                 const T *beta2, const T *eps, i64 n) {
     const T o = (T)1;
@@ -26,7 +26,7 @@ NNCTL_EXPORT void F(nnctl_adam)(T *restrict var, T *restrict m, T *restrict v, c
 }
 
 /* accum = accum * momentum + grad; var -= accum * lr, or (accum * momentum + grad) * lr */
-NNCTL_EXPORT void F(nnctl_momentum)(T *restrict var, T *restrict accum, const T *lr, const T *mom,
+NNCTL_KERNEL void F(nnctl_momentum)(T *restrict var, T *restrict accum, const T *lr, const T *mom,
                                     const T *restrict g, i64 nesterov, i64 n) {
     const T lr0 = lr[0], mo = mom[0];
     if (nesterov) {
@@ -45,7 +45,7 @@ NNCTL_EXPORT void F(nnctl_momentum)(T *restrict var, T *restrict accum, const T 
 }
 
 /* var -= grad * lr */
-NNCTL_EXPORT void F(nnctl_gradient_descent)(T *restrict var, const T *lr, const T *restrict g, i64 n) {
+NNCTL_KERNEL void F(nnctl_gradient_descent)(T *restrict var, const T *lr, const T *restrict g, i64 n) {
     const T lr0 = lr[0];
     for (i64 i = 0; i < n; i++) var[i] = var[i] - g[i] * lr0;
 }
@@ -54,14 +54,14 @@ NNCTL_EXPORT void F(nnctl_gradient_descent)(T *restrict var, const T *lr, const 
  * written over a or over b (the plan's in-place reuse). Separate loops so that the compiler
  * vectorizes each without run-time overlap checks (restrict holds in every one). */
 #define NNCTL_BINARY(name, EXPR)                                                               \
-    NNCTL_EXPORT void F(nnctl_##name##_apart)(const T *restrict a, const T *restrict b,         \
+    NNCTL_KERNEL void F(nnctl_##name##_apart)(const T *restrict a, const T *restrict b,         \
                                               T *restrict out, i64 n) {                        \
         for (i64 i = 0; i < n; i++) { const T x = a[i], y = b[i]; out[i] = (EXPR); }            \
     }                                                                                          \
-    NNCTL_EXPORT void F(nnctl_##name##_over_a)(T *restrict a, const T *restrict b, i64 n) {     \
+    NNCTL_KERNEL void F(nnctl_##name##_over_a)(T *restrict a, const T *restrict b, i64 n) {     \
         for (i64 i = 0; i < n; i++) { const T x = a[i], y = b[i]; a[i] = (EXPR); }              \
     }                                                                                          \
-    NNCTL_EXPORT void F(nnctl_##name##_over_b)(const T *restrict a, T *restrict b, i64 n) {     \
+    NNCTL_KERNEL void F(nnctl_##name##_over_b)(const T *restrict a, T *restrict b, i64 n) {     \
         for (i64 i = 0; i < n; i++) { const T x = a[i], y = b[i]; b[i] = (EXPR); }              \
     }
 

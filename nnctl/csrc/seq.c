@@ -54,7 +54,7 @@ static inline T F(row_dot)(const T *a, const T *b, i64 n) {
 }
 
 /* out[r] = x[r] - max(x[r]) (a NaN is the max, as np.max); out may be x */
-NNCTL_EXPORT void F(nnctl_sub_row_max)(const T *x, T *out, i64 rows, i64 n) {
+NNCTL_KERNEL void F(nnctl_sub_row_max)(const T *x, T *out, i64 rows, i64 n) {
     for (i64 r = 0; r < rows; r++) {
         const T *xr = x + r * n;
         T *o = out + r * n;
@@ -68,7 +68,7 @@ NNCTL_EXPORT void F(nnctl_sub_row_max)(const T *x, T *out, i64 rows, i64 n) {
 }
 
 /* e[r] /= sum(e[r]) */
-NNCTL_EXPORT void F(nnctl_div_row_sum)(T *e, i64 rows, i64 n) {
+NNCTL_KERNEL void F(nnctl_div_row_sum)(T *e, i64 rows, i64 n) {
     for (i64 r = 0; r < rows; r++) {
         T *er = e + r * n;
         const T s = F(row_sum)(er, n);
@@ -77,7 +77,7 @@ NNCTL_EXPORT void F(nnctl_div_row_sum)(T *e, i64 rows, i64 n) {
 }
 
 /* out[r] = (dy[r] - sum(dy[r] * y[r])) * y[r]; out may be dy */
-NNCTL_EXPORT void F(nnctl_softmax_grad)(const T *y, const T *dy, T *out, i64 rows, i64 n) {
+NNCTL_KERNEL void F(nnctl_softmax_grad)(const T *y, const T *dy, T *out, i64 rows, i64 n) {
     for (i64 r = 0; r < rows; r++) {
         const T *yr = y + r * n, *dr = dy + r * n;
         T *o = out + r * n;
@@ -87,7 +87,7 @@ NNCTL_EXPORT void F(nnctl_softmax_grad)(const T *y, const T *dy, T *out, i64 row
 }
 
 /* out[idx[i], :] += vals[i, :] in the order i = 0, 1, ... (np.add.at's order) */
-NNCTL_EXPORT void F(nnctl_scatter_add_rows)(T *restrict out, const int64_t *restrict idx,
+NNCTL_KERNEL void F(nnctl_scatter_add_rows)(T *restrict out, const int64_t *restrict idx,
                                             const T *restrict vals, i64 n, i64 k) {
     for (i64 i = 0; i < n; i++) {
         T *o = out + idx[i] * k;
@@ -97,7 +97,7 @@ NNCTL_EXPORT void F(nnctl_scatter_add_rows)(T *restrict out, const int64_t *rest
 }
 
 /* a = gates * scale per column ([i | j | f | o]: 1/2, 1, 1/2, 1/2); the f block (f + fb) / 2 */
-NNCTL_EXPORT void F(nnctl_lstm_pre)(const T *restrict gates, const T *restrict scale, T fb, T *restrict a,
+NNCTL_KERNEL void F(nnctl_lstm_pre)(const T *restrict gates, const T *restrict scale, T fb, T *restrict a,
                                     i64 rows, i64 n4) {
     const i64 n = n4 / 4;
     const T half = (T)0.5;
@@ -112,7 +112,7 @@ NNCTL_EXPORT void F(nnctl_lstm_pre)(const T *restrict gates, const T *restrict s
 
 /* a holds tanh of lstm_pre's values: the sigmoid blocks become t / 2 + 1/2 (sigmoid as
  * (1 + tanh(x/2)) / 2, the Sigmoid kernel's formula); c = sf c_prev + si tj */
-NNCTL_EXPORT void F(nnctl_lstm_post)(T *restrict a, const T *restrict c_prev, T *restrict c, i64 rows, i64 n) {
+NNCTL_KERNEL void F(nnctl_lstm_post)(T *restrict a, const T *restrict c_prev, T *restrict c, i64 rows, i64 n) {
     const T half = (T)0.5;
     for (i64 r = 0; r < rows; r++) {
         T *ar = a + r * 4 * n;
@@ -130,8 +130,66 @@ NNCTL_EXPORT void F(nnctl_lstm_post)(T *restrict a, const T *restrict c_prev, T 
     }
 }
 
+#ifdef NNCTL_F32
+/* tanh in float32 as the rational approximation of ops/lstm_ops.py (TANH_F32; TF's CPU kernels
+ * use the same through Eigen), operation for operation as its xp code: clamp to [-k0, k0] (NaN
+ * passes), odd numerator and even denominator in x^2 in Horner order, one division.
+ * k = [limit, a13, a11, a9, a7, a5, a3, a1, b6, b4, b2, b0]. */
+static inline float tanh_rational(float x, const float *restrict k) {
+    x = x < -k[0] ? -k[0] : x;
+    x = x > k[0] ? k[0] : x;
+    const float x2 = x * x;
+    float p = x2 * k[1];
+    p = p + k[2];
+    for (int i = 3; i <= 7; i++) {
+        p = p * x2;
+        p = p + k[i];
+    }
+    p = p * x;
+    float q = x2 * k[8];
+    q = q + k[9];
+    for (int i = 10; i <= 11; i++) {
+        q = q * x2;
+        q = q + k[i];
+    }
+    return p / q;
+}
+
+/* One whole LSTMGates step in one pass (float32): the xp code's operations in its order, with
+ * tanh_rational for both of its tanh passes. act = tanh(pre) * scale + shift over [i | j | f | o]
+ * (pre = gates * scale, the f block (gates + fb) * 1/2 when fb != 0); c = sf c_prev + si tj;
+ * tc = tanh(c); h = so tc. */
+NNCTL_KERNEL void nnctl_lstm_step_f32(const float *restrict gates, const float *restrict scale,
+                                      const float *restrict shift, float fb, const float *restrict c_prev,
+                                      const float *restrict k, float *restrict act, float *restrict c,
+                                      float *restrict h, float *restrict tc, i64 rows, i64 n) {
+    for (i64 r = 0; r < rows; r++) {
+        const float *g = gates + r * 4 * n;
+        float *a = act + r * 4 * n;
+        for (i64 j = 0; j < n; j++) {
+            const i64 e = r * n + j;
+            const float pf = fb != 0.0f ? (g[2 * n + j] + fb) * 0.5f : g[2 * n + j] * scale[2 * n + j];
+            const float si = tanh_rational(g[j] * scale[j], k) * scale[j] + shift[j];
+            const float tj = tanh_rational(g[n + j] * scale[n + j], k) * scale[n + j] + shift[n + j];
+            const float sf = tanh_rational(pf, k) * scale[2 * n + j] + shift[2 * n + j];
+            const float so = tanh_rational(g[3 * n + j] * scale[3 * n + j], k) * scale[3 * n + j] + shift[3 * n + j];
+            a[j] = si;
+            a[n + j] = tj;
+            a[2 * n + j] = sf;
+            a[3 * n + j] = so;
+            const float u = sf * c_prev[e], v = si * tj;
+            const float ce = u + v;
+            const float t = tanh_rational(ce, k);
+            c[e] = ce;
+            tc[e] = t;
+            h[e] = so * t;
+        }
+    }
+}
+#endif
+
 /* the LSTMGatesGrad kernel's arithmetic, operation for operation, in one pass */
-NNCTL_EXPORT void F(nnctl_lstm_grad)(const T *restrict a, const T *restrict tc, const T *restrict c_prev,
+NNCTL_KERNEL void F(nnctl_lstm_grad)(const T *restrict a, const T *restrict tc, const T *restrict c_prev,
                                      const T *restrict dc, const T *restrict dh, T *restrict dg,
                                      T *restrict dcp, i64 rows, i64 n) {
     const T one = (T)1;
@@ -155,7 +213,7 @@ NNCTL_EXPORT void F(nnctl_lstm_grad)(const T *restrict a, const T *restrict tc, 
 /* the LayerNorm kernel's xp arithmetic per row of x [rows, n] (layer_norm_ops.py):
  * mean = sum(x) / n, xc = x - mean, rstd = 1 / sqrt(sum(xc * xc) / n + eps),
  * y = (xc * rstd) * gamma + beta with gamma, beta repeating every p columns */
-NNCTL_EXPORT void F(nnctl_layer_norm)(const T *restrict x, const T *restrict gamma, const T *restrict beta,
+NNCTL_KERNEL void F(nnctl_layer_norm)(const T *restrict x, const T *restrict gamma, const T *restrict beta,
                                       T eps, T *restrict y, T *restrict mean, T *restrict rstd,
                                       i64 rows, i64 n, i64 p) {
     const T dn = (T)n, one = (T)1;
@@ -178,7 +236,7 @@ NNCTL_EXPORT void F(nnctl_layer_norm)(const T *restrict x, const T *restrict gam
 /* the LayerNormGrad kernel's xp arithmetic per row: xhat = (x - mean) rstd, g = dy gamma,
  * dx = rstd ((g - sum(g)/n) - xhat sum(g xhat)/n); dgamma, dbeta summed over the rows (and the
  * repeats of gamma within a row) in order, as numpy's sum over axis 0 adds them. */
-NNCTL_EXPORT int F(nnctl_layer_norm_grad)(const T *restrict dy, const T *restrict x, const T *restrict gamma,
+NNCTL_KERNEL int F(nnctl_layer_norm_grad)(const T *restrict dy, const T *restrict x, const T *restrict gamma,
                                           const T *restrict mean, const T *restrict rstd, T *restrict dx,
                                           T *restrict dgamma, T *restrict dbeta, i64 rows, i64 n, i64 p) {
     T *restrict xh = malloc((size_t)(2 * n + 1) * sizeof(T));

@@ -14,9 +14,15 @@ are the same bits as the unfused cell's.
 
     LSTMGatesGrad(act, tanh_c, c_prev, dc, dh) -> (dgates [B, 4H], dc_prev [B, H])
 
+In float32 the step's tanh is a rational approximation (``TANH_F32``, the 13/6-degree one TF's CPU
+kernels use through Eigen: within 3.4e-7 of tanh, never above 1 in magnitude, NaN kept), on every
+path, so the float32 cell agrees with the unfused one to that and with itself to the bit; in
+float64 it is xp.tanh and the bits are the unfused cell's.
+
 ``act`` and ``tanh_c`` are what the gradient needs, so it never recomputes a transcendental. On
-host memory (seq_jit.py) the step is two compiled passes around one numpy tanh over all four gate
-blocks, and the gradient one compiled pass; elsewhere the same operations as xp ufunc calls. Both rules
+host memory (seq_jit.py) the float32 step is one compiled pass (numpy's float32 tanh alone cost
+4-5 ns an element, most of the step) and the float64 step two compiled passes around one numpy
+tanh; the gradient is one compiled pass; elsewhere the same operations as xp ufunc calls. Both rules
 for second order differentiate the same maths written with graph ops (``_forward_ops``,
 ``_backward_ops``), which are built only when a second derivative is asked for.
 """
@@ -55,6 +61,37 @@ def lstm_gates_grad(act: Tensor, tanh_c: Tensor, c_prev: Tensor, dc: Tensor, dh:
                    outputs=[((b, 4 * n), c_prev.dtype), ((b, n), c_prev.dtype)])
 
 
+# tanh in float32 as an odd 13-degree over an even 6-degree polynomial in x (Horner in x^2), on x
+# clamped to [-L, L]: [L, a13, a11, a9, a7, a5, a3, a1, b6, b4, b2, b0]. L is where the rational
+# reaches 1 in float32 (at 9 it rises to 1 + 2^-23 just inside), so |tanh| <= 1 and a sigmoid
+# built from it stays in [0, 1]. seq.c's tanh_rational computes the same operations.
+TANH_F32 = (7.90531110763549805, -2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11,
+            5.12229709037114e-08, 1.48572235717979e-05, 6.37261928875436e-04, 4.89352455891786e-03,
+            1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03)
+
+
+def tanh_f32(xp: Any, x: Any, out: Any, tmp: Any) -> Any:
+    """out = TANH_F32's tanh of float32 ``x`` (out may be x), in xp ufuncs: tmp(tag) gives a
+    scratch array of x's shape. The same operations in the same order as seq.c's tanh_rational."""
+    k = [xp.asarray(v, dtype=np.float32) for v in TANH_F32]
+    x2, p, q = tmp("tanh_x2"), tmp("tanh_p"), tmp("tanh_q")
+    xp.maximum(x, -k[0], out=out)       # clamp (NaN passes through both)
+    xp.minimum(out, k[0], out=out)
+    xp.multiply(out, out, out=x2)
+    xp.multiply(x2, k[1], out=p)
+    xp.add(p, k[2], out=p)
+    for i in range(3, 8):
+        xp.multiply(p, x2, out=p)
+        xp.add(p, k[i], out=p)
+    xp.multiply(p, out, out=p)
+    xp.multiply(x2, k[8], out=q)
+    xp.add(q, k[9], out=q)
+    for i in (10, 11):
+        xp.multiply(q, x2, out=q)
+        xp.add(q, k[i], out=q)
+    return xp.divide(p, q, out=out)
+
+
 def _factors(xp: Any, dt: Any, n: int) -> tuple:
     # per-column factors over [i | j | f | o]: the sigmoid blocks get x/2 before tanh and t/2 + 1/2
     # after it (the Sigmoid kernel's (1 + tanh(x/2)) / 2); the tanh block x * 1 and t * 1 + 0, exact
@@ -73,6 +110,21 @@ def _lstm_gates_kernel(op: Operation, ctx: Any) -> Any:
     half = xp.asarray(0.5, dtype=dt)
     fb_arr = xp.asarray(fb, dtype=dt)
     consts: dict[int, tuple] = {}
+    scratch: dict[tuple, Any] = {}
+    rational = dt == np.float32        # the step's tanh: TANH_F32 in float32, xp.tanh otherwise
+    coef = np.asarray(TANH_F32, dtype=np.float32)
+
+    def tanh(x: Any, out: Any) -> None:
+        if not rational:
+            xp.tanh(x, out=out)
+            return
+
+        def tmp(tag: str) -> Any:
+            key = (tag, x.shape)
+            if key not in scratch:
+                scratch[key] = xp.empty(x.shape, dtype=dt)
+            return scratch[key]
+        tanh_f32(xp, x, out, tmp)
 
     def run(gates: Any, c_prev: Any, out: Any = None) -> Any:
         bsz, n = c_prev.shape
@@ -86,22 +138,25 @@ def _lstm_gates_kernel(op: Operation, ctx: Any) -> Any:
         scale, shift = consts[n]
         si, tj, sf, so = (act[:, k * n:(k + 1) * n] for k in range(4))
         jit = seq_jit.kernels(ctx, gates)
+        if rational and seq_jit.host_ok(jit, gates, act, c_prev, c, h, tc, scale, shift):
+            jit.lstm_step(gates, scale, shift, dt.type(fb), c_prev, coef, act, c, h, tc)
+            return c, h, act, tc
         if seq_jit.host_ok(jit, gates, act, c_prev, c):
             jit.lstm_pre(gates, scale, dt.type(fb), act)
-            xp.tanh(act, out=act)           # numpy's SIMD tanh over all four blocks at once
+            tanh(act, act)                  # over all four blocks at once
             jit.lstm_post(act, c_prev, c)
         else:
             xp.multiply(gates, scale, out=act)
             if fb != 0.0:
                 xp.add(gates[:, 2 * n:3 * n], fb_arr, out=sf)
                 xp.multiply(sf, half, out=sf)
-            xp.tanh(act, out=act)
+            tanh(act, act)
             xp.multiply(act, scale, out=act)
             xp.add(act, shift, out=act)
             xp.multiply(sf, c_prev, out=c)
             xp.multiply(si, tj, out=h)      # h's buffer as scratch for sigmoid(i) tanh(j)
             xp.add(c, h, out=c)
-        xp.tanh(c, out=tc)
+        tanh(c, tc)
         xp.multiply(so, tc, out=h)
         return c, h, act, tc
     return run

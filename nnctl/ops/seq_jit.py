@@ -78,7 +78,7 @@ def _build(lib: Any) -> SimpleNamespace:
     # seq.c's kernels; the wrappers keep the array signatures and pass the extents ([rows, n] views)
     k = {name: Kernel(lib, name, spec, checked=name == "layer_norm_grad") for name, spec in (
         ("sub_row_max", "aaii"), ("div_row_sum", "aii"), ("softmax_grad", "aaaii"), ("scatter_add_rows", "alaii"),
-        ("lstm_pre", "aasaii"), ("lstm_post", "aaaii"), ("lstm_grad", "aaaaaaaii"),
+        ("lstm_pre", "aasaii"), ("lstm_post", "aaaii"), ("lstm_step", "aaasaaaaaaii"), ("lstm_grad", "aaaaaaaii"),
         ("layer_norm", "aaasaaaiii"), ("layer_norm_grad", "aaaaaaaaiii"))}
 
     def sub_row_max(x: Any, out: Any) -> None:
@@ -105,6 +105,11 @@ def _build(lib: Any) -> SimpleNamespace:
         # the sigmoid blocks from their tanh; c = sf c_prev + si tj
         k["lstm_post"](a, c_prev, c, *c.shape)
 
+    def lstm_step(gates: Any, scale: Any, shift: Any, fb: Any, c_prev: Any, coef: Any, act: Any, c: Any, h: Any,
+                  tc: Any) -> None:
+        # float32 only: the whole step in one pass, tanh as lstm_ops.TANH_F32's rational (coef)
+        k["lstm_step"](gates, scale, shift, fb, c_prev, coef, act, c, h, tc, *c.shape)
+
     def lstm_grad(a: Any, tc: Any, c_prev: Any, dc: Any, dh: Any, dg: Any, dcp: Any) -> None:
         k["lstm_grad"](a, tc, c_prev, dc, dh, dg, dcp, *c_prev.shape)
 
@@ -116,4 +121,5 @@ def _build(lib: Any) -> SimpleNamespace:
 
     return SimpleNamespace(sub_row_max=sub_row_max, div_row_sum=div_row_sum, softmax_grad=softmax_grad,
                            scatter_add_rows=scatter_add_rows, lstm_pre=lstm_pre, lstm_post=lstm_post,
-                           lstm_grad=lstm_grad, layer_norm=layer_norm, layer_norm_grad=layer_norm_grad)
+                           lstm_step=lstm_step, lstm_grad=lstm_grad, layer_norm=layer_norm,
+                           layer_norm_grad=layer_norm_grad)

@@ -118,7 +118,8 @@ _ARRAY_KINDS = {"a": None, "d": _F64, "l": _I64, "j": np.dtype(np.int32)}
 
 
 class Kernel:
-    """One C kernel (``nnctl_<name>_f32`` / ``_f64``), picked by the dtype of its first array.
+    """One C kernel (``nnctl_<name>_f32`` / ``_f64``, or the first only), picked by the dtype of its
+    first array.
 
     ``spec`` gives the kinds of its arguments (see _ARRAY_KINDS; "i" int64, "s" scalar); arrays must
     be aligned C-contiguous numpy arrays of their kind's dtype (checked; a kernel trusts the extents
@@ -131,7 +132,9 @@ class Kernel:
         self.name, self.spec, self.checked = name, spec, checked
         self.fns = {}
         for dt, suffix, scalar in ((_F32, "f32", ctypes.c_float), (_F64, "f64", ctypes.c_double)):
-            fn = getattr(lib, f"nnctl_{name}_{suffix}")
+            fn = getattr(lib, f"nnctl_{name}_{suffix}", None)
+            if fn is None:  # a float32-only kernel
+                continue
             fn.argtypes = [scalar if k == "s" else ctypes.c_int64 if k == "i" else ctypes.c_void_p for k in spec]
             fn.restype = ctypes.c_int if checked else None
             self.fns[dt] = fn
@@ -140,6 +143,8 @@ class Kernel:
         if len(args) != len(self.spec):
             raise TypeError(f"kernel {self.name} takes {len(self.spec)} arguments, got {len(args)}")
         dt = next(a.dtype for k, a in zip(self.spec, args) if k == "a")
+        if dt not in self.fns:
+            raise TypeError(f"kernel {self.name} has no {dt} build")
         out: list = []
         for k, a in zip(self.spec, args):
             if k in _ARRAY_KINDS:
