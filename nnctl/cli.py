@@ -433,6 +433,8 @@ def main() -> None:
     _use_backend(None)   # one command, one choice (the in-process tests run many)
     interrupts.clear()
     old_handlers = interrupts.install()
+    import warnings
+    old_format, warnings.formatwarning = warnings.formatwarning, warning_line
     try:
         rc = app(standalone_mode=False)
         # typer turns a KeyboardInterrupt outside the training loop into a return value; a signal a
@@ -487,7 +489,14 @@ def main() -> None:
         sys.exit(1)
     finally:
         interrupts.restore(old_handlers)
+        warnings.formatwarning = old_format
         _use_backend(None)   # --backend lasts one command: library calls after it see the config's
+
+
+def warning_line(message: Any, category: type, filename: str, lineno: int, line: str | None = None) -> str:
+    """A warning as the CLI prints it: one ``warning:`` line like its ``error:`` lines, without the
+    source file and line of nnctl's internals that Python's default format adds."""
+    return f"warning: {message}\n"
 
 
 def _usage_message(e: Any) -> str:

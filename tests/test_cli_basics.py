@@ -104,3 +104,18 @@ def test_progress_modes(tmp_path, mode):
     assert "completed: 20 steps" in out
     code, _, err = run_cli("train", IRIS, "--progress", "fancy")
     assert code == 2 and "--progress" in err
+
+
+def test_warnings_print_as_one_line_without_nnctls_source(monkeypatch):
+    """main() prints a warning as ``warning: <message>`` (no file:line of nnctl's internals, no
+    source line), like its ``error:`` lines, and restores Python's format afterwards."""
+    import warnings
+
+    from nnctl import cli
+    assert cli.warning_line(UserWarning("nnctl: the kernels are stale"), UserWarning, "/x/native.py", 110,
+                            "lib = library()") == "warning: nnctl: the kernels are stale\n"
+    seen = []
+    monkeypatch.setattr(cli, "app", lambda standalone_mode: seen.append(warnings.formatwarning) or 0)
+    before = warnings.formatwarning
+    assert run_cli("--version")[0] == 0
+    assert seen == [cli.warning_line] and warnings.formatwarning is before
