@@ -122,6 +122,19 @@ def kernel_parity(dry_run: bool) -> list[dict]:
                 float(np.max(np.abs(got_b - ref_b))))
     rows.append({"kernel": "softmax_cross_entropy", "max_rel_diff": worst, "float32_ok": worst < 1e-5,
                  "bit_exact": bool(np.array_equal(got_l, ref_l))})
+    from nnctl.ops import lstm_ops
+    g = tf.Graph()
+    with g.as_default():
+        op = lstm_ops.lstm_gates(tf.placeholder(tf.float32, (None, 512)), tf.placeholder(tf.float32, (None, 128)),
+                                 1.0)[0].op
+    gates = (rng.standard_normal((64, 512)) * 3).astype(np.float32)
+    c_prev = rng.standard_normal((64, 128)).astype(np.float32)
+    ref = registry.op_def(op.type).kernel(op, types.SimpleNamespace(xp=np, backend=device))(gates, c_prev)
+    fused = ck.overrides()[op.type](op, types.SimpleNamespace(xp=xp, backend=device))
+    got = [down(a) for a in fused(up(gates), up(c_prev))]
+    worst = max(float(np.max(np.abs(a - b))) for a, b in zip(got, ref))   # values within [-1, 1] or c's size
+    rows.append({"kernel": "lstm_gates", "max_rel_diff": worst, "float32_ok": worst < 1e-5,
+                 "bit_exact": all(bool(np.array_equal(a, b)) for a, b in zip(got, ref))})
     return rows
 
 

@@ -60,7 +60,8 @@ def test_overrides_cover_exactly_the_elementwise_update_ops_with_their_arity():
     table = ck.overrides()
     updates = {u.op_type for u in ck.UPDATES}
     assert updates == mutating, (updates ^ mutating)
-    assert set(table) == updates | {"SparseSoftmaxCrossEntropyWithLogits", "SoftmaxCrossEntropyWithLogits"}
+    assert set(table) == updates | {"SparseSoftmaxCrossEntropyWithLogits", "SoftmaxCrossEntropyWithLogits",
+                                    "LSTMGates"}
     ops = _update_ops()
     assert {op.type for op in ops.values()} == updates   # every update op is made by an optimizer here
     for key, op in ops.items():
@@ -268,9 +269,10 @@ def test_the_gpu_script_compares_every_override(tmp_path):
     assert r.returncode == 0, r.stderr
     rows = json.loads(out.read_text())["kernels"]
     assert {k["kernel"] for k in rows} == {u.kernel.name for u in ck.UPDATES} | {"sparse_softmax_cross_entropy",
-                                                                               "softmax_cross_entropy"}
+                                                                               "softmax_cross_entropy", "lstm_gates"}
     assert all(k["float32_ok"] for k in rows), rows
-    assert all(k["bit_exact"] for k in rows if k["kernel"].startswith("nnctl_apply")), rows
+    exact = [k for k in rows if k["kernel"].startswith("nnctl_apply") or k["kernel"] == "lstm_gates"]
+    assert all(k["bit_exact"] for k in exact), rows
 
 
 @needs_cc
@@ -305,3 +307,40 @@ def test_a_graph_with_the_dense_cross_entropy_trains_the_same_through_the_plan()
         np.testing.assert_allclose(vb[k], va[k], rtol=1e-4, atol=1e-6)
     assert ck.built(fused.xp) >= {"nnctl_softmax_exp_zs", "nnctl_dense_xent", "nnctl_applyadam",
                                   "nnctl_applymomentum_plain"}
+
+
+@needs_cc
+def test_fused_float32_lstm_step_equals_the_xp_kernel_bit_for_bit():
+    """One kernel for the float32 LSTMGates step gives the xp code's bits (the rational tanh
+    included), special values too; float64 keeps the generic kernel."""
+    from nnctl.ops import lstm_ops
+    rng = np.random.default_rng(4)
+    device = types.SimpleNamespace(host_memory=False)
+    for fb in (1.0, 0.0):
+        g = tf.Graph()
+        with g.as_default():
+            outs = lstm_ops.lstm_gates(tf.placeholder(tf.float32, (None, 48)), tf.placeholder(tf.float32, (None, 12)),
+                                       fb)
+        op = outs[0].op
+        gates = (rng.standard_normal((5, 48)) * 6).astype(np.float32)
+        gates[0, :6] = [np.nan, np.inf, -np.inf, 1e30, -0.0, 20.0]
+        c_prev = rng.standard_normal((5, 12)).astype(np.float32)
+        c_prev[1, :2] = [np.inf, -np.inf]
+        with np.errstate(invalid="ignore"):
+            ref = registry.op_def(op.type).kernel(op, types.SimpleNamespace(xp=np, backend=device))(gates, c_prev)
+            fused = ck.overrides()[op.type](op, types.SimpleNamespace(xp=host_xp(), backend=device))
+            got = fused(gates, c_prev)
+            out = tuple(np.empty_like(a) for a in ref)
+            assert fused(gates, c_prev, out=out)[2] is out[2]
+        for a, b, o in zip(ref, got, out):
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(a, o)
+    g = tf.Graph()
+    with g.as_default():
+        op = lstm_ops.lstm_gates(tf.placeholder(tf.float64, (None, 8)), tf.placeholder(tf.float64, (None, 2)),
+                                 1.0)[0].op
+    ctx = types.SimpleNamespace(xp=host_xp(), backend=device)
+    x64 = rng.standard_normal((3, 8)), rng.standard_normal((3, 2))
+    np.testing.assert_array_equal(ck.overrides()[op.type](op, ctx)(*x64)[0],
+                                  registry.op_def(op.type).kernel(op, types.SimpleNamespace(xp=np, backend=device))(
+                                      *x64)[0])

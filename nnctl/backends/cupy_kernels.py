@@ -4,7 +4,8 @@ The generic kernels issue one launch per ufunc: an Adam update is ~17 launches p
 sparse softmax cross-entropy ~13. Here each optimizer update is one ``ElementwiseKernel`` that
 reads and writes the variable and its slots once, and the sparse softmax cross-entropy (loss and
 backprop together) is four launches: the row max, ``exp(x - max)``, the row sum, and one kernel that
-writes the backprop and the loss; the dense one (label distributions) six instead of ~14.
+writes the backprop and the loss; the dense one (label distributions) six instead of ~14; the
+float32 LSTM step one instead of ~40.
 
 The formulas are the numpy kernels' (nnctl/train/optimizers.py, nnctl/ops/nn_ops.py), operation for
 operation in the same order, each rounded to the variable's dtype; the kernels are compiled with
@@ -149,8 +150,51 @@ if (i - row * c == 0) loss[row] = T(log(s[row])) * zs[row] - lk[row];
 )
 
 
+# The float32 LSTMGates step (nnctl/ops/lstm_ops.py) as one kernel over [batch, units]: the xp code
+# computes it in ~40 launches, about 30 of them the rational tanh (lstm_ops.TANH_F32, coefficients
+# in k) of the gates and of c. The same operations in the same order as that code and as
+# csrc/seq.c's one-pass step, so all three give the same bits.
+LSTM_GATES = Elementwise("nnctl_lstm_gates", "raw T gates, raw T scale, raw T shift, T fb, T c_prev, raw T k, int64 n",
+                         "raw T act, T c, T h, T tc", """
+auto th = [&](T x) -> T {   // lstm_ops.tanh_f32
+  const T hi = k[0];
+  const T lo = T(0) - hi;
+  if (x < lo) x = lo;   // NaN passes: both comparisons are false
+  if (x > hi) x = hi;
+  const T x2 = x * x;
+  T p = x2 * k[1];
+  p = p + k[2];
+  for (int q = 3; q <= 7; q++) { p = p * x2; p = p + k[q]; }
+  p = p * x;
+  T d = x2 * k[8];
+  d = d + k[9];
+  for (int q = 10; q <= 11; q++) { d = d * x2; d = d + k[q]; }
+  return p / d;
+};
+const long long row = i / n;
+const long long j = i - row * n;
+const long long g = row * 4 * n + j;
+const T pf = fb != T(0) ? (gates[g + 2 * n] + fb) * T(0.5) : gates[g + 2 * n] * scale[2 * n + j];
+const T si = th(gates[g] * scale[j]) * scale[j] + shift[j];
+const T tj = th(gates[g + n] * scale[n + j]) * scale[n + j] + shift[n + j];
+const T sf = th(pf) * scale[2 * n + j] + shift[2 * n + j];
+const T so = th(gates[g + 3 * n] * scale[3 * n + j]) * scale[3 * n + j] + shift[3 * n + j];
+act[g] = si;
+act[g + n] = tj;
+act[g + 2 * n] = sf;
+act[g + 3 * n] = so;
+const T u = sf * c_prev;
+const T w = si * tj;
+const T ce = u + w;
+const T t = th(ce);
+c = ce;
+tc = t;
+h = so * t;
+""")
+
+
 def all_kernels() -> list[Elementwise]:
-    return [u.kernel for u in UPDATES] + list(SPARSE_CE) + list(DENSE_CE)
+    return [u.kernel for u in UPDATES] + list(SPARSE_CE) + list(DENSE_CE) + [LSTM_GATES]
 
 
 # array module -> kernel name -> ElementwiseKernel (weak: a module the tests make goes with its kernels)
@@ -248,9 +292,42 @@ def _dense_ce_factory(op: Any, ctx: Any) -> Any:
     return run
 
 
+def _lstm_gates_factory(op: Any, ctx: Any) -> Any:
+    import numpy as np
+
+    from nnctl.graph import registry
+    from nnctl.ops import lstm_ops
+    generic = registry.op_def(op.type).kernel(op, ctx)
+    dt = np.dtype(op.outputs[0].dtype.np)
+    if dt != np.float32:
+        return generic   # float64: xp.tanh, as the numpy kernel
+    xp = ctx.xp
+    kern = build(xp, LSTM_GATES)
+    fb = xp.asarray(op.attrs["forget_bias"], dtype=dt)
+    coef = xp.asarray(np.asarray(lstm_ops.TANH_F32, dtype=dt))
+    factors: dict[int, tuple] = {}
+
+    def run(gates: Any, c_prev: Any, out: Any = None) -> Any:
+        bsz, n = c_prev.shape
+        if out is None:
+            c, h, act, tc = (xp.empty_like(c_prev), xp.empty_like(c_prev), xp.empty((bsz, 4 * n), dtype=dt),
+                             xp.empty_like(c_prev))
+        else:
+            c, h, act, tc = out
+        if not (gates.flags.c_contiguous and act.flags.c_contiguous and c_prev.shape == c.shape == h.shape == tc.shape):
+            return generic(gates, c_prev, out=out)
+        if n not in factors:
+            factors[n] = lstm_ops._factors(xp, dt, n)
+        scale, shift = factors[n]
+        kern(gates, scale, shift, fb, c_prev, coef, n, act, c, h, tc)
+        return c, h, act, tc
+    return run
+
+
 def overrides() -> dict[str, Callable[..., Any]]:
     """Op type -> kernel factory, for ``Backend.kernel_overrides``."""
     table: dict[str, Callable[..., Any]] = {u.op_type: _update_factory for u in UPDATES}
     table["SparseSoftmaxCrossEntropyWithLogits"] = _sparse_ce_factory
     table["SoftmaxCrossEntropyWithLogits"] = _dense_ce_factory
+    table["LSTMGates"] = _lstm_gates_factory
     return table
