@@ -305,20 +305,14 @@ def _lstm_gates_factory(op: Any, ctx: Any) -> Any:
     kern = build(xp, LSTM_GATES)
     fb = xp.asarray(op.attrs["forget_bias"], dtype=dt)
     coef = xp.asarray(np.asarray(lstm_ops.TANH_F32, dtype=dt))
-    factors: dict[int, tuple] = {}
+    factors = lstm_ops.step_factors(xp, dt)
 
     def run(gates: Any, c_prev: Any, out: Any = None) -> Any:
-        bsz, n = c_prev.shape
-        if out is None:
-            c, h, act, tc = (xp.empty_like(c_prev), xp.empty_like(c_prev), xp.empty((bsz, 4 * n), dtype=dt),
-                             xp.empty_like(c_prev))
-        else:
-            c, h, act, tc = out
+        n = c_prev.shape[1]
+        c, h, act, tc = lstm_ops.step_buffers(xp, c_prev, dt, out)
         if not (gates.flags.c_contiguous and act.flags.c_contiguous and c_prev.shape == c.shape == h.shape == tc.shape):
             return generic(gates, c_prev, out=out)
-        if n not in factors:
-            factors[n] = lstm_ops._factors(xp, dt, n)
-        scale, shift = factors[n]
+        scale, shift = factors(n)
         kern(gates, scale, shift, fb, c_prev, coef, n, act, c, h, tc)
         return c, h, act, tc
     return run

@@ -102,6 +102,25 @@ def _factors(xp: Any, dt: Any, n: int) -> tuple:
     return xp.asarray(s), xp.asarray(a)
 
 
+def step_factors(xp: Any, dt: Any) -> Any:
+    """n -> (scale, shift) of _factors for n units, made once per n (the kernels' constant arrays)."""
+    made: dict[int, tuple] = {}
+
+    def get(n: int) -> tuple:
+        if n not in made:
+            made[n] = _factors(xp, dt, n)
+        return made[n]
+    return get
+
+
+def step_buffers(xp: Any, c_prev: Any, dt: Any, out: Any) -> tuple:
+    """(c, h, act, tanh_c) of one LSTMGates step: ``out``, or new arrays shaped from c_prev."""
+    if out is not None:
+        return tuple(out)
+    bsz, n = c_prev.shape
+    return (xp.empty_like(c_prev), xp.empty_like(c_prev), xp.empty((bsz, 4 * n), dtype=dt), xp.empty_like(c_prev))
+
+
 @registry.register_kernel("LSTMGates")
 def _lstm_gates_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
@@ -109,7 +128,7 @@ def _lstm_gates_kernel(op: Operation, ctx: Any) -> Any:
     fb = op.attrs["forget_bias"]
     half = xp.asarray(0.5, dtype=dt)
     fb_arr = xp.asarray(fb, dtype=dt)
-    consts: dict[int, tuple] = {}
+    factors = step_factors(xp, dt)
     scratch: dict[tuple, Any] = {}
     rational = dt == np.float32        # the step's tanh: TANH_F32 in float32, xp.tanh otherwise
     coef = np.asarray(TANH_F32, dtype=np.float32)
@@ -127,15 +146,9 @@ def _lstm_gates_kernel(op: Operation, ctx: Any) -> Any:
         tanh_f32(xp, x, out, tmp)
 
     def run(gates: Any, c_prev: Any, out: Any = None) -> Any:
-        bsz, n = c_prev.shape
-        if out is None:
-            c, h, act, tc = (xp.empty_like(c_prev), xp.empty_like(c_prev), xp.empty((bsz, 4 * n), dtype=dt),
-                             xp.empty_like(c_prev))
-        else:
-            c, h, act, tc = out
-        if n not in consts:
-            consts[n] = _factors(xp, dt, n)
-        scale, shift = consts[n]
+        n = c_prev.shape[1]
+        c, h, act, tc = step_buffers(xp, c_prev, dt, out)
+        scale, shift = factors(n)
         si, tj, sf, so = (act[:, k * n:(k + 1) * n] for k in range(4))
         jit = seq_jit.kernels(ctx, gates)
         if rational and seq_jit.host_ok(jit, gates, act, c_prev, c, h, tc, scale, shift):
