@@ -1,9 +1,11 @@
 """The compiled conv/pool loops (nnctl/ops/conv_jit.py) against the numpy reference kernels.
 
 Every case runs the same ``make_*`` kernel twice, with ``jit=None`` (the xp code) and with the
-compiled C loops (nnctl/csrc/conv.c), and compares them bit for bit: the loops add their terms in the xp
-code's order, so a run on host memory and one on a device (which keeps the xp code) agree
-exactly. The float64 gradient checks of both paths run through sessions: the gradcheck table
+compiled C loops of nnctl/csrc/conv.c (im2col, col2im, pooling: ``IM2COL``, the compiled
+kernels without the direct convolution), and compares them bit for bit: the loops add their
+terms in the xp code's order, so a run on host memory and one on a device (which keeps the xp
+code) agree exactly. The direct convolution (dconv.c), which sums in its own order, has its own
+tests in tests/test_dconv.py. The float64 gradient checks of both paths run through sessions: the gradcheck table
 (tests/test_gradcheck.py) with the default (compiled) path, and its conv/pool rows again here
 with NNCTL_JIT=0.
 """
@@ -14,6 +16,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -24,6 +27,7 @@ from nnctl.ops import conv_jit  # noqa: E402
 from nnctl.ops import conv_kernels as ck  # noqa: E402
 
 JIT = conv_jit.load() if conv_jit.enabled() else None
+IM2COL = SimpleNamespace(**{**vars(JIT), "direct": None}) if JIT is not None else None
 needs_jit = pytest.mark.skipif(JIT is None, reason="the compiled kernels are not built here (or NNCTL_JIT=0)")
 _r = np.random.default_rng(18)
 
@@ -69,14 +73,14 @@ def test_conv_kernels_match_numpy(dtype, xs, ws, strides, dil, padding, chunk, m
     x = _r.standard_normal(xs).astype(dtype)
     w = _r.standard_normal(ws).astype(dtype)
     y_ref = ck.make_conv2d(np, strides, dil, padding)(x, w)
-    y = ck.make_conv2d(np, strides, dil, padding, jit=JIT)(x, w)
+    y = ck.make_conv2d(np, strides, dil, padding, jit=IM2COL)(x, w)
     np.testing.assert_array_equal(y, y_ref)
     dy = _r.standard_normal(y.shape).astype(dtype)
     args = (strides, dil, padding)
-    np.testing.assert_array_equal(ck.make_conv2d_backprop_filter(np, *args, jit=JIT)(x, w, dy),
+    np.testing.assert_array_equal(ck.make_conv2d_backprop_filter(np, *args, jit=IM2COL)(x, w, dy),
                                ck.make_conv2d_backprop_filter(np, *args)(x, w, dy))
     dx_ref = ck.make_conv2d_backprop_input(np, *args)(x, w, dy)
-    bi = ck.make_conv2d_backprop_input(np, *args, jit=JIT)
+    bi = ck.make_conv2d_backprop_input(np, *args, jit=IM2COL)
     np.testing.assert_array_equal(bi(x, w, dy), dx_ref)
     # into a bound buffer, twice (scratch reuse must not leak the first call's values), and into a
     # non-contiguous one (the loops write a C-ordered scratch that is then copied)
@@ -89,7 +93,7 @@ def test_conv_kernels_match_numpy(dtype, xs, ws, strides, dil, padding, chunk, m
     np.testing.assert_array_equal(out_f, dx_ref)
     # a strided (non-contiguous) input gives the same columns
     xt = np.ascontiguousarray(np.swapaxes(x, 1, 2)).swapaxes(1, 2)
-    np.testing.assert_array_equal(ck.make_conv2d(np, *args, jit=JIT)(xt, w), y_ref)
+    np.testing.assert_array_equal(ck.make_conv2d(np, *args, jit=IM2COL)(xt, w), y_ref)
 
 
 # Batches the default chunk size splits (digits-cnn's held-out batch; few channels, transposed
@@ -106,11 +110,11 @@ def test_default_chunks_are_the_same_calls_on_both_paths(xs, ws):
     x = _r.standard_normal(xs).astype(np.float32)
     w = _r.standard_normal(ws).astype(np.float32)
     y_ref = ck.make_conv2d(np, *args)(x, w)
-    np.testing.assert_array_equal(ck.make_conv2d(np, *args, jit=JIT)(x, w), y_ref)
+    np.testing.assert_array_equal(ck.make_conv2d(np, *args, jit=IM2COL)(x, w), y_ref)
     dy = _r.standard_normal(y_ref.shape).astype(np.float32)
-    np.testing.assert_array_equal(ck.make_conv2d_backprop_input(np, *args, jit=JIT)(x, w, dy),
+    np.testing.assert_array_equal(ck.make_conv2d_backprop_input(np, *args, jit=IM2COL)(x, w, dy),
                                   ck.make_conv2d_backprop_input(np, *args)(x, w, dy))
-    np.testing.assert_array_equal(ck.make_conv2d_backprop_filter(np, *args, jit=JIT)(x, w, dy),
+    np.testing.assert_array_equal(ck.make_conv2d_backprop_filter(np, *args, jit=IM2COL)(x, w, dy),
                                   ck.make_conv2d_backprop_filter(np, *args)(x, w, dy))
 
 
@@ -165,7 +169,7 @@ def test_filter_gradient_in_image_chunks(dtype, xs, ws, strides, dil, padding, c
     per_image = g.oh * g.ow * g.kh * g.kw * g.c * x.itemsize
     monkeypatch.setattr(ck, "FILTER_CHUNK_BYTES", chunk * per_image)  # `chunk` images a GEMM
     ref = ck.make_conv2d_backprop_filter(np, *args)(x, w, dy)
-    bf = ck.make_conv2d_backprop_filter(np, *args, jit=JIT)
+    bf = ck.make_conv2d_backprop_filter(np, *args, jit=IM2COL)
     np.testing.assert_array_equal(bf(x, w, dy), ref)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(ref, whole, rtol=tol, atol=tol * float(np.abs(whole).max()))
@@ -224,7 +228,7 @@ def test_other_dtypes_take_the_numpy_path():
     assert not conv_jit.usable(JIT, x)
     xh = _r.standard_normal((1, 5, 5, 2)).astype(np.float16)
     wh = _r.standard_normal((3, 3, 2, 2)).astype(np.float16)
-    np.testing.assert_array_equal(ck.make_conv2d(np, (1, 1), (1, 1), "SAME", jit=JIT)(xh, wh),
+    np.testing.assert_array_equal(ck.make_conv2d(np, (1, 1), (1, 1), "SAME", jit=IM2COL)(xh, wh),
                                   ck.make_conv2d(np, (1, 1), (1, 1), "SAME")(xh, wh))
 
 
@@ -301,8 +305,8 @@ def test_kernels_sharing_the_threads_chunk_buffers_stay_exact(monkeypatch):
     xs, ws = (3, 8, 8, 2), (3, 3, 2, 4)
     xa, xb = (_r.standard_normal(xs).astype(np.float32) for _ in range(2))
     w = _r.standard_normal(ws).astype(np.float32)
-    ka, kb = (ck.make_conv2d(np, (1, 1), (1, 1), "SAME", jit=JIT) for _ in range(2))
-    fa, fb = (ck.make_conv2d_backprop_filter(np, (1, 1), (1, 1), "SAME", jit=JIT) for _ in range(2))
+    ka, kb = (ck.make_conv2d(np, (1, 1), (1, 1), "SAME", jit=IM2COL) for _ in range(2))
+    fa, fb = (ck.make_conv2d_backprop_filter(np, (1, 1), (1, 1), "SAME", jit=IM2COL) for _ in range(2))
     ref = ck.make_conv2d(np, (1, 1), (1, 1), "SAME")
     ref_f = ck.make_conv2d_backprop_filter(np, (1, 1), (1, 1), "SAME")
     dy = _r.standard_normal((3, 8, 8, 4)).astype(np.float32)

@@ -76,6 +76,23 @@ def control() -> Any:
 
 _load = [0.0, False]  # (when read, oversubscribed then)
 
+# After a call on several threads OpenBLAS's workers busy-wait for the next one (THREAD_TIMEOUT:
+# 2^28 cycles, about 0.1 s): a compute thread of ours started meanwhile gets half a core (the cnn
+# workload's direct convolutions ran 1.4x slower on two threads than on one). The kernels that run
+# their own threads ask ``workers_spinning()`` and take one then; that changes time, never bits.
+SPIN_S = 0.1
+_threaded_call = [float("-inf")]  # when the last GEMM left on the library's threads started
+
+
+def note_threaded_call() -> None:
+    """Record a GEMM run on the library's own threads (serial() does it for the products it leaves)."""
+    _threaded_call[0] = time.monotonic()
+
+
+def workers_spinning() -> bool:
+    """A GEMM on several BLAS threads ran within SPIN_S: its workers are likely still busy-waiting."""
+    return control() is not None and time.monotonic() - _threaded_call[0] < SPIN_S
+
 
 def oversubscribed() -> bool:
     """The 1-minute load average exceeds the cores this process may run on (re-read each second)."""
@@ -105,7 +122,10 @@ def serial(step: Callable[[], Any], macs: int) -> Callable[[], Any]:
         return step
     setter, n = api
     if macs >= SMALL_GEMM:
-        return step
+        def threaded() -> Any:
+            note_threaded_call()
+            return step()
+        return threaded
 
     def one_thread() -> Any:
         setter(1)

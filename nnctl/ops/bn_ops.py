@@ -34,18 +34,21 @@ graph ops (``_forward_ops``, ``_backward_ops``), so derivatives of every order a
 
 from __future__ import annotations
 
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from nnctl import dtypes
+from nnctl.backends.blas_threads import workers_spinning
 from nnctl.graph import registry
 from nnctl.graph.graph import Operation, Tensor, name_scope
 from nnctl.ops import array_ops
 from nnctl.ops import math_ops as m
 from nnctl.ops.core import convert_to_tensor, make_op
 from nnctl.runtime.native import MIN_ELEMENTS, Kernel, compiled, enabled, host_arrays
+from nnctl.runtime.parallel import gemm_threads, split_step
 
 _AXES = [0, 1, 2]
 # TF clamps epsilon to cuDNN's minimum in tf.nn.fused_batch_norm (nn_impl.py)
@@ -128,7 +131,7 @@ def fused_batch_norm(x: Any, scale: Any, offset: Any = None, mean: Any = None, v
 
 # --- compiled loops (host memory, nnctl/csrc/bn.c) ------------------------------------------------
 
-def _build(lib: Any) -> SimpleNamespace:
+def _build(lib: Any, threads: int) -> SimpleNamespace:
     # stats(x [M, C], mean, var float64 [C]); apply(x, mu, a, offset, y): y = (x - mu) a + offset;
     # grad_sums(dy, x, mu float64, sdy, sdyx float64); grad_apply(dy, x, mu, k1, k2, k3, dx):
     # dx = (dy k1 + (x - mu) k2) + k3. The extents come from x.
@@ -138,8 +141,23 @@ def _build(lib: Any) -> SimpleNamespace:
     def call(name: str, x_at: int) -> Any:
         k = ks[name]
         return lambda *arrays: k(*arrays, *arrays[x_at].shape)
-    return SimpleNamespace(stats=call("stats", 0), apply=call("apply", 0), grad_sums=call("grad_sums", 1),
-                           grad_apply=call("grad_apply", 1))
+
+    def rows_split(name: str, row_arrays: tuple[int, ...]) -> Any:
+        # the elementwise applications over blocks of rows at once (each value is computed alike
+        # whatever block holds it): the threads the direct convolutions around them use, one while
+        # BLAS's workers busy-wait (blas_threads.workers_spinning)
+        k = ks[name]
+
+        def run(*arrays: Any) -> None:
+            rows, cols = arrays[row_arrays[0]].shape
+
+            def block(lo: int, hi: int) -> Any:
+                part = [a[lo:hi] if i in row_arrays else a for i, a in enumerate(arrays)]
+                return partial(k, *part, hi - lo, cols)
+            split_step(block, rows, 1 if workers_spinning() else threads)()
+        return run
+    return SimpleNamespace(stats=call("stats", 0), apply=rows_split("apply", (0, 4)),
+                           grad_sums=call("grad_sums", 1), grad_apply=rows_split("grad_apply", (0, 1, 6)))
 
 
 def _host_kernels(ctx: Any, *arrays: Any) -> Any:
@@ -150,7 +168,8 @@ def _host_kernels(ctx: Any, *arrays: Any) -> Any:
     x = arrays[0]
     if not ctx.backend.host_memory or x.size < MIN_ELEMENTS or not enabled() or x.shape[-1] < 2:
         return None
-    return compiled("bn", _build) if host_arrays(x.dtype, arrays) else None
+    threads = gemm_threads()
+    return compiled(("bn", threads), partial(_build, threads=threads)) if host_arrays(x.dtype, arrays) else None
 
 
 # --- kernels -------------------------------------------------------------------------------------

@@ -10,8 +10,11 @@ one whole-tensor ufunc over a strided view.
 
 On host memory the copy- and scatter-heavy passes (im2col with its padding, col2im, max pooling
 and its gradient) run as compiled loops from conv_jit.py when ``jit`` (``conv_jit.load()``) is
-given and the dtype is float32/float64; the GEMMs stay BLAS calls, and the xp code below remains
-the reference and the fallback.
+given and the dtype is float32/float64, and on a CPU with fused multiply-add the convolutions
+themselves skip the columns: ``jit.direct`` (dconv.c) computes Conv2D, the strided input gradient
+and the filter gradient in registers from x, dy and a packed copy of the filter, each value one
+FMA chain in a fixed order (not BLAS's bits; see docs/architecture.md). The xp code below remains
+the reference and the fallback (devices, ``NNCTL_JIT=0``, other dtypes).
 
 Every ``make_*`` returns ``run(*inputs, out=None)`` (the registry's kernel convention). Padded
 inputs, column matrices and masks live in per-kernel scratch buffers keyed by shape, so a bound
@@ -27,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from nnctl.backends import blas_threads
+from nnctl.ops import conv_jit
 from nnctl.ops.conv_jit import usable
 
 Padding = Any  # "SAME", "VALID", or ((top, bottom), (left, right))
@@ -203,6 +208,8 @@ def _chunk_images(g: Geom, itemsize: int, transposed: bool = False) -> int:
 
 def _gemm_into(xp: Any, a: Any, b: Any, out: Any, shape: tuple) -> Any:
     """a @ b stored as ``shape``: into ``out`` when given (through a 2-D view; a copy if out is strided)."""
+    if a.shape[0] * a.shape[1] * b.shape[1] >= blas_threads.SMALL_GEMM:
+        blas_threads.note_threaded_call()
     if out is None:
         return xp.matmul(a, b).reshape(shape)
     if out.flags.c_contiguous:
@@ -213,6 +220,46 @@ def _gemm_into(xp: Any, a: Any, b: Any, out: Any, shape: tuple) -> Any:
 
 
 # --- convolution -------------------------------------------------------------------------------
+
+# Below this many terms a window's chain (kh*kw*c) is too short to pay for its row-pointer table:
+# a one-channel 3x3 convolution ran 1.4-1.5x faster as im2col + GEMM (cnn's 28x28x1 -> 32)
+DIRECT_MIN_TERMS = 16
+
+
+def _direct(jit: Any, g: Geom, *arrays: Any, input_grad: bool = False) -> Any:
+    """The direct-convolution kernels (conv_jit / dconv.c) where they apply and pay: compiled, a
+    CPU with fused multiply-add, host float arrays, windows of DIRECT_MIN_TERMS terms or more, and
+    columns that would be a copy (a 1x1 stride-1 unpadded convolution is a GEMM over x itself,
+    which BLAS does well). The input gradient takes them for strided convolutions only: unit
+    strides run it as a convolution (make_conv2d_backprop_input), and with fewer input channels
+    than a block of 16 the loops would compute mostly empty lanes. None: im2col + GEMM."""
+    d = getattr(jit, "direct", None)
+    if d is None or (g.kh == g.kw == 1 and g.sh == g.sw == 1 and not g.padded):
+        return None
+    if g.kh * g.kw * g.c < DIRECT_MIN_TERMS or (input_grad and g.sh == g.sw == 1):
+        return None
+    return d if usable(jit, *arrays) else None
+
+
+def _direct_block(dtype: Any) -> int:
+    return conv_jit.DIRECT_BLOCK_BYTES // np.dtype(dtype).itemsize
+
+
+def _pack_filter(xp: Any, scratch: Scratch, w: Any) -> Any:
+    """w [kh, kw, c, o] as dconv.c reads it: [ceil(o/OB), kh*kw*c, OB], zero beyond o."""
+    ob = _direct_block(w.dtype)
+    o = w.shape[3]
+    w2 = w.reshape(-1, o)
+    nob = -(-o // ob)
+    wpk = scratch("w_packed", (nob, w2.shape[0], ob), w.dtype)
+    if o % ob == 0:
+        xp.copyto(wpk, w2.reshape(-1, nob, ob).transpose(1, 0, 2))
+        return wpk
+    wpk.fill(0)
+    for b in range(nob):
+        wpk[b, :, :min(ob, o - b * ob)] = w2[:, b * ob:(b + 1) * ob]
+    return wpk
+
 
 def make_conv2d(xp: Any, strides: tuple[int, int], dilations: tuple[int, int], padding: Padding,
                 jit: Any = None) -> Any:
@@ -265,6 +312,15 @@ def make_conv2d(xp: Any, strides: tuple[int, int], dilations: tuple[int, int], p
         if g is None:
             g = geoms[key] = geom_for(x.shape, w.shape)
         o = w.shape[3]
+        direct = _direct(jit, g, x, w)
+        if direct is not None:
+            out = _into(xp, out, (g.n, g.oh, g.ow, o), x.dtype)
+            dst = out if usable(jit, out) and out.flags.c_contiguous else scratch("y", out.shape, out.dtype)
+            direct.conv(np.ascontiguousarray(x), _pack_filter(xp, scratch, w), dst, g.kh, g.kw, g.pt, g.pl,
+                        g.sh, g.sw, g.dh, g.dw)
+            if dst is not out:
+                xp.copyto(out, dst)
+            return out
         per = _chunk_images(g, x.dtype.itemsize, transposed=True)
         if not per:
             return _gemm_into(xp, cols_of(x, g), w.reshape(-1, o), out, (g.n, g.oh, g.ow, o))
@@ -306,6 +362,9 @@ def make_conv2d_backprop_filter(xp: Any, strides: tuple[int, int], dilations: tu
     def run(x: Any, w: Any, dy: Any, out: Any = None) -> Any:
         g = geom(x.shape, w.shape)
         o = w.shape[3]
+        direct = _direct(jit, g, x, dy)
+        if direct is not None:
+            return direct_filter(direct, g, np.ascontiguousarray(x), np.ascontiguousarray(dy), w.shape, out)
         per = _filter_chunk_images(g, x.dtype.itemsize)
         if per >= g.n:
             return _gemm_into(xp, cols_of(x, g).T, dy.reshape(-1, o), out, w.shape)
@@ -328,6 +387,24 @@ def make_conv2d_backprop_filter(xp: Any, strides: tuple[int, int], dilations: tu
                 xp.add(acc2, part, out=acc2)
         if acc is not out:
             xp.copyto(out, acc)
+        return out
+
+    def direct_filter(direct: Any, g: Geom, x: Any, dy: Any, wshape: tuple, out: Any) -> Any:
+        """dL/dw by dconv.c: accumulated in its packed layout [blocks, kh*kw, c, OB], then unpacked."""
+        o = wshape[3]
+        ob = _direct_block(dy.dtype)
+        nob = -(-o // ob)
+        if o % ob:  # dconv.c reads whole blocks of dy's channels: a copy padded with zeros
+            dyp = scratch("dy_padded", (*dy.shape[:3], nob * ob), dy.dtype)
+            dyp[..., o:] = 0
+            dyp[..., :o] = dy
+            dy = dyp
+        dwpk = scratch("dw_packed", (nob, g.kh * g.kw, g.c, ob), dy.dtype)
+        dwpk.fill(0)
+        direct.conv_filter(x, dy, dwpk, g.kh, g.kw, g.pt, g.pl, g.sh, g.sw, g.dh, g.dw, o)
+        out = _into(xp, out, wshape, dy.dtype)
+        unpacked = dwpk.transpose(1, 2, 0, 3).reshape(*wshape[:3], nob * ob)
+        xp.copyto(out, unpacked[..., :o])
         return out
     return run
 
@@ -387,6 +464,16 @@ def make_conv2d_backprop_input(xp: Any, strides: tuple[int, int], dilations: tup
         if g.kh == g.kw == 1 and g.sh == g.sw == 1 and not g.padded:
             return _gemm_into(xp, dy2, w2.T, out, x.shape)
         conv = conv_for(g, o)
+        direct = _direct(jit, g, dy, w, input_grad=True) if conv is None else None
+        if direct is not None:
+            # strided: dconv.c walks dx's pixels, reading the dy pixels whose windows cover each
+            out = _into(xp, out, x.shape, dy.dtype)
+            dst = out if usable(jit, out) and out.flags.c_contiguous else scratch("dx", x.shape, dy.dtype)
+            direct.conv_input(np.ascontiguousarray(dy), _pack_filter(xp, scratch, w.transpose(0, 1, 3, 2)), dst,
+                              g.kh, g.kw, g.pt, g.pl, g.sh, g.sw, g.dh, g.dw)
+            if dst is not out:
+                xp.copyto(out, dst)
+            return out
         if conv is not None:
             flipped = scratch("w_flipped", (g.kh, g.kw, o, g.c), w.dtype)
             xp.copyto(flipped, w[::-1, ::-1].transpose(0, 1, 3, 2))

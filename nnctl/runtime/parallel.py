@@ -28,6 +28,19 @@ def num_threads() -> int:
     return max(1, min(int(env), 64)) if env.isdigit() else 1
 
 
+def gemm_threads() -> int:
+    """Threads for the compiled kernels that take the place of a BLAS call (direct convolution):
+    NNCTL_NUM_THREADS when set, else as many as BLAS itself would use, the CPUs this process may
+    run on. Their work splits into blocks of output values, so the bits never depend on it."""
+    env = os.environ.get("NNCTL_NUM_THREADS", "").strip()
+    if env.isdigit():
+        return max(1, min(int(env), 64))
+    try:
+        return max(1, min(len(os.sched_getaffinity(0)), 64))
+    except AttributeError:  # not on Linux
+        return max(1, min(os.cpu_count() or 1, 64))
+
+
 def _executor(n: int) -> ThreadPoolExecutor:
     global _pool
     if _pool is None or _pool._max_workers < n - 1:
