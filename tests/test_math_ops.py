@@ -344,3 +344,24 @@ def test_broadcasting_gradients_match_numpy(shapes, seed):
     for run_vals in got:
         for v, r in zip(run_vals, ref):
             np.testing.assert_allclose(v, r, rtol=1e-10, atol=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(rows=st.integers(1, 9), cols=st.integers(1, 40), axis=st.sampled_from([None, 0, 1]),
+       seed=st.integers(0, 2**16))
+def test_bound_mean_is_numpys_mean_bit_for_bit(rows, cols, axis, seed):
+    """The bound plan's Mean divides the sum by the count as np.mean does (and TF): it multiplied by
+    1/n, which rounds differently, so a bound run and the allocating first run disagreed by an ulp."""
+    xv = np.random.default_rng(seed).standard_normal((rows, cols)).astype(np.float32)
+    with tf.Graph().as_default():
+        x = tf.placeholder(tf.float32, [None, cols])
+        m = tf.reduce_mean(tf.tanh(x), axis=axis)
+        with tf.Session() as sess:
+            sess.allocating = True
+            first = sess.run(m, {x: xv})
+            sess.allocating = False
+            sess.run(m, {x: xv})
+            bound = sess.run(m, {x: xv})
+    t = np.tanh(xv)
+    ref = np.mean(t, axis=axis if axis is not None else (0, 1))
+    assert np.array_equal(first, bound) and np.array_equal(bound, ref)

@@ -156,6 +156,11 @@ def _combined_sum(gs: list[Tensor], concat: Any) -> Tensor | None:
         return None
     if len({id(o) for o in ops}) != len(ops):
         return None
+    # the terms in the reverse of the order backprop made them, i.e. the forward order of the ops
+    # they differentiate (an unrolled RNN's steps forward in time), for every rule alike: the stacked
+    # operands are then the same concatenation as the other gradients of those steps (the bias's,
+    # the hoisted input projection's), which a bound plan computes once, in place (runtime/plan.py)
+    ops.sort(key=lambda o: -o._id)
     return d.sum_rule(ops, concat)
 
 

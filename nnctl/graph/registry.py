@@ -27,13 +27,14 @@ class OpDef:
     grad: Callable[..., Any] | None = None
     grad_takes_none: bool = False  # the rule takes None for an output nothing differentiates (else zeros)
     differentiable: bool = True
-    view: bool = False            # output 0 may alias input 0: decided once per plan, at bind time
+    view: bool = False            # the outputs may alias input 0: decided once per plan, at bind time
     inplace: tuple[int, ...] = ()  # inputs whose buffer the output may overwrite
     stateful: bool = False        # random, variable or side effect: never folded or merged
     out_ok: bool = True           # fn accepts out=
     mutates: int | None = None    # index of the input whose variable this op writes in place
     shape_inputs: tuple[int, ...] = ()  # inputs read only for their shape (constant within a plan)
     elementwise: bool = False     # may run on row blocks of its operands in parallel
+    joins: bool = False           # the output is the inputs joined in order along attrs["axis"] (concat)
     feed: bool = False            # no kernel: its value must be fed (Placeholder); never folded or merged
     no_step: bool = False         # nothing to run: the op exists for its control edges (NoOp)
     accepts_uninitialized: tuple[int, ...] = ()  # inputs that may be an uninitialized variable (Assign's ref)
@@ -60,7 +61,8 @@ def register_kernel(op_type: str, *, view: bool = False, inplace: tuple[int, ...
                     stateful: bool = False, out: bool = True, mutates: int | None = None,
                     shape_only: bool = False, shape_inputs: tuple[int, ...] = (), elementwise: bool = False,
                     no_step: bool = False, accepts_uninitialized: tuple[int, ...] = (),
-                    identity: tuple[tuple[int, int, int], ...] = ()) -> Callable[[Callable], Callable]:
+                    identity: tuple[tuple[int, int, int], ...] = (), joins: bool = False
+                    ) -> Callable[[Callable], Callable]:
     """Register the kernel factory of ``op_type``.
 
     ``shape_only``: every input is read only for its shape. Outputs whose other inputs are all
@@ -70,7 +72,8 @@ def register_kernel(op_type: str, *, view: bool = False, inplace: tuple[int, ...
     ``no_step``: the kernel does nothing, a bound plan has no step for it. ``accepts_uninitialized``:
     inputs that may still be uninitialized variables (an initializer's Assign). ``identity``: rows
     (kept input, constant input, unit) under which the bound plan aliases the output to the kept
-    input instead of running the op."""
+    input instead of running the op. ``joins``: the output is the inputs joined in order along
+    ``attrs["axis"]``, so a bound plan may have their producers write straight into its buffer."""
     def deco(factory: Callable) -> Callable:
         d = _get(op_type)
         if d.kernel is not None:
@@ -78,6 +81,7 @@ def register_kernel(op_type: str, *, view: bool = False, inplace: tuple[int, ...
         d.kernel, d.view, d.inplace, d.stateful = factory, view, tuple(inplace), stateful
         d.out_ok, d.mutates, d.elementwise = out, mutates, elementwise
         d.no_step, d.accepts_uninitialized, d.identity = no_step, tuple(accepts_uninitialized), tuple(identity)
+        d.joins = joins
         d.shape_inputs = tuple(range(64)) if shape_only else tuple(shape_inputs)
         return factory
     return deco

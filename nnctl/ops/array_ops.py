@@ -9,6 +9,7 @@ axes, sizes and paddings are Python ints fixed when the graph is built; dimensio
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -651,7 +652,7 @@ def concat(values: Any, axis: int, name: str = "concat") -> Tensor:
 concat_v2 = concat
 
 
-@registry.register_kernel("ConcatV2")
+@registry.register_kernel("ConcatV2", joins=True)
 def _concat_kernel(op: Operation, ctx: Any) -> Any:
     xp, axis = ctx.xp, op.attrs["axis"]
 
@@ -702,28 +703,45 @@ def split(value: Any, num_or_size_splits: Any, axis: int = 0, num: int | None = 
     return res if isinstance(res, list) else [res]
 
 
-def _split_outputs(xp: Any, x: Any, bounds: list[int], axis: int, out: Any) -> Any:
-    """The pieces ``x[..., bounds[i]:bounds[i+1], ...]``: views, or copies into ``out``."""
+def _split_pieces(x: Any, bounds: list[int], axis: int) -> list:
     pre = (np.s_[:],) * axis
-    pieces = [x[pre + (np.s_[bounds[i]:bounds[i + 1]],)] for i in range(len(bounds) - 1)]
-    if out is None:
+    return [x[pre + (np.s_[bounds[i]:bounds[i + 1]],)] for i in range(len(bounds) - 1)]
+
+
+def _split_kernel_of(xp: Any, axis: int, bounds: Callable[..., list[int]]) -> Any:
+    """Split / SplitV / SplitLike: the pieces ``x[..., b[i]:b[i+1], ...]`` (b = ``bounds(x, *rest)``
+    of the op's inputs) as views, or
+    copies into ``out``. A bound plan aliases them (``alias``) where every piece is C-contiguous (a
+    split of the leading axis, as the LSTM's hoisted input projection makes): the consumers' compiled
+    loops want contiguous operands, so other splits keep their copies."""
+    def run(x: Any, *rest: Any, out: Any = None) -> Any:
+        pieces = _split_pieces(x, bounds(x, *rest), axis)
+        if out is None:
+            return pieces[0] if len(pieces) == 1 else tuple(pieces)
+        outs = (out,) if len(pieces) == 1 else out
+        for o, p in zip(outs, pieces):
+            xp.copyto(o, p)
+        return out
+
+    def alias(x: Any, *rest: Any) -> Any:
+        pieces = _split_pieces(x, bounds(x, *rest), axis)
+        if not all(p.flags.c_contiguous for p in pieces):
+            return None
         return pieces[0] if len(pieces) == 1 else tuple(pieces)
-    outs = (out,) if len(pieces) == 1 else out
-    for o, p in zip(outs, pieces):
-        xp.copyto(o, p)
-    return out
+    run.alias = alias  # type: ignore[attr-defined]
+    return run
 
 
-@registry.register_kernel("Split")
+@registry.register_kernel("Split", view=True)
 def _split_kernel(op: Operation, ctx: Any) -> Any:
-    xp, axis, n = ctx.xp, op.attrs["axis"], op.attrs["num"]
+    axis, n = op.attrs["axis"], op.attrs["num"]
 
-    def run(x: Any, out: Any = None) -> Any:
+    def bounds(x: Any) -> list[int]:
         d = x.shape[axis]
         if d % n:
             raise ValueError(f"dimension {axis} of shape {x.shape} is not divisible by {n}")
-        return _split_outputs(xp, x, [i * (d // n) for i in range(n + 1)], axis, out)
-    return run
+        return [i * (d // n) for i in range(n + 1)]
+    return _split_kernel_of(ctx.xp, axis, bounds)
 
 
 def _bounds(sizes: Any, total: int) -> list[int]:
@@ -736,13 +754,10 @@ def _bounds(sizes: Any, total: int) -> list[int]:
     return b
 
 
-@registry.register_kernel("SplitV")
+@registry.register_kernel("SplitV", view=True)
 def _splitv_kernel(op: Operation, ctx: Any) -> Any:
-    xp, axis, sizes = ctx.xp, op.attrs["axis"], op.attrs["sizes"]
-
-    def run(x: Any, out: Any = None) -> Any:
-        return _split_outputs(xp, x, _bounds(sizes, x.shape[axis]), axis, out)
-    return run
+    axis, sizes = op.attrs["axis"], op.attrs["sizes"]
+    return _split_kernel_of(ctx.xp, axis, lambda x: _bounds(sizes, x.shape[axis]))
 
 
 def split_like(value: Tensor, likes: list, axis: int, name: str | None = None) -> list:
@@ -758,19 +773,19 @@ def split_like(value: Tensor, likes: list, axis: int, name: str | None = None) -
     return res if isinstance(res, list) else [res]
 
 
-@registry.register_kernel("SplitLike")
+@registry.register_kernel("SplitLike", view=True)
 def _split_like_kernel(op: Operation, ctx: Any) -> Any:
-    xp, axis = ctx.xp, op.attrs["axis"]
+    axis = op.attrs["axis"]
 
-    def run(x: Any, *likes: Any, out: Any = None) -> Any:
+    def bounds(x: Any, *likes: Any) -> list[int]:
         b = [0]
         for t in likes:
             b.append(b[-1] + t.shape[axis])
         if b[-1] != x.shape[axis]:
             raise ValueError(f"pieces of total length {b[-1]} do not fill dimension {axis} of shape "
                              f"{x.shape}")
-        return _split_outputs(xp, x, b, axis, out)
-    return run
+        return b
+    return _split_kernel_of(ctx.xp, axis, bounds)
 
 
 # --- gather, one_hot -----------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ for second order differentiate the same maths written with graph ops (``_forward
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -172,6 +173,16 @@ def _lstm_gates_kernel(op: Operation, ctx: Any) -> Any:
         tanh(c, tc)
         xp.multiply(so, tc, out=h)
         return c, h, act, tc
+
+    def bind(gates: Any, c_prev: Any, out: Any) -> Any:
+        # the plan's step: the compiled call with its arguments converted once, where it applies
+        c, h, act, tc = out
+        scale, shift = factors(c_prev.shape[1])
+        jit = seq_jit.kernels(ctx, gates)
+        if rational and seq_jit.host_ok(jit, gates, act, c_prev, c, h, tc, scale, shift):
+            return jit.lstm_step.bind(gates, scale, shift, dt.type(fb), c_prev, coef, act, c, h, tc)
+        return partial(run, gates, c_prev, out=out)
+    run.bind = bind  # type: ignore[attr-defined]
     return run
 
 
@@ -226,6 +237,14 @@ def _lstm_gates_grad_kernel(op: Operation, ctx: Any) -> Any:
         mul(dh, tc, out=go)
         sigmoid_grad(so, go, t)
         return dg, dcp
+
+    def bind(act: Any, tc: Any, c_prev: Any, dc: Any, dh: Any, out: Any) -> Any:
+        dg, dcp = out
+        jit = seq_jit.kernels(ctx, act)
+        if seq_jit.host_ok(jit, act, dg, tc, c_prev, dc, dh, dcp):
+            return jit.lstm_grad.bind(act, tc, c_prev, dc, dh, dg, dcp)
+        return partial(run, act, tc, c_prev, dc, dh, out=out)
+    run.bind = bind  # type: ignore[attr-defined]
     return run
 
 

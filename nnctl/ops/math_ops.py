@@ -780,13 +780,14 @@ def _reduce_kernel(op_type: str, fname: str):
             n = 1
             for a in ax:
                 n *= x.shape[a]
-            # the mean of nothing is 0 / 0 = NaN, as on the allocating path and in TF
-            inv = xp.asarray(1.0 / n if n else np.nan, dtype=out.dtype)
-            mul = xp.multiply
+            # sum / n, divided as np.mean divides (by the count in float64, cast back): the same bits
+            # as the allocating path, and TF's mean; a product with 1/n rounds differently
+            count = xp.asarray(float(n), dtype=np.float64)
+            div = xp.divide
 
             def step() -> None:
                 red()
-                mul(out, inv, out=out)
+                div(out, count, out=out, casting="unsafe")
             return step
         run.bind = bind  # type: ignore[attr-defined]
         return run

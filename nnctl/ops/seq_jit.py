@@ -18,6 +18,7 @@ memory or they are small (runtime/native.py's MIN_ELEMENTS).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -74,6 +75,16 @@ def as_rows(a: Any) -> Any:
     return a.reshape(-1, n)
 
 
+def _entry(kernel: Kernel, extents: Callable[[tuple], tuple]) -> Callable[..., None]:
+    """A wrapper keeping the array signature: ``kernel(*arrays, *extents(arrays))``; its ``bind``
+    converts the same arguments once (Kernel.bind) for a plan's bound step, where a per-call
+    conversion of ten arrays costs as much as the LSTM step itself."""
+    def call(*args: Any) -> None:
+        kernel(*args, *extents(args))
+    call.bind = lambda *args: kernel.bind(*args, *extents(args))  # type: ignore[attr-defined]
+    return call
+
+
 def _build(lib: Any) -> SimpleNamespace:
     # seq.c's kernels; the wrappers keep the array signatures and pass the extents ([rows, n] views)
     k = {name: Kernel(lib, name, spec, checked=name == "layer_norm_grad") for name, spec in (
@@ -81,45 +92,32 @@ def _build(lib: Any) -> SimpleNamespace:
         ("lstm_pre", "aasaii"), ("lstm_post", "aaaii"), ("lstm_step", "aaasaaaaaaii"), ("lstm_grad", "aaaaaaaii"),
         ("layer_norm", "aaasaaaiii"), ("layer_norm_grad", "aaaaaaaaiii"))}
 
-    def sub_row_max(x: Any, out: Any) -> None:
-        # out[r] = x[r] - max(x[r]); out may be x
-        k["sub_row_max"](x, out, *x.shape)
-
-    def div_row_sum(e: Any) -> None:
-        # e[r] /= sum(e[r])
-        k["div_row_sum"](e, *e.shape)
-
-    def softmax_grad(y: Any, dy: Any, out: Any) -> None:
-        # out[r] = (dy[r] - sum(dy[r] * y[r])) * y[r]; out may be dy
-        k["softmax_grad"](y, dy, out, *y.shape)
-
     def scatter_add_rows(out: Any, idx: Any, vals: Any) -> None:
         # out[idx[i], :] += vals[i, :] in the order i = 0, 1, ... (np.add.at's order)
         k["scatter_add_rows"](out, np.ascontiguousarray(idx, dtype=np.int64), vals, *vals.shape)
 
-    def lstm_pre(gates: Any, scale: Any, fb: Any, a: Any) -> None:
-        # a = gates * scale per column; the f block (f + fb) / 2
-        k["lstm_pre"](gates, scale, fb, a, *gates.shape)
+    def shape_of(i: int) -> Callable[[tuple], tuple]:
+        return lambda args: args[i].shape
 
-    def lstm_post(a: Any, c_prev: Any, c: Any) -> None:
-        # the sigmoid blocks from their tanh; c = sf c_prev + si tj
-        k["lstm_post"](a, c_prev, c, *c.shape)
-
-    def lstm_step(gates: Any, scale: Any, shift: Any, fb: Any, c_prev: Any, coef: Any, act: Any, c: Any, h: Any,
-                  tc: Any) -> None:
-        # float32 only: the whole step in one pass, tanh as lstm_ops.TANH_F32's rational (coef)
-        k["lstm_step"](gates, scale, shift, fb, c_prev, coef, act, c, h, tc, *c.shape)
-
-    def lstm_grad(a: Any, tc: Any, c_prev: Any, dc: Any, dh: Any, dg: Any, dcp: Any) -> None:
-        k["lstm_grad"](a, tc, c_prev, dc, dh, dg, dcp, *c_prev.shape)
-
-    def layer_norm(x: Any, gamma: Any, beta: Any, eps: Any, y: Any, mean: Any, rstd: Any) -> None:
-        k["layer_norm"](x, gamma, beta, eps, y, mean, rstd, *x.shape, gamma.size)
-
-    def layer_norm_grad(dy: Any, x: Any, gamma: Any, mean: Any, rstd: Any, dx: Any, dgamma: Any, dbeta: Any) -> None:
-        k["layer_norm_grad"](dy, x, gamma, mean, rstd, dx, dgamma, dbeta, *x.shape, gamma.size)
-
-    return SimpleNamespace(sub_row_max=sub_row_max, div_row_sum=div_row_sum, softmax_grad=softmax_grad,
-                           scatter_add_rows=scatter_add_rows, lstm_pre=lstm_pre, lstm_post=lstm_post,
-                           lstm_step=lstm_step, lstm_grad=lstm_grad, layer_norm=layer_norm,
-                           layer_norm_grad=layer_norm_grad)
+    return SimpleNamespace(
+        # out[r] = x[r] - max(x[r]); out may be x: (x, out)
+        sub_row_max=_entry(k["sub_row_max"], shape_of(0)),
+        # e[r] /= sum(e[r]): (e,)
+        div_row_sum=_entry(k["div_row_sum"], shape_of(0)),
+        # out[r] = (dy[r] - sum(dy[r] * y[r])) * y[r]; out may be dy: (y, dy, out)
+        softmax_grad=_entry(k["softmax_grad"], shape_of(0)),
+        scatter_add_rows=scatter_add_rows,
+        # a = gates * scale per column; the f block (f + fb) / 2: (gates, scale, fb, a)
+        lstm_pre=_entry(k["lstm_pre"], shape_of(0)),
+        # the sigmoid blocks from their tanh; c = sf c_prev + si tj: (a, c_prev, c)
+        lstm_post=_entry(k["lstm_post"], shape_of(2)),
+        # float32 only: the whole step in one pass, tanh as lstm_ops.TANH_F32's rational (coef):
+        # (gates, scale, shift, fb, c_prev, coef, act, c, h, tc)
+        lstm_step=_entry(k["lstm_step"], shape_of(7)),
+        # (a, tc, c_prev, dc, dh, dg, dcp)
+        lstm_grad=_entry(k["lstm_grad"], shape_of(2)),
+        # (x, gamma, beta, eps, y, mean, rstd), x as [rows, n]
+        layer_norm=_entry(k["layer_norm"], lambda a: (*a[0].shape, a[1].size)),
+        # (dy, x, gamma, mean, rstd, dx, dgamma, dbeta)
+        layer_norm_grad=_entry(k["layer_norm_grad"], lambda a: (*a[1].shape, a[2].size)),
+    )

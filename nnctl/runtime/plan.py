@@ -273,6 +273,7 @@ class Plan:
         """Assign buffers and build the step list from the traced run (see the module docstring)."""
         be = self.ctx.backend
         pool = _BufferPool(self.ctx.xp, self._consumer_counts(), {id(t) for t in self.fetches})
+        pool.slots = _join_slots(self._execs, info, constvals)
         self.feed_bufs = []
         for t in self.feeds:
             buf = be.empty(*info[id(t)])
@@ -323,21 +324,25 @@ class Plan:
     def _build_view(self, ex: _Exec, in_bufs: list[Any], pool: _BufferPool, info: dict, constvals: dict) -> Any:
         """A view op aliases its input's buffer and costs nothing, when this binding lets it. A kernel
         that is a view only for some shapes says which through ``alias`` (the view, or None), so
-        that binding never computes over the buffers' uninitialized contents."""
+        that binding never computes over the buffers' uninitialized contents. An op with several
+        outputs (Split) aliases all of them or none."""
         fn = self.kernel(ex.op)
         probe = getattr(fn, "alias", None)
-        v = probe(*in_bufs) if probe is not None else fn(*in_bufs)
-        t = ex.op.outputs[0]
+        res = probe(*in_bufs) if probe is not None else fn(*in_bufs)
+        outs = ex.op.outputs
+        vs = (None,) * len(outs) if res is None else kernel_outputs(ex.op, res)
         src = ex.ins[0] if ex.ins else None
         if src is None:  # a variable read: the store's array itself
-            pool.pin(t, v)
+            pool.pin(outs[0], vs[0])
             return None
-        if v is not None and pool.owns(src) and self.ctx.backend.may_share_memory(v, in_bufs[0]):
-            pool.alias(t, src, v)
+        share = self.ctx.backend.may_share_memory
+        if pool.owns(src) and all(v is not None and share(v, in_bufs[0]) for v in vs):
+            for t, v in zip(outs, vs):
+                pool.alias(t, src, v)
             return None
         # this time it could not alias (e.g. reshape of a transposed array): a copying step
-        buf = pool.alloc(t, *info[id(t)])
-        return self._bound_call(ex, in_bufs, [buf], None)
+        bufs = [pool.alloc(t, *info[id(t)]) for t in outs]
+        return self._bound_call(ex, in_bufs, bufs, None)
 
     def _build_mutate(self, ex: _Exec, in_bufs: list[Any], pool: _BufferPool, info: dict, constvals: dict) -> Any:
         """Assign*, Apply*: the kernel writes its variable in place; the output is that variable."""
@@ -364,14 +369,49 @@ class Plan:
         if j is not None:
             pool.alias(outs[0], ex.ins[j], in_bufs[j])
             return None
+        joins = ex.d is not None and ex.d.joins
+        if joins and not pool.owns(outs[0]):
+            same = pool.joined(in_bufs)
+            if same is not None and info[id(same)] == info[id(outs[0])]:
+                # a concat of exactly another concat's in-place pieces, in order: that one's buffer
+                pool.alias(outs[0], same, pool.bufs[id(same)])
+                return None
         out_bufs = []
         for i, t in enumerate(outs):
             shape, dtype = info[id(t)]
-            buf = None
-            if i == 0 and ex.d is not None:
+            # a concat whose pieces were computed in place already has its buffer (pool.placed)
+            buf = pool.bufs.get(id(t)) if joins else None
+            if buf is None:
+                buf = pool.placed(t, shape, dtype, info)
+            if buf is None and i == 0 and ex.d is not None:
                 buf = pool.take_over(t, ex.ins, in_bufs, ex.d.inplace, shape, dtype)
             out_bufs.append(buf if buf is not None else pool.alloc(t, shape, dtype))
+        if joins:
+            return self._join_step(ex, in_bufs, out_bufs[0], pool)
         return self._bound_call(ex, in_bufs, out_bufs, out_bufs[0].shape)
+
+    def _join_step(self, ex: _Exec, in_bufs: list[Any], out: Any, pool: _BufferPool) -> Any:
+        """A concat's step: copies of the pieces that were not computed in place (pool.placed), or
+        no step at all where every piece was (an unrolled RNN's stacked per-step gradients)."""
+        axis = _join_axis(ex.op, out.ndim)
+        pre = (slice(None),) * axis
+        views = pool.slot_views.get(id(ex.op.outputs[0]), {})
+        misplaced, lo = [], 0
+        for b in in_bufs:
+            hi = lo + b.shape[axis]
+            if views.get(lo) is not b:
+                misplaced.append((out[pre + (slice(lo, hi),)], b))
+            lo = hi
+        if not misplaced:
+            pool.remember_join(in_bufs, ex.op.outputs[0])
+            return None
+        if len(misplaced) == len(in_bufs):
+            return self._bound_call(ex, in_bufs, [out], None)
+        be = self.ctx.backend
+        # a piece over the output's own memory (a reordering view of a placed one) goes through a copy
+        return partial(_run_each, tuple(
+            partial(_copy_through, be, dst, src) if be.may_share_memory(src, out) else partial(be.copyto, dst, src)
+            for dst, src in misplaced))
 
 
 _BUILDERS: dict[str, Any] = {"view": Plan._build_view, "mutate": Plan._build_mutate, "effect": Plan._build_effect,
@@ -394,6 +434,54 @@ def _identity_input(ex: _Exec, constvals: dict[int, Any], info: dict[int, tuple]
     return None
 
 
+def _join_axis(op: Operation, ndim: int) -> int:
+    axis = op.attrs["axis"]
+    return axis + ndim if axis < 0 else axis
+
+
+def _join_slots(execs: list[_Exec], info: dict[int, tuple], constvals: dict[int, Any]) -> dict[int, tuple]:
+    """Where the inputs of the plan's joining ops (concat) could be computed in place: id(tensor) ->
+    (the joined tensor, lo, hi) along its axis, for a piece that comes from a computing op (through
+    views that keep its shape and dtype: a SumToShape that sums nothing, an Identity) and whose slice
+    of the output is C-contiguous (only 1s before the axis). The first concat in plan order that
+    wants a tensor gets it. A hint only: the concat's step checks which pieces really are their
+    slices (``Plan._join_step``) and copies the others."""
+    by_op = {id(ex.op): ex for ex in execs}
+    slots: dict[int, tuple] = {}
+    for ex in execs:
+        if ex.d is None or not ex.d.joins or ex.kind != "compute":
+            continue
+        out = ex.op.outputs[0]
+        if id(out) in constvals or id(out) not in info:
+            continue
+        shape, dtype = info[id(out)]
+        axis = _join_axis(ex.op, len(shape))
+        if any(d != 1 for d in shape[:axis]):
+            continue
+        lo = 0
+        for u in ex.ins:
+            hi = lo + info[id(u)][0][axis]
+            root = u
+            src = by_op.get(id(root.op))
+            while src is not None and src.kind == "view" and src.ins and info.get(id(src.ins[0])) == info[id(root)]:
+                root = src.ins[0]
+                src = by_op.get(id(root.op))
+            if (src is not None and src.kind == "compute" and id(root) not in constvals and id(root) not in slots
+                    and info[id(root)][1] == dtype):
+                slots[id(root)] = (out, lo, hi)
+            lo = hi
+    return slots
+
+
+def _run_each(steps: tuple) -> None:
+    for s in steps:
+        s()
+
+
+def _copy_through(be: Any, dst: Any, src: Any) -> None:
+    be.copyto(dst, src.copy())
+
+
 class _BufferPool:
     """The buffers of one binding: tensor id -> array, with liveness-based reuse.
 
@@ -413,6 +501,9 @@ class _BufferPool:
         self._owned: dict[int, Any] = {}       # base key -> its flat pool array, while live
         self._free: dict[tuple, list[Any]] = {}
         self._next = 0
+        self.slots: dict[int, tuple] = {}      # _join_slots: tensor id -> (joined tensor, lo, hi)
+        self.slot_views: dict[int, dict[int, Any]] = {}  # joined tensor id -> {lo: its piece's buffer}
+        self._joins: dict[tuple, Tensor] = {}  # ids of a concat's in-place piece buffers -> its output
 
     def _new_base(self, pinned: bool) -> int:
         self._next += 1
@@ -452,6 +543,35 @@ class _BufferPool:
         buf = flat.reshape(shape)
         self._attach(t, key, buf)
         return buf
+
+    def placed(self, t: Tensor, shape: tuple, dtype: Any, info: dict[int, tuple]) -> Any:
+        """``t``'s buffer as its slice of the concat it is a piece of (``slots``), the concat's
+        buffer made at its first piece (itself placed where it is a piece too); else None."""
+        p = self.slots.get(id(t))
+        if p is None:
+            return None
+        out, lo, hi = p
+        whole = self.bufs.get(id(out))
+        if whole is None:
+            oshape, odtype = info[id(out)]
+            whole = self.placed(out, oshape, odtype, info)
+            if whole is None:
+                whole = self.alloc(out, oshape, odtype)
+        axis = _join_axis(out.op, whole.ndim)
+        v = whole[(slice(None),) * axis + (slice(lo, hi),)]
+        if v.shape != shape or v.dtype != dtype or not v.flags.c_contiguous:
+            return None
+        self.alias(t, out, v)
+        self.slot_views.setdefault(id(out), {})[lo] = v
+        return v
+
+    def remember_join(self, in_bufs: list[Any], out: Tensor) -> None:
+        """A concat all of whose pieces were computed in place: a later concat of the same piece
+        buffers, in the same order, is its output (``joined``)."""
+        self._joins[tuple(id(b) for b in in_bufs)] = out
+
+    def joined(self, in_bufs: list[Any]) -> Tensor | None:
+        return self._joins.get(tuple(id(b) for b in in_bufs))
 
     def take_over(self, t: Tensor, ins: list[Tensor], in_bufs: list[Any], candidates: tuple[int, ...],
                   shape: tuple, dtype: Any) -> Any:
@@ -497,7 +617,7 @@ class _BufferPool:
 class _Exec:
     """How one op of a plan executes: the single description that the trace and the bind follow.
 
-    ``kind`` picks the bind's step builder: ``view`` (output 0 may alias input 0), ``mutate``
+    ``kind`` picks the bind's step builder: ``view`` (the outputs may alias input 0), ``mutate``
     (writes the variable of input ``d.mutates`` in place), ``effect`` (no outputs, run for a side
     effect), ``nothing`` (no outputs and no work, e.g. NoOp) or ``compute`` (new outputs).
     ``foldable``: the outputs are constants once every non-shape input is. ``zero_d_out``: the
