@@ -45,6 +45,9 @@ def _blocks_seen(monkeypatch) -> list:
 def test_batched_small_products_split_over_threads_same_bits(monkeypatch, two_threads, fresh_graph, loaded):
     seen = _blocks_seen(monkeypatch)
     monkeypatch.setattr(blas_threads, "oversubscribed", lambda: loaded)
+    # the BLAS path (CPUs without FMA): where the CPU fuses, ops/matmul_jit.py takes these products
+    from nnctl.ops import matmul_jit
+    monkeypatch.setattr(matmul_jit, "load", lambda: None)
     r = np.random.default_rng(0)
     a = r.standard_normal((8, 4, 64, 32)).astype(np.float32)
     b = r.standard_normal((8, 4, 64, 32)).astype(np.float32)
@@ -74,6 +77,8 @@ def test_small_batches_and_big_matrices_are_not_split(monkeypatch, two_threads, 
 
 def test_broadcast_batch_is_not_split(monkeypatch, two_threads, fresh_graph):
     seen = _blocks_seen(monkeypatch)
+    from nnctl.ops import matmul_jit
+    monkeypatch.setattr(matmul_jit, "load", lambda: None)  # the BLAS path, as above
     r = np.random.default_rng(2)
     a = r.standard_normal((16, 64, 32)).astype(np.float32)
     w = r.standard_normal((32, 64)).astype(np.float32)

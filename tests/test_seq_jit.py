@@ -47,6 +47,24 @@ def test_softmax_and_its_gradient_equal_the_xp_path(monkeypatch, dtype):
     assert seq_jit.load() is not None  # the compiled path was there to compare
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 3, 4, 7, 8, 9, 16, 17, 64, 100])
+def test_the_row_max_takes_nan_and_inf_wherever_they_are(dtype, n):
+    """sub_row_max's vector lanes: a NaN anywhere in a row makes its max NaN, +inf wins, and every
+    remainder length after the lanes gives np.max's result."""
+    jit = seq_jit.load()
+    for pos in range(n):
+        y = np.random.default_rng(n).standard_normal((4, n)).astype(dtype)
+        y[1, pos] = np.nan
+        y[2, pos] = np.inf
+        y[3, pos] = -np.inf
+        out = np.empty_like(y)
+        jit.sub_row_max(y, out)
+        with np.errstate(invalid="ignore"):
+            ref = y - y.max(1, keepdims=True)
+        np.testing.assert_array_equal(out, ref)
+
+
 def test_embedding_gradient_equals_the_xp_path(monkeypatch):
     r = np.random.default_rng(1)
     ids = r.integers(-50, 50, (32, 64))  # repeated and negative ids

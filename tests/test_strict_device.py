@@ -105,14 +105,16 @@ def test_seed_program_on_the_device_equals_numpy(fresh_graph):
 def test_every_example_config_trains_on_the_device_exactly_as_on_numpy(config, tmp_path, monkeypatch):
     from test_examples import _overrides
 
-    from nnctl.ops import conv_kernels
+    from nnctl.ops import conv_kernels, matmul_jit
     from nnctl.train.trainer import train
     short = ["train.steps=12", "train.eval_every=6", "train.checkpoint_every=6", "train.log_every=3",
              *_overrides(config.stem, tmp_path)]
     # the host's direct convolution (dconv.c) sums in its own FMA order, not BLAS's, which the
     # device's xp code keeps (tests/test_dconv.py bounds the difference): the host reference here
-    # takes im2col + GEMM, so that every other kernel is compared to the last bit
+    # takes im2col + GEMM, so that every other kernel is compared to the last bit; likewise the
+    # batched small products (bgemm.c, tests/test_bgemm.py bounds them) take numpy's matmul there
     monkeypatch.setattr(conv_kernels, "_direct", lambda *args, **kwargs: None)
+    monkeypatch.setattr(matmul_jit, "load", lambda: None)
     ref = train(config, run_dir=tmp_path / "numpy", overrides=short, quiet=True)
     monkeypatch.undo()
     monkeypatch.setitem(backends._cache, "numpy", StrictBackend())

@@ -53,19 +53,58 @@ static inline T F(row_dot)(const T *a, const T *b, i64 n) {
     return res;
 }
 
-/* out[r] = x[r] - max(x[r]) (a NaN is the max, as np.max); out may be x */
+/* m = the larger of m and v, v where v is NaN: once NaN, m stays NaN (v > NaN and v != v are
+ * false for any number v) */
+#define NNCTL_MAX_NAN(m, v) (((v) > (m)) | ((v) != (v)) ? (v) : (m))
+
+#if defined(__GNUC__)
+/* 32 bytes of T as one GCC vector (an AVX2 register: 8 floats, 4 doubles), and its mask type */
+#ifndef NNCTL_LANES_DEFINED
+#define NNCTL_LANES_DEFINED
+typedef float lanes_f32 __attribute__((vector_size(32)));
+typedef int32_t mask_f32 __attribute__((vector_size(32)));
+typedef double lanes_f64 __attribute__((vector_size(32)));
+typedef int64_t mask_f64 __attribute__((vector_size(32)));
+#endif
+#define NL ((i64)(32 / sizeof(T)))
+#define LANES F(lanes)
+#define MASK F(mask)
+#endif
+
+/* out[r] = x[r] - max(x[r]) (a NaN is the max, as np.max); out may be x. The max is exact in any
+ * order, so running maxima side by side (a vector of NL lanes; lane k sees elements NL i + k)
+ * replace the serial scan, whose compare-and-branch chain cost more than the softmax's exp (rows
+ * of 64: 0.8 -> 0.45 ms for attention's 8192 rows); the lanes' select is written on masks
+ * because GCC does not vectorize the scalar select of a reduction. */
 NNCTL_KERNEL void F(nnctl_sub_row_max)(const T *x, T *out, i64 rows, i64 n) {
     for (i64 r = 0; r < rows; r++) {
         const T *xr = x + r * n;
         T *o = out + r * n;
         T m = xr[0];
-        for (i64 j = 1; j < n; j++) {
-            const T v = xr[j];
-            if (v > m || v != v) m = v;
+        i64 j = 1;
+#if defined(__GNUC__)
+        if (n >= 2 * NL) {
+            LANES lm, v;
+            memcpy(&lm, xr, sizeof lm);
+            const i64 full = n - n % NL;
+            for (j = NL; j < full; j += NL) {
+                memcpy(&v, xr + j, sizeof v);
+                const MASK take = (v > lm) | (v != v);
+                lm = (LANES)(((MASK)v & take) | ((MASK)lm & ~take));
+            }
+            m = lm[0];
+            for (int k = 1; k < NL; k++) m = NNCTL_MAX_NAN(m, lm[k]);
         }
-        for (i64 j = 0; j < n; j++) o[j] = xr[j] - m;
+#endif
+        for (; j < n; j++) m = NNCTL_MAX_NAN(m, xr[j]);
+        for (j = 0; j < n; j++) o[j] = xr[j] - m;
     }
 }
+#if defined(__GNUC__)
+#undef LANES
+#undef MASK
+#undef NL
+#endif
 
 /* e[r] /= sum(e[r]) */
 NNCTL_KERNEL void F(nnctl_div_row_sum)(T *e, i64 rows, i64 n) {

@@ -35,6 +35,7 @@ class OpDef:
     shape_inputs: tuple[int, ...] = ()  # inputs read only for their shape (constant within a plan)
     elementwise: bool = False     # may run on row blocks of its operands in parallel
     joins: bool = False           # the output is the inputs joined in order along attrs["axis"] (concat)
+    fusion: str | None = None     # the op's instruction in a fused elementwise chain (runtime/fusion.py)
     feed: bool = False            # no kernel: its value must be fed (Placeholder); never folded or merged
     no_step: bool = False         # nothing to run: the op exists for its control edges (NoOp)
     accepts_uninitialized: tuple[int, ...] = ()  # inputs that may be an uninitialized variable (Assign's ref)
@@ -61,8 +62,8 @@ def register_kernel(op_type: str, *, view: bool = False, inplace: tuple[int, ...
                     stateful: bool = False, out: bool = True, mutates: int | None = None,
                     shape_only: bool = False, shape_inputs: tuple[int, ...] = (), elementwise: bool = False,
                     no_step: bool = False, accepts_uninitialized: tuple[int, ...] = (),
-                    identity: tuple[tuple[int, int, int], ...] = (), joins: bool = False
-                    ) -> Callable[[Callable], Callable]:
+                    identity: tuple[tuple[int, int, int], ...] = (), joins: bool = False,
+                    fusion: str | None = None) -> Callable[[Callable], Callable]:
     """Register the kernel factory of ``op_type``.
 
     ``shape_only``: every input is read only for its shape. Outputs whose other inputs are all
@@ -73,7 +74,9 @@ def register_kernel(op_type: str, *, view: bool = False, inplace: tuple[int, ...
     inputs that may still be uninitialized variables (an initializer's Assign). ``identity``: rows
     (kept input, constant input, unit) under which the bound plan aliases the output to the kept
     input instead of running the op. ``joins``: the output is the inputs joined in order along
-    ``attrs["axis"]``, so a bound plan may have their producers write straight into its buffer."""
+    ``attrs["axis"]``, so a bound plan may have their producers write straight into its buffer.
+    ``fusion``: the op's instruction in runtime/fusion.py's fused elementwise chains (its kernel
+    does exactly that instruction's float operations on float32/float64)."""
     def deco(factory: Callable) -> Callable:
         d = _get(op_type)
         if d.kernel is not None:
@@ -81,7 +84,7 @@ def register_kernel(op_type: str, *, view: bool = False, inplace: tuple[int, ...
         d.kernel, d.view, d.inplace, d.stateful = factory, view, tuple(inplace), stateful
         d.out_ok, d.mutates, d.elementwise = out, mutates, elementwise
         d.no_step, d.accepts_uninitialized, d.identity = no_step, tuple(accepts_uninitialized), tuple(identity)
-        d.joins = joins
+        d.joins, d.fusion = joins, fusion
         d.shape_inputs = tuple(range(64)) if shape_only else tuple(shape_inputs)
         return factory
     return deco

@@ -15,6 +15,7 @@ from nnctl.backends import blas_threads
 from nnctl.graph import registry
 from nnctl.graph.graph import Operation, Tensor
 from nnctl.graph.tensor_shape import broadcast_static, fmt_shape
+from nnctl.ops import matmul_jit
 from nnctl.ops.core import binary_operands, convert_to_tensor, make_op, static_axes
 from nnctl.runtime import jit
 
@@ -69,10 +70,13 @@ def _ufunc_kernel(ufunc_name: str):
 # output to x when the other operand folds to that constant: rows are (kept input, constant input, unit)
 _IDENTITY = {"Mul": ((0, 1, 1), (1, 0, 1)), "RealDiv": ((0, 1, 1),), "AddV2": ((0, 1, 0), (1, 0, 0)),
              "Add": ((0, 1, 0), (1, 0, 0)), "Sub": ((0, 1, 0),)}
+# the ops a bound plan may fuse into one elementwise pass (runtime/fusion.py's instructions)
+_FUSION = {"AddV2": "add", "Add": "add", "Sub": "sub", "Mul": "mul", "RealDiv": "div", "Neg": "neg",
+           "Square": "square", "Sqrt": "sqrt"}
 for _t, (_uf, _is_bool) in _BINARY.items():
     if _uf is not None and _t not in ("FloorDiv", "FloorMod"):
         registry.register_kernel(_t, inplace=() if _is_bool else (0, 1), elementwise=True,
-                                 identity=_IDENTITY.get(_t, ()))(_ufunc_kernel(_uf))
+                                 identity=_IDENTITY.get(_t, ()), fusion=_FUSION.get(_t))(_ufunc_kernel(_uf))
 
 
 def _floor_kernel(ufunc_name: str):
@@ -96,7 +100,7 @@ registry.register_kernel("FloorDiv", inplace=(0, 1), elementwise=True)(_floor_ke
 registry.register_kernel("FloorMod", inplace=(0, 1), elementwise=True)(_floor_kernel("mod"))
 
 
-@registry.register_kernel("SquaredDifference", inplace=(0, 1), elementwise=True)
+@registry.register_kernel("SquaredDifference", inplace=(0, 1), elementwise=True, fusion="sqdiff")
 def _sqdiff_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
 
@@ -250,7 +254,7 @@ _UNARY_UFUNC = {
     "Expm1": "expm1", "Invert": "invert",
 }
 for _t, _uf in _UNARY_UFUNC.items():
-    registry.register_kernel(_t, inplace=(0,), elementwise=True)(_ufunc_kernel(_uf))
+    registry.register_kernel(_t, inplace=(0,), elementwise=True, fusion=_FUSION.get(_t))(_ufunc_kernel(_uf))
 registry.not_differentiable("Floor", "Ceil", "Round", "LogicalNot", "Invert")
 
 
@@ -356,7 +360,7 @@ def logical_not(x: Any, name: str | None = None) -> Tensor:
     return _unary("LogicalNot", x, name)
 
 
-@registry.register_kernel("Rsqrt", inplace=(0,), elementwise=True)
+@registry.register_kernel("Rsqrt", inplace=(0,), elementwise=True, fusion="rsqrt")
 def _rsqrt_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
 
@@ -621,6 +625,13 @@ def _matmul_factory(op: Operation, ctx: Any) -> Any:
             b = xp.swapaxes(b, -1, -2)
         if not ctx.backend.host_blas:
             return matmul_(a, b, out=out)
+        if a.ndim > 2 and a.shape[:-2] == b.shape[:-2]:
+            # batched small matrices: the compiled loop where the bound step takes it (same bits)
+            dst = out if out is not None else xp.empty(a.shape[:-1] + b.shape[-1:], dtype=a.dtype)
+            fast = matmul_jit.step(a, b, dst)
+            if fast is not None:
+                fast()
+                return dst
         # the bound step's thread count for this shape: the same bits in every mode (traced,
         # --debug-nans, bound)
         return blas_threads.serial(partial(matmul_, a, b, out=out), a.shape[-2] * a.shape[-1] * b.shape[-1])()
@@ -637,6 +648,9 @@ def _matmul_factory(op: Operation, ctx: Any) -> Any:
         if not ctx.backend.host_blas:
             return step
         per_matrix = a.shape[-2] * a.shape[-1] * b.shape[-1]
+        fast = matmul_jit.step(a, b, out) if out.ndim > 2 else None
+        if fast is not None:
+            return fast
         if out.ndim > 2 and a.shape[:-2] == b.shape[:-2] == out.shape[:-2]:
             # a batch of small products: blocks of the leading axis on several threads (blas_threads.py)
             split = blas_threads.split_batch(

@@ -94,7 +94,7 @@ def relu(features: Any, name: str | None = None) -> Tensor:
     return _same_op("Relu", x, name)
 
 
-@registry.register_kernel("Relu", inplace=(0,), elementwise=True)
+@registry.register_kernel("Relu", inplace=(0,), elementwise=True, fusion="relu")
 def _relu_kernel(op: Operation, ctx: Any) -> Any:
     maximum, zero = ctx.xp.maximum, _c(0, op.outputs[0].dtype.np)
 
@@ -108,7 +108,7 @@ def relu_grad(dy: Tensor, y: Tensor, name: str | None = None) -> Tensor:
     return make_op("ReluGrad", [dy, y], shape=y.static_shape, dtype=dy.dtype, name=name)
 
 
-@registry.register_kernel("ReluGrad", inplace=(0,), elementwise=True)
+@registry.register_kernel("ReluGrad", inplace=(0,), elementwise=True, fusion="relu_grad")
 def _relu_grad_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
     scratch = Scratch(xp)
@@ -579,7 +579,7 @@ def bias_add(value: Any, bias: Any, data_format: str | None = None, name: str | 
     return make_op("BiasAdd", [x, b], attrs={"channel_axis": ch}, shape=xs, dtype=x.dtype, name=name)
 
 
-@registry.register_kernel("BiasAdd", inplace=(0,), elementwise=True)
+@registry.register_kernel("BiasAdd", inplace=(0,), elementwise=True, fusion="bias_add")
 def _bias_add_kernel(op: Operation, ctx: Any) -> Any:
     add = ctx.xp.add
     ch = op.attrs["channel_axis"]

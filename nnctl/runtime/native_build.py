@@ -14,7 +14,7 @@ from pathlib import Path
 
 # The extension's name (nnctl/_kernels.<abi>.so): a plain shared library, loaded with ctypes
 EXTENSION = "nnctl._kernels"
-SOURCES = ("plan.c", "conv.c", "dconv.c", "seq.c", "bn.c", "source.c")
+SOURCES = ("plan.c", "conv.c", "dconv.c", "seq.c", "bn.c", "fuse.c", "bgemm.c", "source.c")
 HEADERS = ("kernels.h", "instantiate.h", "dconv_body.h")
 # -ffp-contract=off: no fused multiply-add, so every product is rounded before it is added, as in
 # numpy; no -ffast-math (no reassociation, IEEE NaN and denormal behaviour); -fno-math-errno lets

@@ -29,7 +29,7 @@ from nnctl.errors import InternalError, InvalidArgumentError, NonFiniteError, Op
 from nnctl.graph import registry
 from nnctl.graph.graph import Operation, Tensor
 from nnctl.graph.tensor_shape import fmt_shape, shapes_compatible
-from nnctl.runtime import parallel
+from nnctl.runtime import fusion, parallel
 from nnctl.runtime.context import RuntimeContext, ShadowContext, Uninitialized, uninitialized_error
 
 _PINNED = 1 << 60
@@ -281,24 +281,65 @@ class Plan:
             pool.pin(t, buf)
         steps: list[Any] = []
         step_ops: list[Operation] = []
+        chains = fusion.plan(self._execs, info, constvals, {id(t) for t in self.fetches},
+                             lambda ex: _identity_input(ex, constvals, info) is not None
+                             ) if fusion.available(be) else {}
+        members = {id(m.op) for c in chains.values() for m in c.ops[:-1]}
         for ex in self._execs:
-            outs = ex.op.outputs
-            in_bufs = [pool.bufs[id(t)] for t in ex.ins]
-            if outs and all(id(t) in constvals for t in outs):
-                for t in outs:
-                    pool.pin(t, constvals[id(t)], const=True)
-                step = None
+            if id(ex.op) in members:
+                continue  # bound with its chain, at the chain's last op
+            chain = chains.get(id(ex.op))
+            if chain is not None:
+                self._bind_chain(chain, pool, info, constvals, steps, step_ops)
             else:
-                step = _BUILDERS[ex.kind](self, ex, in_bufs, pool, info, constvals)
-            if step is not None:
-                steps.append(step)
-                step_ops.append(ex.op)
-            pool.done(ex.ins, outs)
+                self._bind_op(ex, pool, info, constvals, steps, step_ops)
         self.steps = steps
         self._step_ops = step_ops
         self.fetch_bufs = [pool.bufs.get(id(t)) for t in self.fetches]
         self.fetch_fns = [self._fetcher(b) for b in self.fetch_bufs]
         self.bound_version = self.ctx.variables.version
+
+    def _bind_op(self, ex: _Exec, pool: _BufferPool, info: dict, constvals: dict, steps: list, step_ops: list
+                 ) -> None:
+        outs = ex.op.outputs
+        in_bufs = [pool.bufs[id(t)] for t in ex.ins]
+        if outs and all(id(t) in constvals for t in outs):
+            for t in outs:
+                pool.pin(t, constvals[id(t)], const=True)
+            step = None
+        else:
+            step = _BUILDERS[ex.kind](self, ex, in_bufs, pool, info, constvals)
+        if step is not None:
+            steps.append(step)
+            step_ops.append(ex.op)
+        pool.done(ex.ins, outs)
+
+    def _bind_chain(self, chain: fusion.Chain, pool: _BufferPool, info: dict, constvals: dict, steps: list,
+                    step_ops: list) -> None:
+        """A fused elementwise chain (runtime/fusion.py): one step at its last op, which reads the
+        chain's inputs, kept alive until then; the intermediates get no buffers. Where the buffers do
+        not suit the fused loop, its ops are bound one by one here instead."""
+        root = chain.ops[-1]
+        t = root.op.outputs[0]
+        shape, dtype = info[id(t)]
+        in_bufs = [pool.bufs[id(u)] for u in chain.inputs]
+        buf = pool.placed(t, shape, dtype, info)
+        if buf is None:
+            buf = pool.take_over(t, chain.inputs, in_bufs, chain.full, shape, dtype)
+        if buf is None:
+            buf = pool.alloc(t, shape, dtype)
+        step = chain.bind(in_bufs, buf)
+        if step is not None:
+            steps.append(step)
+            step_ops.append(root.op)
+            for ex in chain.ops:  # the inputs' reads, all at this step; the intermediates have no base
+                pool.done(ex.ins, ex.op.outputs)
+            return
+        for ex in chain.ops[:-1]:
+            self._bind_op(ex, pool, info, constvals, steps, step_ops)
+        steps.append(self._bound_call(root, [pool.bufs[id(u)] for u in root.ins], [buf], shape))
+        step_ops.append(root.op)
+        pool.done(root.ins, root.op.outputs)
 
     # --- step builders, one per kind of op (see _Exec); each returns a step or None ----------
     def _bound_call(self, ex: _Exec, in_bufs: list[Any], outs: list[Any] | None, shape: tuple | None) -> Any:
