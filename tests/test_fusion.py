@@ -91,6 +91,8 @@ def test_layer_norm_from_moments_is_one_step_per_chain(dtype, monkeypatch):
         return [h], [y, *tf.gradients(loss, [h, gamma, beta])]
     _, ftypes, utypes = _runs(build, [hv], monkeypatch)
     assert len(ftypes) <= len(utypes) - 3
+    # the mean's and variance's gradients broadcast over the last axis inside their chains
+    assert ftypes.count("BroadcastLike") < utypes.count("BroadcastLike")
 
 
 def test_a_bias_add_and_its_relu_fuse_over_the_channel_axis_only(monkeypatch):

@@ -24,7 +24,7 @@ enum { FU_FULL = 0, FU_ROW = 1, FU_COL = 2, FU_SCALAR = 3 };
 /* keep in step with runtime/fusion.py's OPCODES */
 enum {
     FU_ADD = 0, FU_SUB, FU_MUL, FU_DIV, FU_NEG, FU_SQUARE, FU_SQDIFF, FU_SQRT, FU_RSQRT, FU_RELU,
-    FU_RELU_GRAD
+    FU_RELU_GRAD, FU_COPY
 };
 #define FU_BLOCK 256
 #endif
@@ -89,6 +89,8 @@ NNCTL_KERNEL void F(nnctl_fused_chain)(const int64_t *ptrs, const int64_t *kinds
                     break;
                 /* ReluGrad(dy, y) = dy * (y > 0), the mask a 0/1 of T */
                 case FU_RELU_GRAD: for (i64 k = 0; k < len; k++) d[k] = a[k] * (T)(b[k] > (T)0); break;
+                /* a broadcast (BroadcastLike): the operand's values, spread by its kind */
+                case FU_COPY: for (i64 k = 0; k < len; k++) d[k] = a[k]; break;
                 default: break;
                 }
                 src[ins[1]] = d;

@@ -1014,7 +1014,7 @@ def _sum_to_shape_kernel(op: Operation, ctx: Any) -> Any:
     return run
 
 
-@registry.register_kernel("BroadcastLike", view=True, shape_inputs=(1,))
+@registry.register_kernel("BroadcastLike", view=True, shape_inputs=(1,), fusion="broadcast")
 def _broadcast_like_kernel(op: Operation, ctx: Any) -> Any:
     xp = ctx.xp
 

@@ -28,8 +28,8 @@ from nnctl.runtime.native import JIT_DTYPES, MIN_ELEMENTS, Kernel, compiled, ena
 
 # keep in step with csrc/fuse.c
 OPCODES = {"add": 0, "sub": 1, "mul": 2, "div": 3, "neg": 4, "square": 5, "sqdiff": 6, "sqrt": 7, "rsqrt": 8,
-           "relu": 9, "relu_grad": 10}
-UNARY = frozenset({"neg", "square", "sqrt", "rsqrt", "relu"})
+           "relu": 9, "relu_grad": 10, "broadcast": 11}
+UNARY = frozenset({"neg", "square", "sqrt", "rsqrt", "relu", "broadcast"})
 FULL, ROW, COL, SCALAR = 0, 1, 2, 3
 MAX_REGISTERS = 64   # fuse.c's register table
 BLOCK = 256          # fuse.c's FU_BLOCK: values per register
@@ -117,7 +117,10 @@ def _instruction(ex: Any, info: dict[int, tuple]) -> str | None:
     """The op's instruction where it may join a chain: a float32/float64 op with a ``fusion``
     entry and one output (a bias add only over the last axis)."""
     d = ex.d
-    if d is None or d.fusion is None or ex.kind != "compute" or len(ex.op.outputs) != 1:
+    if d is None or d.fusion is None or len(ex.op.outputs) != 1:
+        return None
+    # computing ops; a broadcast is a view op that binding materializes (a stride-0 view is no buffer)
+    if ex.kind != "compute" and not (ex.kind == "view" and d.fusion == "broadcast"):
         return None
     t = ex.op.outputs[0]
     if id(t) not in info or info[id(t)][1] not in JIT_DTYPES:
@@ -125,6 +128,12 @@ def _instruction(ex: Any, info: dict[int, tuple]) -> str | None:
     if d.fusion == "bias_add":
         return "add" if ex.op.attrs.get("channel_axis") == len(info[id(t)][0]) - 1 else None
     return d.fusion
+
+
+def _operands(ex: Any) -> list[Any]:
+    """The inputs an op's instruction reads (not those read for their shape only)."""
+    skip = ex.d.shape_inputs
+    return [t for j, t in enumerate(ex.ins) if j not in skip]
 
 
 def plan(execs: list[Any], info: dict[int, tuple], constvals: dict[int, Any], fetch_ids: set[int],
@@ -159,7 +168,7 @@ def plan(execs: list[Any], info: dict[int, tuple], constvals: dict[int, Any], fe
         stack = [ex]
         while stack:
             e = stack.pop()
-            for t in e.ins:
+            for t in _operands(e):
                 p = producer.get(id(t))
                 if (p is None or id(p.op) not in instr or id(p.op) in taken or id(p.op) in members
                         or info.get(id(t)) != (shape, dtype) or id(t) in fetch_ids
@@ -186,7 +195,7 @@ def _compile(ops: list[Any], info: dict[int, tuple], shape: tuple) -> Chain | No
     inputs: list[Any] = []
     index: dict[int, int] = {}
     for ex in ops:
-        for t in ex.ins:
+        for t in _operands(ex):
             if id(t) not in inside and id(t) not in index:
                 index[id(t)] = len(inputs)
                 inputs.append(t)
@@ -201,10 +210,11 @@ def _compile(ops: list[Any], info: dict[int, tuple], shape: tuple) -> Chain | No
     for j, ex in enumerate(ops):
         code = _instruction(ex, info)
         dst = len(inputs) + j
-        a = reg[id(ex.ins[0])]
-        b = -1 if code in UNARY else reg[id(ex.ins[1])]
-        if (code in UNARY) != (len(ex.ins) == 1):
+        args = _operands(ex)
+        if (code in UNARY) != (len(args) == 1):
             return None
+        a = reg[id(args[0])]
+        b = -1 if code in UNARY else reg[id(args[1])]
         prog.append((OPCODES[code], dst, a, b))
         reg[id(ex.op.outputs[0])] = dst
     full = tuple(i for i, kd in enumerate(kinds) if kd == FULL)
