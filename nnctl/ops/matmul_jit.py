@@ -8,8 +8,8 @@ use (one while OpenBLAS's workers still spin after a GEMM, as the direct convolu
 never changes a value's chain of multiply-adds.
 
 It applies where the CPU fuses multiply-adds (the direct convolution's capability), to float32 and
-float64 host arrays, batched with equal batch shapes, up to blas_threads.TINY_GEMM multiply-adds per
-matrix (larger ones BLAS runs well). The MatMul kernel asks it in every mode (traced and bound), so
+float64 host arrays with one or two batch axes of equal shapes, from MIN_MACS multiply-adds in all
+and up to blas_threads.TINY_GEMM per matrix (larger ones BLAS runs well). The MatMul kernel asks it in every mode (traced and bound), so
 both give the same bits; numpy stays the fallback (NNCTL_JIT=0, no compiled library).
 """
 
@@ -40,24 +40,20 @@ def _build(lib: Any) -> Any:
     return SimpleNamespace(kernel=Kernel(lib, "bgemm", "iiaa" + "i" * 14), threads=gemm_threads())
 
 
-def _batch_strides(x: Any) -> tuple[int, int, int] | None:
-    """(inner batch size, outer stride, inner stride) in elements for x's batch axes as two levels,
-    or None where they do not fold into two."""
+def _batch_strides(x: Any) -> tuple[int, int, int]:
+    """(inner batch size, outer stride, inner stride) in elements of x's one or two batch axes."""
     shape, strides = x.shape[:-2], [s // x.itemsize for s in x.strides[:-2]]
     if len(shape) == 1:
         return 1, strides[0], 0
-    # fold the leading axes into the outer level while they are contiguous over each other
-    *lead, last = range(len(shape))
-    for i in lead[:-1]:
-        if strides[i] != strides[i + 1] * shape[i + 1]:
-            return None
-    return shape[-1], strides[-2], strides[-1]
+    return shape[1], strides[0], strides[1]
 
 
 def step(a: Any, b: Any, out: Any) -> Callable[[], None] | None:
     """A step writing ``out`` [..., M, N] = a [..., M, K] @ b [..., K, N] (views of any strides,
     transposes as swapped axes), or None where the loop does not apply (the caller uses BLAS)."""
-    if (a.ndim < 3 or a.ndim != b.ndim or a.shape[:-2] != b.shape[:-2]
+    # at most two batch axes: their strides always pass as two levels, so the choice depends on
+    # shapes alone and the traced and the bound run (whose views differ) take the same loop
+    if (not 3 <= a.ndim <= 4 or a.ndim != b.ndim or a.shape[:-2] != b.shape[:-2]
             or out.shape != a.shape[:-1] + b.shape[-1:] or not out.flags.c_contiguous
             or not host_arrays(out.dtype, (a, b, out), contiguous=False)):
         return None
@@ -66,8 +62,6 @@ def step(a: Any, b: Any, out: Any) -> Callable[[], None] | None:
     if not (0 < m * k * n <= TINY_GEMM) or out.size // (m * n) * m * k * n < MIN_MACS:
         return None
     sa, sb = _batch_strides(a), _batch_strides(b)
-    if sa is None or sb is None or sa[0] != sb[0]:
-        return None
     jit = load()  # only now: a program without such products never loads the library
     if jit is None:
         return None
