@@ -66,6 +66,7 @@ def test_every_instruction_gives_numpys_bits_on_special_values(dtype, monkeypatc
             tf.math.rsqrt(x * x + 1.0) / y,
             tf.math.squared_difference(x, y) * 0.5 - (-x),
             tf.square(x - y) + tf.negative(y),
+            tf.add_n([x * y, x - y, y * 2.0, tf.sqrt(x)]),   # AddN: left to right, as its kernel
         ]
         g = tf.gradients(tf.reduce_sum(tf.nn.relu(x * 2.0 + y) * y), [x])[0]  # ReluGrad in a chain
         return [x, y], [*outs, g]

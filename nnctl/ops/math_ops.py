@@ -518,7 +518,7 @@ def add_n(inputs: list, name: str | None = None) -> Tensor:
     return make_op("AddN", ts, shape=shape, dtype=ts[0].dtype, name=name)
 
 
-@registry.register_kernel("AddN", inplace=(0, 1))
+@registry.register_kernel("AddN", inplace=(0, 1), fusion="add_n")
 def _add_n_kernel(op: Operation, ctx: Any) -> Any:
     add = ctx.xp.add
 

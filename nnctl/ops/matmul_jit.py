@@ -9,8 +9,9 @@ never changes a value's chain of multiply-adds.
 
 It applies where the CPU fuses multiply-adds (the direct convolution's capability), to float32 and
 float64 host arrays with one or two batch axes of equal shapes, from MIN_MACS multiply-adds in all
-and up to blas_threads.TINY_GEMM per matrix (larger ones BLAS runs well). The MatMul kernel asks it in every mode (traced and bound), so
-both give the same bits; numpy stays the fallback (NNCTL_JIT=0, no compiled library).
+and up to blas_threads.TINY_GEMM per matrix (larger ones BLAS runs well). The MatMul kernel asks it
+in every mode (traced and bound), so both give the same bits; numpy stays the fallback (NNCTL_JIT=0,
+no compiled library).
 """
 
 from __future__ import annotations

@@ -199,23 +199,28 @@ def _compile(ops: list[Any], info: dict[int, tuple], shape: tuple) -> Chain | No
             if id(t) not in inside and id(t) not in index:
                 index[id(t)] = len(inputs)
                 inputs.append(t)
-    if len(inputs) + len(ops) > MAX_REGISTERS:
-        return None
     split = _split([info[id(t)][0] for t in inputs], shape)
     if split is None:
         return None
     k, kinds = split
     reg = dict(index)
-    prog = []
-    for j, ex in enumerate(ops):
+    prog: list[tuple[int, int, int, int]] = []
+    for ex in ops:
         code = _instruction(ex, info)
-        dst = len(inputs) + j
-        args = _operands(ex)
-        if (code in UNARY) != (len(args) == 1):
+        args = [reg[id(t)] for t in _operands(ex)]
+        if code == "add_n":  # AddN's kernel: ((x0 + x1) + x2) + ..., left to right
+            if len(args) < 2:
+                return None
+            acc = args[0]
+            for b in args[1:]:
+                prog.append((OPCODES["add"], len(inputs) + len(prog), acc, b))
+                acc = len(inputs) + len(prog) - 1
+        elif (code in UNARY) != (len(args) == 1) or len(args) > 2:
             return None
-        a = reg[id(args[0])]
-        b = -1 if code in UNARY else reg[id(args[1])]
-        prog.append((OPCODES[code], dst, a, b))
-        reg[id(ex.op.outputs[0])] = dst
+        else:
+            prog.append((OPCODES[code], len(inputs) + len(prog), args[0], -1 if code in UNARY else args[1]))
+        reg[id(ex.op.outputs[0])] = len(inputs) + len(prog) - 1
+    if len(inputs) + len(prog) > MAX_REGISTERS:
+        return None
     full = tuple(i for i, kd in enumerate(kinds) if kd == FULL)
     return Chain(ops, inputs, kinds, prog, _size(shape[:k]), _size(shape[k:]), full)
