@@ -794,15 +794,24 @@ def _reduce_kernel(op_type: str, fname: str):
             n = 1
             for a in ax:
                 n *= x.shape[a]
-            # sum / n, divided as np.mean divides (by the count in float64, cast back): the same bits
-            # as the allocating path, and TF's mean; a product with 1/n rounds differently
-            count = xp.asarray(float(n), dtype=np.float64)
+            # sum / n as np.mean divides (by the count in float64, cast back): the same bits as the
+            # allocating path, and TF's mean; a product with 1/n rounds differently. A count exact in
+            # the output's dtype divides there: a float64 quotient rounded to float32 is the float32
+            # quotient (53 >= 2 * 24 + 2 bits), and the same-dtype ufunc call is the cheaper one
             div = xp.divide
+            if float(out.dtype.type(n)) == n:
+                count = xp.asarray(n, dtype=out.dtype)
 
-            def step() -> None:
+                def step() -> None:
+                    red()
+                    div(out, count, out=out)
+                return step
+            count64 = xp.asarray(float(n), dtype=np.float64)
+
+            def step64() -> None:
                 red()
-                div(out, count, out=out, casting="unsafe")
-            return step
+                div(out, count64, out=out, casting="unsafe")
+            return step64
         run.bind = bind  # type: ignore[attr-defined]
         return run
     return factory
