@@ -91,3 +91,17 @@ def test_nnctl_trains_every_workload_and_agrees_with_the_references(workload: st
         # Same model, data and weights: the per-step losses agree to float32 round-off (torch's
         # Adam puts eps elsewhere, which moves nothing visible in 3 steps).
         np.testing.assert_allclose(ref["losses"], losses, rtol=2e-4, err_msg=f"{script} vs nnctl on {workload}")
+
+
+@pytest.mark.parametrize("script,args", [
+    ("op_profile.py", ["--workload", "xor", "--steps", "3", "--warmup", "2", "--top", "3"]),
+    ("ab.py", ["--workload", "xor", "--without", "fusion", "--rounds", "2", "--steps", "2"]),
+])
+def test_the_profiling_tools_run(script: str, args: list[str]) -> None:
+    """bench/op_profile.py times a workload's bound steps op by op; bench/ab.py binds it with and
+    without one optimization: both run end to end and report."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "xor:" in out.stdout and "ms/step" in out.stdout
