@@ -187,3 +187,21 @@ def test_training_with_fused_chains_is_bit_identical_to_training_without(monkeyp
     assert fl == ul
     for a, b in zip(fw, uw):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("shape", [(171, 100), (17, 1000), (33, 512), (32, 513), (2, 64, 130)])
+def test_row_column_and_scalar_operands_over_any_row_length(shape, monkeypatch):
+    """fuse.c packs several short rows into one block (their per-column operand repeated) and walks
+    long rows in blocks: every split of rows and columns gives the unfused steps' bits."""
+    xv = RNG.standard_normal(shape).astype(np.float32)
+    rowv = RNG.standard_normal(shape[-1]).astype(np.float32)
+    colv = RNG.standard_normal((*shape[:-1], 1)).astype(np.float32)
+
+    def build():
+        x = tf.placeholder(tf.float32, [None, *shape[1:]])
+        y = tf.nn.relu((x - tf.constant(colv)) * tf.constant(rowv) + 0.25) / (tf.abs(x) + 1.0)
+        return [x], [y]
+    (y,), ftypes, utypes = _runs(build, [xv], monkeypatch)
+    assert len(ftypes) < len(utypes)
+    ref = np.maximum((xv - colv) * rowv + np.float32(0.25), 0) / (np.abs(xv) + np.float32(1))
+    np.testing.assert_array_equal(y, ref)

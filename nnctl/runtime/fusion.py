@@ -32,7 +32,7 @@ OPCODES = {"add": 0, "sub": 1, "mul": 2, "div": 3, "neg": 4, "square": 5, "sqdif
 UNARY = frozenset({"neg", "square", "sqrt", "rsqrt", "relu", "broadcast"})
 FULL, ROW, COL, SCALAR = 0, 1, 2, 3
 MAX_REGISTERS = 64   # fuse.c's register table
-BLOCK = 256          # fuse.c's FU_BLOCK: values per register
+BLOCK = 512          # fuse.c's FU_BLOCK: values per register
 
 
 def load() -> Any:
