@@ -348,20 +348,21 @@ def test_broadcasting_gradients_match_numpy(shapes, seed):
 
 @settings(max_examples=25, deadline=None)
 @given(rows=st.integers(1, 9), cols=st.integers(1, 40), axis=st.sampled_from([None, 0, 1]),
-       seed=st.integers(0, 2**16))
-def test_bound_mean_is_numpys_mean_bit_for_bit(rows, cols, axis, seed):
+       seed=st.integers(0, 2**16), dtype=st.sampled_from([np.float32, np.float64, np.float16]))
+def test_bound_mean_is_numpys_mean_bit_for_bit(rows, cols, axis, seed, dtype):
     """The bound plan's Mean divides the sum by the count as np.mean does (and TF): it multiplied by
-    1/n, which rounds differently, so a bound run and the allocating first run disagreed by an ulp."""
-    xv = np.random.default_rng(seed).standard_normal((rows, cols)).astype(np.float32)
+    1/n, which rounds differently, so a bound run and the allocating first run disagreed by an ulp
+    (and a float16 mean summed in float16, where np.mean sums in float32)."""
+    xv = np.random.default_rng(seed).standard_normal((rows, cols)).astype(dtype)
     with tf.Graph().as_default():
-        x = tf.placeholder(tf.float32, [None, cols])
-        m = tf.reduce_mean(tf.tanh(x), axis=axis)
+        x = tf.placeholder(tf.as_dtype(dtype), [None, cols])
+        t = tf.tanh(x)
+        m = tf.reduce_mean(t, axis=axis)
         with tf.Session() as sess:
             sess.allocating = True
             first = sess.run(m, {x: xv})
             sess.allocating = False
-            sess.run(m, {x: xv})
-            bound = sess.run(m, {x: xv})
-    t = np.tanh(xv)
-    ref = np.mean(t, axis=axis if axis is not None else (0, 1))
+            sess.run([m, t], {x: xv})
+            bound, tv = sess.run([m, t], {x: xv})
+    ref = np.mean(tv, axis=axis if axis is not None else (0, 1))
     assert np.array_equal(first, bound) and np.array_equal(bound, ref)

@@ -786,6 +786,10 @@ def _reduce_kernel(op_type: str, fname: str):
 
         def bind(x: Any, out: Any) -> Any:
             ax = axes if axes is not None else tuple(range(x.ndim))
+            if op_type == "Mean" and dt == np.float16:
+                # np.mean sums a float16 array in float32 and divides there, but rounds the sum to
+                # float16 first when given out=: the allocating path's call (no out=), then a copy
+                return lambda: xp.copyto(out, run(x))
             if ufunc_reduce is None or xp.__name__ != "numpy" or integer_mean or any(x.shape[a] == 0 for a in ax):
                 return partial(run, x, out=out)
             red = partial(ufunc_reduce, x, axis=ax, keepdims=keep, out=out, **kw)
