@@ -710,10 +710,10 @@ def _split_pieces(x: Any, bounds: list[int], axis: int) -> list:
 
 def _split_kernel_of(xp: Any, axis: int, bounds: Callable[..., list[int]]) -> Any:
     """Split / SplitV / SplitLike: the pieces ``x[..., b[i]:b[i+1], ...]`` (b = ``bounds(x, *rest)``
-    of the op's inputs) as views, or
-    copies into ``out``. A bound plan aliases them (``alias``) where every piece is C-contiguous (a
-    split of the leading axis, as the LSTM's hoisted input projection makes): the consumers' compiled
-    loops want contiguous operands, so other splits keep their copies."""
+    of the op's inputs) as views, or copies into ``out``. A bound plan aliases them (``alias``)
+    where every piece is C-contiguous (a split of the leading axis, as the LSTM's hoisted input
+    projection makes): the consumers' compiled loops want contiguous operands, so other splits keep
+    their copies."""
     def run(x: Any, *rest: Any, out: Any = None) -> Any:
         pieces = _split_pieces(x, bounds(x, *rest), axis)
         if out is None:

@@ -802,20 +802,15 @@ def _reduce_kernel(op_type: str, fname: str):
             # allocating path, and TF's mean; a product with 1/n rounds differently. A count exact in
             # the output's dtype divides there: a float64 quotient rounded to float32 is the float32
             # quotient (53 >= 2 * 24 + 2 bits), and the same-dtype ufunc call is the cheaper one
-            div = xp.divide
-            if float(out.dtype.type(n)) == n:
-                count = xp.asarray(n, dtype=out.dtype)
+            exact = float(out.dtype.type(n)) == n
+            count = xp.asarray(n, dtype=out.dtype) if exact else xp.asarray(float(n), dtype=np.float64)
+            div = partial(xp.divide, out, count, out=out) if exact else \
+                partial(xp.divide, out, count, out=out, casting="unsafe")
 
-                def step() -> None:
-                    red()
-                    div(out, count, out=out)
-                return step
-            count64 = xp.asarray(float(n), dtype=np.float64)
-
-            def step64() -> None:
+            def step() -> None:
                 red()
-                div(out, count64, out=out, casting="unsafe")
-            return step64
+                div()
+            return step
         run.bind = bind  # type: ignore[attr-defined]
         return run
     return factory

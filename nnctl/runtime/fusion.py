@@ -182,7 +182,7 @@ def plan(execs: list[Any], info: dict[int, tuple], constvals: dict[int, Any], fe
         lo, hi = position[id(ops[0].op)], position[id(ex.op)]
         if any(lo < b < hi for b in barriers):  # an update between: its reads must not move past it
             continue
-        chain = _compile(ops, info, shape)
+        chain = _compile(ops, info, shape, instr)
         if chain is None:
             continue
         chains[id(ex.op)] = chain
@@ -190,7 +190,7 @@ def plan(execs: list[Any], info: dict[int, tuple], constvals: dict[int, Any], fe
     return chains if chains and load() is not None else {}
 
 
-def _compile(ops: list[Any], info: dict[int, tuple], shape: tuple) -> Chain | None:
+def _compile(ops: list[Any], info: dict[int, tuple], shape: tuple, instr: dict[int, str]) -> Chain | None:
     inside = {id(ex.op.outputs[0]) for ex in ops}
     inputs: list[Any] = []
     index: dict[int, int] = {}
@@ -206,7 +206,7 @@ def _compile(ops: list[Any], info: dict[int, tuple], shape: tuple) -> Chain | No
     reg = dict(index)
     prog: list[tuple[int, int, int, int]] = []
     for ex in ops:
-        code = _instruction(ex, info)
+        code = instr[id(ex.op)]
         args = [reg[id(t)] for t in _operands(ex)]
         if code == "add_n":  # AddN's kernel: ((x0 + x1) + x2) + ..., left to right
             if len(args) < 2:

@@ -323,11 +323,7 @@ class Plan:
         t = root.op.outputs[0]
         shape, dtype = info[id(t)]
         in_bufs = [pool.bufs[id(u)] for u in chain.inputs]
-        buf = pool.placed(t, shape, dtype, info)
-        if buf is None:
-            buf = pool.take_over(t, chain.inputs, in_bufs, chain.full, shape, dtype)
-        if buf is None:
-            buf = pool.alloc(t, shape, dtype)
+        buf = pool.output(t, shape, dtype, info, chain.inputs, in_bufs, chain.full)
         step = chain.bind(in_bufs, buf)
         if step is not None:
             steps.append(step)
@@ -423,10 +419,9 @@ class Plan:
             # a concat whose pieces were computed in place already has its buffer (pool.placed)
             buf = pool.bufs.get(id(t)) if joins else None
             if buf is None:
-                buf = pool.placed(t, shape, dtype, info)
-            if buf is None and i == 0 and ex.d is not None:
-                buf = pool.take_over(t, ex.ins, in_bufs, ex.d.inplace, shape, dtype)
-            out_bufs.append(buf if buf is not None else pool.alloc(t, shape, dtype))
+                candidates = ex.d.inplace if i == 0 and ex.d is not None else ()
+                buf = pool.output(t, shape, dtype, info, ex.ins, in_bufs, candidates)
+            out_bufs.append(buf)
         if joins:
             return self._join_step(ex, in_bufs, out_bufs[0], pool)
         return self._bound_call(ex, in_bufs, out_bufs, out_bufs[0].shape)
@@ -605,6 +600,15 @@ class _BufferPool:
         self.alias(t, out, v)
         self.slot_views.setdefault(id(out), {})[lo] = v
         return v
+
+    def output(self, t: Tensor, shape: tuple, dtype: Any, info: dict[int, tuple], ins: list[Tensor],
+               in_bufs: list[Any], candidates: tuple[int, ...]) -> Any:
+        """A computed output's buffer: its slice of a concat (``placed``), else a dying candidate
+        input's (``take_over``), else one from the free lists (``alloc``)."""
+        buf = self.placed(t, shape, dtype, info)
+        if buf is None and candidates:
+            buf = self.take_over(t, ins, in_bufs, candidates, shape, dtype)
+        return buf if buf is not None else self.alloc(t, shape, dtype)
 
     def remember_join(self, in_bufs: list[Any], out: Tensor) -> None:
         """A concat all of whose pieces were computed in place: a later concat of the same piece
