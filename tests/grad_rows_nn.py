@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from gradcheck_util import GradRow
 
-from nnctl import image, nn
+from nnctl import image, math, nn
 from nnctl.ops import bn_ops, image_ops, lstm_ops, nn_ops, rnn
 from nnctl.ops import conv_ops as cv
 from nnctl.ops.layer_norm_ops import layer_norm_op
@@ -310,6 +310,12 @@ ROWS += [
 # along the first of them; gamma spanning an axis the norm does not; mean and rstd differentiated
 # themselves (the rule's graph-op path) ----------------------------------------------------------------
 _LN = np.random.default_rng(7)
+
+
+def _moments_ln(x, g, b, axes, sqrt=False):
+    mean, var = nn.moments(x, axes=axes, keep_dims=True)
+    xhat = (x - mean) / math.sqrt(var + 1e-5) if sqrt else (x - mean) * math.rsqrt(var + 1e-5)
+    return xhat * g + b
 ROWS += [
     GradRow("layer_norm_last_axis", ("LayerNorm", "LayerNormGrad"),
             lambda x, g, b: layer_norm_op(x, g, b, 1, 1e-5)[0],
@@ -323,4 +329,14 @@ ROWS += [
     GradRow("layer_norm_stats", ("LayerNorm", "LayerNormGrad"),
             lambda x, g, b: layer_norm_op(x, g, b, 1, 1e-5),
             [_LN.standard_normal((3, 5)), _LN.uniform(0.5, 1.5, 5), _LN.standard_normal(5)]),
+    # a layer norm written with tf.nn.moments: its gradient is one LayerNormGrad (layer_norm_ops.py);
+    # the second derivative in x is TF's partial one (the moments' stop_gradient), so the
+    # Hessian-vector product is checked for gamma and beta (test_layer_norm.py checks x's against
+    # the per-op graph's)
+    GradRow("layer_norm_from_moments", ("LayerNormGrad",), lambda x, g, b: _moments_ln(x, g, b, [2]),
+            [_LN.standard_normal((2, 3, 4)), _LN.uniform(0.5, 1.5, 4), _LN.standard_normal(4)], hvp_wrt=(1, 2)),
+    GradRow("layer_norm_from_moments_sqrt", ("LayerNormGrad", "Sqrt"),
+            lambda x, g, b: _moments_ln(x, g, b, [1, 2], sqrt=True),
+            [_LN.standard_normal((2, 3, 4)), _LN.uniform(0.5, 1.5, (3, 4)), _LN.standard_normal((3, 4))],
+            hvp_wrt=(1, 2)),
 ]

@@ -125,3 +125,139 @@ def test_contrib_layer_norm_bad_input():
             tf.contrib.layers.fully_connected  # noqa: B018
         with pytest.raises(ValueError, match=r"gamma of shape \(4,\) must be the trailing part"):
             layer_norm_op(tf.zeros([2, 3]), tf.ones([4]), tf.zeros([4]), 1, 1e-5)
+
+
+# --- a layer norm written with tf.nn.moments: its gradient as one LayerNormGrad (layer_norm_ops.py) ---
+
+def _moments_ln(x, gamma, beta, form):
+    mean, var = tf.nn.moments(x, axes=[2], keep_dims=True)
+    if form == "rsqrt":
+        return (x - mean) * tf.rsqrt(var + 1e-5) * gamma + beta
+    if form == "rsqrt_first":
+        return beta + gamma * (tf.rsqrt(1e-5 + var) * (x - mean))
+    return (x - mean) / tf.sqrt(var + 1e-5) * gamma + beta
+
+
+def _without_subgraph_rules(monkeypatch):
+    from nnctl.graph import registry
+    for t in ("AddV2", "Add"):
+        monkeypatch.setattr(registry.op_def(t), "subgraph_grad", None)
+
+
+def _ln_grads(form, extra=None):
+    """First and second derivatives of a moments layer norm (float64), and the graph's op types."""
+    r = np.random.default_rng(5)
+    x0, g0, b0 = r.standard_normal((3, 5, 8)) * 2 + 1, r.uniform(0.5, 1.5, 8), r.standard_normal(8)
+    w, v = r.standard_normal((3, 5, 8)), r.standard_normal((3, 5, 8))
+    g = tf.Graph()
+    with g.as_default():
+        x, gamma, beta = tf.Variable(x0), tf.Variable(g0), tf.Variable(b0)
+        y = _moments_ln(x, gamma, beta, form)
+        loss = tf.reduce_sum(tf.sin(y) * w)  # dy depends on y: the second derivative sees all of it
+        if extra is not None:
+            loss = loss + extra(x, y)
+        first = tf.gradients(loss, [x, gamma, beta])
+        second = tf.gradients(tf.reduce_sum(first[0] * v) + tf.reduce_sum(first[1] * first[2]), [x, gamma, beta])
+        grad_ops = [o for o in g.get_operations() if o.name.startswith("gradients/")]
+        with tf.Session(graph=g) as s:
+            s.run(tf.global_variables_initializer())
+            return s.run(first + second), grad_ops
+
+
+@pytest.mark.parametrize("form", ["rsqrt", "rsqrt_first", "sqrt"])
+def test_moments_layer_norm_gradient_is_one_op_with_the_per_op_graphs_derivatives(monkeypatch, form):
+    fused, ops = _ln_grads(form)
+    lng = [o for o in ops if o.type == "LayerNormGrad"]
+    assert len(lng) == 1 and lng[0].attrs["moments"]
+    assert not [o for o in ops if "SquaredDifference_grad" in o.name]
+    _without_subgraph_rules(monkeypatch)
+    ref, ref_ops = _ln_grads(form)
+    assert not [o for o in ref_ops if o.type == "LayerNormGrad"]
+    # first derivatives and the second (TF's, through the moments' stop_gradient) agree to rounding
+    for a, b in zip(fused, ref):
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-12)
+
+
+@pytest.mark.parametrize("extra", [
+    lambda x, y: tf.reduce_sum(tf.nn.moments(x, axes=[2], keep_dims=True)[1]),  # another moments: a new subgraph
+    None,
+])
+def test_moments_layer_norm_gradient_values_unchanged(monkeypatch, extra):
+    fused, _ = _ln_grads("rsqrt", extra)
+    _without_subgraph_rules(monkeypatch)
+    ref, _ = _ln_grads("rsqrt", extra)
+    for a, b in zip(fused, ref):
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-12)
+
+
+def test_moments_layer_norm_interior_read_elsewhere_takes_the_per_op_rules(monkeypatch):
+    """The normalized x also enters the loss: its other gradient must reach x, so no fused rule."""
+    r = np.random.default_rng(2)
+    x0, w, g0 = r.standard_normal((4, 6)), r.standard_normal((4, 6)), r.uniform(0.5, 1.5, 6)
+
+    def grads():
+        g = tf.Graph()
+        with g.as_default():
+            x = tf.constant(x0)
+            gamma, beta = tf.constant(g0), tf.constant(np.zeros(6))
+            eps = tf.Variable(1e-3, dtype=tf.float64)
+            mean, var = tf.nn.moments(x, axes=[1], keep_dims=True)
+            rstd = tf.rsqrt(var + eps)          # eps is trained: its gradient needs the per-op rules
+            xhat = (x - mean) * rstd
+            y = xhat * gamma + beta
+            loss = tf.reduce_sum(y * w) + tf.reduce_sum(tf.square(xhat))
+            out = tf.gradients(loss, [x, gamma, eps])
+            types = {o.type for o in g.get_operations()}
+            with tf.Session(graph=g) as s:
+                s.run(tf.global_variables_initializer())
+                return s.run(out), types
+
+    got, types = grads()
+    assert "LayerNormGrad" not in types
+    _without_subgraph_rules(monkeypatch)
+    ref, _ = grads()
+    for a, b in zip(got, ref):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_moments_layer_norm_differentiated_in_eps_keeps_eps_gradient():
+    g = tf.Graph()
+    with g.as_default():
+        x = tf.constant(np.random.default_rng(1).standard_normal((2, 4)))
+        eps = tf.constant(1e-3, dtype=tf.float64)
+        mean, var = tf.nn.moments(x, axes=[1], keep_dims=True)
+        y = (x - mean) * tf.rsqrt(var + eps) * tf.constant(np.ones(4)) + tf.constant(np.zeros(4))
+        d_eps, d_x = tf.gradients(tf.reduce_sum(y * y), [eps, x])
+        assert "LayerNormGrad" not in {o.type for o in g.get_operations()}
+        with tf.Session(graph=g) as s:
+            de, _ = s.run([d_eps, d_x])
+    # sum(y^2) = D * rows * var / (var + eps): d/d eps = -sum(var / (var + eps)^2) * D
+    assert de < 0
+
+
+def test_moments_layer_norm_float32_bound_matches_first_run():
+    """The fused gradient in a float32 training step: the bound plan's steps (LayerNormGrad's
+    compiled loop, the forward chain fused) give the allocating first run's bits."""
+    r = np.random.default_rng(3)
+    xs = r.standard_normal((16, 10, 32)).astype(np.float32)
+    w0 = r.standard_normal((32, 3)).astype(np.float32) * 0.1
+
+    def losses(allocating):
+        g = tf.Graph()
+        with g.as_default():
+            x = tf.placeholder(tf.float32, [None, 10, 32])
+            gamma, beta = tf.Variable(np.ones(32, np.float32)), tf.Variable(np.zeros(32, np.float32))
+            w, scale = tf.Variable(w0), tf.Variable(np.ones(32, np.float32))
+            y = tf.reshape(_moments_ln(x * scale, gamma, beta, "rsqrt"), [-1, 32])  # a trained input
+            loss = tf.reduce_mean(tf.square(tf.matmul(y, w)))
+            train = tf.train.AdamOptimizer(0.01).minimize(loss)
+            assert "LayerNormGrad" in {o.type for o in g.get_operations()}
+            with tf.Session(graph=g) as s:
+                s.run(tf.global_variables_initializer())
+                s.allocating = allocating
+                return [s.run([loss, train], {x: xs})[0] for _ in range(4)], s.run(gamma)
+
+    bound, g_bound = losses(False)
+    assert bound[-1] < bound[0]
+    traced, g_traced = losses(True)
+    assert bound == traced and np.array_equal(g_bound, g_traced)

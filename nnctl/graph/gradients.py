@@ -75,6 +75,7 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None, name: str = "gradients",
                 if id(t) not in x_ids and id(t) not in stops:
                     stack.append(t.op)
 
+    y_ids = {id(y) for y in ys}
     # pending[op] = number of consuming edges (from ops in `between`) not yet processed
     pending: dict[int, int] = {}
     for op in between.values():
@@ -125,7 +126,7 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None, name: str = "gradients",
                 continue
             done.add(id(op))
             if id(op) in between:
-                _backprop_op(op, aggregate, add_grad, x_ids, stops)
+                _backprop_op(op, aggregate, add_grad, x_ids, stops, between, y_ids)
             for t in op.inputs:
                 src = t.op
                 if id(src) in between and id(t) not in x_ids and id(t) not in stops:
@@ -164,7 +165,35 @@ def _combined_sum(gs: list[Tensor], concat: Any) -> Tensor | None:
     return d.sum_rule(ops, concat)
 
 
-def _backprop_op(op: Operation, aggregate, add_grad, x_ids: set[int], stops: set[int]) -> None:
+def _subgraph(op: Operation, d: Any, x_ids: set[int], stops: set[int], between: dict[int, Operation],
+              y_ids: set[int]) -> Any:
+    """The op's subgraph rule where it applies here: the root has one output, and the interior's
+    values are differentiated by nothing but the interior (no interior tensor is an x, a y, a stop
+    or read by another op on a path to ys) while every tensor the interior reads from outside,
+    other than the rule's inputs, needs no gradient (its op is on no path from xs)."""
+    if d.subgraph_grad is None or len(op.outputs) != 1:
+        return None
+    sub = d.subgraph_grad(op)
+    if sub is None:
+        return None
+    inner = {id(o) for o in sub.interior}
+    if any(id(o) not in between for o in sub.interior):
+        return None
+    wrt = {id(t) for t in sub.inputs}
+    for o in sub.interior:
+        for t in o.outputs:
+            if o is not op and (id(t) in x_ids or id(t) in y_ids or id(t) in stops
+                                or any(id(c) in between and id(c) not in inner for c in t._consumers)):
+                return None
+        for t in o.inputs:
+            if id(t.op) not in inner and id(t) not in wrt and (id(t) in x_ids or id(t.op) in between
+                                                                and id(t) not in stops):
+                return None
+    return sub
+
+
+def _backprop_op(op: Operation, aggregate, add_grad, x_ids: set[int], stops: set[int],
+                 between: dict[int, Operation], y_ids: set[int]) -> None:
     out_grads = [aggregate(t) if _differentiable_dtype(t) else None for t in op.outputs]
     if all(g is None for g in out_grads):
         return
@@ -174,18 +203,26 @@ def _backprop_op(op: Operation, aggregate, add_grad, x_ids: set[int], stops: set
     if d is None or d.grad is None:
         raise LookupError(f"No gradient defined for operation '{op.name}' (op type: {op.type})")
     from nnctl.ops import array_ops
-    dys = out_grads if d.grad_takes_none else [
-        g if g is not None else (array_ops.zeros_like(t) if _differentiable_dtype(t) else None)
-        for g, t in zip(out_grads, op.outputs)]
     graph = op.graph
-    with graph.name_scope(op.name + "_grad"):
-        in_grads = d.grad(op, *dys)
-    if not isinstance(in_grads, (list, tuple)):
-        in_grads = [in_grads]
-    if len(in_grads) != len(op.inputs):
+    sub = _subgraph(op, d, x_ids, stops, between, y_ids)
+    if sub is not None:
+        # one rule for the subgraph: its interior ops then get no gradient and add nothing
+        targets = sub.inputs
+        with graph.name_scope(op.name + "_grad"):
+            in_grads = sub.rule(out_grads[0])
+    else:
+        targets = op.inputs
+        dys = out_grads if d.grad_takes_none else [
+            g if g is not None else (array_ops.zeros_like(t) if _differentiable_dtype(t) else None)
+            for g, t in zip(out_grads, op.outputs)]
+        with graph.name_scope(op.name + "_grad"):
+            in_grads = d.grad(op, *dys)
+        if not isinstance(in_grads, (list, tuple)):
+            in_grads = [in_grads]
+    if len(in_grads) != len(targets):
         raise ValueError(f"gradient rule of {op.type} returned {len(in_grads)} gradients for "
-                         f"{len(op.inputs)} inputs of {op.name}")
-    for t, g in zip(op.inputs, in_grads):
+                         f"{len(targets)} inputs of {op.name}")
+    for t, g in zip(targets, in_grads):
         if g is None or not _differentiable_dtype(t) or id(t) in stops:
             continue
         if not shapes_compatible(t.static_shape, g.static_shape):

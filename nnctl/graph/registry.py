@@ -45,7 +45,23 @@ class OpDef:
     # sum_rule(ops, concat) -> Tensor | None: one tensor equal to the sum of these ops' first
     # outputs, built cheaper than AddN over them (gradients.py asks it when it aggregates)
     sum_rule: Callable[..., Any] | None = None
+    # subgraph_grad(op) -> SubgraphGradient | None: one rule for a subgraph ending at this op (its
+    # root), which gradients.py takes in place of the per-op rules where nothing else differentiates
+    # the subgraph's interior
+    subgraph_grad: Callable[..., Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SubgraphGradient:
+    """A gradient rule for a whole subgraph: ``interior`` (its ops, the root included), ``inputs``
+    (the tensors it differentiates with respect to) and ``rule(dy)`` (dy: the gradient of the
+    root's first output), returning one gradient (or None) per input. Every other tensor the
+    interior reads must need no gradient; gradients.py checks that, and that no interior tensor is
+    differentiated from elsewhere, before it takes the rule."""
+    interior: list[Any]
+    inputs: list[Any]
+    rule: Callable[[Any], list[Any]]
 
 
 _REGISTRY: dict[str, OpDef] = {}
@@ -119,6 +135,18 @@ def register_sum_rule(op_type: str) -> Callable[[Callable], Callable]:
     def deco(rule: Callable) -> Callable:
         _get(op_type).sum_rule = rule
         return rule
+    return deco
+
+
+def register_subgraph_gradient(op_type: str) -> Callable[[Callable], Callable]:
+    """Register a matcher ``matcher(op) -> SubgraphGradient | None`` for subgraphs whose root is an
+    ``op_type`` op (see ``OpDef.subgraph_grad``); one per op type."""
+    def deco(matcher: Callable) -> Callable:
+        d = _get(op_type)
+        if d.subgraph_grad is not None:
+            raise KeyError(f"a subgraph gradient for op type {op_type!r} is already registered")
+        d.subgraph_grad = matcher
+        return matcher
     return deco
 
 

@@ -67,9 +67,12 @@ def layer_norm_op(x: Any, gamma: Any, beta: Any, begin_norm_axis: int, epsilon: 
 
 
 def layer_norm_grad(dy: Tensor, x: Tensor, gamma: Tensor, mean: Tensor, rstd: Tensor, begin_norm_axis: int,
-                    name: str | None = None) -> list[Tensor]:
-    """(dx, dgamma, dbeta) of LayerNorm (see the module doc)."""
-    return make_op("LayerNormGrad", [dy, x, gamma, mean, rstd], attrs={"begin_norm_axis": begin_norm_axis},
+                    name: str | None = None, moments: bool = False) -> list[Tensor]:
+    """(dx, dgamma, dbeta) of LayerNorm (see the module doc). ``moments``: it stands for the
+    gradient of a layer norm written with tf.nn.moments (``_moments_layer_norm``), whose second
+    derivative follows that graph's (the mean inside the variance a stop_gradient)."""
+    return make_op("LayerNormGrad", [dy, x, gamma, mean, rstd], attrs={"begin_norm_axis": begin_norm_axis,
+                                                                       "moments": bool(moments)},
                    name=name or "LayerNormGrad",
                    outputs=[(x.static_shape, x.dtype), (gamma.static_shape, x.dtype), (gamma.static_shape, x.dtype)])
 
@@ -171,6 +174,27 @@ def _backward_ops(dy: Tensor, x: Tensor, gamma: Tensor, mean: Tensor, rstd: Tens
     return [dx, m.reduce_sum(m.multiply(dy, xhat), axis=outer), m.reduce_sum(dy, axis=outer)]
 
 
+def _moments_backward_ops(dy: Tensor, x: Tensor, gamma: Tensor, mean: Tensor, rstd: Tensor, k: int) -> list[Tensor]:
+    """The first derivative of y = ((x - mean) rstd) gamma + beta as the per-op rules build it when
+    mean and variance come from tf.nn.moments, as a function of LayerNormGrad's inputs: its
+    derivatives are TF's second derivatives of that graph (the SquaredDifference's mean a
+    stop_gradient, so nothing flows to the mean through the variance)."""
+    ax, outer = _norm_axes(x, k), _outer_axes(x, gamma)
+    xc = m.subtract(x, mean)
+    db_ = m.multiply(dy, gamma)                           # d(xc rstd)
+    dxc = m.multiply(db_, rstd)                           # d(x - mean), before the variance's share
+    drstd = m.reduce_sum(m.multiply(db_, xc), axis=ax, keepdims=True)
+    dvar = m.multiply(m.multiply(drstd, m.scalar_like(-0.5, rstd)), m.multiply(m.square(rstd), rstd))
+    n = 1
+    for a in ax:
+        n *= x.static_shape[a]
+    dsq = m.multiply(dvar, m.scalar_like(1.0 / n, dvar))  # the variance's mean, spread over its row
+    two_xc = m.multiply(m.scalar_like(2.0, x), m.subtract(x, array_ops.stop_gradient(mean)))
+    dmean = m.negative(m.reduce_sum(dxc, axis=ax, keepdims=True))
+    dx = m.add(m.add(dxc, m.multiply(two_xc, dsq)), m.multiply(dmean, m.scalar_like(1.0 / n, dmean)))
+    return [dx, m.reduce_sum(m.multiply(dy, m.multiply(xc, rstd)), axis=outer), m.reduce_sum(dy, axis=outer)]
+
+
 def _or_zeros(d: Tensor | None, like: Tensor) -> Tensor:
     return array_ops.zeros_like(like) if d is None else d
 
@@ -192,5 +216,120 @@ def _layer_norm_rule(op: Operation, dy: Tensor | None, dmean: Tensor | None, drs
 @registry.register_gradient("LayerNormGrad", takes_none=True)
 def _layer_norm_grad_rule(op: Operation, ddx: Tensor | None, ddg: Tensor | None, ddb: Tensor | None) -> list:
     from nnctl.graph.gradients import gradients
-    outs = _backward_ops(*op.inputs, op.attrs["begin_norm_axis"])
+    form = _moments_backward_ops if op.attrs.get("moments") else _backward_ops
+    outs = form(*op.inputs, op.attrs["begin_norm_axis"])
     return gradients(outs, list(op.inputs), grad_ys=[_or_zeros(d, t) for d, t in zip((ddx, ddg, ddb), op.outputs)])
+
+
+# --- a layer norm written with tf.nn.moments: its gradient as one LayerNormGrad ---------------------
+#
+# TF1 programs write layer norm as
+#     mean, var = tf.nn.moments(h, axes=[-1], keep_dims=True)
+#     y = (h - mean) * tf.rsqrt(var + eps) * gamma + beta       (or ... / tf.sqrt(var + eps) ...)
+# whose per-op gradient is some twenty passes over h (the products' rules, the broadcasts' sums,
+# the squared difference's, the AddN of four terms). When nothing else differentiates its interior
+# (gradients.py checks), the whole gradient is LayerNormGrad(dy, h, gamma, mean, rstd): the same
+# first derivative (the variance's share through the mean is zero at the mean, and the rest is the
+# module doc's formula), one compiled pass, and the forward products, no longer read by the
+# backward pass, fuse into one chain (runtime/fusion.py). Its second derivative is that graph's
+# (``_moments_backward_ops``).
+
+def _producer(t: Tensor, *types: str) -> Operation | None:
+    return t.op if t.op.type in types else None
+
+
+def _pairs(op: Operation) -> list[tuple[Tensor, Tensor]]:
+    """(a, b) and (b, a) for a commutative binary op's inputs."""
+    a, b = op.inputs
+    return [(a, b), (b, a)]
+
+
+def _trailing_mean(t: Tensor, x: Tensor | None) -> tuple[Operation, Tensor, int] | None:
+    """(the Mean op, its input, k) where t = reduce_mean(input, axes=[k .. rank-1], keepdims=True)
+    (and the input is x, when given)."""
+    op = _producer(t, "Mean")
+    if op is None or not op.attrs.get("keepdims") or (x is not None and op.inputs[0] is not x):
+        return None
+    s = op.inputs[0].static_shape
+    if s is None or not s:
+        return None
+    axes = sorted(a % len(s) for a in op.attrs["axis"])
+    if not axes or axes != list(range(axes[0], len(s))):
+        return None
+    return op, op.inputs[0], axes[0]
+
+
+def _moments_layer_norm(root: Operation) -> registry.SubgraphGradient | None:
+    for a_t, beta in _pairs(root):
+        mul_g = _producer(a_t, "Mul")
+        if mul_g is None:
+            continue
+        for b_t, gamma in _pairs(mul_g):
+            found = _normalized(b_t)
+            if found is None:
+                continue
+            interior, x, mean, rstd, k = found
+            s, gs = x.static_shape, gamma.static_shape
+            if (gs is None or None in gs or gs != beta.static_shape or len(gs) > len(s)
+                    or tuple(s[len(s) - len(gs):]) != tuple(gs) or root.outputs[0].static_shape != s
+                    or not x.dtype == gamma.dtype == beta.dtype or not x.dtype.is_floating
+                    or x.dtype.np.itemsize < 4):
+                continue
+            ops = [root, mul_g, *interior]
+
+            def rule(dy: Tensor, x: Tensor = x, gamma: Tensor = gamma, mean: Tensor = mean, rstd: Any = rstd,
+                     k: int = k) -> list:
+                return layer_norm_grad(dy, x, gamma, mean, rstd(), k, moments=True)
+            return registry.SubgraphGradient(interior=ops, inputs=[x, gamma, beta], rule=rule)
+    return None
+
+
+def _normalized(t: Tensor) -> tuple[list[Operation], Tensor, Tensor, Any, int] | None:
+    """(interior ops, x, mean, rstd (a function giving the tensor), k) where t = (x - mean) * rstd,
+    rstd * (x - mean) or (x - mean) / sqrt(var + eps), with mean and var tf.nn.moments' over x's
+    trailing axes from k (keep_dims=True)."""
+    op = _producer(t, "Mul", "RealDiv")
+    if op is None:
+        return None
+    cands = _pairs(op) if op.type == "Mul" else [tuple(op.inputs)]
+    for c_t, r_t in cands:
+        sub = _producer(c_t, "Sub")
+        r_op = _producer(r_t, "Rsqrt" if op.type == "Mul" else "Sqrt")
+        if sub is None or r_op is None:
+            continue
+        x, mean = sub.inputs
+        found = _trailing_mean(mean, x)
+        var = _variance(r_op.inputs[0], x, mean)
+        if found is None or var is None or found[2] != var[1]:
+            continue
+        rstd = (lambda r_t=r_t: r_t) if op.type == "Mul" else (lambda r_t=r_t: m.reciprocal(r_t))
+        return [op, sub, r_op, found[0], *var[0]], x, mean, rstd, found[2]
+    return None
+
+
+def _variance(t: Tensor, x: Tensor, mean: Tensor) -> tuple[list[Operation], int] | None:
+    """(interior ops, k) where t = var + eps (either order, eps of the variance's shape) and var is
+    tf.nn.moments' variance of x about ``mean`` (the mean itself or its stop_gradient)."""
+    add = _producer(t, "AddV2", "Add")
+    if add is None or add.outputs[0].static_shape != mean.static_shape:
+        return None
+    for v_t, _eps in _pairs(add):
+        found = _trailing_mean(v_t, None)
+        if found is None:
+            continue
+        sq = _producer(found[1], "SquaredDifference")
+        if sq is None or sq.inputs[0] is not x:
+            continue
+        centre = sq.inputs[1]
+        ops = [add, found[0], sq]
+        if centre is not mean:
+            stop = _producer(centre, "StopGradient")
+            if stop is None or stop.inputs[0] is not mean:
+                continue
+            ops.append(stop)
+        return ops, found[2]
+    return None
+
+
+registry.register_subgraph_gradient("AddV2")(_moments_layer_norm)
+registry.register_subgraph_gradient("Add")(_moments_layer_norm)
