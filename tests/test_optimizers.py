@@ -453,13 +453,14 @@ def test_xor_mlp_trains_with_each_optimizer(name):
 
 # --- fused (compiled) update loops: the same float operations as the numpy path, in one pass ----
 
-def _train_big(opt_fn: Callable, dtype: np.dtype, steps: int = 4) -> list[np.ndarray]:
-    """A variable big enough for the fused update path, trained a few steps; returns its values."""
+def _train_big(opt_fn: Callable, dtype: np.dtype, steps: int = 4, shape: tuple = (160, 128)) -> list[np.ndarray]:
+    """A variable (by default big enough for every fused update path), trained a few steps; returns its
+    values."""
     rng = np.random.default_rng(0)
     g = tf.Graph()
     with g.as_default():
-        w = tf.Variable(rng.standard_normal((160, 128)).astype(dtype), name="w")
-        c = tf.constant(rng.standard_normal((160, 128)).astype(dtype))
+        w = tf.Variable(rng.standard_normal(shape).astype(dtype), name="w")
+        c = tf.constant(rng.standard_normal(shape).astype(dtype))
         loss = tf.reduce_sum(c * w + 0.5 * w * w * w)
         train = opt_fn().minimize(loss)
         with tf.Session() as sess:
@@ -485,8 +486,8 @@ def test_fused_updates_equal_numpy_path(make, dtype, monkeypatch):
     taken = []
     real = jit.for_arrays
 
-    def spy(*a):
-        k = real(*a)
+    def spy(*a, **kw):
+        k = real(*a, **kw)
         taken.append(k is not None)
         return k
     monkeypatch.setattr(jit, "for_arrays", spy)
@@ -498,3 +499,31 @@ def test_fused_updates_equal_numpy_path(make, dtype, monkeypatch):
         assert a.dtype == dtype
         np.testing.assert_array_equal(a, b)  # bit-identical, not merely close
     assert not np.array_equal(fused[0], fused[-1])  # the updates did move the variable
+
+
+@pytest.mark.parametrize("shape", [(), (7,), (33, 5)])
+@pytest.mark.parametrize("make", [
+    lambda: tf.train.AdamOptimizer(0.01),
+    lambda: tf.train.MomentumOptimizer(0.01, 0.9, use_nesterov=True),
+], ids=["adam", "nesterov"])
+def test_small_variables_take_the_compiled_update_with_numpys_bits(make, shape, monkeypatch):
+    """Biases and scalars: the multi-pass updates take their one compiled call at any size
+    (jit.UPDATE_MIN_ELEMENTS), still bit-identical to the numpy path."""
+    from nnctl.runtime import jit
+    if jit.load() is None:
+        pytest.skip("the compiled kernels are not built here")
+    taken = []
+    real = jit.for_arrays
+
+    def spy(*a, **k):
+        f = real(*a, **k)
+        taken.append(f is not None)
+        return f
+    monkeypatch.setattr(jit, "for_arrays", spy)
+    fused = _train_big(make, np.dtype(np.float32), shape=shape)
+    assert taken and all(taken)
+    monkeypatch.setenv("NNCTL_JIT", "0")
+    reference = _train_big(make, np.dtype(np.float32), shape=shape)
+    for a, b in zip(fused, reference):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(fused[0], fused[-1])

@@ -171,7 +171,7 @@ def _apply_momentum_kernel(op: Operation, ctx: Any) -> Any:
         return xp.subtract(var, s, out=var)
 
     def bind(var: Any, accum: Any, lr: Any, momentum: Any, grad: Any) -> Any:
-        fused = jit.for_arrays(ctx, var, accum, lr, momentum, grad)
+        fused = jit.for_arrays(ctx, var, accum, lr, momentum, grad, min_elements=jit.UPDATE_MIN_ELEMENTS)
         if fused is None:
             return partial(run, var, accum, lr, momentum, grad)
         return fused.momentum.bind(*map(jit.flat, (var, accum, lr, momentum, grad)), bool(nesterov))
@@ -320,7 +320,7 @@ def _apply_adam_kernel(op: Operation, ctx: Any) -> Any:
     def bind(var: Any, m: Any, v: Any, b1p: Any, b2p: Any, lr: Any, beta1: Any, beta2: Any, eps: Any,
              grad: Any) -> Any:
         ins = (var, m, v, grad, b1p, b2p, lr, beta1, beta2, eps)
-        fused = jit.for_arrays(ctx, *ins)
+        fused = jit.for_arrays(ctx, *ins, min_elements=jit.UPDATE_MIN_ELEMENTS)
         if fused is None:
             return partial(run, var, m, v, b1p, b2p, lr, beta1, beta2, eps, grad)
         return fused.adam.bind(*map(jit.flat, ins))
