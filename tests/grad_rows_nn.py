@@ -129,6 +129,9 @@ ROWS = [
     # FusedBatchNormGradV3's graph-op form); all three outputs take the graph-op form of the forward
     GradRow("fused_batch_norm", ("FusedBatchNormV3", "FusedBatchNormGradV3"),
             lambda x, sc, off: nn.fused_batch_norm(x, sc, off)[0], [_u(2, 3, 2, 4), _u(4), _u(4)]),
+    GradRow("fused_batch_norm_nchw", ("FusedBatchNormV3", "FusedBatchNormGradV3", "Transpose"),
+            lambda x, sc, off: nn.fused_batch_norm(x, sc, off, data_format="NCHW")[0],
+            [_u(2, 4, 3, 2), _u(4), _u(4)]),
     GradRow("fused_batch_norm_stats", ("FusedBatchNormV3",),
             lambda x, sc, off: list(nn.fused_batch_norm(x, sc, off)), [_u(3, 2, 2, 3), _u(3), _u(3)]),
     GradRow("fused_batch_norm_inference", ("FusedBatchNormV3",),

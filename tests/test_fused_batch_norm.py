@@ -143,3 +143,23 @@ def test_compiled_loops_equal_the_xp_path_bit_for_bit(dt, shape, monkeypatch):
     off, _ = _fused(xv, g, b, w)
     for a, r in zip(on, off):
         np.testing.assert_array_equal(a, r)
+
+
+def test_nchw_equals_nhwc_transposed():
+    # NCHW runs the NHWC op between transposes (as TF's CPU kernel): the same values and gradients
+    xv, g, b, w = _data((4, 5, 3, 6), np.float64)
+    nhwc = _fused(xv, g, b, w)[0]
+    to_nchw = (0, 3, 1, 2)
+    nchw = _fused(np.ascontiguousarray(xv.transpose(to_nchw)), g, b, np.ascontiguousarray(w.transpose(to_nchw)),
+                  data_format="NCHW")[0]
+    np.testing.assert_allclose(nchw[0], nhwc[0].transpose(to_nchw), rtol=1e-12, atol=1e-12)
+    for got, want in zip(nchw[1:3], nhwc[1:3]):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(nchw[3], nhwc[3].transpose(to_nchw), rtol=1e-10, atol=1e-12)
+    for got, want in zip(nchw[4:], nhwc[4:]):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_unknown_data_format_is_refused_by_name():
+    with tf.Graph().as_default(), pytest.raises(ValueError, match="data_format must be 'NHWC' or 'NCHW', got 'NCDHW'"):
+        tf.nn.fused_batch_norm(tf.zeros([2, 2, 2, 2]), tf.ones([2]), tf.zeros([2]), data_format="NCDHW")

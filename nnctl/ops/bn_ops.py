@@ -44,6 +44,7 @@ from nnctl import dtypes
 from nnctl.backends.blas_threads import workers_spinning
 from nnctl.graph import registry
 from nnctl.graph.graph import Operation, Tensor, name_scope
+from nnctl.graph.tensor_shape import fmt_shape
 from nnctl.ops import array_ops
 from nnctl.ops import math_ops as m
 from nnctl.ops.core import convert_to_tensor, make_op
@@ -108,10 +109,19 @@ def fused_batch_norm(x: Any, scale: Any, offset: Any = None, mean: Any = None, v
     """``tf.nn.fused_batch_norm`` (TF1): (y, batch_mean, batch_variance) of a rank-4 NHWC x.
 
     Training: batch statistics; batch_variance is Bessel-corrected (M / (M - 1)), as TF's. Inference
-    (``is_training=False``): normalizes by the given ``mean`` and ``variance`` and returns them."""
-    if data_format != "NHWC":
-        raise NotImplementedError(f"fused_batch_norm: data_format {data_format!r}: nnctl supports NHWC")
+    (``is_training=False``): normalizes by the given ``mean`` and ``variance`` and returns them.
+    ``data_format="NCHW"`` runs the NHWC op between two transposes, as TF's CPU kernel does."""
+    if data_format not in ("NHWC", "NCHW"):
+        raise ValueError(f"fused_batch_norm: data_format must be 'NHWC' or 'NCHW', got {data_format!r}")
     x = convert_to_tensor(x)
+    if data_format == "NCHW":
+        if x.static_shape is not None and len(x.static_shape) != 4:
+            raise ValueError(f"fused_batch_norm: NCHW x {x.name} must have rank 4, got shape "
+                             f"{fmt_shape(x.static_shape)}")
+        with name_scope(name or "FusedBatchNormV3"):
+            y, bm, bv = fused_batch_norm(array_ops.transpose(x, [0, 2, 3, 1]), scale, offset, mean, variance,
+                                         epsilon, "NHWC", is_training, name="nhwc")
+            return array_ops.transpose(y, [0, 3, 1, 2]), bm, bv
     if x.dtype not in (dtypes.float32, dtypes.float64):
         raise TypeError(f"fused_batch_norm: x {x.name} must be float32 or float64, got {x.dtype.name}")
     c = _channels(x, "fused_batch_norm")
@@ -197,7 +207,8 @@ def _fused_bn_kernel(op: Operation, ctx: Any) -> Any:
         rows = x.size // c
         dt = x.dtype
         if out is None:
-            y = xp.empty_like(x)
+            # C order whatever x's strides (a transpose's view): y.reshape below must be a view
+            y = xp.empty(x.shape, dtype=dt)
             bm, bv, r1, r2 = (xp.empty((c,), dtype=dt) for _ in range(4))
         else:
             y, bm, bv, r1, r2 = out
@@ -248,7 +259,7 @@ def _fused_bn_grad_kernel(op: Operation, ctx: Any) -> Any:
         rows = x.size // c
         dt = x.dtype
         if out is None:
-            dx, dscale, doffset = xp.empty_like(x), xp.empty((c,), dtype=dt), xp.empty((c,), dtype=dt)
+            dx, dscale, doffset = xp.empty(x.shape, dtype=dt), xp.empty((c,), dtype=dt), xp.empty((c,), dtype=dt)
         else:
             dx, dscale, doffset = out
         dy2, x2, dx2 = dy.reshape(rows, c), x.reshape(rows, c), dx.reshape(rows, c)
