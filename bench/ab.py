@@ -5,8 +5,9 @@ process, once as usual (A) and once with the optimization off (B), timed in alte
     python bench/ab.py --workload transformer --without bgemm --rounds 20
 
 ``--without`` names what B's plan is bound without: ``joins`` (concat pieces computed in place),
-``fusion`` (fused elementwise chains), ``bgemm`` (the compiled batched small products),
-``direct`` (the direct convolution). Each switch holds only while B's plan binds, so both plans run
+``fusion`` (fused elementwise chains), ``subgraphs`` (subgraph kernels: a tf.nn.moments layer
+norm as one step), ``bgemm`` (the compiled batched small products), ``direct`` (the direct
+convolution). Each switch holds only while B's plan binds, so both plans run
 side by side under the same machine conditions; the ratio of each round's B time to its A time is
 reported (its median), which is steadier than comparing separate processes on a noisy machine.
 Run it with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset, as the benchmarks.
@@ -44,10 +45,11 @@ def _patched(obj: object, name: str, value: object) -> Iterator[None]:
 
 def _without(what: str):
     from nnctl.ops import conv_kernels, matmul_jit
-    from nnctl.runtime import fusion, plan
+    from nnctl.runtime import fusion, plan, subgraphs
     return {
         "joins": lambda: _patched(plan, "_join_slots", lambda *a: {}),
         "fusion": lambda: _patched(fusion, "available", lambda backend: False),
+        "subgraphs": lambda: _patched(subgraphs, "available", lambda backend: False),
         "bgemm": lambda: _patched(matmul_jit, "load", lambda: None),
         "direct": lambda: _patched(conv_kernels, "_direct", lambda *a, **k: None),
     }[what]()
@@ -56,7 +58,7 @@ def _without(what: str):
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workload", choices=workloads.WORKLOADS, default="lstm")
-    p.add_argument("--without", choices=("joins", "fusion", "bgemm", "direct"), required=True)
+    p.add_argument("--without", choices=("joins", "fusion", "subgraphs", "bgemm", "direct"), required=True)
     p.add_argument("--rounds", type=int, default=15)
     p.add_argument("--steps", type=int, default=5, help="steps per round")
     args = p.parse_args(argv)

@@ -49,6 +49,9 @@ class OpDef:
     # root), which gradients.py takes in place of the per-op rules where nothing else differentiates
     # the subgraph's interior
     subgraph_grad: Callable[..., Any] | None = None
+    # subgraph_kernel(op) -> SubgraphKernel | None: one kernel for a subgraph ending at this op,
+    # which a bound plan runs as one step in place of the ops' own (runtime/subgraphs.py)
+    subgraph_kernel: Callable[..., Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -62,6 +65,23 @@ class SubgraphGradient:
     interior: list[Any]
     inputs: list[Any]
     rule: Callable[[Any], list[Any]]
+
+
+@dataclass
+class SubgraphKernel:
+    """One kernel for a whole subgraph: ``interior`` (its ops, the root included), ``inputs`` (the
+    tensors it reads from outside), ``outputs`` (the interior's tensors that others may read; the
+    root's first output among them) and ``bind(ctx, in_bufs)``: None where the input buffers do not
+    suit the kernel (the plan then runs the ops one by one), else ``make(out_bufs)`` returning the
+    zero-argument step that writes every output (fresh C-contiguous buffers) from the inputs.
+    ``const_inputs``: indices of inputs that must be constants of the plan (bind may read them
+    once). The step must give the bits the interior's ops give run one by one; runtime/subgraphs.py
+    checks that nothing outside reads another interior tensor."""
+    interior: list[Any]
+    inputs: list[Any]
+    outputs: list[Any]
+    bind: Callable[[Any, list[Any]], Any]
+    const_inputs: tuple[int, ...] = ()
 
 
 _REGISTRY: dict[str, OpDef] = {}
@@ -146,6 +166,18 @@ def register_subgraph_gradient(op_type: str) -> Callable[[Callable], Callable]:
         if d.subgraph_grad is not None:
             raise KeyError(f"a subgraph gradient for op type {op_type!r} is already registered")
         d.subgraph_grad = matcher
+        return matcher
+    return deco
+
+
+def register_subgraph_kernel(op_type: str) -> Callable[[Callable], Callable]:
+    """Register a matcher ``matcher(op) -> SubgraphKernel | None`` for subgraphs whose root is an
+    ``op_type`` op (see ``OpDef.subgraph_kernel``); one per op type."""
+    def deco(matcher: Callable) -> Callable:
+        d = _get(op_type)
+        if d.subgraph_kernel is not None:
+            raise KeyError(f"a subgraph kernel for op type {op_type!r} is already registered")
+        d.subgraph_kernel = matcher
         return matcher
     return deco
 

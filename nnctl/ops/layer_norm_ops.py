@@ -26,7 +26,7 @@ sums in numpy's pairwise order), so both paths give the same bits; elsewhere the
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -230,9 +230,9 @@ def _layer_norm_grad_rule(op: Operation, ddx: Tensor | None, ddg: Tensor | None,
 # the squared difference's, the AddN of four terms). When nothing else differentiates its interior
 # (gradients.py checks), the whole gradient is LayerNormGrad(dy, h, gamma, mean, rstd): the same
 # first derivative (the variance's share through the mean is zero at the mean, and the rest is the
-# module doc's formula), one compiled pass, and the forward products, no longer read by the
-# backward pass, fuse into one chain (runtime/fusion.py). Its second derivative is that graph's
-# (``_moments_backward_ops``).
+# module doc's formula), one compiled pass. Its second derivative is that graph's
+# (``_moments_backward_ops``). The forward, whose interior the backward pass then no longer reads,
+# binds as one LayerNorm row loop (``_moments_layer_norm_kernel``, runtime/subgraphs.py).
 
 def _producer(t: Tensor, *types: str) -> Operation | None:
     return t.op if t.op.type in types else None
@@ -259,7 +259,20 @@ def _trailing_mean(t: Tensor, x: Tensor | None) -> tuple[Operation, Tensor, int]
     return op, op.inputs[0], axes[0]
 
 
-def _moments_layer_norm(root: Operation) -> registry.SubgraphGradient | None:
+class _Match(NamedTuple):
+    """A layer norm written with tf.nn.moments: root = normalized * gamma + beta."""
+    ops: list[Operation]   # the interior, the root first
+    x: Tensor
+    gamma: Tensor
+    beta: Tensor
+    mean: Tensor           # the Mean op's output
+    r_t: Tensor            # rsqrt(var + eps) (``divides`` False) or sqrt(var + eps)
+    divides: bool          # (x - mean) / sqrt(var + eps) rather than (x - mean) * rsqrt(var + eps)
+    eps: Tensor
+    k: int                 # the first normalized axis
+
+
+def _match(root: Operation) -> _Match | None:
     for a_t, beta in _pairs(root):
         mul_g = _producer(a_t, "Mul")
         if mul_g is None:
@@ -268,26 +281,61 @@ def _moments_layer_norm(root: Operation) -> registry.SubgraphGradient | None:
             found = _normalized(b_t)
             if found is None:
                 continue
-            interior, x, mean, rstd, k = found
+            interior, x, mean, r_t, divides, eps, k = found
             s, gs = x.static_shape, gamma.static_shape
             if (gs is None or None in gs or gs != beta.static_shape or len(gs) > len(s)
                     or tuple(s[len(s) - len(gs):]) != tuple(gs) or root.outputs[0].static_shape != s
                     or not x.dtype == gamma.dtype == beta.dtype or not x.dtype.is_floating
                     or x.dtype.np.itemsize < 4):
                 continue
-            ops = [root, mul_g, *interior]
-
-            def rule(dy: Tensor, x: Tensor = x, gamma: Tensor = gamma, mean: Tensor = mean, rstd: Any = rstd,
-                     k: int = k) -> list:
-                return layer_norm_grad(dy, x, gamma, mean, rstd(), k, moments=True)
-            return registry.SubgraphGradient(interior=ops, inputs=[x, gamma, beta], rule=rule)
+            return _Match([root, mul_g, *interior], x, gamma, beta, mean, r_t, divides, eps, k)
     return None
 
 
-def _normalized(t: Tensor) -> tuple[list[Operation], Tensor, Tensor, Any, int] | None:
-    """(interior ops, x, mean, rstd (a function giving the tensor), k) where t = (x - mean) * rstd,
-    rstd * (x - mean) or (x - mean) / sqrt(var + eps), with mean and var tf.nn.moments' over x's
-    trailing axes from k (keep_dims=True)."""
+def _moments_layer_norm(root: Operation) -> registry.SubgraphGradient | None:
+    f = _match(root)
+    if f is None:
+        return None
+
+    def rule(dy: Tensor) -> list:
+        rstd = m.reciprocal(f.r_t) if f.divides else f.r_t
+        return layer_norm_grad(dy, f.x, f.gamma, f.mean, rstd, f.k, moments=True)
+    return registry.SubgraphGradient(interior=f.ops, inputs=[f.x, f.gamma, f.beta], rule=rule)
+
+
+def _moments_layer_norm_kernel(root: Operation) -> registry.SubgraphKernel | None:
+    """The forward of such a layer norm as one LayerNorm row loop (runtime/subgraphs.py), writing y,
+    the mean and the rsqrt, where that loop does the ops' arithmetic in their order: over the last
+    axis alone (numpy reduces one axis in the row sums' order), x * rsqrt (a division by the sqrt
+    rounds differently) and a scalar constant eps. Any other form runs op by op."""
+    f = _match(root)
+    if f is None or f.divides or f.k != len(f.x.static_shape) - 1 or f.eps.static_shape is None or any(
+            d != 1 for d in f.eps.static_shape) or f.eps.dtype != f.x.dtype:
+        return None
+    k = f.k
+
+    def bind(ctx: Any, ins: list[Any]) -> Any:
+        x, gamma, beta, eps = ins
+        n, d = _rows(x.shape, k)
+        jit = seq_jit.kernels(ctx, x)
+        if (jit is None or not 0 < d <= seq_jit.MAX_ROW or not gamma.size or d % gamma.size
+                or not seq_jit.host_ok(jit, x, gamma, beta)):
+            return None
+        e = x.dtype.type(eps.reshape(-1)[0])  # a host constant (seq_jit.kernels: host memory)
+
+        def make(outs: list[Any]) -> Any:
+            y, mean, rstd = outs
+            return jit.layer_norm.bind(x.reshape(n, d), gamma.reshape(-1), beta.reshape(-1), e, y.reshape(n, d),
+                                       mean.reshape(-1), rstd.reshape(-1))
+        return make
+    return registry.SubgraphKernel(interior=f.ops, inputs=[f.x, f.gamma, f.beta, f.eps],
+                                   outputs=[root.outputs[0], f.mean, f.r_t], bind=bind, const_inputs=(3,))
+
+
+def _normalized(t: Tensor) -> tuple[list[Operation], Tensor, Tensor, Tensor, bool, Tensor, int] | None:
+    """(interior ops, x, mean, r_t, divides, eps, k) where t = (x - mean) * r_t or r_t * (x - mean)
+    with r_t = rsqrt(var + eps), or (x - mean) / r_t with r_t = sqrt(var + eps) (``divides``), mean
+    and var tf.nn.moments' over x's trailing axes from k (keep_dims=True)."""
     op = _producer(t, "Mul", "RealDiv")
     if op is None:
         return None
@@ -302,18 +350,17 @@ def _normalized(t: Tensor) -> tuple[list[Operation], Tensor, Tensor, Any, int] |
         var = _variance(r_op.inputs[0], x, mean)
         if found is None or var is None or found[2] != var[1]:
             continue
-        rstd = (lambda r_t=r_t: r_t) if op.type == "Mul" else (lambda r_t=r_t: m.reciprocal(r_t))
-        return [op, sub, r_op, found[0], *var[0]], x, mean, rstd, found[2]
+        return [op, sub, r_op, found[0], *var[0]], x, mean, r_t, op.type == "RealDiv", var[2], found[2]
     return None
 
 
-def _variance(t: Tensor, x: Tensor, mean: Tensor) -> tuple[list[Operation], int] | None:
-    """(interior ops, k) where t = var + eps (either order, eps of the variance's shape) and var is
+def _variance(t: Tensor, x: Tensor, mean: Tensor) -> tuple[list[Operation], int, Tensor] | None:
+    """(interior ops, k, eps) where t = var + eps (either order, eps of the variance's shape) and var is
     tf.nn.moments' variance of x about ``mean`` (the mean itself or its stop_gradient)."""
     add = _producer(t, "AddV2", "Add")
     if add is None or add.outputs[0].static_shape != mean.static_shape:
         return None
-    for v_t, _eps in _pairs(add):
+    for v_t, eps in _pairs(add):
         found = _trailing_mean(v_t, None)
         if found is None:
             continue
@@ -327,9 +374,10 @@ def _variance(t: Tensor, x: Tensor, mean: Tensor) -> tuple[list[Operation], int]
             if stop is None or stop.inputs[0] is not mean:
                 continue
             ops.append(stop)
-        return ops, found[2]
+        return ops, found[2], eps
     return None
 
 
-registry.register_subgraph_gradient("AddV2")(_moments_layer_norm)
-registry.register_subgraph_gradient("Add")(_moments_layer_norm)
+for _root in ("AddV2", "Add"):
+    registry.register_subgraph_gradient(_root)(_moments_layer_norm)
+    registry.register_subgraph_kernel(_root)(_moments_layer_norm_kernel)

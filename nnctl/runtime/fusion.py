@@ -137,9 +137,9 @@ def _operands(ex: Any) -> list[Any]:
 
 
 def plan(execs: list[Any], info: dict[int, tuple], constvals: dict[int, Any], fetch_ids: set[int],
-         is_alias: Any) -> dict[int, Chain]:
-    """The chains of a plan about to be bound: id(root op) -> Chain. ``is_alias(ex)``: the bind
-    makes that op an alias (x * 1): it stays out."""
+         keep_out: Any) -> dict[int, Chain]:
+    """The chains of a plan about to be bound: id(root op) -> Chain. ``keep_out(ex)``: the op
+    stays out (the bind makes it an alias, x * 1, or it runs in a subgraph kernel's region)."""
     producer: dict[int, Any] = {}
     consumers: dict[int, set[int]] = {}
     position = {}
@@ -152,7 +152,7 @@ def plan(execs: list[Any], info: dict[int, tuple], constvals: dict[int, Any], fe
     instr = {}
     for ex in execs:
         code = _instruction(ex, info)
-        if code is not None and id(ex.op.outputs[0]) not in constvals and not is_alias(ex):
+        if code is not None and id(ex.op.outputs[0]) not in constvals and not keep_out(ex):
             instr[id(ex.op)] = code
     barriers = [i for i, ex in enumerate(execs) if ex.kind in ("mutate", "effect")]
     taken: set[int] = set()

@@ -29,7 +29,7 @@ from nnctl.errors import InternalError, InvalidArgumentError, NonFiniteError, Op
 from nnctl.graph import registry
 from nnctl.graph.graph import Operation, Tensor
 from nnctl.graph.tensor_shape import fmt_shape, shapes_compatible
-from nnctl.runtime import fusion, parallel
+from nnctl.runtime import fusion, parallel, subgraphs
 from nnctl.runtime.context import RuntimeContext, ShadowContext, Uninitialized, uninitialized_error
 
 _PINNED = 1 << 60
@@ -281,16 +281,23 @@ class Plan:
             pool.pin(t, buf)
         steps: list[Any] = []
         step_ops: list[Operation] = []
-        chains = fusion.plan(self._execs, info, constvals, {id(t) for t in self.fetches},
-                             lambda ex: _identity_input(ex, constvals, info) is not None
+        fetch_ids = {id(t) for t in self.fetches}
+        regions = subgraphs.plan(self._execs, constvals, fetch_ids, self.alias) if subgraphs.available(be) else {}
+        in_region = {id(e.op) for r in regions.values() for e in r.execs}
+        chains = fusion.plan(self._execs, info, constvals, fetch_ids,
+                             lambda ex: id(ex.op) in in_region or _identity_input(ex, constvals, info) is not None
                              ) if fusion.available(be) else {}
         members = {id(m.op) for c in chains.values() for m in c.ops[:-1]}
+        members.update(in_region - set(regions))
         for ex in self._execs:
             if id(ex.op) in members:
-                continue  # bound with its chain, at the chain's last op
+                continue  # bound with its chain or region, at the last op
             chain = chains.get(id(ex.op))
+            region = regions.get(id(ex.op))
             if chain is not None:
                 self._bind_chain(chain, pool, info, constvals, steps, step_ops)
+            elif region is not None:
+                self._bind_region(region, pool, info, constvals, steps, step_ops)
             else:
                 self._bind_op(ex, pool, info, constvals, steps, step_ops)
         self.steps = steps
@@ -336,6 +343,21 @@ class Plan:
         steps.append(self._bound_call(root, [pool.bufs[id(u)] for u in root.ins], [buf], shape))
         step_ops.append(root.op)
         pool.done(root.ins, root.op.outputs)
+
+    def _bind_region(self, region: subgraphs.Region, pool: _BufferPool, info: dict, constvals: dict,
+                     steps: list, step_ops: list) -> None:
+        """A subgraph kernel (runtime/subgraphs.py): one step at the root, which reads the region's
+        inputs, kept alive until then, and writes its outputs; the other interior tensors get no
+        buffers. Where the input buffers do not suit the kernel, its ops are bound one by one here."""
+        make = region.rule.bind(self.ctx, [pool.bufs[id(t)] for t in region.inputs])
+        if make is None:
+            for ex in region.execs:
+                self._bind_op(ex, pool, info, constvals, steps, step_ops)
+            return
+        steps.append(make([pool.alloc(t, *info[id(t)]) for t in region.outputs]))
+        step_ops.append(region.execs[-1].op)
+        for ex in region.execs:
+            pool.done(ex.ins, ex.op.outputs)
 
     # --- step builders, one per kind of op (see _Exec); each returns a step or None ----------
     def _bound_call(self, ex: _Exec, in_bufs: list[Any], outs: list[Any] | None, shape: tuple | None) -> Any:

@@ -1,0 +1,158 @@
+"""Subgraph kernels (runtime/subgraphs.py): a layer norm written with tf.nn.moments runs as one
+LayerNorm row loop in a bound plan, with the bits of its ops run one by one and of the allocating
+first run; where the region is not safe (an interior tensor read elsewhere, another form of the
+maths, buffers the loop cannot take) the ops run one by one and still give those bits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnctl as tf
+from nnctl.ops import seq_jit
+from nnctl.runtime import fusion, subgraphs
+
+pytestmark = pytest.mark.skipif(seq_jit.load() is None,
+                                reason="the compiled kernels are not built here (or NNCTL_JIT=0)")
+
+RNG = np.random.default_rng(11)
+STATS = {"Mean", "SquaredDifference", "Rsqrt", "Sub"}
+
+
+def _runs(build, feeds, monkeypatch, trains=False):
+    """(values with regions, their step op types, step op types op by op); asserts the values equal
+    those of the plan without regions or chains and (``trains`` False: each run computes the same)
+    of the allocating first run."""
+    results = []
+    for regions in (True, False):
+        with monkeypatch.context() as m:
+            if not regions:
+                m.setattr(subgraphs, "available", lambda backend: False)
+                m.setattr(fusion, "available", lambda backend: False)
+            with tf.Graph().as_default():
+                phs, fetches = build()
+                feed = dict(zip(phs, feeds))
+                with tf.Session() as sess:
+                    sess.run(tf.global_variables_initializer())
+                    sess.allocating = True
+                    first = sess.run(fetches, feed)
+                    sess.allocating = False
+                    sess.run(fetches, feed)
+                    bound = sess.run(fetches, feed)
+                    plan = max(sess._plans.values(), key=lambda p: len(p.steps or ()))
+                    types = [op.type for op in plan._step_ops]
+            results.append((bound, types, first))
+    (rb, rtypes, rfirst), (ub, utypes, _) = results
+    for a, b, c in zip(rb, ub, rfirst):
+        np.testing.assert_array_equal(a, b)  # one step == the ops one by one
+        if not trains:
+            np.testing.assert_array_equal(a, c)  # == the allocating first run
+    return rb, rtypes, utypes
+
+
+def _rows_with_special_values(shape, dtype):
+    v = RNG.standard_normal(shape).astype(dtype)
+    rows = v.reshape(-1, shape[-1])
+    rows[0] = 3.0                 # a constant row: variance 0, rstd = 1 / sqrt(eps)
+    rows[1, 5] = np.nan
+    rows[2, 7] = np.inf
+    rows[3] *= 1e20               # large values: the squares near float32's range
+    rows[4] *= 1e-20
+    return v
+
+
+def _layer_norm(h, gamma, beta, eps=1e-5, axes=(2,)):
+    mean, var = tf.nn.moments(h, axes=list(axes), keep_dims=True)
+    return (h - mean) * tf.math.rsqrt(var + eps) * gamma + beta, mean, var
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the nan/inf rows, on every path
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_moments_layer_norm_is_one_step_with_the_ops_bits(dtype, monkeypatch):
+    hv = _rows_with_special_values((8, 64, 128), dtype)
+    gv = RNG.standard_normal(128).astype(dtype)
+    bv = RNG.standard_normal(128).astype(dtype)
+
+    def build():
+        h = tf.placeholder(dtype, [None, 64, 128])
+        gamma, beta = tf.Variable(gv), tf.Variable(bv)
+        y, _, _ = _layer_norm(h, gamma, beta)
+        loss = tf.reduce_sum(y * y)
+        return [h], [y, *tf.gradients(loss, [h, gamma, beta])]
+    (y, *_), rtypes, utypes = _runs(build, [hv], monkeypatch)
+    assert STATS <= set(utypes) and not STATS & set(rtypes)
+    # the forward's ten ops are one step; the gradient is one LayerNormGrad reading its mean and rsqrt
+    assert rtypes.count("LayerNormGrad") == 1 and rtypes.count("AddV2") == 1 and len(rtypes) <= len(utypes) - 8
+    x = hv.astype(np.float64)
+    mu = x.mean(axis=2, keepdims=True)
+    ref = (x - mu) / np.sqrt(((x - mu) ** 2).mean(axis=2, keepdims=True) + 1e-5) * gv + bv
+    fin = np.isfinite(ref) & (np.abs(hv) < 1e10).all(axis=2, keepdims=True)
+    np.testing.assert_allclose(y[fin], ref[fin], rtol=2e-4 if dtype == np.float32 else 1e-10, atol=1e-4)
+
+
+def test_two_layer_norms_in_a_training_step_keep_the_ops_bits(monkeypatch):
+    hv = RNG.standard_normal((8, 64, 32)).astype(np.float32)  # from MIN_ELEMENTS on
+    w = RNG.standard_normal((32, 32)).astype(np.float32) * 0.2
+
+    def build():
+        h = tf.placeholder(tf.float32, [None, 64, 32])
+
+        def dense(t):
+            return tf.reshape(tf.matmul(tf.reshape(t, [-1, 32]), tf.Variable(w)), [-1, 64, 32])
+        # (a layer norm of the placeholder itself keeps its per-op gradient, which reads the interior)
+        a, _, _ = _layer_norm(dense(h), tf.Variable(np.ones(32, np.float32)), tf.Variable(np.zeros(32, np.float32)))
+        a = dense(a)
+        b, _, _ = _layer_norm(a, tf.Variable(np.ones(32, np.float32)), tf.Variable(np.zeros(32, np.float32)))
+        loss = tf.reduce_mean(tf.square(b - 0.5))
+        train = tf.train.AdamOptimizer(0.01).minimize(loss)
+        return [h], [loss, train]
+    _, rtypes, utypes = _runs(build, [hv], monkeypatch, trains=True)
+    assert "Mean" in utypes and "SquaredDifference" not in rtypes and rtypes.count("LayerNormGrad") == 2, rtypes
+
+
+def _op_by_op(build, feeds, monkeypatch):
+    _, rtypes, _ = _runs(build, feeds, monkeypatch)
+    assert "SquaredDifference" in rtypes  # no region: the ops ran one by one
+    return rtypes
+
+
+@pytest.mark.parametrize("form", ["fetched_variance", "divides", "two_axes", "fed_eps", "strided_input"])
+def test_where_the_region_is_not_safe_the_ops_run_one_by_one(form, monkeypatch):
+    hv = RNG.standard_normal((8, 64, 128)).astype(np.float32)
+    gv = RNG.standard_normal(128).astype(np.float32)
+    feeds = [hv] + ([np.float32(1e-3)] if form == "fed_eps" else [])
+
+    def build():
+        h = tf.placeholder(tf.float32, [None, 64, 128])
+        phs = [h]
+        gamma, beta = tf.Variable(gv), tf.Variable(np.zeros(128, np.float32))
+        if form == "fetched_variance":    # an interior tensor read outside
+            y, _, var = _layer_norm(h, gamma, beta)
+            return phs, [y, var]
+        if form == "divides":             # x / sqrt(v) rounds otherwise than x * rsqrt(v)
+            mean, var = tf.nn.moments(h, axes=[2], keep_dims=True)
+            return phs, [(h - mean) / tf.sqrt(var + 1e-5) * gamma + beta]
+        if form == "two_axes":
+            g2 = tf.Variable(np.tile(gv, (64, 1)))
+            y, _, _ = _layer_norm(h, g2, tf.zeros([64, 128]), axes=(1, 2))
+            return phs, [y]
+        if form == "fed_eps":             # eps not a constant of the plan
+            eps = tf.placeholder(tf.float32, [])
+            phs.append(eps)
+            y, _, _ = _layer_norm(h, gamma, beta, eps=eps)
+            return phs, [y]
+        # a strided view as x: the row loop needs C-contiguous rows, so the plan binds the ops
+        y, _, _ = _layer_norm(h[:, ::2, :], gamma, beta)
+        return phs, [y]
+    _op_by_op(build, feeds, monkeypatch)  # strided_input: matched, then bound op by op
+
+
+def test_a_reader_of_the_mean_before_the_layer_norm_keeps_its_value(monkeypatch):
+    hv = RNG.standard_normal((8, 64, 128)).astype(np.float32)
+
+    def build():
+        h = tf.placeholder(tf.float32, [None, 64, 128])
+        y, mean, _ = _layer_norm(h, tf.Variable(np.ones(128, np.float32)), tf.Variable(np.zeros(128, np.float32)))
+        return [h], [mean * 2.0, y, mean]
+    (m2, y, mean), _, _ = _runs(build, [hv], monkeypatch)
+    np.testing.assert_array_equal(m2, mean * np.float32(2.0))
