@@ -43,6 +43,19 @@ def test_products_are_within_rounding_of_float64(dtype, shape, ta, tb):
     assert np.all(np.abs(out - ref) <= bound)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,k,n", [(64, 32, 64), (13, 33, 40), (7, 5, 19), (64, 64, 8)])
+def test_a_transposed_b_gives_the_bits_of_its_contiguous_copy(dtype, m, k, n):
+    # the transposed operand is packed into the same panel: only its layout differs
+    a, b = _operands((24, 8), m, k, n, False, True, dtype)
+    outs = []
+    for bb in (b, np.ascontiguousarray(b)):
+        out = np.empty((24, 8, m, n), dtype)
+        matmul_jit.step(a, bb, out)()
+        outs.append(out)
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
 def test_three_batch_axes_keep_numpys_matmul():
     a, b = _operands((2, 3, 4), 6, 8, 17, False, False, np.float32)
     assert matmul_jit.step(a, b, np.empty((2, 3, 4, 6, 17), np.float32)) is None
