@@ -65,6 +65,81 @@ def test_the_row_max_takes_nan_and_inf_wherever_they_are(dtype, n):
         np.testing.assert_array_equal(out, ref)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_seq_c_exp_gives_np_exp_bits_where_the_probe_says_so(dtype):
+    """seq.c replays numpy's float32 exp loop (its float64 exp is the C library's); where the probe
+    finds this numpy's exp to be another (AVX-512 loops, another build) the softmax keeps np.exp."""
+    jit = seq_jit.load()
+    cpu = getattr(np._core._multiarray_umath, "__cpu_features__", {})
+    if not (cpu.get("AVX2") and cpu.get("FMA3")) or cpu.get("AVX512F"):
+        # numpy dispatches another exp loop here (its AVX-512 one, or its scalar one)
+        assert seq_jit.exp_is_numpys(jit, np.float32) in (True, False)
+        pytest.skip("numpy runs another exp loop on this CPU: the probe decides, the softmax may use np.exp")
+    assert seq_jit.exp_is_numpys(jit, dtype)  # numpy's AVX2 loop and the C library's exp: replayed
+    rng = np.random.default_rng(5)
+    if dtype == np.float32:  # every kind of float32: random bit patterns (NaNs, denormals, infinities)
+        x = rng.integers(0, 2**32, 1 << 22, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    else:
+        x = np.concatenate([rng.standard_normal(1 << 20) * 300, [np.nan, np.inf, -np.inf, 0.0, -0.0, 5e-324]])
+    for n in (x.size, 7, 13):  # the vector loop and the scalar remainder
+        out = np.empty(n, dtype)
+        jit.np_exp(x[:n], out)
+        with np.errstate(all="ignore"):
+            ref = np.exp(x[:n])
+        np.testing.assert_array_equal(out.view(f"u{out.itemsize}"), ref.view(f"u{out.itemsize}"))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 3, 7, 8, 9, 16, 17, 64, 65, 128])
+def test_the_one_pass_softmax_gives_the_three_passes_bits(dtype, n):
+    """softmax_rows (one pass) against max-subtract, np.exp and the row sums: rows with a NaN, +inf,
+    -inf, all -inf, constant rows and gaps that make exp underflow to denormals and zero."""
+    jit = seq_jit.load()
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal((12, n)) * 5).astype(dtype)
+    x[1, n // 2] = np.nan
+    x[2, n // 3] = np.inf
+    x[3, n - 1] = -np.inf
+    x[4] = -np.inf
+    x[5] = 2.5
+    x[6, ::2] = -95.0       # exp(-95): a float32 denormal
+    x[7, ::3] = -110.0      # zero in float32
+    x[8, 1::2] = -745.0     # a float64 denormal
+    x[9] *= 40
+    three, one = np.empty_like(x), np.empty_like(x)
+    jit.sub_row_max(x, three)
+    np.exp(three, out=three)
+    jit.div_row_sum(three)
+    jit.softmax_rows(x, one)
+    if seq_jit.exp_is_numpys(jit, dtype):
+        np.testing.assert_array_equal(one.view(f"u{one.itemsize}"), three.view(f"u{one.itemsize}"))
+    y = x.copy()
+    seq_jit.softmax_rows(jit, np, y, y)  # in place, whichever path this numpy takes
+    np.testing.assert_array_equal(y, three)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("classes", [1, 10, 17, 128])
+def test_sparse_softmax_cross_entropy_equals_the_xp_path(monkeypatch, dtype, classes):
+    """seq.c's row pass for the loss and its backprop (labels at both ends, a NaN row, huge gaps)
+    against the xp code, on small batches too: it applies from the first row on."""
+    r = np.random.default_rng(classes)
+    x = (r.standard_normal((64, classes)) * 6).astype(dtype)
+    x[3, 0] = np.nan
+    x[4, -1] = 300.0
+    labels = r.integers(0, classes, 64)
+    labels[:2] = [0, classes - 1]
+
+    def build():
+        p = tf.placeholder(dtype, [None, classes])
+        lab = tf.placeholder(tf.int64, [None])
+        loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=lab, logits=p)
+        return [p, lab], [loss, tf.gradients(tf.reduce_mean(loss), p)[0]]
+    _same(_run(build, [x, labels], monkeypatch, True), _run(build, [x, labels], monkeypatch, False))
+
+
 def test_embedding_gradient_equals_the_xp_path(monkeypatch):
     r = np.random.default_rng(1)
     ids = r.integers(-50, 50, (32, 64))  # repeated and negative ids

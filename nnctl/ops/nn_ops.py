@@ -1041,10 +1041,19 @@ def _sparse_softmax_ce_kernel(op: Operation, ctx: Any) -> Any:
         else:
             loss, b = out
         n = lab.size
+        x2, b2, l1 = x.reshape(n, c), b.reshape(n, c), loss.reshape(n)
+        jit = seq_jit.kernels(ctx, x, min_elements=0)  # one call against a dozen numpy passes
+        if (jit is not None and c and seq_jit.rows_ok(jit, x2, b2) and seq_jit.host_ok(jit, l1)
+                and seq_jit.exp_is_numpys(jit, x.dtype)):
+            # one pass per row (seq.c): the arithmetic below, in its order, but np.log of the sums
+            picked = scratch("picked", (n,), x.dtype)
+            jit.sparse_xent_rows(x2, np.ascontiguousarray(lab, dtype=np.int64), b2, l1, picked)
+            xp.log(l1, out=l1)
+            xp.subtract(l1, picked, out=l1)
+            return loss, b
         rows = rows_cache.get(n)
         if rows is None:
             rows = rows_cache[n] = xp.arange(n)
-        x2, b2, l1 = x.reshape(n, c), b.reshape(n, c), loss.reshape(n)
         r = scratch("r", (n, 1), x.dtype)
         xp.amax(x2, axis=1, keepdims=True, out=r)
         xp.subtract(x2, r, out=b2)

@@ -1,4 +1,5 @@
-"""Compiled row loops (nnctl/csrc/seq.c) for the sequence models' ops: softmax and its gradient,
+"""Compiled row loops (nnctl/csrc/seq.c) for the sequence models' ops: softmax (one pass, with
+numpy's float32 exp replayed) and its gradient,
 the row scatter-add of gather's gradient, the LSTM cell's elementwise step and its gradient, and
 the fused layer norm and its gradient.
 
@@ -32,11 +33,12 @@ def load() -> Any:
     return compiled("seq", _build)
 
 
-def kernels(ctx: Any, big: Any) -> Any:
+def kernels(ctx: Any, big: Any, min_elements: int = MIN_ELEMENTS) -> Any:
     """The compiled kernels for an op over ``big`` (its largest array), or None: only on host memory
-    (asked of the backend) and from runtime.native's MIN_ELEMENTS on (below it a numpy pass costs
-    about as much as its call)."""
-    if not ctx.backend.host_memory or big.size < MIN_ELEMENTS or not enabled():
+    (asked of the backend) and from ``min_elements`` on (runtime.native's MIN_ELEMENTS: below it a
+    numpy pass costs about as much as its call; an op whose xp code makes many passes may ask for
+    fewer)."""
+    if not ctx.backend.host_memory or big.size < min_elements or not enabled():
         return None
     return load()
 
@@ -61,12 +63,52 @@ def rows_ok(jit: Any, *arrays: Any) -> bool:
 
 
 def softmax_rows(jit: Any, xp: Any, x: Any, out: Any) -> None:
-    """out = softmax(x) over the last axis of [rows, n] arrays (out may be x): max-subtract, numpy's
-    SIMD exp (a plain C loop over exp would not vectorise), normalise; three passes where the xp code
-    makes five, with the same arithmetic."""
+    """out = softmax(x) over the last axis of [rows, n] arrays (out may be x), with the xp code's
+    arithmetic: one pass per row (max-subtract, exp, normalise while the row is in cache) where
+    seq.c's exp gives np.exp's bits in this process (``exp_is_numpys``), else three passes around
+    np.exp itself (the xp code makes five)."""
+    if exp_is_numpys(jit, x.dtype):
+        jit.softmax_rows(x, out)
+        return
     jit.sub_row_max(x, out)
     xp.exp(out, out=out)
     jit.div_row_sum(out)
+
+
+_exp_checked: dict[Any, bool] = {}
+
+
+def _exp_probe(dtype: Any) -> Any:
+    """Values that exercise every branch of an exp: a sweep over the finite range and past both
+    ends, the boundaries of overflow, underflow and denormal results, zeros, infinities, NaNs,
+    denormal inputs and random values."""
+    fi = np.finfo(dtype)
+    hi = float(np.log(fi.max)) * 1.05
+    lo = float(np.log(fi.smallest_subnormal)) * 1.05
+    rng = np.random.default_rng(0)
+    parts = [np.linspace(lo, hi, 1 << 16), rng.standard_normal(1 << 14) * 30, rng.uniform(-1, 1, 1 << 12),
+             np.linspace(float(np.log(fi.tiny)) - 3, float(np.log(fi.tiny)) + 3, 1 << 12),
+             [0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan, fi.tiny, -fi.tiny, fi.smallest_subnormal, fi.max, -fi.max]]
+    v = np.concatenate([np.asarray(p, dtype=dtype) for p in parts])
+    edges = [88.72283935546875, -103.97208404541015625, -87.33654, np.log(fi.max), np.log(fi.tiny)]
+    near = [np.nextafter(np.asarray(e, dtype), np.asarray(d, dtype)) for e in edges for d in (-np.inf, np.inf)]
+    return np.concatenate([v, np.asarray(edges, dtype), np.asarray(near, dtype)])
+
+
+def exp_is_numpys(jit: Any, dtype: Any) -> bool:
+    """seq.c's exp gives np.exp's bits on the probe values in this process (checked once per dtype).
+    Its float32 exp is numpy's AVX2 loop replayed, its float64 exp the C library's: another numpy
+    build, or numpy's AVX-512 loops, fail the check and the softmax keeps np.exp."""
+    dt = np.dtype(dtype)
+    ok = _exp_checked.get(dt)
+    if ok is None:
+        probe = _exp_probe(dt)
+        mine = np.empty_like(probe)
+        jit.np_exp(probe, mine)
+        with np.errstate(all="ignore"):
+            ref = np.exp(probe)
+        ok = _exp_checked[dt] = bool(np.array_equal(mine.view(f"u{dt.itemsize}"), ref.view(f"u{dt.itemsize}")))
+    return ok
 
 
 def as_rows(a: Any) -> Any:
@@ -88,7 +130,9 @@ def _entry(kernel: Kernel, extents: Callable[[tuple], tuple]) -> Callable[..., N
 def _build(lib: Any) -> SimpleNamespace:
     # seq.c's kernels; the wrappers keep the array signatures and pass the extents ([rows, n] views)
     k = {name: Kernel(lib, name, spec, checked=name == "layer_norm_grad") for name, spec in (
-        ("sub_row_max", "aaii"), ("div_row_sum", "aii"), ("softmax_grad", "aaaii"), ("scatter_add_rows", "alaii"),
+        ("sub_row_max", "aaii"), ("div_row_sum", "aii"), ("softmax_rows", "aaii"), ("np_exp", "aai"),
+        ("sparse_xent_rows", "alaaaii"),
+        ("softmax_grad", "aaaii"), ("scatter_add_rows", "alaii"),
         ("lstm_pre", "aasaii"), ("lstm_post", "aaaii"), ("lstm_step", "aaasaaaaaaii"), ("lstm_grad", "aaaaaaaii"),
         ("layer_norm", "aaasaaaiii"), ("layer_norm_grad", "aaaaaaaaiii"))}
 
@@ -104,6 +148,13 @@ def _build(lib: Any) -> SimpleNamespace:
         sub_row_max=_entry(k["sub_row_max"], shape_of(0)),
         # e[r] /= sum(e[r]): (e,)
         div_row_sum=_entry(k["div_row_sum"], shape_of(0)),
+        # out[r] = softmax(x[r]) in one pass, exp as np.exp: (x, out)
+        softmax_rows=_entry(k["softmax_rows"], shape_of(0)),
+        # the sparse softmax cross-entropy's rows but its log: (x [rows, n], labels int64 [rows], backprop,
+        # sums [rows], picked [rows]); labels in [0, n)
+        sparse_xent_rows=_entry(k["sparse_xent_rows"], shape_of(0)),
+        # out = exp(x) elementwise, np.exp's bits where exp_is_numpys says so: (x, out), any shape
+        np_exp=_entry(k["np_exp"], lambda a: (a[0].size,)),
         # out[r] = (dy[r] - sum(dy[r] * y[r])) * y[r]; out may be dy: (y, dy, out)
         softmax_grad=_entry(k["softmax_grad"], shape_of(0)),
         scatter_add_rows=scatter_add_rows,
