@@ -156,3 +156,34 @@ def test_a_reader_of_the_mean_before_the_layer_norm_keeps_its_value(monkeypatch)
         return [h], [mean * 2.0, y, mean]
     (m2, y, mean), _, _ = _runs(build, [hv], monkeypatch)
     np.testing.assert_array_equal(m2, mean * np.float32(2.0))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("form", ["mul", "rmul", "div"])
+def test_attention_scaled_softmax_and_its_gradient_are_one_step_each(dtype, form, monkeypatch):
+    sv = (RNG.standard_normal((8, 4, 64, 64)) * 8).astype(dtype)
+    sv[0, 0, 0, 3] = np.nan
+    sv[0, 0, 1, :5] = -np.inf
+    wv = RNG.standard_normal(sv.shape).astype(dtype)
+
+    def build():
+        s = tf.placeholder(dtype, [None, 4, 64, 64])
+        scaled = {"mul": lambda: s * 0.17677669, "rmul": lambda: 0.17677669 * s, "div": lambda: s / 5.656854}[form]()
+        att = tf.nn.softmax(scaled)
+        return [s], [att, tf.gradients(tf.reduce_sum(att * wv), s)[0]]
+    _, rtypes, utypes = _runs(build, [sv], monkeypatch)
+    assert "SoftmaxGrad" in utypes and "SoftmaxGrad" not in rtypes, rtypes
+    assert len(rtypes) == len(utypes) - 2, (rtypes, utypes)  # two regions of two ops
+
+
+def test_scaled_scores_read_elsewhere_keep_their_ops(monkeypatch):
+    sv = RNG.standard_normal((8, 4, 64, 64)).astype(np.float32)
+
+    def build():
+        s = tf.placeholder(tf.float32, [None, 4, 64, 64])
+        scaled = s * 0.125
+        per_row = s * tf.constant(np.full((64,), 0.125, np.float32))  # not one value: its ops run
+        return [s], [tf.nn.softmax(scaled), scaled, tf.nn.softmax(per_row)]
+    _, rtypes, utypes = _runs(build, [sv], monkeypatch)
+    assert rtypes == utypes, rtypes

@@ -289,6 +289,26 @@ NNCTL_KERNEL void F(nnctl_softmax_rows)(const T *x, T *out, i64 rows, i64 n) {
     }
 }
 
+/* out[r] = softmax(x[r] * c), or of x[r] / c (div != 0): the scaled scores of attention, the
+ * product (quotient) rounded as the Mul (RealDiv) op rounds it, then softmax_rows' arithmetic.
+ * out is not x. */
+NNCTL_KERNEL void F(nnctl_softmax_rows_scaled)(const T *restrict x, T c, i64 div, T *restrict out, i64 rows,
+                                               i64 n) {
+    for (i64 r = 0; r < rows; r++) {
+        const T *xr = x + r * n;
+        T *o = out + r * n;
+        if (div)
+            for (i64 j = 0; j < n; j++) o[j] = xr[j] / c;
+        else
+            for (i64 j = 0; j < n; j++) o[j] = xr[j] * c;
+        const T m = F(row_max)(o, n);
+        for (i64 j = 0; j < n; j++) o[j] = o[j] - m;
+        ROW_EXP(o, n);
+        const T s = F(row_sum)(o, n);
+        for (i64 j = 0; j < n; j++) o[j] = o[j] / s;
+    }
+}
+
 /* SparseSoftmaxCrossEntropyWithLogits' xp arithmetic per row, but its log (nn_ops.py takes np.log
  * of the sums): b = x - max(x); picked = b[label]; b = exp(b) as np.exp; s = sum(b) in numpy's
  * order; b = b / s; b[label] -= 1. Labels are in [0, n) (the caller checks). */
@@ -308,6 +328,26 @@ NNCTL_KERNEL void F(nnctl_sparse_xent_rows)(const T *restrict x, const int64_t *
     }
 }
 #undef ROW_EXP
+
+/* out[r] = ((dy[r] - sum(dy[r] * y[r])) * y[r]) * c, or / c (div != 0): SoftmaxGrad, then the
+ * gradient of the scores' scale; out may be dy */
+NNCTL_KERNEL void F(nnctl_softmax_grad_scaled)(const T *y, const T *dy, T c, i64 div, T *out, i64 rows, i64 n) {
+    for (i64 r = 0; r < rows; r++) {
+        const T *yr = y + r * n, *dr = dy + r * n;
+        T *o = out + r * n;
+        const T s = F(row_dot)(dr, yr, n);
+        if (div)
+            for (i64 j = 0; j < n; j++) {
+                const T g = (dr[j] - s) * yr[j];
+                o[j] = g / c;
+            }
+        else
+            for (i64 j = 0; j < n; j++) {
+                const T g = (dr[j] - s) * yr[j];
+                o[j] = g * c;
+            }
+    }
+}
 
 /* out[r] = (dy[r] - sum(dy[r] * y[r])) * y[r]; out may be dy */
 NNCTL_KERNEL void F(nnctl_softmax_grad)(const T *y, const T *dy, T *out, i64 rows, i64 n) {

@@ -501,6 +501,76 @@ def _softmax_kernel(op: Operation, ctx: Any) -> Any:
     return run
 
 
+# --- attention's scaled scores: softmax(scores * c) and its gradient's scale, one pass each ---------
+#
+# tf.nn.softmax(tf.matmul(q, k, transpose_b=True) * (1 / sqrt(d))) (or / sqrt(d)) is a Mul over the
+# scores and a Softmax, two passes over [batch, heads, t, t]; its gradient a SoftmaxGrad and the Mul
+# of the scale, two more. Where nothing else reads the scaled scores (the softmax's own gradient
+# reads its output) a bound plan runs each pair as one seq.c row pass with the ops' arithmetic in
+# their order (runtime/subgraphs.py): the same bits.
+
+def _scalar_operand(op: Operation) -> tuple[Tensor, Tensor, bool] | None:
+    """(full, c, divides) where op is Mul(full, c), Mul(c, full) or RealDiv(full, c) of one float dtype,
+    c of one element (not broadcasting full) and full of the output's shape."""
+    if op.type not in ("Mul", "RealDiv") or len(op.inputs) != 2:
+        return None
+    a, b = op.inputs
+    out = op.outputs[0].static_shape
+    for full, c in ([(a, b), (b, a)] if op.type == "Mul" else [(a, b)]):
+        cs = c.static_shape
+        if (cs is not None and all(d == 1 for d in cs) and len(cs) <= len(out or ()) and out is not None
+                and full.static_shape == out and full.dtype == c.dtype and full.dtype.is_floating):
+            return full, c, op.type == "RealDiv"
+    return None
+
+
+def _last_axis(op: Operation, shape: Any) -> bool:
+    return shape is not None and len(shape) > 0 and op.attrs["axis"] % len(shape) == len(shape) - 1
+
+
+def _scaled_bind(kernel: str, divides: bool, n_full: int) -> Any:
+    """The bind of a scaled softmax region: inputs (the full arrays..., c), one output."""
+    def bind(ctx: Any, ins: list[Any]) -> Any:
+        fulls, c = ins[:n_full], ins[n_full]
+        jit = seq_jit.kernels(ctx, fulls[0])
+        rows = [seq_jit.as_rows(f) if f.flags.c_contiguous else None for f in fulls]
+        if (jit is None or any(r is None for r in rows) or not seq_jit.rows_ok(jit, *rows)
+                or not seq_jit.exp_is_numpys(jit, fulls[0].dtype) or c.size != 1):
+            return None
+        cv = fulls[0].dtype.type(c.reshape(-1)[0])  # a host constant (seq_jit.kernels: host memory)
+
+        def make(outs: list[Any]) -> Any:
+            return getattr(jit, kernel).bind(*rows, cv, int(divides), seq_jit.as_rows(outs[0]))
+        return make
+    return bind
+
+
+def _scaled_softmax_kernel(root: Operation) -> registry.SubgraphKernel | None:
+    found = _scalar_operand(root.inputs[0].op)
+    if found is None or not _last_axis(root, root.outputs[0].static_shape):
+        return None
+    full, c, divides = found
+    return registry.SubgraphKernel(interior=[root, root.inputs[0].op], inputs=[full, c], outputs=[root.outputs[0]],
+                                   bind=_scaled_bind("softmax_rows_scaled", divides, 1), const_inputs=(1,))
+
+
+def _scaled_softmax_grad_kernel(root: Operation) -> registry.SubgraphKernel | None:
+    found = _scalar_operand(root)
+    if found is None:
+        return None
+    g, c, divides = found
+    sg = g.op
+    if sg.type != "SoftmaxGrad" or not _last_axis(sg, g.static_shape):
+        return None
+    return registry.SubgraphKernel(interior=[root, sg], inputs=[*sg.inputs, c], outputs=[root.outputs[0]],
+                                   bind=_scaled_bind("softmax_grad_scaled", divides, 2), const_inputs=(2,))
+
+
+registry.register_subgraph_kernel("Softmax")(_scaled_softmax_kernel)
+registry.register_subgraph_kernel("Mul")(_scaled_softmax_grad_kernel)
+registry.register_subgraph_kernel("RealDiv")(_scaled_softmax_grad_kernel)
+
+
 def softmax_grad(y: Tensor, dy: Tensor, axis: int, name: str | None = None) -> Tensor:
     """SoftmaxGrad(y, dy) = (dy - sum(dy * y, axis)) * y: the gradient of Softmax through its output
     y, as one op (one pass over y and dy instead of four)."""

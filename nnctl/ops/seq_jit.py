@@ -131,7 +131,7 @@ def _build(lib: Any) -> SimpleNamespace:
     # seq.c's kernels; the wrappers keep the array signatures and pass the extents ([rows, n] views)
     k = {name: Kernel(lib, name, spec, checked=name == "layer_norm_grad") for name, spec in (
         ("sub_row_max", "aaii"), ("div_row_sum", "aii"), ("softmax_rows", "aaii"), ("np_exp", "aai"),
-        ("sparse_xent_rows", "alaaaii"),
+        ("sparse_xent_rows", "alaaaii"), ("softmax_rows_scaled", "asiaii"), ("softmax_grad_scaled", "aasiaii"),
         ("softmax_grad", "aaaii"), ("scatter_add_rows", "alaii"),
         ("lstm_pre", "aasaii"), ("lstm_post", "aaaii"), ("lstm_step", "aaasaaaaaaii"), ("lstm_grad", "aaaaaaaii"),
         ("layer_norm", "aaasaaaiii"), ("layer_norm_grad", "aaaaaaaaiii"))}
@@ -150,6 +150,10 @@ def _build(lib: Any) -> SimpleNamespace:
         div_row_sum=_entry(k["div_row_sum"], shape_of(0)),
         # out[r] = softmax(x[r]) in one pass, exp as np.exp: (x, out)
         softmax_rows=_entry(k["softmax_rows"], shape_of(0)),
+        # out[r] = softmax(x[r] * c) (div 0) or softmax(x[r] / c) (div 1): (x, c, div, out)
+        softmax_rows_scaled=_entry(k["softmax_rows_scaled"], shape_of(0)),
+        # out[r] = softmax_grad(y, dy)[r] * c (or / c): (y, dy, c, div, out); out may be dy
+        softmax_grad_scaled=_entry(k["softmax_grad_scaled"], shape_of(0)),
         # the sparse softmax cross-entropy's rows but its log: (x [rows, n], labels int64 [rows], backprop,
         # sums [rows], picked [rows]); labels in [0, n)
         sparse_xent_rows=_entry(k["sparse_xent_rows"], shape_of(0)),
