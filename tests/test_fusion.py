@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from plan_runs import bound_runs
 
 import nnctl as tf
 from nnctl.runtime import fusion, subgraphs
@@ -17,30 +18,8 @@ RNG = np.random.default_rng(3)
 
 
 def _runs(build, feeds, monkeypatch):
-    """(fused bound values, their step op types, unfused bound values, allocating values)."""
-    results = []
-    for fused in (True, False):
-        with monkeypatch.context() as m:
-            if not fused:
-                m.setattr(fusion, "available", lambda backend: False)
-            with tf.Graph().as_default():
-                phs, fetches = build()
-                feed = dict(zip(phs, feeds))
-                with tf.Session() as sess:
-                    sess.run(tf.global_variables_initializer())
-                    sess.allocating = True
-                    first = sess.run(fetches, feed)
-                    sess.allocating = False
-                    sess.run(fetches, feed)
-                    bound = sess.run(fetches, feed)
-                    plan = list(sess._plans.values())[-1]
-                    types = [op.type for op in plan._step_ops]
-            results.append((bound, types, first))
-    (fb, ftypes, ffirst), (ub, utypes, _) = results
-    for a, b, c in zip(fb, ub, ffirst):
-        np.testing.assert_array_equal(a, b)  # fused == one op at a time
-        np.testing.assert_array_equal(a, c)  # == the allocating first run
-    return fb, ftypes, utypes
+    """(fused bound values, their step op types, unfused step op types)."""
+    return bound_runs(build, feeds, monkeypatch, off=[fusion])
 
 
 def _special(shape, dtype):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from plan_runs import bound_runs
 
 import nnctl as tf
 from nnctl.ops import seq_jit
@@ -20,34 +21,8 @@ STATS = {"Mean", "SquaredDifference", "Rsqrt", "Sub"}
 
 
 def _runs(build, feeds, monkeypatch, trains=False):
-    """(values with regions, their step op types, step op types op by op); asserts the values equal
-    those of the plan without regions or chains and (``trains`` False: each run computes the same)
-    of the allocating first run."""
-    results = []
-    for regions in (True, False):
-        with monkeypatch.context() as m:
-            if not regions:
-                m.setattr(subgraphs, "available", lambda backend: False)
-                m.setattr(fusion, "available", lambda backend: False)
-            with tf.Graph().as_default():
-                phs, fetches = build()
-                feed = dict(zip(phs, feeds))
-                with tf.Session() as sess:
-                    sess.run(tf.global_variables_initializer())
-                    sess.allocating = True
-                    first = sess.run(fetches, feed)
-                    sess.allocating = False
-                    sess.run(fetches, feed)
-                    bound = sess.run(fetches, feed)
-                    plan = max(sess._plans.values(), key=lambda p: len(p.steps or ()))
-                    types = [op.type for op in plan._step_ops]
-            results.append((bound, types, first))
-    (rb, rtypes, rfirst), (ub, utypes, _) = results
-    for a, b, c in zip(rb, ub, rfirst):
-        np.testing.assert_array_equal(a, b)  # one step == the ops one by one
-        if not trains:
-            np.testing.assert_array_equal(a, c)  # == the allocating first run
-    return rb, rtypes, utypes
+    """(values with regions, their step op types, step op types op by op: no regions, no chains)."""
+    return bound_runs(build, feeds, monkeypatch, off=[subgraphs, fusion], trains=trains)
 
 
 def _rows_with_special_values(shape, dtype):
