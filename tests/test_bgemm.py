@@ -56,6 +56,22 @@ def test_a_transposed_b_gives_the_bits_of_its_contiguous_copy(dtype, m, k, n):
     np.testing.assert_array_equal(outs[0], outs[1])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_transposed_output_view_gets_the_bits_of_a_contiguous_one(dtype):
+    # attention's heads written into [batch, time, heads, depth]: rows through their strides
+    a, b = _operands((8, 4), 64, 64, 32, False, False, dtype)
+    out = np.empty((8, 4, 64, 32), dtype)
+    matmul_jit.step(a, b, out)()
+    joined = np.full((8, 64, 4, 32), np.nan, dtype)
+    view = joined.transpose(0, 2, 1, 3)
+    matmul_jit.step(a, b, view)()
+    np.testing.assert_array_equal(view, out)
+    np.testing.assert_array_equal(joined.reshape(-1), out.transpose(0, 2, 1, 3).reshape(-1))
+    # outputs whose elements would share memory, or whose rows are strided, take numpy's path
+    assert matmul_jit.step(a, b, np.broadcast_to(out[:1], out.shape)) is None
+    assert matmul_jit.step(a, b, np.empty((8, 4, 64, 64), dtype)[..., ::2]) is None
+
+
 def test_three_batch_axes_keep_numpys_matmul():
     a, b = _operands((2, 3, 4), 6, 8, 17, False, False, np.float32)
     assert matmul_jit.step(a, b, np.empty((2, 3, 4, 6, 17), np.float32)) is None

@@ -162,3 +162,36 @@ def test_scaled_scores_read_elsewhere_keep_their_ops(monkeypatch):
         return [s], [tf.nn.softmax(scaled), scaled, tf.nn.softmax(per_row)]
     _, rtypes, utypes = _runs(build, [sv], monkeypatch)
     assert rtypes == utypes, rtypes
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_attention_heads_are_written_straight_into_their_joined_layout(dtype, monkeypatch):
+    """reshape(transpose(att @ v)) and the gradient of the heads' split (ReshapeLike of a transposed
+    product): the product's compiled loop writes through the transpose, with the ops' bits."""
+    b, t, h, d = 8, 64, 4, 32
+    xv = RNG.standard_normal((b * t, h * d)).astype(dtype)
+    av = RNG.standard_normal((b, h, t, t)).astype(dtype)
+    wv = RNG.standard_normal((b * t, h * d)).astype(dtype)
+
+    def build():
+        x = tf.placeholder(dtype, [None, h * d])
+        att = tf.placeholder(dtype, [None, h, t, t])
+        v = tf.transpose(tf.reshape(x, [-1, t, h, d]), [0, 2, 1, 3])     # the heads' split
+        o = tf.reshape(tf.transpose(tf.matmul(att, v), [0, 2, 1, 3]), [-1, h * d])   # ... joined
+        return [x, att], [o, *tf.gradients(tf.reduce_sum(o * wv), [x, att])]
+    _, rtypes, utypes = _runs(build, [xv, av], monkeypatch)
+    assert rtypes.count("BatchMatMul") < utypes.count("BatchMatMul") == 3, rtypes
+    assert len(rtypes) <= len(utypes) - 2, (rtypes, utypes)
+
+
+def test_a_product_read_elsewhere_keeps_its_copy(monkeypatch):
+    av = RNG.standard_normal((8, 4, 64, 64)).astype(np.float32)
+    vv = RNG.standard_normal((8, 4, 64, 32)).astype(np.float32)
+
+    def build():
+        att = tf.placeholder(tf.float32, [None, 4, 64, 64])
+        v = tf.placeholder(tf.float32, [None, 4, 64, 32])
+        p = tf.matmul(att, v)
+        return [att, v], [tf.reshape(tf.transpose(p, [0, 2, 1, 3]), [-1, 128]), p]
+    _, rtypes, utypes = _runs(build, [av, vv], monkeypatch)
+    assert rtypes == utypes

@@ -73,18 +73,21 @@ BG_BLOCK(4)
 #undef BG_BLOCK
 
 /* C[b] for b in [b_lo, b_hi): the batch index b is (b1, b2) = (b / nb2, b % nb2), so that two batch
- * axes (examples and heads of a transposed view) need not collapse into one stride. a_addr and
- * b_addr: the first elements of A and B (views of any strides, hence addresses); every stride is
- * in elements. panel: scratch of K * ceil(N / BG_NB) * BG_NB values. */
-BG_TARGET BG_CONTRACT NNCTL_EXPORT void F(nnctl_bgemm)(int64_t a_addr, int64_t b_addr, T *c, T *panel, i64 m_,
-                                                       i64 n_, i64 k_, i64 nb2, i64 sab1, i64 sab2, i64 sai,
-                                                       i64 sak, i64 sbb1, i64 sbb2, i64 sbk, i64 sbj, i64 b_lo,
-                                                       i64 b_hi) {
+ * axes (examples and heads of a transposed view) need not collapse into one stride. a_addr, b_addr
+ * and c_addr: the first elements of A, B and C (views of any strides, hence addresses; C's rows
+ * contiguous, ldc apart, so that C may be a transposed view: the heads written straight into the
+ * [batch, time, heads * depth] layout that follows them); every stride is in elements. panel:
+ * scratch of K * ceil(N / BG_NB) * BG_NB values. */
+BG_TARGET BG_CONTRACT NNCTL_EXPORT void F(nnctl_bgemm)(int64_t a_addr, int64_t b_addr, int64_t c_addr, T *panel,
+                                                       i64 m_, i64 n_, i64 k_, i64 nb2, i64 sab1, i64 sab2,
+                                                       i64 sai, i64 sak, i64 sbb1, i64 sbb2, i64 sbk, i64 sbj,
+                                                       i64 scb1, i64 scb2, i64 ldc, i64 b_lo, i64 b_hi) {
     const T *a = (const T *)(intptr_t)a_addr, *bm = (const T *)(intptr_t)b_addr;
+    T *c = (T *)(intptr_t)c_addr;
     const i64 np = (n_ + BG_NB - 1) / BG_NB * BG_NB;
     for (i64 b = b_lo; b < b_hi; b++) {
         const T *ab = a + (b / nb2) * sab1 + (b % nb2) * sab2, *bb = bm + (b / nb2) * sbb1 + (b % nb2) * sbb2;
-        T *cb = c + b * m_ * n_;
+        T *cb = c + (b / nb2) * scb1 + (b % nb2) * scb2;
         /* B[b] as [K, np], zero beyond N: every block loads whole vectors. A transposed B (k
          * its contiguous axis) is read along its rows and written across the panel, which stays
          * in L1, rather than gathered a column at a time. */
@@ -107,9 +110,9 @@ BG_TARGET BG_CONTRACT NNCTL_EXPORT void F(nnctl_bgemm)(int64_t a_addr, int64_t b
             const i64 nj = n_ - j0 < BG_NB ? n_ - j0 : BG_NB;
             i64 i0 = 0;
             for (; i0 + BG_MR <= m_; i0 += BG_MR)
-                F(bg_block6)(ab + i0 * sai, panel + j0, cb + i0 * n_ + j0, k_, np, sai, sak, n_, nj);
+                F(bg_block6)(ab + i0 * sai, panel + j0, cb + i0 * ldc + j0, k_, np, sai, sak, ldc, nj);
             for (; i0 + 4 <= m_; i0 += 4)
-                F(bg_block4)(ab + i0 * sai, panel + j0, cb + i0 * n_ + j0, k_, np, sai, sak, n_, nj);
+                F(bg_block4)(ab + i0 * sai, panel + j0, cb + i0 * ldc + j0, k_, np, sai, sak, ldc, nj);
             for (; i0 < m_; i0++) {  /* the rows after the last whole block, one at a time */
                 BGV acc0 = (BGV){0}, acc1 = (BGV){0};
                 const T *a0 = ab + i0 * sai;
@@ -124,7 +127,7 @@ BG_TARGET BG_CONTRACT NNCTL_EXPORT void F(nnctl_bgemm)(int64_t a_addr, int64_t b
                 T tmp[2 * 32 / sizeof(T)];
                 memcpy(tmp, &acc0, sizeof acc0);
                 memcpy(tmp + BG_VL, &acc1, sizeof acc1);
-                T *dst = cb + i0 * n_ + j0;
+                T *dst = cb + i0 * ldc + j0;
                 for (i64 j = 0; j < nj; j++) dst[j] = tmp[j];
             }
         }

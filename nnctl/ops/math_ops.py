@@ -665,6 +665,53 @@ def _matmul_factory(op: Operation, ctx: Any) -> Any:
     return run
 
 
+# --- attention's heads joined: reshape(transpose(q @ k), ...) written in place ---------------------
+#
+# tf.reshape(tf.transpose(tf.matmul(att, v), [0, 2, 1, 3]), [-1, heads * depth]) (and the gradient of
+# the heads' split, a ReshapeLike of the transposed gradient) computes the batched product, then
+# copies its transposed view into the reshaped layout: a pass over the activations each time. Where
+# the product takes the compiled batched loop (bgemm.c, which writes rows through strides) and
+# nothing else reads the product or its transpose, the region (runtime/subgraphs.py) writes the
+# product straight into the reshape's buffer, seen as the transpose: the same values, no copy.
+
+def _heads_join_kernel(root: Operation) -> registry.SubgraphKernel | None:
+    tr = root.inputs[0].op
+    if tr.type != "Transpose" or tr.attrs.get("perm") is None:
+        return None
+    perm = tuple(tr.attrs["perm"])
+    sums, mm = [], tr.inputs[0].op
+    while mm.type == "SumToShape":  # a gradient's reduction to the product's own shape: nothing to sum
+        sums.append(mm)
+        mm = mm.inputs[0].op
+    if mm.type != "BatchMatMul" or len(perm) < 3 or perm[-1] != len(perm) - 1:
+        return None
+    ta, tb = mm.attrs["transpose_a"], mm.attrs["transpose_b"]
+    inv = tuple(perm.index(i) for i in range(len(perm)))
+
+    def bind(ctx: Any, ins: list[Any]) -> Any:
+        if not ctx.backend.host_blas:
+            return None
+        a, b = ins[:2]
+        a = np.swapaxes(a, -1, -2) if ta else a
+        b = np.swapaxes(b, -1, -2) if tb else b
+        shape = a.shape[:-1] + b.shape[-1:]
+        t_shape = tuple(shape[i] for i in perm)
+        probe = np.empty(t_shape, dtype=a.dtype).transpose(inv)  # the layout the step will write
+        if (a.shape[:-2] != b.shape[:-2] or any(like.shape != shape for like in ins[2:])
+                or matmul_jit.step(a, b, probe) is None):
+            return None
+
+        def make(outs: list[Any]) -> Any:
+            return matmul_jit.step(a, b, outs[0].reshape(t_shape).transpose(inv))
+        return make
+    return registry.SubgraphKernel(interior=[root, tr, *sums, mm], inputs=[*mm.inputs, *(s.inputs[1] for s in sums)],
+                                   outputs=[root.outputs[0]], bind=bind)
+
+
+registry.register_subgraph_kernel("Reshape")(_heads_join_kernel)
+registry.register_subgraph_kernel("ReshapeLike")(_heads_join_kernel)
+
+
 registry.register_kernel("MatMul")(_matmul_factory)
 registry.register_kernel("BatchMatMul")(_matmul_factory)
 

@@ -15,8 +15,9 @@ A match becomes a region of the bound plan (``plan``) when it is safe to run all
 root's place:
 
 - every interior op is in the plan (none merged away by CSE) and in no other region;
-- an interior tensor other than the rule's outputs is read by interior ops only and not fetched;
-  the outputs are read elsewhere only by ops after the root;
+- an interior tensor other than the rule's outputs is read by interior ops only (or, after the
+  root, for its shape only) and not fetched; the outputs are read elsewhere only by ops after the
+  root;
 - no variable update or side effect runs between the region's first op and its root (their reads
   must not move past it), no output is a folded constant, and the inputs the rule reads at bind
   time (``const_inputs``) are folded constants.
@@ -37,12 +38,14 @@ from nnctl.runtime.native import enabled
 
 @dataclass
 class Region:
-    """A matched subgraph of a plan: its execs in plan order (the root last), and the tensors it
-    reads and writes as the plan names them (after CSE)."""
+    """A matched subgraph of a plan: its execs in plan order (the root last), the tensors it reads
+    and writes as the plan names them (after CSE), and the interior tensors that ops outside read
+    for their shape only (the bind gives them a placeholder of their shape)."""
     rule: SubgraphKernel
     execs: list[Any]
     inputs: list[Any]
     outputs: list[Any]
+    shaped: list[Any]
 
 
 def available(backend: Any) -> bool:
@@ -83,6 +86,7 @@ def _region(rule: SubgraphKernel, hi: int, execs: list[Any], position: dict[int,
     if where[-1] != hi or any(where[0] < b < hi for b in barriers):
         return None
     out_ids = {id(t) for t in rule.outputs}
+    shaped = []
     for i in where:
         ex = execs[i]
         if ex.kind not in ("compute", "view"):
@@ -92,11 +96,19 @@ def _region(rule: SubgraphKernel, hi: int, execs: list[Any], position: dict[int,
             if id(t) in out_ids:
                 if id(t) in constvals or any(r < hi for r in outside):
                     return None
-            elif outside or id(t) in fetch_ids:
+            elif id(t) in fetch_ids or any(r < hi or not _shape_only(execs[r], t) for r in outside):
                 return None
+            elif outside:
+                shaped.append(t)
     if not out_ids <= {id(t) for i in where for t in execs[i].op.outputs}:
         return None
     inputs = [alias.get(id(t), t) for t in rule.inputs]
     if any(id(inputs[j]) not in constvals for j in rule.const_inputs):
         return None
-    return Region(rule, [execs[i] for i in where], inputs, list(rule.outputs))
+    return Region(rule, [execs[i] for i in where], inputs, list(rule.outputs), shaped)
+
+
+def _shape_only(ex: Any, t: Any) -> bool:
+    """``ex`` reads ``t`` for its shape only (its registry entry's shape_inputs)."""
+    skip = ex.d.shape_inputs if ex.d is not None else ()
+    return all(j in skip for j, u in enumerate(ex.ins) if u is t)
