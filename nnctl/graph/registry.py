@@ -158,28 +158,27 @@ def register_sum_rule(op_type: str) -> Callable[[Callable], Callable]:
     return deco
 
 
+def _register_matcher(op_type: str, field_name: str, what: str) -> Callable[[Callable], Callable]:
+    """A decorator storing a subgraph matcher in the op type's OpDef field; one per op type."""
+    def deco(matcher: Callable) -> Callable:
+        d = _get(op_type)
+        if getattr(d, field_name) is not None:
+            raise KeyError(f"a subgraph {what} for op type {op_type!r} is already registered")
+        setattr(d, field_name, matcher)
+        return matcher
+    return deco
+
+
 def register_subgraph_gradient(op_type: str) -> Callable[[Callable], Callable]:
     """Register a matcher ``matcher(op) -> SubgraphGradient | None`` for subgraphs whose root is an
     ``op_type`` op (see ``OpDef.subgraph_grad``); one per op type."""
-    def deco(matcher: Callable) -> Callable:
-        d = _get(op_type)
-        if d.subgraph_grad is not None:
-            raise KeyError(f"a subgraph gradient for op type {op_type!r} is already registered")
-        d.subgraph_grad = matcher
-        return matcher
-    return deco
+    return _register_matcher(op_type, "subgraph_grad", "gradient")
 
 
 def register_subgraph_kernel(op_type: str) -> Callable[[Callable], Callable]:
     """Register a matcher ``matcher(op) -> SubgraphKernel | None`` for subgraphs whose root is an
     ``op_type`` op (see ``OpDef.subgraph_kernel``); one per op type."""
-    def deco(matcher: Callable) -> Callable:
-        d = _get(op_type)
-        if d.subgraph_kernel is not None:
-            raise KeyError(f"a subgraph kernel for op type {op_type!r} is already registered")
-        d.subgraph_kernel = matcher
-        return matcher
-    return deco
+    return _register_matcher(op_type, "subgraph_kernel", "kernel")
 
 
 class RegisterGradient:
