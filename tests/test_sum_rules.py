@@ -73,6 +73,48 @@ def test_many_products_become_one_matmul_over_stacked_operands(fresh_graph):
     _check_values(gw, gb, xs, cs, w0, b0, x_ph)
 
 
+def test_a_recurrent_chain_stacks_every_weight_in_forward_order(fresh_graph):
+    # h_t = tanh(bias_add(x_t W, b) + h_{t-1} U): the backprop walks the recurrent chain first and
+    # reaches the BiasAdds (off the chain) last, first step first; every stack is still in forward
+    # order, so the bias's gradient joins the very tensors W's joins (one ConcatV2, shared)
+    t_steps, b, k, n = 6, 3, 4, 5
+    xs = [_r.standard_normal((b, k)) for _ in range(t_steps)]
+    w0, u0, b0 = _r.standard_normal((k, n)), _r.standard_normal((n, n)) * 0.3, _r.standard_normal(n)
+    w, u, bias = tf.Variable(w0), tf.Variable(u0), tf.Variable(b0)
+    x_ph = [tf.placeholder(tf.float64, [None, k]) for _ in range(t_steps)]
+    h = tf.zeros([b, n], tf.float64)
+    zs = []
+    for x in x_ph:
+        z = tf.nn.bias_add(tf.matmul(x, w), bias)
+        zs.append(z)
+        h = tf.tanh(z + tf.matmul(h, u))
+    gw, gu, gb = tf.gradients(tf.reduce_sum(h * h), [w, u, bias])
+    assert _grad_op_types(gw) == ("MatMul", ["ConcatV2", "ConcatV2"])
+    assert _grad_op_types(gu) == ("MatMul", ["ConcatV2", "ConcatV2"])
+    assert _grad_op_types(gb) == ("BiasAddGrad", ["ConcatV2"])
+    assert gb.op.inputs[0] is gw.op.inputs[1]
+    stacked_x = gw.op.inputs[0].op.inputs
+    assert [t.name for t in stacked_x] == [x.name for x in x_ph]  # forward order
+    # the values: the per-step chain rule in numpy
+    hs, hv = [np.zeros((b, n))], np.zeros((b, n))
+    for x in xs:
+        hv = np.tanh(x @ w0 + b0 + hv @ u0)
+        hs.append(hv)
+    dw, du, db = np.zeros_like(w0), np.zeros_like(u0), np.zeros_like(b0)
+    dh = 2.0 * hs[-1]
+    for t in range(t_steps - 1, -1, -1):
+        da = dh * (1.0 - hs[t + 1] ** 2)
+        dw += xs[t].T @ da
+        du += hs[t].T @ da
+        db += da.sum(0)
+        dh = da @ u0.T
+    with tf.Session() as s:
+        s.run(tf.global_variables_initializer())
+        vw, vu, vb = s.run([gw, gu, gb], feed_dict=dict(zip(x_ph, xs)))
+    for got, ref in ((vw, dw), (vu, du), (vb, db)):
+        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+
+
 def test_few_terms_keep_add_n(fresh_graph):
     n_terms = gradients_mod.MIN_COMBINED_TERMS - 1
     xs, cs, w0, b0, w, bias, x_ph, y = _unrolled(n_terms, 2, 3, 4)

@@ -85,6 +85,11 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None, name: str = "gradients",
 
     grads: dict[int, list[Tensor]] = {}
     joined: dict[tuple, Tensor] = {}
+    # gradient term id -> creation index of the forward op whose backprop made it: the sum rules
+    # stack their terms in the forward order of those ops (an unrolled RNN's steps in time),
+    # whatever order the backprop visited them in
+    origin: dict[int, int] = {}
+    visiting: list[int] = [0]
 
     def concat(ts: list[Tensor], axis: int) -> Tensor:
         key = (tuple(id(t) for t in ts), axis)
@@ -95,6 +100,7 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None, name: str = "gradients",
     def add_grad(t: Tensor, g: Tensor | None) -> None:
         if g is not None:
             grads.setdefault(id(t), []).append(g)
+            origin.setdefault(id(g), visiting[0])
 
     def aggregate(t: Tensor) -> Tensor | None:
         gs = grads.get(id(t))
@@ -102,7 +108,7 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None, name: str = "gradients",
             return None
         if len(gs) == 1:
             return gs[0]
-        g = _combined_sum(gs, concat)
+        g = _combined_sum(gs, concat, origin)
         if g is None:
             g = math_ops.add_n(gs)
         grads[id(t)] = [g]
@@ -126,6 +132,7 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None, name: str = "gradients",
                 continue
             done.add(id(op))
             if id(op) in between:
+                visiting[0] = op._id
                 _backprop_op(op, aggregate, add_grad, x_ids, stops, between, y_ids)
             for t in op.inputs:
                 src = t.op
@@ -142,7 +149,7 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None, name: str = "gradients",
 MIN_COMBINED_TERMS = 4
 
 
-def _combined_sum(gs: list[Tensor], concat: Any) -> Tensor | None:
+def _combined_sum(gs: list[Tensor], concat: Any, origin: dict[int, int]) -> Tensor | None:
     """The sum of ``gs`` as one op where every term is the first output of an op of one type whose
     registry entry has a ``sum_rule`` and nothing reads the terms yet (else None: AddN). An
     unrolled RNN's weight gradient sum_t x_t^T dy_t becomes one product of the stacked x_t and dy_t
@@ -157,12 +164,12 @@ def _combined_sum(gs: list[Tensor], concat: Any) -> Tensor | None:
         return None
     if len({id(o) for o in ops}) != len(ops):
         return None
-    # the terms in the reverse of the order backprop made them, i.e. the forward order of the ops
-    # they differentiate (an unrolled RNN's steps forward in time), for every rule alike: the stacked
-    # operands are then the same concatenation as the other gradients of those steps (the bias's,
-    # the hoisted input projection's), which a bound plan computes once, in place (runtime/plan.py)
-    ops.sort(key=lambda o: -o._id)
-    return d.sum_rule(ops, concat)
+    # the terms in the forward order of the ops whose backprop made them (``origin``: an unrolled
+    # RNN's steps forward in time), for every rule alike: the stacked operands are then the same
+    # concatenation as the other gradients of those steps (the bias's, the hoisted input
+    # projection's), which a bound plan computes once, in place (runtime/plan.py)
+    order = sorted(range(len(ops)), key=lambda i: origin.get(id(gs[i]), 0))
+    return d.sum_rule([ops[i] for i in order], concat)
 
 
 def _subgraph(op: Operation, d: Any, x_ids: set[int], stops: set[int], between: dict[int, Operation],
