@@ -130,6 +130,14 @@ def test_contrib_layer_norm_bad_input():
 # --- a layer norm written with tf.nn.moments: its gradient as one LayerNormGrad (layer_norm_ops.py) ---
 
 def _moments_ln(x, gamma, beta, form):
+    if form in ("square", "square_twice", "sqdiff"):  # hand-written: no stop_gradient on the variance's mean
+        mean = tf.reduce_mean(x, axis=[2], keepdims=True)
+        xc = x - mean
+        if form == "sqdiff":
+            var = tf.reduce_mean(tf.squared_difference(x, mean), axis=[2], keepdims=True)
+        else:
+            var = tf.reduce_mean(tf.square(xc if form == "square" else x - mean), axis=[2], keepdims=True)
+        return xc * tf.rsqrt(var + 1e-5) * gamma + beta
     mean, var = tf.nn.moments(x, axes=[2], keep_dims=True)
     if form == "rsqrt":
         return (x - mean) * tf.rsqrt(var + 1e-5) * gamma + beta
@@ -164,16 +172,19 @@ def _ln_grads(form, extra=None):
             return s.run(first + second), grad_ops
 
 
-@pytest.mark.parametrize("form", ["rsqrt", "rsqrt_first", "sqrt"])
+@pytest.mark.parametrize("form", ["rsqrt", "rsqrt_first", "sqrt", "square", "square_twice", "sqdiff"])
 def test_moments_layer_norm_gradient_is_one_op_with_the_per_op_graphs_derivatives(monkeypatch, form):
     fused, ops = _ln_grads(form)
     lng = [o for o in ops if o.type == "LayerNormGrad"]
-    assert len(lng) == 1 and lng[0].attrs["moments"]
+    # the second-order rule follows tf.nn.moments' stop_gradient where the program has one
+    assert len(lng) == 1 and lng[0].attrs["moments"] == (form in ("rsqrt", "rsqrt_first", "sqrt"))
     assert not [o for o in ops if "SquaredDifference_grad" in o.name]
     _without_subgraph_rules(monkeypatch)
     ref, ref_ops = _ln_grads(form)
     assert not [o for o in ref_ops if o.type == "LayerNormGrad"]
-    # first derivatives and the second (TF's, through the moments' stop_gradient) agree to rounding
+    # first derivatives and the second (TF's, through the moments' stop_gradient) agree to rounding;
+    # without the stop_gradient (square) the variance's path through the mean is zero for every x,
+    # so its derivatives are too
     for a, b in zip(fused, ref):
         np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-12)
 

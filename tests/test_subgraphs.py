@@ -85,6 +85,51 @@ def test_two_layer_norms_in_a_training_step_keep_the_ops_bits(monkeypatch):
     assert "Mean" in utypes and "SquaredDifference" not in rtypes and rtypes.count("LayerNormGrad") == 2, rtypes
 
 
+def _hand_written_layer_norm(h, gamma, beta, form, eps=1e-6):
+    """A layer norm without tf.nn.moments: the variance as the mean of Square(x - mean), with x - mean
+    written once (``shared``) or twice (``twice``: the plan's CSE makes the two Subs one)."""
+    mean = tf.reduce_mean(h, axis=[-1], keepdims=True)
+    xc = h - mean
+    var = tf.reduce_mean(tf.square(xc if form == "shared" else h - mean), axis=[-1], keepdims=True)
+    return (xc if form == "shared" else h - mean) * tf.rsqrt(var + eps) * gamma + beta, xc
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the nan/inf rows, on every path
+@pytest.mark.parametrize("form", ["shared", "twice"])
+def test_a_hand_written_layer_norm_is_one_step_with_the_ops_bits(form, monkeypatch):
+    hv = _rows_with_special_values((8, 64, 128), np.float32)
+    gv = RNG.standard_normal(128).astype(np.float32)
+    bv = RNG.standard_normal(128).astype(np.float32)
+
+    def build():
+        h = tf.placeholder(tf.float32, [None, 64, 128])
+        gamma, beta = tf.Variable(gv), tf.Variable(bv)
+        y, _ = _hand_written_layer_norm(h, gamma, beta, form)
+        return [h], [y, *tf.gradients(tf.reduce_sum(y * y), [h, gamma, beta])]
+    (y, *_), rtypes, utypes = _runs(build, [hv], monkeypatch)
+    assert {"Square", "Mean", "Rsqrt"} <= set(utypes) and not {"Square", "Mean", "Rsqrt", "Sub"} & set(rtypes)
+    assert rtypes.count("LayerNormGrad") == 1, rtypes
+    x = hv.astype(np.float64)
+    mu = x.mean(axis=2, keepdims=True)
+    ref = (x - mu) / np.sqrt(((x - mu) ** 2).mean(axis=2, keepdims=True) + 1e-6) * gv + bv
+    fin = np.isfinite(ref) & (np.abs(hv) < 1e10).all(axis=2, keepdims=True)
+    np.testing.assert_allclose(y[fin], ref[fin], rtol=2e-4, atol=1e-4)
+
+
+def test_a_merged_centre_read_elsewhere_keeps_the_ops(monkeypatch):
+    # x - mean, written twice and merged by CSE, is also fetched: an interior value read outside
+    hv = RNG.standard_normal((8, 64, 128)).astype(np.float32)
+
+    def build():
+        h = tf.placeholder(tf.float32, [None, 64, 128])
+        y, _ = _hand_written_layer_norm(h, tf.Variable(np.ones(128, np.float32)),
+                                        tf.Variable(np.zeros(128, np.float32)), "twice")
+        return [h], [y, h - tf.reduce_mean(h, axis=[-1], keepdims=True)]
+    (y, xc), rtypes, _ = _runs(build, [hv], monkeypatch)
+    assert "Square" in rtypes and "Rsqrt" in rtypes
+    np.testing.assert_allclose(xc, hv - hv.mean(axis=2, keepdims=True), rtol=1e-5, atol=1e-6)
+
+
 def _op_by_op(build, feeds, monkeypatch):
     _, rtypes, _ = _runs(build, feeds, monkeypatch)
     assert "SquaredDifference" in rtypes  # no region: the ops ran one by one

@@ -226,13 +226,16 @@ def _layer_norm_grad_rule(op: Operation, ddx: Tensor | None, ddg: Tensor | None,
 # TF1 programs write layer norm as
 #     mean, var = tf.nn.moments(h, axes=[-1], keep_dims=True)
 #     y = (h - mean) * tf.rsqrt(var + eps) * gamma + beta       (or ... / tf.sqrt(var + eps) ...)
+# or by hand, var = tf.reduce_mean(tf.squared_difference(h, mean)) (tensor2tensor) or
+# tf.reduce_mean(tf.square(h - mean)), with mean = tf.reduce_mean(h, -1, keepdims=True);
 # whose per-op gradient is some twenty passes over h (the products' rules, the broadcasts' sums,
 # the squared difference's, the AddN of four terms). When nothing else differentiates its interior
 # (gradients.py checks), the whole gradient is LayerNormGrad(dy, h, gamma, mean, rstd): the same
 # first derivative (the variance's share through the mean is zero at the mean, and the rest is the
-# module doc's formula), one compiled pass. Its second derivative is that graph's
-# (``_moments_backward_ops``). The forward, whose interior the backward pass then no longer reads,
-# binds as one LayerNorm row loop (``_moments_layer_norm_kernel``, runtime/subgraphs.py).
+# module doc's formula), one compiled pass. Its second derivative is that graph's: through
+# tf.nn.moments' stop_gradient (``_moments_backward_ops``), or without one the exact one. The
+# forward, whose interior the backward pass then no longer reads, binds as one LayerNorm row loop
+# (``_moments_layer_norm_kernel``, runtime/subgraphs.py).
 
 def _producer(t: Tensor, *types: str) -> Operation | None:
     return t.op if t.op.type in types else None
@@ -270,6 +273,8 @@ class _Match(NamedTuple):
     divides: bool          # (x - mean) / sqrt(var + eps) rather than (x - mean) * rsqrt(var + eps)
     eps: Tensor
     k: int                 # the first normalized axis
+    stopped: bool          # the variance's mean is a stop_gradient (tf.nn.moments), which its
+                           # second derivative follows
 
 
 def _match(root: Operation) -> _Match | None:
@@ -281,14 +286,14 @@ def _match(root: Operation) -> _Match | None:
             found = _normalized(b_t)
             if found is None:
                 continue
-            interior, x, mean, r_t, divides, eps, k = found
+            interior, x, mean, r_t, divides, eps, k, stopped = found
             s, gs = x.static_shape, gamma.static_shape
             if (gs is None or None in gs or gs != beta.static_shape or len(gs) > len(s)
                     or tuple(s[len(s) - len(gs):]) != tuple(gs) or root.outputs[0].static_shape != s
                     or not x.dtype == gamma.dtype == beta.dtype or not x.dtype.is_floating
                     or x.dtype.np.itemsize < 4):
                 continue
-            return _Match([root, mul_g, *interior], x, gamma, beta, mean, r_t, divides, eps, k)
+            return _Match([root, mul_g, *interior], x, gamma, beta, mean, r_t, divides, eps, k, stopped)
     return None
 
 
@@ -299,7 +304,7 @@ def _moments_layer_norm(root: Operation) -> registry.SubgraphGradient | None:
 
     def rule(dy: Tensor) -> list:
         rstd = m.reciprocal(f.r_t) if f.divides else f.r_t
-        return layer_norm_grad(dy, f.x, f.gamma, f.mean, rstd, f.k, moments=True)
+        return layer_norm_grad(dy, f.x, f.gamma, f.mean, rstd, f.k, moments=f.stopped)
     return registry.SubgraphGradient(interior=f.ops, inputs=[f.x, f.gamma, f.beta], rule=rule)
 
 
@@ -332,8 +337,8 @@ def _moments_layer_norm_kernel(root: Operation) -> registry.SubgraphKernel | Non
                                    outputs=[root.outputs[0], f.mean, f.r_t], bind=bind, const_inputs=(3,))
 
 
-def _normalized(t: Tensor) -> tuple[list[Operation], Tensor, Tensor, Tensor, bool, Tensor, int] | None:
-    """(interior ops, x, mean, r_t, divides, eps, k) where t = (x - mean) * r_t or r_t * (x - mean)
+def _normalized(t: Tensor) -> tuple[list[Operation], Tensor, Tensor, Tensor, bool, Tensor, int, bool] | None:
+    """(interior ops, x, mean, r_t, divides, eps, k, stopped) where t = (x - mean) * r_t or r_t * (x - mean)
     with r_t = rsqrt(var + eps), or (x - mean) / r_t with r_t = sqrt(var + eps) (``divides``), mean
     and var tf.nn.moments' over x's trailing axes from k (keep_dims=True)."""
     op = _producer(t, "Mul", "RealDiv")
@@ -350,13 +355,16 @@ def _normalized(t: Tensor) -> tuple[list[Operation], Tensor, Tensor, Tensor, boo
         var = _variance(r_op.inputs[0], x, mean)
         if found is None or var is None or found[2] != var[1]:
             continue
-        return [op, sub, r_op, found[0], *var[0]], x, mean, r_t, op.type == "RealDiv", var[2], found[2]
+        # the variance's x - mean may be this very Sub (xc = x - mean, written once)
+        interior = [op, sub, r_op, found[0], *(v for v in var[0] if v is not sub)]
+        return interior, x, mean, r_t, op.type == "RealDiv", var[2], found[2], var[3]
     return None
 
 
-def _variance(t: Tensor, x: Tensor, mean: Tensor) -> tuple[list[Operation], int, Tensor] | None:
-    """(interior ops, k, eps) where t = var + eps (either order, eps of the variance's shape) and var is
-    tf.nn.moments' variance of x about ``mean`` (the mean itself or its stop_gradient)."""
+def _variance(t: Tensor, x: Tensor, mean: Tensor) -> tuple[list[Operation], int, Tensor, bool] | None:
+    """(interior ops, k, eps, stopped) where t = var + eps (either order, eps of the variance's shape) and var is
+    tf.nn.moments' variance of x about ``mean`` (the mean itself or its stop_gradient): the mean of
+    SquaredDifference(x, mean), or of Square(x - mean) as hand-written layer norms have it."""
     add = _producer(t, "AddV2", "Add")
     if add is None or add.outputs[0].static_shape != mean.static_shape:
         return None
@@ -365,16 +373,24 @@ def _variance(t: Tensor, x: Tensor, mean: Tensor) -> tuple[list[Operation], int,
         if found is None:
             continue
         sq = _producer(found[1], "SquaredDifference")
-        if sq is None or sq.inputs[0] is not x:
+        ops = [add, found[0]]
+        if sq is not None:
+            ops.append(sq)
+        else:  # reduce_mean(tf.square(x - mean)): the same values, as Square(Sub) computes them
+            square = _producer(found[1], "Square")
+            sq = None if square is None else _producer(square.inputs[0], "Sub")
+            if sq is None:
+                continue
+            ops += [square, sq]
+        if sq.inputs[0] is not x:
             continue
         centre = sq.inputs[1]
-        ops = [add, found[0], sq]
         if centre is not mean:
             stop = _producer(centre, "StopGradient")
             if stop is None or stop.inputs[0] is not mean:
                 continue
             ops.append(stop)
-        return ops, found[2], eps
+        return ops, found[2], eps, centre is not mean
     return None
 
 

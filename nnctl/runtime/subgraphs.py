@@ -14,7 +14,8 @@ allocating first run, which always runs op by op).
 A match becomes a region of the bound plan (``plan``) when it is safe to run all of it at the
 root's place:
 
-- every interior op is in the plan (none merged away by CSE) and in no other region;
+- every interior op is in the plan and in no other region (or CSE merged it into another interior
+  op: a hand-written layer norm's x - mean written twice);
 - an interior tensor other than the rule's outputs is read by interior ops only (or, after the
   root, for its shape only) and not fetched; the outputs are read elsewhere only by ops after the
   root;
@@ -80,12 +81,18 @@ def _region(rule: SubgraphKernel, hi: int, execs: list[Any], position: dict[int,
             readers: dict[int, list[int]], barriers: list[int], taken: set[int], constvals: dict[int, Any],
             fetch_ids: set[int], alias: dict[int, Any]) -> Region | None:
     members = {id(op) for op in rule.interior}
+    # an interior op that CSE merged into another interior op (x - mean written twice) is that op
+    for op in rule.interior:
+        if id(op) not in position and all(
+                id(alias.get(id(t), t).op) in members and id(alias.get(id(t), t).op) in position for t in op.outputs):
+            members.discard(id(op))
     if any(m not in position or m in taken for m in members) or id(execs[hi].op) not in members:
         return None
     where = sorted(position[m] for m in members)
     if where[-1] != hi or any(where[0] < b < hi for b in barriers):
         return None
-    out_ids = {id(t) for t in rule.outputs}
+    outputs = [alias.get(id(t), t) for t in rule.outputs]
+    out_ids = {id(t) for t in outputs}
     shaped = []
     for i in where:
         ex = execs[i]
@@ -105,7 +112,7 @@ def _region(rule: SubgraphKernel, hi: int, execs: list[Any], position: dict[int,
     inputs = [alias.get(id(t), t) for t in rule.inputs]
     if any(id(inputs[j]) not in constvals for j in rule.const_inputs):
         return None
-    return Region(rule, [execs[i] for i in where], inputs, list(rule.outputs), shaped)
+    return Region(rule, [execs[i] for i in where], inputs, outputs, shaped)
 
 
 def _shape_only(ex: Any, t: Any) -> bool:
