@@ -139,6 +139,8 @@ def _moments_ln(x, gamma, beta, form):
             var = tf.reduce_mean(tf.square(xc if form == "square" else x - mean), axis=[2], keepdims=True)
         return xc * tf.rsqrt(var + 1e-5) * gamma + beta
     mean, var = tf.nn.moments(x, axes=[2], keep_dims=True)
+    if form == "bn":
+        return tf.nn.batch_normalization(x, mean, var, beta, gamma, 1e-5)
     if form == "rsqrt":
         return (x - mean) * tf.rsqrt(var + 1e-5) * gamma + beta
     if form == "rsqrt_first":
@@ -172,12 +174,12 @@ def _ln_grads(form, extra=None):
             return s.run(first + second), grad_ops
 
 
-@pytest.mark.parametrize("form", ["rsqrt", "rsqrt_first", "sqrt", "square", "square_twice", "sqdiff"])
+@pytest.mark.parametrize("form", ["rsqrt", "rsqrt_first", "sqrt", "bn", "square", "square_twice", "sqdiff"])
 def test_moments_layer_norm_gradient_is_one_op_with_the_per_op_graphs_derivatives(monkeypatch, form):
     fused, ops = _ln_grads(form)
     lng = [o for o in ops if o.type == "LayerNormGrad"]
     # the second-order rule follows tf.nn.moments' stop_gradient where the program has one
-    assert len(lng) == 1 and lng[0].attrs["moments"] == (form in ("rsqrt", "rsqrt_first", "sqrt"))
+    assert len(lng) == 1 and lng[0].attrs["moments"] == (form in ("rsqrt", "rsqrt_first", "sqrt", "bn"))
     assert not [o for o in ops if "SquaredDifference_grad" in o.name]
     _without_subgraph_rules(monkeypatch)
     ref, ref_ops = _ln_grads(form)

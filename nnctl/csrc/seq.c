@@ -484,25 +484,51 @@ NNCTL_KERNEL void F(nnctl_lstm_grad)(const T *restrict a, const T *restrict tc, 
     }
 }
 
+/* mean = sum(x) / n, xc = x - mean (into xc), rstd = 1 / sqrt(sum(xc * xc) / n + eps) of one row */
+static inline void F(ln_row_stats)(const T *restrict xr, T *restrict xc, i64 n, T eps, T *mu, T *rs) {
+    const T dn = (T)n;
+    const T m = F(row_sum)(xr, n) / dn;
+    for (i64 j = 0; j < n; j++) xc[j] = xr[j] - m;
+    *mu = m;
+    *rs = (T)1 / SQRT(F(row_dot)(xc, xc, n) / dn + eps);
+}
+
 /* the LayerNorm kernel's xp arithmetic per row of x [rows, n] (layer_norm_ops.py):
  * mean = sum(x) / n, xc = x - mean, rstd = 1 / sqrt(sum(xc * xc) / n + eps),
  * y = (xc * rstd) * gamma + beta with gamma, beta repeating every p columns */
 NNCTL_KERNEL void F(nnctl_layer_norm)(const T *restrict x, const T *restrict gamma, const T *restrict beta,
                                       T eps, T *restrict y, T *restrict mean, T *restrict rstd,
                                       i64 rows, i64 n, i64 p) {
-    const T dn = (T)n, one = (T)1;
     for (i64 r = 0; r < rows; r++) {
-        const T *xr = x + r * n;
         T *yr = y + r * n;
-        const T mu = F(row_sum)(xr, n) / dn;
-        for (i64 j = 0; j < n; j++) yr[j] = xr[j] - mu;
-        const T rs = one / SQRT(F(row_dot)(yr, yr, n) / dn + eps);
+        T mu, rs;
+        F(ln_row_stats)(x + r * n, yr, n, eps, &mu, &rs);
         mean[r] = mu;
         rstd[r] = rs;
         for (i64 b = 0; b < n; b += p)
             for (i64 q = 0; q < p; q++) {
                 const T s = yr[b + q] * rs, t = s * gamma[q];
                 yr[b + q] = t + beta[q];
+            }
+    }
+}
+
+/* The same statistics, y as tf.nn.batch_normalization(x, mean, var, beta, gamma, eps) computes it
+ * from them (ops/nn_ops.py, TF's order): inv = rstd * gamma, y = x * inv + (beta - mean * inv) */
+NNCTL_KERNEL void F(nnctl_layer_norm_bn)(const T *restrict x, const T *restrict gamma, const T *restrict beta,
+                                         T eps, T *restrict y, T *restrict mean, T *restrict rstd,
+                                         i64 rows, i64 n, i64 p) {
+    for (i64 r = 0; r < rows; r++) {
+        const T *xr = x + r * n;
+        T *yr = y + r * n;
+        T mu, rs;
+        F(ln_row_stats)(xr, yr, n, eps, &mu, &rs);
+        mean[r] = mu;
+        rstd[r] = rs;
+        for (i64 b = 0; b < n; b += p)
+            for (i64 q = 0; q < p; q++) {
+                const T inv = rs * gamma[q], m = mu * inv, shift = beta[q] - m, v = xr[b + q] * inv;
+                yr[b + q] = v + shift;
             }
     }
 }

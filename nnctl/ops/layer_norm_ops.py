@@ -227,7 +227,8 @@ def _layer_norm_grad_rule(op: Operation, ddx: Tensor | None, ddg: Tensor | None,
 #     mean, var = tf.nn.moments(h, axes=[-1], keep_dims=True)
 #     y = (h - mean) * tf.rsqrt(var + eps) * gamma + beta       (or ... / tf.sqrt(var + eps) ...)
 # or by hand, var = tf.reduce_mean(tf.squared_difference(h, mean)) (tensor2tensor) or
-# tf.reduce_mean(tf.square(h - mean)), with mean = tf.reduce_mean(h, -1, keepdims=True);
+# tf.reduce_mean(tf.square(h - mean)), with mean = tf.reduce_mean(h, -1, keepdims=True), or as
+# tf.nn.batch_normalization(h, mean, var, beta, gamma, eps) of such moments;
 # whose per-op gradient is some twenty passes over h (the products' rules, the broadcasts' sums,
 # the squared difference's, the AddN of four terms). When nothing else differentiates its interior
 # (gradients.py checks), the whole gradient is LayerNormGrad(dy, h, gamma, mean, rstd): the same
@@ -275,9 +276,23 @@ class _Match(NamedTuple):
     k: int                 # the first normalized axis
     stopped: bool          # the variance's mean is a stop_gradient (tf.nn.moments), which its
                            # second derivative follows
+    bn: bool = False       # tf.nn.batch_normalization's form: x * inv + (beta - mean * inv), inv = r_t * gamma
+
+
+def _affine_ok(x: Tensor, gamma: Tensor, beta: Tensor, root: Operation) -> bool:
+    """gamma and beta of one shape, x's trailing one, one float dtype of at least 32 bits, and the root's
+    output of x's shape."""
+    s, gs = x.static_shape, gamma.static_shape
+    return not (gs is None or None in gs or gs != beta.static_shape or len(gs) > len(s)
+                or tuple(s[len(s) - len(gs):]) != tuple(gs) or root.outputs[0].static_shape != s
+                or not x.dtype == gamma.dtype == beta.dtype or not x.dtype.is_floating or x.dtype.np.itemsize < 4)
 
 
 def _match(root: Operation) -> _Match | None:
+    return _match_affine(root) or _match_bn(root)
+
+
+def _match_affine(root: Operation) -> _Match | None:
     for a_t, beta in _pairs(root):
         mul_g = _producer(a_t, "Mul")
         if mul_g is None:
@@ -287,13 +302,33 @@ def _match(root: Operation) -> _Match | None:
             if found is None:
                 continue
             interior, x, mean, r_t, divides, eps, k, stopped = found
-            s, gs = x.static_shape, gamma.static_shape
-            if (gs is None or None in gs or gs != beta.static_shape or len(gs) > len(s)
-                    or tuple(s[len(s) - len(gs):]) != tuple(gs) or root.outputs[0].static_shape != s
-                    or not x.dtype == gamma.dtype == beta.dtype or not x.dtype.is_floating
-                    or x.dtype.np.itemsize < 4):
+            if _affine_ok(x, gamma, beta, root):
+                return _Match([root, mul_g, *interior], x, gamma, beta, mean, r_t, divides, eps, k, stopped)
+    return None
+
+
+def _match_bn(root: Operation) -> _Match | None:
+    """tf.nn.batch_normalization(x, mean, var, beta, gamma, eps) over moments of x's trailing axes:
+    root = x * inv + (beta - mean * inv) with inv = rsqrt(var + eps) * gamma (nn_ops.py's ops)."""
+    for p_t, s_t in _pairs(root):
+        p_op, sub = _producer(p_t, "Mul"), _producer(s_t, "Sub")
+        if p_op is None or sub is None:
+            continue
+        beta, mi_t = sub.inputs
+        mi = _producer(mi_t, "Mul")
+        for x, inv_t in _pairs(p_op):
+            inv = _producer(inv_t, "Mul")
+            if inv is None or mi is None or inv_t not in mi.inputs:
                 continue
-            return _Match([root, mul_g, *interior], x, gamma, beta, mean, r_t, divides, eps, k, stopped)
+            mean = mi.inputs[1] if mi.inputs[0] is inv_t else mi.inputs[0]
+            for r_t, gamma in _pairs(inv):
+                r_op = _producer(r_t, "Rsqrt")
+                found = _trailing_mean(mean, x)
+                var = None if r_op is None else _variance(r_op.inputs[0], x, mean)
+                if found is None or var is None or found[2] != var[1] or not _affine_ok(x, gamma, beta, root):
+                    continue
+                ops = [root, p_op, sub, mi, inv, r_op, found[0], *var[0]]
+                return _Match(ops, x, gamma, beta, mean, r_t, False, var[2], found[2], var[3], bn=True)
     return None
 
 
@@ -312,7 +347,8 @@ def _moments_layer_norm_kernel(root: Operation) -> registry.SubgraphKernel | Non
     """The forward of such a layer norm as one LayerNorm row loop (runtime/subgraphs.py), writing y,
     the mean and the rsqrt, where that loop does the ops' arithmetic in their order: over the last
     axis alone (numpy reduces one axis in the row sums' order), x * rsqrt (a division by the sqrt
-    rounds differently) and a scalar constant eps. Any other form runs op by op."""
+    rounds differently) or tf.nn.batch_normalization's form (its own loop), and a scalar constant
+    eps. Any other form runs op by op."""
     f = _match(root)
     if f is None or f.divides or f.k != len(f.x.static_shape) - 1 or f.eps.static_shape is None or any(
             d != 1 for d in f.eps.static_shape) or f.eps.dtype != f.x.dtype:
@@ -328,9 +364,11 @@ def _moments_layer_norm_kernel(root: Operation) -> registry.SubgraphKernel | Non
             return None
         e = x.dtype.type(eps.reshape(-1)[0])  # a host constant (seq_jit.kernels: host memory)
 
+        kernel = jit.layer_norm_bn if f.bn else jit.layer_norm
+
         def make(outs: list[Any]) -> Any:
             y, mean, rstd = outs
-            return jit.layer_norm.bind(x.reshape(n, d), gamma.reshape(-1), beta.reshape(-1), e, y.reshape(n, d),
+            return kernel.bind(x.reshape(n, d), gamma.reshape(-1), beta.reshape(-1), e, y.reshape(n, d),
                                        mean.reshape(-1), rstd.reshape(-1))
         return make
     return registry.SubgraphKernel(interior=f.ops, inputs=[f.x, f.gamma, f.beta, f.eps],
