@@ -484,13 +484,13 @@ NNCTL_KERNEL void F(nnctl_lstm_grad)(const T *restrict a, const T *restrict tc, 
     }
 }
 
-/* mean = sum(x) / n, xc = x - mean (into xc), rstd = 1 / sqrt(sum(xc * xc) / n + eps) of one row */
-static inline void F(ln_row_stats)(const T *restrict xr, T *restrict xc, i64 n, T eps, T *mu, T *rs) {
+/* of one row: mean = sum(x) / n, xc = x - mean (into xc); returns var + eps = sum(xc * xc) / n + eps */
+static inline T F(ln_row_stats)(const T *restrict xr, T *restrict xc, i64 n, T eps, T *mu) {
     const T dn = (T)n;
     const T m = F(row_sum)(xr, n) / dn;
     for (i64 j = 0; j < n; j++) xc[j] = xr[j] - m;
     *mu = m;
-    *rs = (T)1 / SQRT(F(row_dot)(xc, xc, n) / dn + eps);
+    return F(row_dot)(xc, xc, n) / dn + eps;
 }
 
 /* the LayerNorm kernel's xp arithmetic per row of x [rows, n] (layer_norm_ops.py):
@@ -501,8 +501,8 @@ NNCTL_KERNEL void F(nnctl_layer_norm)(const T *restrict x, const T *restrict gam
                                       i64 rows, i64 n, i64 p) {
     for (i64 r = 0; r < rows; r++) {
         T *yr = y + r * n;
-        T mu, rs;
-        F(ln_row_stats)(x + r * n, yr, n, eps, &mu, &rs);
+        T mu;
+        const T rs = (T)1 / SQRT(F(ln_row_stats)(x + r * n, yr, n, eps, &mu));
         mean[r] = mu;
         rstd[r] = rs;
         for (i64 b = 0; b < n; b += p)
@@ -521,14 +521,33 @@ NNCTL_KERNEL void F(nnctl_layer_norm_bn)(const T *restrict x, const T *restrict 
     for (i64 r = 0; r < rows; r++) {
         const T *xr = x + r * n;
         T *yr = y + r * n;
-        T mu, rs;
-        F(ln_row_stats)(xr, yr, n, eps, &mu, &rs);
+        T mu;
+        const T rs = (T)1 / SQRT(F(ln_row_stats)(xr, yr, n, eps, &mu));
         mean[r] = mu;
         rstd[r] = rs;
         for (i64 b = 0; b < n; b += p)
             for (i64 q = 0; q < p; q++) {
                 const T inv = rs * gamma[q], m = mu * inv, shift = beta[q] - m, v = xr[b + q] * inv;
                 yr[b + q] = v + shift;
+            }
+    }
+}
+
+/* The same statistics, y = (xc / sd) * gamma + beta with sd = sqrt(var + eps), which it writes in
+ * place of the rstd: (x - mean) / tf.sqrt(var + eps) * gamma + beta, the ops' arithmetic */
+NNCTL_KERNEL void F(nnctl_layer_norm_div)(const T *restrict x, const T *restrict gamma, const T *restrict beta,
+                                          T eps, T *restrict y, T *restrict mean, T *restrict sd,
+                                          i64 rows, i64 n, i64 p) {
+    for (i64 r = 0; r < rows; r++) {
+        T *yr = y + r * n;
+        T mu;
+        const T s = SQRT(F(ln_row_stats)(x + r * n, yr, n, eps, &mu));
+        mean[r] = mu;
+        sd[r] = s;
+        for (i64 b = 0; b < n; b += p)
+            for (i64 q = 0; q < p; q++) {
+                const T u = yr[b + q] / s, t = u * gamma[q];
+                yr[b + q] = t + beta[q];
             }
     }
 }

@@ -345,12 +345,12 @@ def _moments_layer_norm(root: Operation) -> registry.SubgraphGradient | None:
 
 def _moments_layer_norm_kernel(root: Operation) -> registry.SubgraphKernel | None:
     """The forward of such a layer norm as one LayerNorm row loop (runtime/subgraphs.py), writing y,
-    the mean and the rsqrt, where that loop does the ops' arithmetic in their order: over the last
-    axis alone (numpy reduces one axis in the row sums' order), x * rsqrt (a division by the sqrt
-    rounds differently) or tf.nn.batch_normalization's form (its own loop), and a scalar constant
-    eps. Any other form runs op by op."""
+    the mean and the rsqrt (the sqrt, for a division by it), where that loop does the ops' arithmetic
+    in their order: over the last axis alone (numpy reduces one axis in the row sums' order), a
+    loop per form (x * rsqrt, x / sqrt, tf.nn.batch_normalization's) and a scalar constant eps. Any
+    other form runs op by op."""
     f = _match(root)
-    if f is None or f.divides or f.k != len(f.x.static_shape) - 1 or f.eps.static_shape is None or any(
+    if f is None or f.k != len(f.x.static_shape) - 1 or f.eps.static_shape is None or any(
             d != 1 for d in f.eps.static_shape) or f.eps.dtype != f.x.dtype:
         return None
     k = f.k
@@ -364,7 +364,7 @@ def _moments_layer_norm_kernel(root: Operation) -> registry.SubgraphKernel | Non
             return None
         e = x.dtype.type(eps.reshape(-1)[0])  # a host constant (seq_jit.kernels: host memory)
 
-        kernel = jit.layer_norm_bn if f.bn else jit.layer_norm
+        kernel = jit.layer_norm_bn if f.bn else jit.layer_norm_div if f.divides else jit.layer_norm
 
         def make(outs: list[Any]) -> Any:
             y, mean, rstd = outs

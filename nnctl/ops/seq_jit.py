@@ -134,7 +134,8 @@ def _build(lib: Any) -> SimpleNamespace:
         ("sparse_xent_rows", "alaaaii"), ("softmax_rows_scaled", "asiaii"), ("softmax_grad_scaled", "aasiaii"),
         ("softmax_grad", "aaaii"), ("scatter_add_rows", "alaii"),
         ("lstm_pre", "aasaii"), ("lstm_post", "aaaii"), ("lstm_step", "aaasaaaaaaii"), ("lstm_grad", "aaaaaaaii"),
-        ("layer_norm", "aaasaaaiii"), ("layer_norm_bn", "aaasaaaiii"), ("layer_norm_grad", "aaaaaaaaiii"))}
+        ("layer_norm", "aaasaaaiii"), ("layer_norm_bn", "aaasaaaiii"),
+        ("layer_norm_div", "aaasaaaiii"), ("layer_norm_grad", "aaaaaaaaiii"))}
 
     def scatter_add_rows(out: Any, idx: Any, vals: Any) -> None:
         # out[idx[i], :] += vals[i, :] in the order i = 0, 1, ... (np.add.at's order)
@@ -175,6 +176,8 @@ def _build(lib: Any) -> SimpleNamespace:
         layer_norm=_entry(k["layer_norm"], lambda a: (*a[0].shape, a[1].size)),
         # the same statistics, y as tf.nn.batch_normalization computes it from them: the same arguments
         layer_norm_bn=_entry(k["layer_norm_bn"], lambda a: (*a[0].shape, a[1].size)),
+        # the same statistics, y = (x - mean) / sqrt(var + eps) * gamma + beta, the sqrt in rstd's place
+        layer_norm_div=_entry(k["layer_norm_div"], lambda a: (*a[0].shape, a[1].size)),
         # (dy, x, gamma, mean, rstd, dx, dgamma, dbeta)
         layer_norm_grad=_entry(k["layer_norm_grad"], lambda a: (*a[1].shape, a[2].size)),
     )
