@@ -207,6 +207,38 @@ def test_attention_scaled_softmax_and_its_gradient_are_one_step_each(dtype, form
     assert len(rtypes) == len(utypes) - 2, (rtypes, utypes)  # two regions of two ops
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("form", ["causal_mul", "causal_div", "padding", "full"])
+def test_attention_masked_softmax_and_its_gradient_are_one_step_each(dtype, form, monkeypatch):
+    """softmax(scores * c + mask) (a causal [t, t] mask; a padding mask [batch, 1, 1, t] on unscaled
+    scores; a mask of the scores' own shape) and the gradient's Mul(SumToShape(SoftmaxGrad), c)."""
+    sv = (RNG.standard_normal((8, 4, 64, 64)) * 8).astype(dtype)
+    sv[0, 0, 0, 3] = np.nan
+    sv[0, 0, 1, :5] = -np.inf
+    wv = RNG.standard_normal(sv.shape).astype(dtype)
+    causal = (np.triu(np.ones((64, 64)), 1) * -1e9).astype(dtype)
+    padding = np.zeros((8, 1, 1, 64), dtype)
+    padding[:, :, :, 50:] = -1e9
+    padding[3, :, :, 10:] = -np.inf   # a row masked from the 10th key on
+    mask = {"causal_mul": causal, "causal_div": causal, "padding": padding,
+            "full": RNG.standard_normal(sv.shape).astype(dtype)}[form]
+
+    def build():
+        s = tf.placeholder(dtype, [None, 4, 64, 64])
+        m = tf.placeholder(dtype, mask.shape)
+        scaled = {"causal_mul": lambda: s * 0.17677669, "causal_div": lambda: s / 5.656854,
+                  "padding": lambda: s, "full": lambda: 0.125 * s}[form]()
+        att = tf.nn.softmax(m + scaled if form == "full" else scaled + m)
+        return [s, m], [att, tf.gradients(tf.reduce_sum(att * wv), s)[0]]
+    (att, _), rtypes, utypes = _runs(build, [sv, mask], monkeypatch)
+    assert "AddV2" in utypes and "AddV2" not in rtypes, rtypes
+    if form != "padding":  # the scale's Mul and the SoftmaxGrad are one step
+        assert "SoftmaxGrad" in utypes and "SoftmaxGrad" not in rtypes, rtypes
+    if form.startswith("causal"):
+        np.testing.assert_array_equal(np.triu(att[1, 2], 1), 0)  # nothing after the query position
+
+
 def test_scaled_scores_read_elsewhere_keep_their_ops(monkeypatch):
     sv = RNG.standard_normal((8, 4, 64, 64)).astype(np.float32)
 

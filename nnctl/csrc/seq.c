@@ -310,6 +310,23 @@ NNCTL_KERNEL void F(nnctl_softmax_rows_scaled)(const T *restrict x, T c, i64 div
     }
 }
 
+/* out[r] = softmax(x[r] * c + mask[m[r]]) (div 0; div 1: x[r] / c): a masked attention's scores,
+ * scale then mask added as their ops round them (c = 1 for unscaled scores: x * 1 is x); m[r] is the
+ * mask row that broadcasting gives score row r */
+NNCTL_KERNEL void F(nnctl_softmax_rows_masked)(const T *restrict x, T c, i64 div, const T *restrict mask,
+                                               const int64_t *restrict m, T *restrict out, i64 rows, i64 n) {
+    for (i64 r = 0; r < rows; r++) {
+        const T *xr = x + r * n, *mr = mask + m[r] * n;
+        T *o = out + r * n;
+        if (div)
+            for (i64 j = 0; j < n; j++) o[j] = xr[j] / c;
+        else
+            for (i64 j = 0; j < n; j++) o[j] = xr[j] * c;
+        for (i64 j = 0; j < n; j++) o[j] = o[j] + mr[j];
+        F(softmax_row)(o, n);
+    }
+}
+
 /* SparseSoftmaxCrossEntropyWithLogits' xp arithmetic per row, but its log (nn_ops.py takes np.log
  * of the sums): b = x - max(x); picked = b[label]; b = exp(b) as np.exp; s = sum(b) in numpy's
  * order; b = b / s; b[label] -= 1. Labels are in [0, n) (the caller checks). */

@@ -505,8 +505,10 @@ def _softmax_kernel(op: Operation, ctx: Any) -> Any:
 #
 # tf.nn.softmax(tf.matmul(q, k, transpose_b=True) * (1 / sqrt(d))) (or / sqrt(d)) is a Mul over the
 # scores and a Softmax, two passes over [batch, heads, t, t]; its gradient a SoftmaxGrad and the Mul
-# of the scale, two more. Where nothing else reads the scaled scores (the softmax's own gradient
-# reads its output) a bound plan runs each pair as one seq.c row pass with the ops' arithmetic in
+# of the scale, two more. A mask added before the softmax (a causal [t, t] one, a key mask) is a
+# third pass, and its gradient's SumToShape that sums nothing sits between the SoftmaxGrad and the
+# scale's Mul. Where nothing else reads the scaled or masked scores (the softmax's own gradient
+# reads its output) a bound plan runs each group as one seq.c row pass with the ops' arithmetic in
 # their order (runtime/subgraphs.py): the same bits.
 
 def _scalar_operand(op: Operation) -> tuple[Tensor, Tensor, bool] | None:
@@ -545,13 +547,75 @@ def _scaled_bind(kernel: str, divides: bool, n_full: int) -> Any:
     return bind
 
 
-def _scaled_softmax_kernel(root: Operation) -> registry.SubgraphKernel | None:
-    found = _scalar_operand(root.inputs[0].op)
-    if found is None or not _last_axis(root, root.outputs[0].static_shape):
+def _masked_operand(op: Operation) -> tuple[Tensor, Tensor] | None:
+    """(scores, mask) where op is AddV2(scores, mask) (either order) of one float dtype, scores of the
+    output's shape and mask of its last axis, broadcasting over the others: a causal mask [t, t], a
+    padding mask [batch, 1, 1, t]."""
+    if op.type not in ("AddV2", "Add") or len(op.inputs) != 2:
         return None
-    full, c, divides = found
-    return registry.SubgraphKernel(interior=[root, root.inputs[0].op], inputs=[full, c], outputs=[root.outputs[0]],
-                                   bind=_scaled_bind("softmax_rows_scaled", divides, 1), const_inputs=(1,))
+    out = op.outputs[0].static_shape
+    if out is None or len(out) < 2 or out[-1] is None:
+        return None
+    for full, mask in _pairs(op):
+        fs, ms = full.static_shape, mask.static_shape
+        # the scores of the output's shape (a batch None where the mask tells it; bind checks it)
+        if (fs is not None and len(fs) == len(out) and all(a is None or a == b for a, b in zip(fs, out))
+                and ms is not None and 1 <= len(ms) <= len(out) and ms[-1] == out[-1]
+                and full.dtype == mask.dtype and full.dtype.is_floating):
+            return full, mask
+    return None
+
+
+def _pairs(op: Operation) -> list[tuple[Tensor, Tensor]]:
+    a, b = op.inputs
+    return [(a, b), (b, a)]
+
+
+def _masked_bind(divides: bool, scaled: bool) -> Any:
+    """The bind of a masked softmax region: inputs (scores, [c,] mask), one output."""
+    def bind(ctx: Any, ins: list[Any]) -> Any:
+        full, mask = ins[0], ins[-1]
+        c = ins[1] if scaled else None
+        jit = seq_jit.kernels(ctx, full)
+        n = full.shape[-1] if full.ndim else 0
+        if (jit is None or not full.flags.c_contiguous or not seq_jit.rows_ok(jit, seq_jit.as_rows(full))
+                or not seq_jit.host_ok(jit, full, mask) or not seq_jit.exp_is_numpys(jit, full.dtype)
+                or (c is not None and c.size != 1) or mask.ndim < 1 or mask.shape[-1] != n):
+            return None
+        try:  # the mask row broadcasting gives each score row (the mask adds to the scores, not they to it)
+            m_rows = np.arange(mask.size // n, dtype=np.int64).reshape(mask.shape[:-1])
+            which = np.ascontiguousarray(np.broadcast_to(m_rows, full.shape[:-1]).reshape(-1))
+        except ValueError:
+            return None
+        cv = full.dtype.type(1 if c is None else c.reshape(-1)[0])  # x * 1 is x, to the bit
+
+        def make(outs: list[Any]) -> Any:
+            return jit.softmax_rows_masked.bind(seq_jit.as_rows(full), cv, int(divides), mask.reshape(-1, n), which,
+                                                seq_jit.as_rows(outs[0]))
+        return make
+    return bind
+
+
+def _scaled_softmax_kernel(root: Operation) -> registry.SubgraphKernel | None:
+    if not _last_axis(root, root.outputs[0].static_shape):
+        return None
+    inner = root.inputs[0].op
+    found = _scalar_operand(inner)
+    if found is not None:
+        full, c, divides = found
+        return registry.SubgraphKernel(interior=[root, inner], inputs=[full, c], outputs=[root.outputs[0]],
+                                       bind=_scaled_bind("softmax_rows_scaled", divides, 1), const_inputs=(1,))
+    masked = _masked_operand(inner)
+    if masked is None:
+        return None
+    scores, mask = masked
+    found = _scalar_operand(scores.op)
+    if found is None:  # softmax(scores + mask)
+        return registry.SubgraphKernel(interior=[root, inner], inputs=[scores, mask], outputs=[root.outputs[0]],
+                                       bind=_masked_bind(False, False))
+    full, c, divides = found  # softmax(scores * c + mask)
+    return registry.SubgraphKernel(interior=[root, inner, scores.op], inputs=[full, c, mask],
+                                   outputs=[root.outputs[0]], bind=_masked_bind(divides, True), const_inputs=(1,))
 
 
 def _scaled_softmax_grad_kernel(root: Operation) -> registry.SubgraphKernel | None:
@@ -559,11 +623,21 @@ def _scaled_softmax_grad_kernel(root: Operation) -> registry.SubgraphKernel | No
     if found is None:
         return None
     g, c, divides = found
-    sg = g.op
-    if sg.type != "SoftmaxGrad" or not _last_axis(sg, g.static_shape):
+    sums, sg = [], g.op
+    while sg.type == "SumToShape":  # a mask's add passed the gradient on: nothing to sum (checked at bind)
+        sums.append(sg)
+        sg = sg.inputs[0].op
+    if sg.type != "SoftmaxGrad" or not _last_axis(sg, sg.outputs[0].static_shape):
         return None
-    return registry.SubgraphKernel(interior=[root, sg], inputs=[*sg.inputs, c], outputs=[root.outputs[0]],
-                                   bind=_scaled_bind("softmax_grad_scaled", divides, 2), const_inputs=(2,))
+    likes = [op.inputs[1] for op in sums]
+    bind = _scaled_bind("softmax_grad_scaled", divides, 2)
+
+    def bind_same_shape(ctx: Any, ins: list[Any]) -> Any:
+        if any(like.shape != ins[0].shape for like in ins[3:]):
+            return None
+        return bind(ctx, ins[:3])
+    return registry.SubgraphKernel(interior=[root, *sums, sg], inputs=[*sg.inputs, c, *likes],
+                                   outputs=[root.outputs[0]], bind=bind_same_shape, const_inputs=(2,))
 
 
 registry.register_subgraph_kernel("Softmax")(_scaled_softmax_kernel)

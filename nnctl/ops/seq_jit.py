@@ -131,7 +131,8 @@ def _build(lib: Any) -> SimpleNamespace:
     # seq.c's kernels; the wrappers keep the array signatures and pass the extents ([rows, n] views)
     k = {name: Kernel(lib, name, spec, checked=name == "layer_norm_grad") for name, spec in (
         ("sub_row_max", "aaii"), ("div_row_sum", "aii"), ("softmax_rows", "aaii"), ("np_exp", "aai"),
-        ("sparse_xent_rows", "alaaaii"), ("softmax_rows_scaled", "asiaii"), ("softmax_grad_scaled", "aasiaii"),
+        ("sparse_xent_rows", "alaaaii"), ("softmax_rows_scaled", "asiaii"),
+        ("softmax_rows_masked", "asialaii"), ("softmax_grad_scaled", "aasiaii"),
         ("softmax_grad", "aaaii"), ("scatter_add_rows", "alaii"),
         ("lstm_pre", "aasaii"), ("lstm_post", "aaaii"), ("lstm_step", "aaasaaaaaaii"), ("lstm_grad", "aaaaaaaii"),
         ("layer_norm", "aaasaaaiii"), ("layer_norm_bn", "aaasaaaiii"),
@@ -153,6 +154,8 @@ def _build(lib: Any) -> SimpleNamespace:
         softmax_rows=_entry(k["softmax_rows"], shape_of(0)),
         # out[r] = softmax(x[r] * c) (div 0) or softmax(x[r] / c) (div 1): (x, c, div, out)
         softmax_rows_scaled=_entry(k["softmax_rows_scaled"], shape_of(0)),
+        # out[r] = softmax(x[r] * c + mask[m[r]]) (or x[r] / c): (x, c, div, mask [mask rows, n], m int64 [rows], out)
+        softmax_rows_masked=_entry(k["softmax_rows_masked"], shape_of(0)),
         # out[r] = softmax_grad(y, dy)[r] * c (or / c): (y, dy, c, div, out); out may be dy
         softmax_grad_scaled=_entry(k["softmax_grad_scaled"], shape_of(0)),
         # the sparse softmax cross-entropy's rows but its log: (x [rows, n], labels int64 [rows], backprop,
