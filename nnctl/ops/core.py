@@ -143,3 +143,9 @@ def unbroadcast(dy: Tensor, x: Tensor) -> Tensor:
         return dy
     from nnctl.ops.math_ops import sum_to_shape
     return sum_to_shape(dy, x)
+
+
+def operand_pairs(op: Any) -> list[tuple[Tensor, Tensor]]:
+    """(a, b) and (b, a) for a commutative binary op's inputs: the orders a subgraph matcher tries."""
+    a, b = op.inputs
+    return [(a, b), (b, a)]

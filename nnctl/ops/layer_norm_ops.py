@@ -35,7 +35,7 @@ from nnctl.graph.graph import Operation, Tensor
 from nnctl.graph.tensor_shape import fmt_shape
 from nnctl.ops import array_ops, seq_jit
 from nnctl.ops import math_ops as m
-from nnctl.ops.core import convert_to_tensor, make_op
+from nnctl.ops.core import convert_to_tensor, make_op, operand_pairs
 
 
 def layer_norm_op(x: Any, gamma: Any, beta: Any, begin_norm_axis: int, epsilon: float,
@@ -242,12 +242,6 @@ def _producer(t: Tensor, *types: str) -> Operation | None:
     return t.op if t.op.type in types else None
 
 
-def _pairs(op: Operation) -> list[tuple[Tensor, Tensor]]:
-    """(a, b) and (b, a) for a commutative binary op's inputs."""
-    a, b = op.inputs
-    return [(a, b), (b, a)]
-
-
 def _trailing_mean(t: Tensor, x: Tensor | None) -> tuple[Operation, Tensor, int] | None:
     """(the Mean op, its input, k) where t = reduce_mean(input, axes=[k .. rank-1], keepdims=True)
     (and the input is x, when given)."""
@@ -293,11 +287,11 @@ def _match(root: Operation) -> _Match | None:
 
 
 def _match_affine(root: Operation) -> _Match | None:
-    for a_t, beta in _pairs(root):
+    for a_t, beta in operand_pairs(root):
         mul_g = _producer(a_t, "Mul")
         if mul_g is None:
             continue
-        for b_t, gamma in _pairs(mul_g):
+        for b_t, gamma in operand_pairs(mul_g):
             found = _normalized(b_t)
             if found is None:
                 continue
@@ -310,18 +304,18 @@ def _match_affine(root: Operation) -> _Match | None:
 def _match_bn(root: Operation) -> _Match | None:
     """tf.nn.batch_normalization(x, mean, var, beta, gamma, eps) over moments of x's trailing axes:
     root = x * inv + (beta - mean * inv) with inv = rsqrt(var + eps) * gamma (nn_ops.py's ops)."""
-    for p_t, s_t in _pairs(root):
+    for p_t, s_t in operand_pairs(root):
         p_op, sub = _producer(p_t, "Mul"), _producer(s_t, "Sub")
         if p_op is None or sub is None:
             continue
         beta, mi_t = sub.inputs
         mi = _producer(mi_t, "Mul")
-        for x, inv_t in _pairs(p_op):
+        for x, inv_t in operand_pairs(p_op):
             inv = _producer(inv_t, "Mul")
             if inv is None or mi is None or inv_t not in mi.inputs:
                 continue
             mean = mi.inputs[1] if mi.inputs[0] is inv_t else mi.inputs[0]
-            for r_t, gamma in _pairs(inv):
+            for r_t, gamma in operand_pairs(inv):
                 r_op = _producer(r_t, "Rsqrt")
                 found = _trailing_mean(mean, x)
                 var = None if r_op is None else _variance(r_op.inputs[0], x, mean)
@@ -382,7 +376,7 @@ def _normalized(t: Tensor) -> tuple[list[Operation], Tensor, Tensor, Tensor, boo
     op = _producer(t, "Mul", "RealDiv")
     if op is None:
         return None
-    cands = _pairs(op) if op.type == "Mul" else [tuple(op.inputs)]
+    cands = operand_pairs(op) if op.type == "Mul" else [tuple(op.inputs)]
     for c_t, r_t in cands:
         sub = _producer(c_t, "Sub")
         r_op = _producer(r_t, "Rsqrt" if op.type == "Mul" else "Sqrt")
@@ -406,7 +400,7 @@ def _variance(t: Tensor, x: Tensor, mean: Tensor) -> tuple[list[Operation], int,
     add = _producer(t, "AddV2", "Add")
     if add is None or add.outputs[0].static_shape != mean.static_shape:
         return None
-    for v_t, eps in _pairs(add):
+    for v_t, eps in operand_pairs(add):
         found = _trailing_mean(v_t, None)
         if found is None:
             continue

@@ -22,7 +22,7 @@ from nnctl.graph.tensor_shape import fmt_shape
 from nnctl.ops import array_ops, conv_jit, conv_kernels, random_ops, seq_jit
 from nnctl.ops import math_ops as m
 from nnctl.ops.conv_kernels import Scratch
-from nnctl.ops.core import convert_to_tensor, make_op, static_axes
+from nnctl.ops.core import convert_to_tensor, make_op, operand_pairs, static_axes
 from nnctl.runtime import jit
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -556,7 +556,7 @@ def _masked_operand(op: Operation) -> tuple[Tensor, Tensor] | None:
     out = op.outputs[0].static_shape
     if out is None or len(out) < 2 or out[-1] is None:
         return None
-    for full, mask in _pairs(op):
+    for full, mask in operand_pairs(op):
         fs, ms = full.static_shape, mask.static_shape
         # the scores of the output's shape (a batch None where the mask tells it; bind checks it)
         if (fs is not None and len(fs) == len(out) and all(a is None or a == b for a, b in zip(fs, out))
@@ -564,11 +564,6 @@ def _masked_operand(op: Operation) -> tuple[Tensor, Tensor] | None:
                 and full.dtype == mask.dtype and full.dtype.is_floating):
             return full, mask
     return None
-
-
-def _pairs(op: Operation) -> list[tuple[Tensor, Tensor]]:
-    a, b = op.inputs
-    return [(a, b), (b, a)]
 
 
 def _masked_bind(divides: bool, scaled: bool) -> Any:
