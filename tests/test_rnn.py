@@ -258,3 +258,96 @@ def test_hoisted_input_projection_equals_per_step_product(fresh_graph, make):
         a, m_, ga, gm = s.run([outs, manual, g1, g2], {x: xv})
     np.testing.assert_allclose(a, m_, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(ga, gm, rtol=1e-10, atol=1e-12)
+
+
+# --- outputs[:, -1]: the stacked outputs' last step (ops/array_ops.py stacked_piece) -------------
+
+def _last_output_grads(index, time_major=False, per_op=False, monkeypatch=None):
+    """Loss on one time step of dynamic_rnn's stacked outputs: (gradient values, gradient op types,
+    bound plan's step types)."""
+    from nnctl.graph import registry
+    from nnctl.runtime import subgraphs
+    if per_op:
+        monkeypatch.setattr(registry.op_def("StridedSlice"), "subgraph_grad", None)
+        monkeypatch.setattr(subgraphs, "available", lambda backend: False)
+    r = np.random.default_rng(3)
+    xv = r.standard_normal((4, 6, 3) if not time_major else (6, 4, 3))
+    with tf.Graph().as_default() as g:
+        x = tf.placeholder(tf.float64, xv.shape)
+        cell = tf.nn.rnn_cell.LSTMCell(5, initializer=tf.constant_initializer(r.standard_normal((8, 20)) * 0.5))
+        out, _ = tf.nn.dynamic_rnn(cell, x, dtype=tf.float64, time_major=time_major)
+        picked = index(out)
+        loss = tf.reduce_sum(tf.sin(picked))
+        grads = tf.gradients(loss, [x, *tf.trainable_variables()])
+        types = {o.type for o in g.get_operations() if o.name.startswith("gradients")}
+        with tf.Session() as s:
+            s.run(tf.global_variables_initializer())
+            for _ in range(3):
+                vals = s.run([picked, *grads], {x: xv})
+            plan = max(s._plans.values(), key=lambda p: len(p.steps or ()))
+            steps = [op.type for op in plan._step_ops]
+    return vals, types, steps
+
+
+@pytest.mark.parametrize("form", ["[:, -1]", "[:, -1, :]", "[..., 2, :]", "time_major[-1]"])
+def test_one_step_of_the_outputs_gets_its_gradient_alone(form, monkeypatch):
+    index = {"[:, -1]": lambda o: o[:, -1], "[:, -1, :]": lambda o: o[:, -1, :], "[..., 2, :]": lambda o: o[..., 2, :],
+             "time_major[-1]": lambda o: o[-1]}[form]
+    time_major = form.startswith("time_major")
+    vals, types, steps = _last_output_grads(index, time_major)
+    # no zero tensor of the outputs' shape cut back into steps, no AddN a step, no stack; the inputs'
+    # gradient one concat of the steps' (the unstack's sum rule)
+    assert not {"StridedSliceGrad", "Pack"} & set(steps), steps
+    if form != "[..., 2, :]":  # (there, the weights' gradients sum three steps: too few to stack)
+        assert "AddN" not in steps, steps
+    ref, ref_types, ref_steps = _last_output_grads(index, time_major, per_op=True, monkeypatch=monkeypatch)
+    assert "Pack" in ref_steps and "AddN" in ref_steps
+    for a, b in zip(vals, ref):  # to rounding: the weights' gradients sum the steps in other groupings
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("index", [lambda o: o[:, -2:], lambda o: o[:, ::2][:, 1], lambda o: o[1, -1]])
+def test_other_slices_of_the_outputs_keep_the_per_op_gradient(index, fresh_graph):
+    _, _, steps = _last_output_grads(index)
+    assert "StridedSliceGrad" in steps
+
+
+def test_the_gradient_of_unstack_is_one_concat(fresh_graph):
+    r = np.random.default_rng(4)
+    xv, wv = r.standard_normal((3, 5, 2)), r.standard_normal((5, 3, 2))
+    x = tf.placeholder(tf.float64, xv.shape)
+    pieces = tf.unstack(x, axis=1)
+    loss = tf.add_n([tf.reduce_sum(tf.sin(p) * w) for p, w in zip(pieces, wv)])
+    (dx,) = tf.gradients(loss, [x])
+    assert dx.op.type == "ConcatV2"
+    with tf.Session() as s:
+        got = s.run(dx, {x: xv})
+    np.testing.assert_allclose(got, np.cos(xv) * wv.transpose(1, 0, 2), rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("which", ["some_pieces", "two_tensors", "wider_slices"])
+def test_sums_of_other_slices_keep_add_n(which, fresh_graph):
+    r = np.random.default_rng(4)
+    xv = r.standard_normal((3, 6, 2))
+    x = tf.placeholder(tf.float64, xv.shape)
+    if which == "some_pieces":      # pieces 0..4 of 6: the sum is not a concat of x's whole shape
+        parts = tf.unstack(x, axis=1)[:5]
+    elif which == "two_tensors":    # slices of two different tensors
+        parts = tf.unstack(x, axis=1)[:3] + tf.unstack(x * 2.0, axis=1)[3:]
+    else:
+        parts = [x[:, 0:2], x[:, 2:4], x[:, 4:6], x[:, 1:3]]
+    loss = tf.add_n([tf.reduce_sum(tf.sin(p)) for p in parts])
+    (dx,) = tf.gradients(loss, [x])
+    assert dx.op.type != "ConcatV2"
+    with tf.Session() as s:
+        got = s.run(dx, {x: xv})
+    ref = np.zeros_like(xv)
+    if which == "some_pieces":
+        ref[:, :5] = np.cos(xv[:, :5])
+    elif which == "two_tensors":
+        ref[:, :3] = np.cos(xv[:, :3])
+        ref[:, 3:] = 2 * np.cos(2 * xv[:, 3:])
+    else:
+        ref = np.cos(xv)
+        ref[:, 1:3] += np.cos(xv[:, 1:3])
+    np.testing.assert_allclose(got, ref, rtol=1e-14, atol=1e-15)

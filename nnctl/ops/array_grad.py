@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nnctl.graph.registry import register_gradient
+from nnctl.graph.registry import SubgraphGradient, register_gradient, register_subgraph_gradient, register_sum_rule
 from nnctl.ops import array_ops as a
 from nnctl.ops.core import unbroadcast
 
@@ -41,6 +41,48 @@ def _pack_grad(op, dy):
 @register_gradient("StridedSlice")
 def _strided_slice_grad(op, dy):
     return [a.strided_slice_grad(dy, op.inputs[0], op.attrs["spec"])]
+
+
+@register_subgraph_gradient("StridedSlice")
+def _stacked_piece_grad(op):
+    # x = stack(pieces, axis); y = x[..., i, ...] is pieces[i] (dynamic_rnn's outputs[:, -1], the last
+    # step's output): its gradient goes to that piece alone, and the others get none, rather than a
+    # zero tensor of x's shape cut back into pieces that every other step's gradient adds (an AddN a
+    # step in an unrolled RNN)
+    found = a.stacked_piece(op)
+    if found is None:
+        return None
+    pack, pick = found
+    n = len(pack.inputs)
+    return SubgraphGradient(interior=[op, pack], inputs=list(pack.inputs),
+                            rule=lambda dy: [dy if j == pick else None for j in range(n)])
+
+
+@register_sum_rule("StridedSliceGrad")
+def _strided_slice_grads_sum(ops, concat):
+    # sum_i StridedSliceGrad(dy_i, x, [.., i:i+1, ..]) over every i of one axis (the gradient of
+    # tf.unstack: an unrolled RNN's inputs) = concat(dy_0, dy_1, ...) along it: one array of x's
+    # shape in place of T zero ones, each with one slice set, and their T-way sum
+    x = ops[0].inputs[1]
+    s = x.static_shape
+    if s is None or any(o.inputs[1] is not x or o.inputs[0].dtype != x.dtype for o in ops):
+        return None
+    axis, pieces = None, {}
+    for o in ops:
+        found = a.one_axis_index(o.attrs["spec"], len(s))
+        if found is None or found[1][0] != "s" or axis not in (None, found[0]) or s[found[0]] is None:
+            return None
+        axis, (_, lo, hi, _) = found[0], found[1]
+        n = s[axis]
+        if lo is None or hi is None or not -n <= lo < n or not -n < hi <= n:
+            return None
+        lo, hi = lo % n, hi % n or n  # a slice's stop may be n itself
+        if hi != lo + 1 or lo in pieces:
+            return None
+        pieces[lo] = o.inputs[0]
+    if axis is None or sorted(pieces) != list(range(s[axis])):
+        return None
+    return concat([pieces[i] for i in range(s[axis])], axis)
 
 
 @register_gradient("StridedSliceGrad")

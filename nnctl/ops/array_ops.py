@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -440,6 +441,55 @@ def _strided_slice_kernel(op: Operation, ctx: Any) -> Any:
     def run(x: Any, out: Any = None) -> Any:
         return x[idx]
     return run
+
+
+def stacked_piece(op: Operation) -> tuple[Operation, int] | None:
+    """(the Pack op, i) where the StridedSlice ``op`` takes stack(pieces, axis)[..., i, ...] along the
+    stacking axis with every other axis whole (no new axes, steps of 1): pieces[i] itself (an
+    unrolled RNN's outputs[:, -1]); else None."""
+    pack, shape = op.inputs[0].op, op.inputs[0].static_shape
+    if pack.type != "Pack" or shape is None:
+        return None
+    axis = pack.attrs["axis"] % len(shape)
+    found = one_axis_index(op.attrs["spec"], len(shape))
+    if found is None or found[0] != axis or found[1][0] != "i":
+        return None
+    i, n = found[1][1], len(pack.inputs)
+    return (pack, i % n) if -n <= i < n else None
+
+
+def one_axis_index(spec: tuple, rank: int) -> tuple[int, tuple] | None:
+    """(axis, its entry) where the StridedSlice spec of a rank-``rank`` tensor takes every axis whole
+    but one (no new axes, steps of 1); else None."""
+    if sum(1 for o in spec if o[0] == "e") > 1 or any(o[0] == "n" for o in spec):
+        return None
+    whole = ("s", None, None, None)
+    n_real = sum(1 for o in spec if o[0] in "si")
+    expanded = [e for o in spec for e in ([whole] * (rank - n_real) if o[0] == "e" else [o])]
+    expanded += [whole] * (rank - len(expanded))
+    if len(expanded) != rank:
+        return None
+    partial_axes = [d for d, o in enumerate(expanded)
+                    if o[0] != "s" or o[1] is not None or o[2] is not None or o[3] not in (None, 1)]
+    if len(partial_axes) != 1 or expanded[partial_axes[0]][0] == "s" and expanded[partial_axes[0]][3] not in (None, 1):
+        return None
+    return partial_axes[0], expanded[partial_axes[0]]
+
+
+def _stacked_piece_kernel(root: Operation) -> registry.SubgraphKernel | None:
+    # stack(pieces)[..., i, ...] read alone: a copy of pieces[i], and no stack (an unrolled RNN's
+    # outputs[:, -1]: one [batch, units] copy instead of a [batch, time, units] one)
+    found = stacked_piece(root)
+    if found is None:
+        return None
+    pack, i = found
+
+    def bind(ctx: Any, ins: list[Any]) -> Any:
+        return lambda outs: partial(ctx.backend.copyto, outs[0], ins[0])
+    return registry.SubgraphKernel(interior=[root, pack], inputs=[pack.inputs[i]], outputs=[root.outputs[0]], bind=bind)
+
+
+registry.register_subgraph_kernel("StridedSlice")(_stacked_piece_kernel)
 
 
 def strided_slice_grad(dy: Tensor, x: Tensor, spec: tuple, name: str | None = None) -> Tensor:
