@@ -233,8 +233,8 @@ def test_zero_state_takes_a_batch_tensor(fresh_graph):
 @pytest.mark.parametrize("make", [lambda: rnn_cell.BasicRNNCell(4), lambda: rnn_cell.BasicLSTMCell(4),
                                   lambda: rnn_cell.LSTMCell(4, num_proj=3),
                                   lambda: rnn_cell.LSTMCell(4, use_peepholes=True, cell_clip=2.0),
-                                  lambda: rnn_cell.BasicLSTMCell(4, state_is_tuple=False)],
-                         ids=["basic_rnn", "basic_lstm", "lstm_proj", "lstm_peepholes", "lstm_concat_state"])
+                                  lambda: rnn_cell.BasicLSTMCell(4, state_is_tuple=False), lambda: rnn_cell.GRUCell(4)],
+                         ids=["basic_rnn", "basic_lstm", "lstm_proj", "lstm_peepholes", "lstm_concat_state", "gru"])
 def test_hoisted_input_projection_equals_per_step_product(fresh_graph, make):
     # dynamic_rnn computes x_t @ kernel[:depth] for all steps as one GEMM (RNNCell.project_inputs);
     # the per-step [x_t, h] @ kernel of cell() must give the same outputs and gradients
@@ -251,13 +251,14 @@ def test_hoisted_input_projection_equals_per_step_product(fresh_graph, make):
             o, state = cell(xt, state)
             manual.append(o)
     manual = tf.stack(manual, axis=1)
-    kernel = [v for v in cell.trainable_variables if v.name.endswith("kernel:0")][0]
-    g1, g2 = (tf.gradients(tf.reduce_sum(tf.square(o)), [kernel])[0] for o in (outs, manual))
+    weights = list(cell.trainable_variables)  # every kernel and bias (a GRU hoists two products)
+    g1, g2 = (tf.gradients(tf.reduce_sum(tf.square(o)), weights + [x]) for o in (outs, manual))
     with tf.Session() as s:
         s.run(tf.global_variables_initializer())
         a, m_, ga, gm = s.run([outs, manual, g1, g2], {x: xv})
     np.testing.assert_allclose(a, m_, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(ga, gm, rtol=1e-10, atol=1e-12)
+    for u, v in zip(ga, gm):
+        np.testing.assert_allclose(u, v, rtol=1e-10, atol=1e-12)
 
 
 # --- outputs[:, -1]: the stacked outputs' last step (ops/array_ops.py stacked_piece) -------------

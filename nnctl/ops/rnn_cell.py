@@ -413,8 +413,46 @@ class GRUCell(RNNCell):
         h = convert_to_tensor(state)
         r, u = array_ops.split(m.sigmoid(_linear([x, h], self._gk, self._gb)), 2, axis=1)
         c = self._activation(_linear([x, m.multiply(r, h)], self._ck, self._cb))
+        return self._blend(u, h, c)
+
+    def _blend(self, u: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
         new_h = m.add(m.multiply(u, h), m.multiply(m.subtract(m.scalar_like(1.0, u), u), c))
         return new_h, new_h
+
+    def project_inputs(self, steps: list) -> list | None:
+        """Both products' input halves for every step at once (see RNNCell.project_inputs): [x_t, h]
+        @ gates_kernel and [x_t, r h] @ candidate_kernel split into x_t @ kernel[:depth] + bias, one
+        GEMM and one BiasAdd each over the stacked steps, and the recurrent halves per step
+        (``call_projected``); no step concatenates [x_t, h] or [x_t, r h] or splits their gradients."""
+        if len(steps) < 2:
+            return None
+        tf = _tf()
+        x0 = convert_to_tensor(steps[0])
+        with tf.variable_scope(self._name):
+            self._ensure_built(x0)
+            depth = _depth(x0, type(self).__name__)
+            n = self._num_units
+            with name_scope("input_projection"):
+                xs = array_ops.concat([convert_to_tensor(x) for x in steps], 0)
+                halves = []
+                for kernel, bias in ((self._gk, self._gb), (self._ck, self._cb)):
+                    w_x, w_h = array_ops.split(kernel, [depth, n], axis=0)
+                    halves.append(w_h)
+                    halves.append(array_ops.split(nn_ops.bias_add(m.matmul(xs, w_x), bias), len(steps), axis=0))
+                self._recurrent_kernels = (halves[0], halves[2])
+                return list(zip(halves[1], halves[3]))
+
+    def call_projected(self, xw: Any, state: Any) -> tuple[Any, Any]:
+        """One step from its projected inputs ``xw`` = (x_t gates_kernel[:depth] + gates_bias, x_t
+        candidate_kernel[:depth] + candidate_bias) (project_inputs)."""
+        tf = _tf()
+        xg, xc = xw
+        gk_h, ck_h = self._recurrent_kernels
+        with tf.variable_scope(self._name):
+            h = convert_to_tensor(state)
+            r, u = array_ops.split(m.sigmoid(m.add(xg, m.matmul(h, gk_h))), 2, axis=1)
+            c = self._activation(m.add(xc, m.matmul(m.multiply(r, h), ck_h)))
+            return self._blend(u, h, c)
 
 
 class MultiRNNCell(RNNCell):
