@@ -152,21 +152,35 @@ class RNNCell:
         kernel[depth:], so each step keeps only the product with the recurrent half
         (``call_projected``); the bias is added to the hoisted half too. The unrolled drivers
         (rnn.py) use it when it is offered."""
-        if not self._concat_kernel or len(steps) < 2:
+        if not self._concat_kernel:
+            return None
+        found = self._hoist_inputs(steps, lambda: [(self._kernel, self._bias)])
+        if found is None:
+            return None
+        (self._recurrent_kernel,), (per_step,) = found
+        return per_step
+
+    def _hoist_inputs(self, steps: list, weights: Any) -> tuple[list, list] | None:
+        """For each (kernel, bias) of ``weights()`` (called once the cell is built): the kernel's
+        recurrent half kernel[depth:] and every step's x_t @ kernel[:depth] + bias, computed as one
+        GEMM and one BiasAdd over the stacked steps (None for fewer than two steps)."""
+        if len(steps) < 2:
             return None
         tf = _tf()
         x0 = convert_to_tensor(steps[0])
         with tf.variable_scope(self._name):
             self._ensure_built(x0)
             depth = _depth(x0, type(self).__name__)
+            recurrent, per_step = [], []
             with name_scope("input_projection"):
-                # one split of the kernel: its gradient is the concat of the halves' gradients
-                w_x, self._recurrent_kernel = array_ops.split(
-                    self._kernel, [depth, int(self._kernel.static_shape[0]) - depth], axis=0)
-                # the bias joins the hoisted half: one BiasAdd over all steps instead of one a step
-                xw = nn_ops.bias_add(m.matmul(array_ops.concat([convert_to_tensor(x) for x in steps], 0), w_x),
-                                     self._bias)
-                return array_ops.split(xw, len(steps), axis=0)
+                xs = array_ops.concat([convert_to_tensor(x) for x in steps], 0)
+                for kernel, bias in weights():
+                    # one split of the kernel: its gradient is the concat of the halves' gradients
+                    w_x, w_h = array_ops.split(kernel, [depth, int(kernel.static_shape[0]) - depth], axis=0)
+                    recurrent.append(w_h)
+                    # the bias joins the hoisted half: one BiasAdd over all steps instead of one a step
+                    per_step.append(array_ops.split(nn_ops.bias_add(m.matmul(xs, w_x), bias), len(steps), axis=0))
+            return recurrent, per_step
 
     def call_projected(self, xw: Tensor, state: Any) -> tuple[Any, Any]:
         """One step from its projected input ``xw`` (project_inputs: x_t @ kernel[:depth] + bias)."""
@@ -424,23 +438,12 @@ class GRUCell(RNNCell):
         @ gates_kernel and [x_t, r h] @ candidate_kernel split into x_t @ kernel[:depth] + bias, one
         GEMM and one BiasAdd each over the stacked steps, and the recurrent halves per step
         (``call_projected``); no step concatenates [x_t, h] or [x_t, r h] or splits their gradients."""
-        if len(steps) < 2:
+        found = self._hoist_inputs(steps, lambda: [(self._gk, self._gb), (self._ck, self._cb)])
+        if found is None:
             return None
-        tf = _tf()
-        x0 = convert_to_tensor(steps[0])
-        with tf.variable_scope(self._name):
-            self._ensure_built(x0)
-            depth = _depth(x0, type(self).__name__)
-            n = self._num_units
-            with name_scope("input_projection"):
-                xs = array_ops.concat([convert_to_tensor(x) for x in steps], 0)
-                halves = []
-                for kernel, bias in ((self._gk, self._gb), (self._ck, self._cb)):
-                    w_x, w_h = array_ops.split(kernel, [depth, n], axis=0)
-                    halves.append(w_h)
-                    halves.append(array_ops.split(nn_ops.bias_add(m.matmul(xs, w_x), bias), len(steps), axis=0))
-                self._recurrent_kernels = (halves[0], halves[2])
-                return list(zip(halves[1], halves[3]))
+        recurrent, (gates, candidate) = found
+        self._recurrent_kernels = tuple(recurrent)
+        return list(zip(gates, candidate))
 
     def call_projected(self, xw: Any, state: Any) -> tuple[Any, Any]:
         """One step from its projected inputs ``xw`` = (x_t gates_kernel[:depth] + gates_bias, x_t
