@@ -187,3 +187,27 @@ def test_row_column_and_scalar_operands_over_any_row_length(shape, monkeypatch):
     assert len(ftypes) < len(utypes)
     ref = np.maximum((xv - colv) * rowv + np.float32(0.25), 0) / (np.abs(xv) + np.float32(1))
     np.testing.assert_array_equal(y, ref)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_chain_whose_intermediates_a_gradient_reads_for_shape_is_fused(dtype, monkeypatch):
+    """keep * new + (1 - keep) * old (a masked RNN step's blend) under a gradient: the AddV2's
+    gradient reads the Muls' outputs for their shape only (SumToShape), so they still fuse, and
+    those readers get a placeholder of that shape. [64, 64]: fewer elements than a single
+    compiled loop needs, enough for a chain."""
+    new, old = _special((64, 64), dtype), RNG.standard_normal((64, 64)).astype(dtype)
+    keep = (RNG.uniform(size=(64, 1)) < 0.5).astype(dtype)
+
+    def build():
+        n, o = tf.placeholder(dtype, [None, 64]), tf.placeholder(dtype, [None, 64])
+        k = tf.placeholder(dtype, [None, 1])
+        y = k * n + (1.0 - k) * o
+        gn, go = tf.gradients(tf.reduce_sum(y * o), [n, o])
+        return [n, o, k], [y, gn, go, tf.zeros_like(k * n) + 2.0]
+    (y, gn, go, z), ftypes, utypes = _runs(build, [new, old, keep], monkeypatch)
+    assert ftypes.count("Mul") < utypes.count("Mul"), (ftypes, utypes)
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(y, keep * new + (1 - keep) * old)
+        np.testing.assert_array_equal(gn, keep * old)
+    np.testing.assert_array_equal(z, np.full((64, 64), 2.0, dtype))

@@ -14,7 +14,8 @@ numpy's float operations in numpy's order, so a fused step gives the unfused ste
 the tests check; the allocating first run (and ``--debug-nans``) keeps the op-by-op kernels.
 
 It applies on host memory with the compiled library loaded (NNCTL_JIT=0 turns it off, as every
-compiled loop), from MIN_ELEMENTS output elements on.
+compiled loop), from MIN_ELEMENTS output elements on (fewer than a single compiled loop needs:
+the chain saves a call per op).
 """
 
 from __future__ import annotations
@@ -24,7 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from nnctl.runtime.native import JIT_DTYPES, MIN_ELEMENTS, Kernel, compiled, enabled, host_arrays
+from nnctl.runtime.native import JIT_DTYPES, Kernel, compiled, enabled, host_arrays
+
+# A chain of k ops replaces k numpy calls (about a microsecond each, whatever the size) with one
+# compiled call: it pays from far fewer elements than one compiled loop in place of one ufunc
+# (runtime/native.py's MIN_ELEMENTS). A masked bidirectional LSTM's [64, 64] blends: 8% off the
+# training step (bench-style A/B in one process, alternating rounds).
+MIN_ELEMENTS = 1 << 10
 
 # keep in step with csrc/fuse.c
 OPCODES = {"add": 0, "sub": 1, "mul": 2, "div": 3, "neg": 4, "square": 5, "sqdiff": 6, "sqrt": 7, "rsqrt": 8,
@@ -58,6 +65,7 @@ class Chain:
     rows: int
     cols: int
     full: tuple[int, ...] = field(default=())   # indices of inputs the output's shape (may be written over)
+    shaped: list[Any] = field(default_factory=list)  # intermediates ops after the root read for their shape only
 
     def bind(self, in_bufs: list[Any], out: Any) -> Any:
         """The zero-argument step over these buffers, or None where they do not suit the loop (not
@@ -141,14 +149,19 @@ def plan(execs: list[Any], info: dict[int, tuple], constvals: dict[int, Any], fe
     """The chains of a plan about to be bound: id(root op) -> Chain. ``keep_out(ex)``: the op
     stays out (the bind makes it an alias, x * 1, or it runs in a subgraph kernel's region)."""
     producer: dict[int, Any] = {}
-    consumers: dict[int, set[int]] = {}
+    consumers: dict[int, set[int]] = {}    # the ops reading a tensor's values
+    shape_readers: dict[int, list[int]] = {}  # the positions of ops reading its shape only
     position = {}
     for i, ex in enumerate(execs):
         position[id(ex.op)] = i
         for t in ex.op.outputs:
             producer[id(t)] = ex
+        values = {id(t) for t in _operands(ex)} if ex.d is not None else {id(t) for t in ex.ins}
         for t in ex.ins:
-            consumers.setdefault(id(t), set()).add(id(ex.op))
+            if id(t) in values:
+                consumers.setdefault(id(t), set()).add(id(ex.op))
+            else:
+                shape_readers.setdefault(id(t), []).append(i)
     instr = {}
     for ex in execs:
         code = _instruction(ex, info)
@@ -170,9 +183,12 @@ def plan(execs: list[Any], info: dict[int, tuple], constvals: dict[int, Any], fe
             e = stack.pop()
             for t in _operands(e):
                 p = producer.get(id(t))
+                # read by this op alone (others may read its shape after the root: a gradient's
+                # SumToShape; they get a placeholder of that shape)
                 if (p is None or id(p.op) not in instr or id(p.op) in taken or id(p.op) in members
                         or info.get(id(t)) != (shape, dtype) or id(t) in fetch_ids
-                        or consumers.get(id(t)) != {id(e.op)}):
+                        or consumers.get(id(t)) != {id(e.op)}
+                        or any(r < position[id(ex.op)] for r in shape_readers.get(id(t), ()))):
                     continue
                 members[id(p.op)] = p
                 stack.append(p)
@@ -185,6 +201,7 @@ def plan(execs: list[Any], info: dict[int, tuple], constvals: dict[int, Any], fe
         chain = _compile(ops, info, shape, instr)
         if chain is None:
             continue
+        chain.shaped = [m.op.outputs[0] for m in ops[:-1] if id(m.op.outputs[0]) in shape_readers]
         chains[id(ex.op)] = chain
         taken.update(members)
     return chains if chains and load() is not None else {}

@@ -335,6 +335,7 @@ class Plan:
         if step is not None:
             steps.append(step)
             step_ops.append(root.op)
+            self._pin_shaped(chain.shaped, pool, info)
             for ex in chain.ops:  # the inputs' reads, all at this step; the intermediates have no base
                 pool.done(ex.ins, ex.op.outputs)
             return
@@ -356,11 +357,16 @@ class Plan:
             return
         steps.append(make([pool.alloc(t, *info[id(t)]) for t in region.outputs]))
         step_ops.append(region.execs[-1].op)
-        for t in region.shaped:  # read for its shape only: a view of one value with that shape
-            shape, dtype = info[id(t)]
-            pool.pin(t, self.ctx.xp.broadcast_to(self.ctx.xp.zeros((), dtype=dtype), shape))
+        self._pin_shaped(region.shaped, pool, info)
         for ex in region.execs:
             pool.done(ex.ins, ex.op.outputs)
+
+    def _pin_shaped(self, tensors: list, pool: _BufferPool, info: dict) -> None:
+        """Tensors a fused chain or region computes without a buffer that later ops read for their
+        shape only: each a view of one value with that shape."""
+        for t in tensors:
+            shape, dtype = info[id(t)]
+            pool.pin(t, self.ctx.xp.broadcast_to(self.ctx.xp.zeros((), dtype=dtype), shape))
 
     # --- step builders, one per kind of op (see _Exec); each returns a step or None ----------
     def _bound_call(self, ex: _Exec, in_bufs: list[Any], outs: list[Any] | None, shape: tuple | None) -> Any:
