@@ -469,11 +469,13 @@ def one_axis_index(spec: tuple, rank: int) -> tuple[int, tuple] | None:
     expanded += [whole] * (rank - len(expanded))
     if len(expanded) != rank:
         return None
-    partial_axes = [d for d, o in enumerate(expanded)
-                    if o[0] != "s" or o[1] is not None or o[2] is not None or o[3] not in (None, 1)]
-    if len(partial_axes) != 1 or expanded[partial_axes[0]][0] == "s" and expanded[partial_axes[0]][3] not in (None, 1):
+    cut = [d for d, o in enumerate(expanded) if o != whole and o != ("s", None, None, 1)]
+    if len(cut) != 1:
         return None
-    return partial_axes[0], expanded[partial_axes[0]]
+    entry = expanded[cut[0]]
+    if entry[0] == "s" and entry[3] not in (None, 1):  # a strided slice
+        return None
+    return cut[0], entry
 
 
 def _stacked_piece_kernel(root: Operation) -> registry.SubgraphKernel | None:
